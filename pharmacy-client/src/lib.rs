@@ -1,0 +1,1 @@
+//! Prescrypt pharmacy client (see the crate README).
