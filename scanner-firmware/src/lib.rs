@@ -12,12 +12,17 @@
 #![cfg_attr(not(any(feature = "std", test)), no_std)]
 
 pub mod aim;
+pub mod code128;
 pub mod host_link;
+pub mod scanline;
 pub mod ssi;
 pub mod validate;
 
 #[cfg(feature = "std")]
 pub mod host_client;
+
+#[cfg(feature = "sim")]
+pub mod sim;
 
 use core::fmt;
 

@@ -1,0 +1,3 @@
+//! The host simulator behind `scanner-sim`: simulated hardware for the firmware core.
+
+pub mod optics;
