@@ -16,3 +16,9 @@ pub mod token;
 pub use id::{IdError, PrescriptionId};
 pub use nhs::{NhsNumber, NhsNumberError};
 pub use token::{KeyId, Token, TokenError, TokenText};
+
+#[cfg(feature = "render")]
+pub mod render;
+
+#[cfg(feature = "decode")]
+pub mod decode;

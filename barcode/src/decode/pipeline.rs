@@ -1,0 +1,409 @@
+//! The escalation pipeline: cheap attempts first, costlier ones only while a code is missing and
+//! the time budget lasts.
+
+use std::collections::HashSet;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::time::Instant;
+
+use image::imageops::{self, FilterType};
+use image::{GrayImage, Luma};
+use imageproc::geometric_transformations::{Interpolation, warp_into_with};
+use imageproc::region_labelling::{Connectivity, connected_components};
+use rxing::common::{GlobalHistogramBinarizer, HybridBinarizer};
+use rxing::{
+    BarcodeFormat, Binarizer, BinaryBitmap, DecodeHints, Luma8Source, MultiFormatReader,
+    RXingResult, RXingResultMetadataType, RXingResultMetadataValue, Reader,
+};
+
+use super::{CodeFormat, DecodeOptions, DecodedCode, Payload};
+
+/// Decodes Code 128, Data Matrix and QR from images within limits and a time budget.
+#[derive(Debug, Clone, Default)]
+pub struct Decoder {
+    options: DecodeOptions,
+}
+
+/// The two kinds of code a token carries: the 1-D ID and the 2-D token (Data Matrix, or QR on a
+/// phone). The pipeline stops once it has one of each.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Group {
+    Linear,
+    Matrix,
+}
+
+impl Group {
+    fn formats(self) -> HashSet<BarcodeFormat> {
+        match self {
+            Self::Linear => HashSet::from([BarcodeFormat::CODE_128]),
+            Self::Matrix => HashSet::from([BarcodeFormat::DATA_MATRIX, BarcodeFormat::QR_CODE]),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Binarization {
+    /// Local thresholds: robust to uneven light.
+    Hybrid,
+    /// One threshold per row: better on small, blurred or low-contrast symbols.
+    GlobalHistogram,
+}
+
+/// Rotations tried for the 1-D code. rxing's `TryHarder` also tries each image turned by 90°,
+/// so these cover every 15° step; Code 128 tolerates about atan(bar height / length) ≈ 9°.
+const SWEEP_DEGREES: [f32; 5] = [15.0, 30.0, 45.0, 60.0, 75.0];
+/// Candidate regions are found on a copy at most this many pixels on its long side.
+const REGION_MAP_SIZE: u32 = 320;
+const MAX_REGIONS: usize = 6;
+/// The rotation sweep over a whole image works on a copy of at most this many pixels.
+const SWEEP_MAX_PIXELS: u64 = 2_000_000;
+
+impl Decoder {
+    pub fn new(options: DecodeOptions) -> Self {
+        Self { options }
+    }
+
+    pub fn options(&self) -> &DecodeOptions {
+        &self.options
+    }
+
+    /// Decodes a grey image: every code found, ours validated (see
+    /// [`Payload::classify`](super::Payload::classify)), at most one 1-D and one 2-D code.
+    pub fn decode_luma(&self, image: &GrayImage) -> Vec<DecodedCode> {
+        let mut run = Run {
+            deadline: Instant::now() + self.options.time_budget,
+            found: Vec::new(),
+        };
+        run.escalate(image);
+        run.found.sort_by_key(|code| code.format);
+        run.found
+    }
+}
+
+struct Run {
+    deadline: Instant,
+    found: Vec<DecodedCode>,
+}
+
+impl Run {
+    fn missing(&self) -> Vec<Group> {
+        let linear = self.found.iter().any(|c| c.format.is_linear());
+        let matrix = self.found.iter().any(|c| !c.format.is_linear());
+        let mut missing = Vec::new();
+        if !linear {
+            missing.push(Group::Linear);
+        }
+        if !matrix {
+            missing.push(Group::Matrix);
+        }
+        missing
+    }
+
+    fn finished(&self) -> bool {
+        self.missing().is_empty() || Instant::now() >= self.deadline
+    }
+
+    fn escalate(&mut self, image: &GrayImage) {
+        let all = [Group::Linear, Group::Matrix];
+        // 1. The image as it is, with each binarizer.
+        for binarization in [Binarization::Hybrid, Binarization::GlobalHistogram] {
+            if self.attempt(image, binarization, &all) {
+                return;
+            }
+        }
+        // 2. Negative print or a dark-mode phone screen.
+        let mut inverted = image.clone();
+        imageops::invert(&mut inverted);
+        if self.attempt(&inverted, Binarization::Hybrid, &all) {
+            return;
+        }
+        drop(inverted);
+        // 3. Scale pyramid: halving averages out noise and blur-smeared edges; doubling helps
+        //    symbols whose modules are only a pixel or two wide.
+        for scale in pyramid(image.width(), image.height()) {
+            let scaled = resize(image, scale);
+            for binarization in [Binarization::Hybrid, Binarization::GlobalHistogram] {
+                if self.attempt(&scaled, binarization, &all) {
+                    return;
+                }
+            }
+        }
+        // 4. Crops around high-contrast regions, each also swept through rotations for the
+        //    1-D code.
+        for region in candidate_regions(image) {
+            let crop = imageops::crop_imm(image, region.0, region.1, region.2, region.3).to_image();
+            let crop = if crop.width().max(crop.height()) < 400 {
+                resize(&crop, 2.0)
+            } else {
+                crop
+            };
+            for binarization in [Binarization::Hybrid, Binarization::GlobalHistogram] {
+                if self.attempt(&crop, binarization, &all) {
+                    return;
+                }
+            }
+            if self.sweep(&crop) {
+                return;
+            }
+        }
+        // 5. Rotation sweep over the whole image for a tilted 1-D code.
+        let pixels = u64::from(image.width()) * u64::from(image.height());
+        if pixels > SWEEP_MAX_PIXELS {
+            let scale = (SWEEP_MAX_PIXELS as f64 / pixels as f64).sqrt() as f32;
+            let _ = self.sweep(&resize(image, scale));
+        } else {
+            let _ = self.sweep(image);
+        }
+    }
+
+    /// Tries the 1-D code at each sweep angle. Returns whether the run is finished.
+    fn sweep(&mut self, image: &GrayImage) -> bool {
+        for degrees in SWEEP_DEGREES {
+            if !self.missing().contains(&Group::Linear) || self.finished() {
+                return self.finished();
+            }
+            let turned = rotate(image, degrees);
+            for binarization in [Binarization::Hybrid, Binarization::GlobalHistogram] {
+                if self.attempt(&turned, binarization, &[Group::Linear]) {
+                    return true;
+                }
+            }
+        }
+        self.finished()
+    }
+
+    /// One decode per still-missing group among `groups`. Returns whether the run is finished.
+    fn attempt(&mut self, image: &GrayImage, binarization: Binarization, groups: &[Group]) -> bool {
+        for group in groups {
+            if self.finished() {
+                return true;
+            }
+            if !self.missing().contains(group) {
+                continue;
+            }
+            if let Some(result) = decode_once(image, binarization, group.formats()) {
+                self.record(&result);
+            }
+        }
+        self.finished()
+    }
+
+    fn record(&mut self, result: &RXingResult) {
+        let format = match result.getBarcodeFormat() {
+            BarcodeFormat::CODE_128 => CodeFormat::Code128,
+            BarcodeFormat::DATA_MATRIX => CodeFormat::DataMatrix,
+            BarcodeFormat::QR_CODE => CodeFormat::Qr,
+            _ => return,
+        };
+        let text = result.getText().to_owned();
+        // A text that looks like ours but fails our check is a misread: drop it and keep looking.
+        let Ok(payload) = Payload::classify(&text) else {
+            return;
+        };
+        if self
+            .found
+            .iter()
+            .any(|code| code.format == format && code.text == text)
+        {
+            return;
+        }
+        let aim = match result
+            .getRXingResultMetadata()
+            .get(&RXingResultMetadataType::SYMBOLOGY_IDENTIFIER)
+        {
+            Some(RXingResultMetadataValue::SymbologyIdentifier(aim)) if aim.starts_with(']') => {
+                aim.clone()
+            }
+            _ => format.default_aim().to_owned(),
+        };
+        self.found.push(DecodedCode {
+            format,
+            text,
+            aim,
+            payload,
+        });
+    }
+}
+
+/// One rxing decode, shielded against panics inside the decoder.
+fn decode_once(
+    image: &GrayImage,
+    binarization: Binarization,
+    formats: HashSet<BarcodeFormat>,
+) -> Option<RXingResult> {
+    let hints = DecodeHints {
+        PossibleFormats: Some(formats),
+        TryHarder: Some(true),
+        ..DecodeHints::default()
+    };
+    let source = Luma8Source::new_with_slice(image.as_raw(), image.width(), image.height()).ok()?;
+    catch_unwind(AssertUnwindSafe(|| match binarization {
+        Binarization::Hybrid => read(BinaryBitmap::new(HybridBinarizer::new(source)), &hints),
+        Binarization::GlobalHistogram => read(
+            BinaryBitmap::new(GlobalHistogramBinarizer::new(source)),
+            &hints,
+        ),
+    }))
+    .ok()
+    .flatten()
+}
+
+fn read<B: Binarizer>(mut bitmap: BinaryBitmap<B>, hints: &DecodeHints) -> Option<RXingResult> {
+    MultiFormatReader::default()
+        .decode_with_hints(&mut bitmap, hints)
+        .ok()
+}
+
+/// Scales worth trying for an image of this size.
+fn pyramid(width: u32, height: u32) -> Vec<f32> {
+    let (short, long) = (width.min(height), width.max(height));
+    let mut scales = Vec::new();
+    if short >= 600 {
+        scales.push(0.5);
+    }
+    if short >= 1400 {
+        scales.push(0.25);
+    }
+    if long <= 1400 {
+        scales.push(2.0);
+    }
+    scales
+}
+
+fn resize(image: &GrayImage, scale: f32) -> GrayImage {
+    let width = ((image.width() as f32 * scale).round() as u32).max(1);
+    let height = ((image.height() as f32 * scale).round() as u32).max(1);
+    let filter = if scale < 1.0 {
+        FilterType::Triangle
+    } else {
+        FilterType::CatmullRom
+    };
+    imageops::resize(image, width, height, filter)
+}
+
+/// The image turned by `degrees` on a canvas large enough to keep every corner, padded white.
+fn rotate(image: &GrayImage, degrees: f32) -> GrayImage {
+    let (sin, cos) = degrees.to_radians().sin_cos();
+    let (w, h) = (image.width() as f32, image.height() as f32);
+    let out_w = (w * cos.abs() + h * sin.abs()).ceil() as u32;
+    let out_h = (w * sin.abs() + h * cos.abs()).ceil() as u32;
+    let (cx, cy) = (w / 2.0, h / 2.0);
+    let (ox, oy) = (out_w as f32 / 2.0, out_h as f32 / 2.0);
+    let mut out = GrayImage::new(out_w, out_h);
+    warp_into_with(
+        image,
+        move |x, y| {
+            let (dx, dy) = (x - ox, y - oy);
+            (cx + dx * cos + dy * sin, cy - dx * sin + dy * cos)
+        },
+        Interpolation::Bilinear,
+        Luma([255]),
+        &mut out,
+    );
+    out
+}
+
+/// Bounding boxes `(x, y, width, height)` of high-contrast regions, largest first, with a margin
+/// for the quiet zone. Found on a small copy: gradient magnitude, threshold, dilation,
+/// connected components.
+fn candidate_regions(image: &GrayImage) -> Vec<(u32, u32, u32, u32)> {
+    let long = image.width().max(image.height());
+    let factor = (long as f32 / REGION_MAP_SIZE as f32).max(1.0);
+    let small = resize(image, 1.0 / factor);
+    let (w, h) = small.dimensions();
+    if w < 8 || h < 8 {
+        return Vec::new();
+    }
+    let mut gradient = GrayImage::new(w, h);
+    let mut strongest = 0u32;
+    for y in 1..h - 1 {
+        for x in 1..w - 1 {
+            let p = |x: u32, y: u32| i32::from(small.get_pixel(x, y).0[0]);
+            let g = ((p(x + 1, y) - p(x - 1, y)).abs() + (p(x, y + 1) - p(x, y - 1)).abs()) as u32;
+            let g = g.min(255);
+            strongest = strongest.max(g);
+            gradient.put_pixel(x, y, Luma([g as u8]));
+        }
+    }
+    let threshold = (strongest * 35 / 100).max(16) as u8;
+    let mask = GrayImage::from_fn(w, h, |x, y| {
+        Luma([if gradient.get_pixel(x, y).0[0] >= threshold {
+            255
+        } else {
+            0
+        }])
+    });
+    let mask = imageproc::morphology::dilate(&mask, imageproc::distance_transform::Norm::LInf, 2);
+    let labels = connected_components(&mask, Connectivity::Eight, Luma([0u8]));
+    let mut boxes: std::collections::HashMap<u32, (u32, u32, u32, u32)> =
+        std::collections::HashMap::new();
+    for (x, y, label) in labels.enumerate_pixels() {
+        let label = label.0[0];
+        if label == 0 {
+            continue;
+        }
+        let b = boxes.entry(label).or_insert((x, y, x, y));
+        b.0 = b.0.min(x);
+        b.1 = b.1.min(y);
+        b.2 = b.2.max(x);
+        b.3 = b.3.max(y);
+    }
+    let mut regions: Vec<(u32, u32, u32, u32)> = boxes
+        .into_values()
+        .map(|(x0, y0, x1, y1)| (x0, y0, x1 - x0 + 1, y1 - y0 + 1))
+        .filter(|&(_, _, bw, bh)| bw.min(bh) >= 6 && bw * bh >= 120 && (bw * bh) < w * h * 9 / 10)
+        .collect();
+    regions.sort_by_key(|&(_, _, bw, bh)| std::cmp::Reverse(bw * bh));
+    regions.truncate(MAX_REGIONS);
+    regions
+        .into_iter()
+        .map(|(x, y, bw, bh)| {
+            let margin = (bw.max(bh) / 6 + 3) as f32;
+            let x0 = ((x as f32 - margin) * factor).max(0.0) as u32;
+            let y0 = ((y as f32 - margin) * factor).max(0.0) as u32;
+            let x1 = (((x + bw) as f32 + margin) * factor).min(image.width() as f32) as u32;
+            let y1 = (((y + bh) as f32 + margin) * factor).min(image.height() as f32) as u32;
+            (
+                x0,
+                y0,
+                x1.saturating_sub(x0).max(1),
+                y1.saturating_sub(y0).max(1),
+            )
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rotation_keeps_the_whole_image() {
+        let image = GrayImage::from_pixel(100, 50, Luma([0]));
+        let turned = rotate(&image, 90.0);
+        assert!((49..=51).contains(&turned.width()));
+        assert!((99..=101).contains(&turned.height()));
+        // The centre stays dark.
+        assert_eq!(
+            turned.get_pixel(turned.width() / 2, turned.height() / 2).0[0],
+            0
+        );
+    }
+
+    #[test]
+    fn candidate_regions_find_a_dark_block() {
+        let mut image = GrayImage::from_pixel(800, 600, Luma([255]));
+        for y in 200..300 {
+            for x in 100..250 {
+                if (x / 4 + y / 4) % 2 == 0 {
+                    image.put_pixel(x, y, Luma([0]));
+                }
+            }
+        }
+        let regions = candidate_regions(&image);
+        let (x, y, w, h) = regions[0];
+        assert!(
+            x <= 100 && y <= 200 && x + w >= 250 && y + h >= 300,
+            "{regions:?}"
+        );
+    }
+}

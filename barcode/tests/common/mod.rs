@@ -1,0 +1,18 @@
+//! Shared fixtures for the integration tests.
+#![allow(dead_code)]
+
+use ed25519_dalek::SigningKey;
+use prescrypt_barcode::{PrescriptionId, Token};
+
+/// The TOKEN.md test key.
+pub fn key() -> SigningKey {
+    SigningKey::from_bytes(&[1; 32])
+}
+
+pub fn id() -> PrescriptionId {
+    PrescriptionId::parse("E7ZG38-ZBACYU-V38SR+").expect("valid vector")
+}
+
+pub fn token() -> Token {
+    Token::sign(id(), &key())
+}

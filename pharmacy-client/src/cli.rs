@@ -1,0 +1,219 @@
+//! The `pharmacy` command line (clap derive). Every setting is also an environment variable.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+use serde_json::{Value, json};
+
+use crate::config::Overrides;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "pharmacy",
+    version,
+    about = "Prescrypt pharmacy client: scan, verify, release and dispense prescriptions",
+    after_help = "Exit codes: 0 ok, 1 failure, 2 usage, 3 scanned code rejected, 4 refused by the centre, \
+                  5 centre unreachable (release must wait / request queued), 6 local problem, \
+                  7 prescription signature invalid"
+)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: Global,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct Global {
+    /// Directory holding config.toml and the stored token [default: the platform config dir]
+    #[arg(long, global = true, env = "PHARMACY_CONFIG_DIR")]
+    pub config_dir: Option<PathBuf>,
+    /// The centre's base URL, e.g. https://prescrypt.example
+    #[arg(long, global = true, env = "PHARMACY_SERVER")]
+    pub server: Option<String>,
+    /// Bearer token (JWT) for the centre
+    #[arg(long, global = true, env = "PHARMACY_TOKEN", hide_env_values = true)]
+    pub token: Option<String>,
+    /// File holding the bearer token
+    #[arg(long, global = true, env = "PHARMACY_TOKEN_FILE")]
+    pub token_file: Option<PathBuf>,
+    /// This pharmacy's ODS code
+    #[arg(long, global = true, env = "PHARMACY_ODS")]
+    pub ods: Option<String>,
+    /// Local data directory (outbox database, key cache, prescription cache)
+    #[arg(long, global = true, env = "PHARMACY_DATA_DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// Scanner for the counter screen: `stdin` or `serial:/dev/ttyACM0`
+    #[arg(long, global = true, env = "PHARMACY_SCANNER")]
+    pub scanner: Option<String>,
+    /// Network timeout in seconds
+    #[arg(long, global = true, env = "PHARMACY_TIMEOUT")]
+    pub timeout: Option<u64>,
+    /// Machine-readable output: one JSON object per result on stdout
+    #[arg(long, global = true)]
+    pub json: bool,
+}
+
+impl Global {
+    pub fn overrides(&self) -> Overrides {
+        Overrides {
+            config_dir: self.config_dir.clone(),
+            server: self.server.clone(),
+            token: self.token.clone(),
+            token_file: self.token_file.clone(),
+            ods: self.ods.clone(),
+            data_dir: self.data_dir.clone(),
+            scanner: self.scanner.clone(),
+            timeout_secs: self.timeout,
+        }
+    }
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Store the bearer token from --token-file (and any --server/--ods/--data-dir/--scanner given)
+    /// in the config dir
+    Login,
+    /// Scan a code, verify it offline, release the prescription and show it
+    Scan(ScanArgs),
+    /// Download every prescription nominated to this pharmacy, 25 at a time
+    Nominated,
+    /// Record a dispense (queued in the outbox, then sent)
+    Dispense {
+        id: String,
+        /// LINE=complete | LINE=partial:QTY | LINE=not-dispensed:REASON (repeatable)
+        #[arg(long = "item", value_name = "N=OUTCOME", value_parser = parse_item)]
+        items: Vec<Value>,
+        /// Every item not yet settled is dispensed in full
+        #[arg(long, conflicts_with = "items")]
+        all_complete: bool,
+    },
+    /// Return a prescription to the centre (reason 0001–0008)
+    Return {
+        id: String,
+        #[arg(long)]
+        reason: String,
+    },
+    /// Withdraw the last dispense notification
+    Withdraw { id: String },
+    /// Claim reimbursement for a completed prescription
+    Claim { id: String },
+    /// Fetch and show a prescription
+    Show { id: String },
+    /// Show a prescription's event history
+    History { id: String },
+    /// Interactive counter screen
+    Counter,
+    /// Inspect or flush the local outbox
+    Outbox {
+        #[command(subcommand)]
+        action: Option<OutboxAction>,
+    },
+}
+
+#[derive(Debug, Clone, Args)]
+#[group(required = true, multiple = false)]
+pub struct ScanArgs {
+    /// Decode barcodes from an image file (scanner image or phone photo)
+    #[arg(long, value_name = "FILE")]
+    pub image: Option<PathBuf>,
+    /// Keyboard-wedge scanner: one code per line on stdin until end of input
+    #[arg(long)]
+    pub stdin: bool,
+    /// Counter scanner on a serial device or pty (host link protocol)
+    #[arg(long, value_name = "DEVICE")]
+    pub serial: Option<String>,
+    /// With --serial: how many scans to process before exiting (0 = until interrupted)
+    #[arg(long, default_value_t = 1, requires = "serial")]
+    pub count: u32,
+}
+
+#[derive(Debug, Clone, Copy, Subcommand, PartialEq, Eq)]
+pub enum OutboxAction {
+    /// List every entry (default)
+    List,
+    /// Send everything queued now
+    Sync,
+}
+
+/// Parses `N=complete`, `N=partial:QTY`, `N=not-dispensed:REASON` into the API's item object.
+pub fn parse_item(text: &str) -> Result<Value, String> {
+    let (line, outcome) = text
+        .split_once('=')
+        .ok_or_else(|| format!("`{text}`: expected LINE=OUTCOME"))?;
+    let line: u32 = line
+        .trim()
+        .parse()
+        .map_err(|_| format!("`{line}` is not an item line number"))?;
+    let outcome = outcome.trim();
+    if outcome == "complete" {
+        return Ok(json!({"line": line, "outcome": "complete"}));
+    }
+    if let Some(quantity) = outcome.strip_prefix("partial:") {
+        let quantity: f64 = quantity
+            .parse()
+            .ok()
+            .filter(|q: &f64| q.is_finite() && *q > 0.0)
+            .ok_or_else(|| format!("`{quantity}` is not a positive quantity"))?;
+        let quantity = serde_json::Number::from_f64(quantity)
+            .map(|n| {
+                n.as_f64()
+                    .filter(|f| f.fract() == 0.0 && *f < 1e15)
+                    .map_or(Value::Number(n), |whole| json!(whole as u64))
+            })
+            .unwrap_or(Value::Null);
+        return Ok(json!({"line": line, "outcome": "partial", "quantity": quantity}));
+    }
+    if let Some(reason) = outcome.strip_prefix("not-dispensed:") {
+        if reason.len() != 4 || !reason.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(format!(
+                "`{reason}`: a not-dispensed reason is a 4-digit code"
+            ));
+        }
+        return Ok(json!({"line": line, "outcome": "not_dispensed", "reason": reason}));
+    }
+    Err(format!(
+        "`{outcome}`: expected complete, partial:QTY or not-dispensed:REASON"
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn cli_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn item_outcomes() {
+        assert_eq!(
+            parse_item("1=complete").unwrap(),
+            json!({"line": 1, "outcome": "complete"})
+        );
+        assert_eq!(
+            parse_item("2=partial:14").unwrap(),
+            json!({"line": 2, "outcome": "partial", "quantity": 14})
+        );
+        assert_eq!(
+            parse_item("2=partial:2.5").unwrap(),
+            json!({"line": 2, "outcome": "partial", "quantity": 2.5})
+        );
+        assert_eq!(
+            parse_item("3=not-dispensed:0002").unwrap(),
+            json!({"line": 3, "outcome": "not_dispensed", "reason": "0002"})
+        );
+        for bad in [
+            "x=complete",
+            "1=partial:0",
+            "1=partial:-1",
+            "1=not-dispensed:2",
+            "1=gone",
+            "1",
+        ] {
+            assert!(parse_item(bad).is_err(), "{bad}");
+        }
+    }
+}

@@ -1,0 +1,396 @@
+//! Runs a parsed command line: human output by default, one JSON object per result with `--json`.
+
+use std::io::Write as _;
+
+use serde_json::{Value, json};
+
+use crate::app::{Released, Session, Verified, parse_id};
+use crate::cli::{Cli, Command, OutboxAction, ScanArgs};
+use crate::config::{ConfigFile, Settings, read_token, store_token};
+use crate::error::{Error, Result};
+use crate::outbox::{Due, Entry, Filter, Kind, State, SyncReport};
+use crate::scan::{ScannedCode, wedge_codes};
+
+/// Prints results in the chosen format.
+#[derive(Debug, Clone, Copy)]
+pub struct Out {
+    pub json: bool,
+}
+
+impl Out {
+    pub fn emit(&self, human: impl FnOnce() -> String, machine: impl FnOnce() -> Value) {
+        let mut stdout = std::io::stdout().lock();
+        if self.json {
+            let _ = writeln!(stdout, "{}", machine());
+        } else {
+            let text = human();
+            let _ = write!(stdout, "{text}");
+            if !text.ends_with('\n') {
+                let _ = writeln!(stdout);
+            }
+        }
+        let _ = stdout.flush();
+    }
+
+    pub fn error(&self, error: &Error) {
+        if self.json {
+            let mut stdout = std::io::stdout().lock();
+            let _ = writeln!(
+                stdout,
+                "{}",
+                json!({"ok": false, "error": {"code": error.code(), "message": error.to_string(),
+                       "exit_code": error.exit_code(),
+                       "problem": match error { Error::Refused(p) => serde_json::to_value(p).ok(), _ => None }}})
+            );
+            let _ = stdout.flush();
+        } else {
+            eprintln!("error: {error}");
+        }
+    }
+}
+
+pub fn run(cli: Cli) -> Result<()> {
+    let out = Out {
+        json: cli.global.json,
+    };
+    let settings = Settings::resolve(cli.global.overrides())?;
+    match cli.command {
+        Command::Login => {
+            let token_file = cli.global.token_file.clone().ok_or_else(|| {
+                Error::Config("pharmacy login needs --token-file FILE".to_owned())
+            })?;
+            login(out, &cli.global, &settings, &token_file)
+        }
+        Command::Scan(args) => scan(out, Session::new(settings)?, &args),
+        Command::Nominated => crate::nominated::run(out, &mut Session::new(settings)?),
+        Command::Dispense {
+            id,
+            items,
+            all_complete,
+        } => {
+            let mut session = Session::new(settings)?;
+            let id = parse_id(&id)?;
+            let items = if all_complete {
+                session.all_complete_items(&id)?
+            } else if items.is_empty() {
+                return Err(Error::Other(
+                    "give --item LINE=OUTCOME at least once, or --all-complete".to_owned(),
+                ));
+            } else {
+                items
+            };
+            submitted(
+                out,
+                &mut session,
+                Kind::Dispense,
+                &id,
+                &json!({ "items": items }),
+            )
+        }
+        Command::Return { id, reason } => {
+            let mut session = Session::new(settings)?;
+            submitted(
+                out,
+                &mut session,
+                Kind::Return,
+                &parse_id(&id)?,
+                &json!({ "reason": reason }),
+            )
+        }
+        Command::Withdraw { id } => {
+            let mut session = Session::new(settings)?;
+            submitted(
+                out,
+                &mut session,
+                Kind::Withdraw,
+                &parse_id(&id)?,
+                &json!({}),
+            )
+        }
+        Command::Claim { id } => {
+            let mut session = Session::new(settings)?;
+            submitted(out, &mut session, Kind::Claim, &parse_id(&id)?, &json!({}))
+        }
+        Command::Show { id } => {
+            let verified = Session::new(settings)?.show(&parse_id(&id)?)?;
+            show_verified(out, &verified);
+            Ok(())
+        }
+        Command::History { id } => {
+            let id = parse_id(&id)?;
+            let events = Session::new(settings)?.history(&id)?;
+            out.emit(
+                || {
+                    let mut text = format!("History of {id}\n");
+                    for e in &events.events {
+                        text.push_str(&format!(
+                            "  {}  {:<12} {} ({}) {}\n",
+                            e.at,
+                            e.action,
+                            e.actor,
+                            e.org,
+                            if e.detail.is_null() {
+                                String::new()
+                            } else {
+                                e.detail.to_string()
+                            }
+                        ));
+                    }
+                    text
+                },
+                || json!({"ok": true, "prescription_id": id.to_string(), "events": events.events}),
+            );
+            Ok(())
+        }
+        Command::Counter => crate::counter::run(Session::new(settings)?),
+        Command::Outbox { action } => {
+            let mut session = Session::new(settings)?;
+            match action.unwrap_or(OutboxAction::List) {
+                OutboxAction::List => {
+                    let entries = session.outbox()?.list(Filter::All)?;
+                    out.emit(
+                        || render_entries(&entries),
+                        || json!({"ok": true, "entries": entries}),
+                    );
+                    Ok(())
+                }
+                OutboxAction::Sync => {
+                    let report = session.sync(Due::All)?;
+                    out.emit(
+                        || render_report(&report),
+                        || json!({"ok": report.offline.is_none(), "report": report}),
+                    );
+                    match report.offline {
+                        Some(reason) => Err(Error::Queued(reason)),
+                        None if !report.failed.is_empty() => Err(Error::Other(format!(
+                            "{} request(s) refused by the centre (see above)",
+                            report.failed.len()
+                        ))),
+                        None => Ok(()),
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn login(
+    out: Out,
+    global: &crate::cli::Global,
+    settings: &Settings,
+    token_file: &std::path::Path,
+) -> Result<()> {
+    let token = read_token(token_file)?;
+    let claims = unverified_claims(&token)
+        .ok_or_else(|| Error::Config(format!("{}: not a JWT", token_file.display())))?;
+    let mut file = ConfigFile::load(&settings.config_dir)?;
+    if global.server.is_some() {
+        file.server = global.server.clone();
+    }
+    if global.data_dir.is_some() {
+        file.data_dir = global.data_dir.clone();
+    }
+    if global.scanner.is_some() {
+        file.scanner = global.scanner.clone();
+    }
+    let org = claims.get("org").and_then(Value::as_str).map(str::to_owned);
+    file.ods = global.ods.clone().or(file.ods).or(org.clone());
+    if let (Some(ods), Some(org)) = (&file.ods, &org)
+        && !ods.eq_ignore_ascii_case(org)
+    {
+        return Err(Error::Config(format!(
+            "the token is for organisation {org}, this pharmacy is configured as {ods}"
+        )));
+    }
+    let stored = store_token(&settings.config_dir, &token, file)?;
+    out.emit(
+        || {
+            format!(
+                "Logged in as {} ({}) for {} — token stored in {}",
+                claims.get("sub").and_then(Value::as_str).unwrap_or("?"),
+                claims.get("role").and_then(Value::as_str).unwrap_or("?"),
+                org.as_deref().unwrap_or("?"),
+                stored.display()
+            )
+        },
+        || json!({"ok": true, "claims": claims, "token_file": stored}),
+    );
+    Ok(())
+}
+
+/// The claims of a JWT without verifying it (the centre verifies; this only shows who logged in).
+fn unverified_claims(token: &str) -> Option<Value> {
+    let payload = token.split('.').nth(1)?;
+    let bytes = data_encoding::BASE64URL_NOPAD
+        .decode(payload.trim_end_matches('=').as_bytes())
+        .ok()?;
+    serde_json::from_slice(&bytes).ok()
+}
+
+fn scan(out: Out, mut session: Session, args: &ScanArgs) -> Result<()> {
+    if let Some(path) = &args.image {
+        let codes = crate::image::decode_file(path)?;
+        return process_all(out, &mut session, codes.into_iter().map(Ok));
+    }
+    if args.stdin {
+        let stdin = std::io::stdin();
+        return process_all(out, &mut session, wedge_codes(stdin.lock()));
+    }
+    if let Some(device) = &args.serial {
+        let scanner = crate::serial::Scanner::open(device)?;
+        let limit = (args.count > 0).then_some(args.count as usize);
+        let codes = scanner.into_codes();
+        return match limit {
+            Some(n) => process_all(out, &mut session, codes.take(n)),
+            None => process_all(out, &mut session, codes),
+        };
+    }
+    Err(Error::Other(
+        "choose --image, --stdin or --serial".to_owned(),
+    ))
+}
+
+/// Processes every scan; reports each; the exit status is the last failure's (or success).
+fn process_all(
+    out: Out,
+    session: &mut Session,
+    codes: impl Iterator<Item = Result<ScannedCode>>,
+) -> Result<()> {
+    let mut last_error = None;
+    let mut any = false;
+    for code in codes {
+        any = true;
+        match code.and_then(|code| session.release_scanned(code)) {
+            Ok(released) => show_released(out, &released),
+            Err(error) => {
+                out.error(&error);
+                last_error = Some(error);
+            }
+        }
+    }
+    if !any {
+        return Err(Error::Rejected("no barcode found".to_owned()));
+    }
+    match last_error {
+        // Already reported: hand back only the exit status.
+        Some(error) => Err(Error::Reported(error.exit_code())),
+        None => Ok(()),
+    }
+}
+
+fn show_released(out: Out, released: &Released) {
+    out.emit(
+        || {
+            let how = match released.scanned {
+                "token" => "token signature verified offline",
+                _ => "bare prescription ID (nominated release)",
+            };
+            format!(
+                "Scanned from {}: {how}\nReleased to this pharmacy.\n{}Prescription signature verified (key {}).\n",
+                released.scan.source,
+                released.released.prescription.render(),
+                released.released.signed_by
+            )
+        },
+        || json!({"ok": true, "result": released}),
+    );
+}
+
+fn show_verified(out: Out, verified: &Verified) {
+    out.emit(
+        || {
+            format!(
+                "{}Prescription signature verified (key {}).\n",
+                verified.prescription.render(),
+                verified.signed_by
+            )
+        },
+        || json!({"ok": true, "prescription": verified.prescription, "signed_by": verified.signed_by}),
+    );
+}
+
+fn submitted(
+    out: Out,
+    session: &mut Session,
+    kind: Kind,
+    id: &prescrypt_barcode::PrescriptionId,
+    body: &Value,
+) -> Result<()> {
+    let entry = session.submit(kind, id, body)?;
+    out.emit(
+        || {
+            let mut text = format!(
+                "{} of {id} accepted by the centre.\n",
+                capitalised(kind.as_str())
+            );
+            if let Some(p) = entry
+                .response
+                .clone()
+                .and_then(|v| serde_json::from_value::<crate::model::Prescription>(v).ok())
+            {
+                text.push_str(&p.render());
+            }
+            text
+        },
+        || json!({"ok": true, "entry": entry}),
+    );
+    Ok(())
+}
+
+fn capitalised(text: &str) -> String {
+    let mut chars = text.chars();
+    chars
+        .next()
+        .map(|c| c.to_ascii_uppercase().to_string() + chars.as_str())
+        .unwrap_or_default()
+}
+
+pub fn render_entries(entries: &[Entry]) -> String {
+    if entries.is_empty() {
+        return "The outbox is empty.\n".to_owned();
+    }
+    let mut text = String::from("  #  state   kind      prescription          tries  note\n");
+    for e in entries {
+        text.push_str(&format!(
+            "{:>3}  {:<7} {:<9} {:<20} {:>5}  {}\n",
+            e.id,
+            e.state.as_str(),
+            e.kind.as_str(),
+            e.prescription_id,
+            e.attempts,
+            match e.state {
+                State::Queued => e
+                    .last_error
+                    .clone()
+                    .unwrap_or_else(|| "not sent yet".to_owned()),
+                State::Failed => e.last_error.clone().unwrap_or_default(),
+                State::Sent => String::new(),
+            }
+        ));
+    }
+    text
+}
+
+fn render_report(report: &SyncReport) -> String {
+    let mut text = format!(
+        "Sent {}, refused {}, still queued {}.\n",
+        report.sent.len(),
+        report.failed.len(),
+        report.still_queued.len()
+    );
+    for e in &report.failed {
+        text.push_str(&format!(
+            "  refused: #{} {} {}: {}\n",
+            e.id,
+            e.kind.as_str(),
+            e.prescription_id,
+            e.last_error.as_deref().unwrap_or("")
+        ));
+    }
+    if let Some(reason) = &report.offline {
+        text.push_str(&format!(
+            "The centre is unreachable ({reason}); queued requests stay safe and will be sent later.\n"
+        ));
+    }
+    text
+}

@@ -1,0 +1,610 @@
+//! `pharmacy counter`: the interactive counter screen (ratatui).
+//!
+//! A worker thread owns the [`Session`] and does every network and database call, so the screen
+//! never freezes while the centre is slow or gone; it also probes connectivity and retries the
+//! outbox every few seconds. Scans come from the configured scanner: a keyboard wedge types into
+//! the screen (letters, digits, `-`, Enter), a serial scanner is read on its own thread.
+//! Commands therefore use keys a wedge never types: arrows, Space, `+`/`-` … see [`HELP`].
+
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use prescrypt_barcode::PrescriptionId;
+use ratatui::Frame;
+use ratatui::crossterm::event::{self, Event, KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
+use ratatui::layout::{Constraint, Layout};
+use ratatui::style::{Color, Modifier, Style};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Block, List, ListItem, ListState, Paragraph, Wrap};
+use serde_json::{Value, json};
+
+use crate::app::Session;
+use crate::config::ScannerSource;
+use crate::error::{Error, Result};
+use crate::model::{Item, Prescription, number};
+use crate::outbox::{Due, Kind};
+use crate::scan::{ScannedCode, Source};
+
+pub const HELP: &str = "scan or type a code + Enter │ ↑↓ item │ Space outcome │ +/- quantity │ * reason │ \
+                        F5 dispense │ F6 sync outbox │ Esc clear │ F10 quit";
+
+/// How often the worker probes the centre and retries due outbox entries.
+const HEARTBEAT: Duration = Duration::from_secs(3);
+
+/// Not-dispensed reasons offered by `*` (EPS codes).
+const REASONS: [(&str, &str); 4] = [
+    ("0001", "not required (patient)"),
+    ("0002", "clinically unsuitable"),
+    ("0010", "patient did not collect"),
+    ("0011", "bought over the counter"),
+];
+
+#[derive(Debug, Clone, PartialEq)]
+enum Mark {
+    Complete,
+    Partial(f64),
+    NotDispensed(usize),
+}
+
+impl Mark {
+    fn label(&self) -> String {
+        match self {
+            Self::Complete => "complete".to_owned(),
+            Self::Partial(q) => format!("partial {q}"),
+            Self::NotDispensed(r) => format!("not dispensed: {} {}", REASONS[*r].0, REASONS[*r].1),
+        }
+    }
+
+    fn body(&self, line: u32) -> Value {
+        match self {
+            Self::Complete => json!({"line": line, "outcome": "complete"}),
+            Self::Partial(q) => json!({"line": line, "outcome": "partial", "quantity": q}),
+            Self::NotDispensed(r) => {
+                json!({"line": line, "outcome": "not_dispensed", "reason": REASONS[*r].0})
+            }
+        }
+    }
+}
+
+enum Job {
+    Scan(ScannedCode),
+    Dispense(PrescriptionId, Vec<Value>),
+    Sync,
+    Quit,
+}
+
+#[derive(Debug)]
+enum Update {
+    Message(Level, String),
+    Shown(Box<Prescription>, String),
+    Status {
+        online: bool,
+        queued: i64,
+        sent: i64,
+        failed: i64,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Level {
+    Info,
+    Good,
+    Warn,
+    Bad,
+}
+
+impl Level {
+    fn style(self) -> Style {
+        Style::default().fg(match self {
+            Self::Info => Color::Reset,
+            Self::Good => Color::Green,
+            Self::Warn => Color::Yellow,
+            Self::Bad => Color::Red,
+        })
+    }
+}
+
+struct Screen {
+    online: Option<bool>,
+    outbox: (i64, i64, i64),
+    prescription: Option<Prescription>,
+    marks: Vec<Mark>,
+    selected: usize,
+    input: String,
+    messages: Vec<(Level, String)>,
+    source: String,
+}
+
+impl Screen {
+    fn say(&mut self, level: Level, text: String) {
+        self.messages.push((level, text));
+        if self.messages.len() > 50 {
+            self.messages.remove(0);
+        }
+    }
+
+    fn show(&mut self, prescription: Prescription) {
+        self.marks = prescription
+            .items
+            .iter()
+            .map(|item| {
+                if item.is_settled() {
+                    Mark::NotDispensed(0)
+                } else {
+                    Mark::Complete
+                }
+            })
+            .collect();
+        self.selected = 0;
+        self.prescription = Some(prescription);
+    }
+
+    fn open_items(&self) -> Vec<(usize, &Item)> {
+        self.prescription
+            .iter()
+            .flat_map(|p| p.items.iter().enumerate())
+            .filter(|(_, item)| !item.is_settled())
+            .collect()
+    }
+}
+
+pub fn run(session: Session) -> Result<()> {
+    let source = session.settings.scanner.clone();
+    let (jobs, job_rx) = mpsc::channel::<Job>();
+    let (updates, update_rx) = mpsc::channel::<Update>();
+    let worker = thread::spawn(move || work(session, &job_rx, &updates));
+    let source_label = match &source {
+        ScannerSource::Wedge => "keyboard wedge".to_owned(),
+        ScannerSource::Serial(device) => {
+            spawn_serial(device.clone(), jobs.clone());
+            format!("scanner on {device}")
+        }
+    };
+    let mut terminal = ratatui::try_init().map_err(|e| Error::io("terminal", e))?;
+    let mut screen = Screen {
+        online: None,
+        outbox: (0, 0, 0),
+        prescription: None,
+        marks: Vec::new(),
+        selected: 0,
+        input: String::new(),
+        messages: vec![(
+            Level::Info,
+            format!("Ready: waiting for scans ({source_label})."),
+        )],
+        source: source_label,
+    };
+    let outcome = ui_loop(&mut terminal, &mut screen, &jobs, &update_rx);
+    ratatui::restore();
+    let _ = jobs.send(Job::Quit);
+    let _ = worker.join();
+    outcome
+}
+
+fn spawn_serial(device: String, jobs: Sender<Job>) {
+    thread::spawn(move || {
+        let mut scanner = match crate::serial::Scanner::open(&device) {
+            Ok(scanner) => scanner,
+            Err(error) => {
+                let _ = jobs.send(Job::Scan(ScannedCode {
+                    source: Source::Serial(device),
+                    aim: None,
+                    text: format!("!{error}"),
+                }));
+                return;
+            }
+        };
+        loop {
+            match scanner.next_code(Duration::from_millis(500)) {
+                Ok(Some(code)) => {
+                    if jobs.send(Job::Scan(code)).is_err() {
+                        return;
+                    }
+                }
+                Ok(None) => {}
+                Err(_) => thread::sleep(Duration::from_secs(1)),
+            }
+        }
+    });
+}
+
+fn ui_loop(
+    terminal: &mut ratatui::DefaultTerminal,
+    screen: &mut Screen,
+    jobs: &Sender<Job>,
+    updates: &Receiver<Update>,
+) -> Result<()> {
+    loop {
+        while let Ok(update) = updates.try_recv() {
+            match update {
+                Update::Message(level, text) => screen.say(level, text),
+                Update::Shown(prescription, text) => {
+                    screen.say(Level::Good, text);
+                    screen.show(*prescription);
+                }
+                Update::Status {
+                    online,
+                    queued,
+                    sent,
+                    failed,
+                } => {
+                    screen.online = Some(online);
+                    screen.outbox = (queued, sent, failed);
+                }
+            }
+        }
+        terminal
+            .draw(|frame| draw(frame, screen))
+            .map_err(|e| Error::io("terminal", e))?;
+        if !event::poll(Duration::from_millis(100)).map_err(|e| Error::io("terminal", e))? {
+            continue;
+        }
+        if let Event::Key(key) = event::read().map_err(|e| Error::io("terminal", e))?
+            && key.kind != KeyEventKind::Release
+            && !handle_key(key, screen, jobs)
+        {
+            return Ok(());
+        }
+    }
+}
+
+/// Handles one key; `false` = quit.
+fn handle_key(key: KeyEvent, screen: &mut Screen, jobs: &Sender<Job>) -> bool {
+    let ctrl = key.modifiers.contains(KeyModifiers::CONTROL);
+    match key.code {
+        KeyCode::F(10) => return false,
+        KeyCode::Char('c' | 'q') if ctrl => return false,
+        KeyCode::Char('-') if screen.input.is_empty() => adjust_quantity(screen, -1.0),
+        KeyCode::Char(c) if !ctrl && (c.is_ascii_alphanumeric() || c == '-') => {
+            screen.input.push(c.to_ascii_uppercase());
+        }
+        KeyCode::Backspace => {
+            screen.input.pop();
+        }
+        KeyCode::Enter => {
+            if let Some(text) = crate::scan::wedge_line(&std::mem::take(&mut screen.input)) {
+                screen.say(Level::Info, "Checking the scanned code…".to_owned());
+                let _ = jobs.send(Job::Scan(ScannedCode {
+                    source: Source::Wedge,
+                    aim: None,
+                    text,
+                }));
+            }
+        }
+        KeyCode::Esc => {
+            screen.input.clear();
+            screen.prescription = None;
+            screen.marks.clear();
+        }
+        KeyCode::Up => screen.selected = screen.selected.saturating_sub(1),
+        KeyCode::Down => {
+            let count = screen.prescription.as_ref().map_or(0, |p| p.items.len());
+            screen.selected = (screen.selected + 1).min(count.saturating_sub(1));
+        }
+        KeyCode::Char(' ') => cycle_mark(screen),
+        KeyCode::Char('+') => adjust_quantity(screen, 1.0),
+        KeyCode::Char('*') => {
+            if let Some(Mark::NotDispensed(r)) = screen.marks.get_mut(screen.selected) {
+                *r = (*r + 1) % REASONS.len();
+            }
+        }
+        KeyCode::F(5) => dispense(screen, jobs),
+        KeyCode::Char('d') if ctrl => dispense(screen, jobs),
+        KeyCode::F(6) => {
+            screen.say(Level::Info, "Sending the outbox…".to_owned());
+            let _ = jobs.send(Job::Sync);
+        }
+        _ => {}
+    }
+    true
+}
+
+fn selected_item(screen: &Screen) -> Option<&Item> {
+    screen.prescription.as_ref()?.items.get(screen.selected)
+}
+
+fn cycle_mark(screen: &mut Screen) {
+    let Some(item) = selected_item(screen) else {
+        return;
+    };
+    if item.is_settled() {
+        return;
+    }
+    let full = item.quantity.as_f64().unwrap_or(1.0);
+    let Some(mark) = screen.marks.get_mut(screen.selected) else {
+        return;
+    };
+    *mark = match mark {
+        Mark::Complete => Mark::Partial((full - 1.0).max(1.0)),
+        Mark::Partial(_) => Mark::NotDispensed(0),
+        Mark::NotDispensed(_) => Mark::Complete,
+    };
+}
+
+fn adjust_quantity(screen: &mut Screen, delta: f64) {
+    let full = selected_item(screen)
+        .and_then(|i| i.quantity.as_f64())
+        .unwrap_or(f64::MAX);
+    if let Some(Mark::Partial(q)) = screen.marks.get_mut(screen.selected) {
+        *q = (*q + delta).clamp(1.0, full.max(1.0));
+    }
+}
+
+fn dispense(screen: &mut Screen, jobs: &Sender<Job>) {
+    let Some(prescription) = &screen.prescription else {
+        screen.say(Level::Warn, "Scan a prescription first.".to_owned());
+        return;
+    };
+    let Ok(id) = PrescriptionId::parse(&prescription.id) else {
+        return;
+    };
+    let items: Vec<Value> = screen
+        .open_items()
+        .into_iter()
+        .filter_map(|(index, item)| screen.marks.get(index).map(|m| m.body(item.line)))
+        .collect();
+    if items.is_empty() {
+        screen.say(
+            Level::Warn,
+            "Nothing left to dispense on this prescription.".to_owned(),
+        );
+        return;
+    }
+    screen.say(Level::Info, format!("Dispensing {id}…"));
+    let _ = jobs.send(Job::Dispense(id, items));
+}
+
+/// The worker: owns the session, runs jobs, and keeps connectivity + outbox state fresh.
+fn work(mut session: Session, jobs: &Receiver<Job>, updates: &Sender<Update>) {
+    let say = |level, text: String| {
+        let _ = updates.send(Update::Message(level, text));
+    };
+    let mut last_beat = Instant::now() - HEARTBEAT;
+    loop {
+        let wait = HEARTBEAT.saturating_sub(last_beat.elapsed());
+        match jobs.recv_timeout(wait) {
+            Ok(Job::Quit) | Err(RecvTimeoutError::Disconnected) => return,
+            Ok(Job::Scan(code)) => {
+                if let Some(error) = code.text.strip_prefix('!') {
+                    say(Level::Bad, error.to_owned());
+                    continue;
+                }
+                match session.release_scanned(code) {
+                    Ok(released) => {
+                        let how = if released.scanned == "token" {
+                            "token verified offline"
+                        } else {
+                            "nominated ID"
+                        };
+                        let _ = updates.send(Update::Shown(
+                            Box::new(released.released.prescription),
+                            format!(
+                                "Released {} ({how}; prescription signature verified).",
+                                released.prescription_id
+                            ),
+                        ));
+                    }
+                    Err(error @ Error::Offline(_)) => say(Level::Warn, error.to_string()),
+                    Err(error) => say(Level::Bad, error.to_string()),
+                }
+            }
+            Ok(Job::Dispense(id, items)) => {
+                match session.submit(Kind::Dispense, &id, &json!({ "items": items })) {
+                    Ok(entry) => {
+                        match entry
+                            .response
+                            .and_then(|v| serde_json::from_value::<Prescription>(v).ok())
+                        {
+                            Some(p) => {
+                                let text =
+                                    format!("Dispense of {id} recorded: {}.", p.status.label());
+                                let _ = updates.send(Update::Shown(Box::new(p), text));
+                            }
+                            None => say(Level::Good, format!("Dispense of {id} recorded.")),
+                        }
+                    }
+                    Err(error @ Error::Queued(_)) => say(Level::Warn, error.to_string()),
+                    Err(error) => say(Level::Bad, error.to_string()),
+                }
+                last_beat = Instant::now() - HEARTBEAT;
+            }
+            Ok(Job::Sync) => {
+                match session.sync(Due::All) {
+                    Ok(report) => say(
+                        if report.failed.is_empty() && report.offline.is_none() {
+                            Level::Good
+                        } else {
+                            Level::Warn
+                        },
+                        format!(
+                            "Outbox: sent {}, refused {}, still queued {}{}",
+                            report.sent.len(),
+                            report.failed.len(),
+                            report.still_queued.len(),
+                            if report.offline.is_some() {
+                                " (centre unreachable)"
+                            } else {
+                                ""
+                            }
+                        ),
+                    ),
+                    Err(error) => say(Level::Bad, error.to_string()),
+                }
+                last_beat = Instant::now() - HEARTBEAT;
+            }
+            Err(RecvTimeoutError::Timeout) => {}
+        }
+        if last_beat.elapsed() >= HEARTBEAT {
+            last_beat = Instant::now();
+            heartbeat(&mut session, updates);
+        }
+    }
+}
+
+fn heartbeat(session: &mut Session, updates: &Sender<Update>) {
+    let online = session.api.is_reachable();
+    if online {
+        session.keys.refresh_if_stale(&session.api);
+        if let Ok(report) = session.sync(Due::Now) {
+            for entry in report.sent {
+                let _ = updates.send(Update::Message(
+                    Level::Good,
+                    format!(
+                        "Outbox: {} of {} delivered.",
+                        entry.kind.as_str(),
+                        entry.prescription_id
+                    ),
+                ));
+            }
+            for entry in report.failed {
+                let _ = updates.send(Update::Message(
+                    Level::Bad,
+                    format!(
+                        "Outbox: {} of {} refused: {}",
+                        entry.kind.as_str(),
+                        entry.prescription_id,
+                        entry.last_error.unwrap_or_default()
+                    ),
+                ));
+            }
+        }
+    }
+    if let Ok((queued, sent, failed)) = session.outbox().and_then(|mut o| o.counts()) {
+        let _ = updates.send(Update::Status {
+            online,
+            queued,
+            sent,
+            failed,
+        });
+    }
+}
+
+fn draw(frame: &mut Frame<'_>, screen: &Screen) {
+    let [status, body, log, input, help] = Layout::vertical([
+        Constraint::Length(1),
+        Constraint::Min(8),
+        Constraint::Length(7),
+        Constraint::Length(3),
+        Constraint::Length(1),
+    ])
+    .areas(frame.area());
+
+    let (connectivity, colour) = match screen.online {
+        Some(true) => ("CENTRE ONLINE", Color::Green),
+        Some(false) => (
+            "CENTRE UNREACHABLE — scans verify offline, releases wait",
+            Color::Red,
+        ),
+        None => ("checking the centre…", Color::Yellow),
+    };
+    let (queued, sent, failed) = screen.outbox;
+    frame.render_widget(
+        Paragraph::new(Line::from(vec![
+            Span::styled(
+                connectivity,
+                Style::default().fg(colour).add_modifier(Modifier::BOLD),
+            ),
+            Span::raw(format!(
+                "  │ outbox: {queued} queued, {sent} sent, {failed} refused  │ {}",
+                screen.source
+            )),
+        ])),
+        status,
+    );
+
+    match &screen.prescription {
+        None => frame.render_widget(
+            Paragraph::new("No prescription. Scan a token (or a nominated prescription's ID).")
+                .block(Block::bordered().title("Prescription")),
+            body,
+        ),
+        Some(p) => {
+            let [head, items] =
+                Layout::vertical([Constraint::Length(5), Constraint::Min(3)]).areas(body);
+            let nhs = prescrypt_barcode::NhsNumber::parse(&p.patient.nhs_number)
+                .map(|n| n.to_string())
+                .unwrap_or_else(|_| p.patient.nhs_number.clone());
+            let mut lines = vec![
+                Line::from(vec![
+                    Span::styled(
+                        p.patient.name.clone(),
+                        Style::default().add_modifier(Modifier::BOLD),
+                    ),
+                    Span::raw(format!(
+                        "  NHS {nhs}  born {}",
+                        p.patient.birth_date.as_deref().unwrap_or("?")
+                    )),
+                ]),
+                Line::from(format!(
+                    "Status: {}   Prescriber {} ({})   Expires {}",
+                    p.status.label(),
+                    p.prescriber.id,
+                    p.prescriber.org,
+                    p.expires_at.as_deref().unwrap_or("?")
+                )),
+            ];
+            if p.pending_cancellation {
+                lines.push(Line::styled(
+                    "CANCELLATION REQUESTED BY THE PRESCRIBER — do not dispense",
+                    Style::default().fg(Color::Red).add_modifier(Modifier::BOLD),
+                ));
+            }
+            frame.render_widget(
+                Paragraph::new(lines)
+                    .wrap(Wrap { trim: true })
+                    .block(Block::bordered().title(format!("Prescription {}", p.id))),
+                head,
+            );
+            let rows: Vec<ListItem<'_>> = p
+                .items
+                .iter()
+                .zip(&screen.marks)
+                .map(|(item, mark)| {
+                    let plan = if item.is_settled() {
+                        "—".to_owned()
+                    } else {
+                        mark.label()
+                    };
+                    ListItem::new(format!(
+                        "{}. {} — {} {} — {}  [{}]  → {plan}",
+                        item.line,
+                        item.display,
+                        number(&item.quantity),
+                        item.unit,
+                        item.dosage,
+                        item.status.display
+                    ))
+                })
+                .collect();
+            let mut state = ListState::default().with_selected(Some(screen.selected));
+            frame.render_stateful_widget(
+                List::new(rows)
+                    .block(Block::bordered().title("Items (Space: outcome, F5: dispense)"))
+                    .highlight_style(Style::default().add_modifier(Modifier::REVERSED))
+                    .highlight_symbol("> "),
+                items,
+                &mut state,
+            );
+        }
+    }
+
+    let shown = usize::from(log.height.saturating_sub(2));
+    let messages: Vec<Line<'_>> = screen
+        .messages
+        .iter()
+        .skip(screen.messages.len().saturating_sub(shown))
+        .map(|(level, text)| Line::styled(text.as_str(), level.style()))
+        .collect();
+    frame.render_widget(
+        Paragraph::new(messages)
+            .wrap(Wrap { trim: true })
+            .block(Block::bordered().title("Messages")),
+        log,
+    );
+    frame.render_widget(
+        Paragraph::new(screen.input.as_str()).block(Block::bordered().title("Scan")),
+        input,
+    );
+    frame.render_widget(Paragraph::new(HELP), help);
+}

@@ -1,0 +1,139 @@
+//! The centre's signing keys, cached in the data directory so tokens verify with the centre down.
+//!
+//! A token or JWS naming a key id the cache does not hold triggers one refresh; still unknown → rejected.
+
+use std::path::PathBuf;
+use std::time::{Duration, SystemTime};
+
+use ed25519_dalek::VerifyingKey;
+use jsonwebtoken::jwk::{AlgorithmParameters, Jwk, JwkSet};
+use jsonwebtoken::{Algorithm, DecodingKey, Validation};
+use prescrypt_barcode::Token;
+use serde_json::Value;
+
+use crate::api::{Api, ApiError};
+use crate::config::write_atomically;
+use crate::error::{Error, Result};
+
+/// A cache older than this is refreshed when the centre answers (failures are ignored).
+pub const STALE_AFTER: Duration = Duration::from_secs(3600);
+
+#[derive(Debug)]
+pub struct KeyCache {
+    path: PathBuf,
+    set: Option<JwkSet>,
+}
+
+impl KeyCache {
+    pub fn load(path: PathBuf) -> Self {
+        let set = std::fs::read_to_string(&path)
+            .ok()
+            .and_then(|text| serde_json::from_str(&text).ok());
+        Self { path, set }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.set.as_ref().is_none_or(|set| set.keys.is_empty())
+    }
+
+    pub fn is_stale(&self) -> bool {
+        std::fs::metadata(&self.path)
+            .and_then(|m| m.modified())
+            .ok()
+            .and_then(|modified| SystemTime::now().duration_since(modified).ok())
+            .is_none_or(|age| age > STALE_AFTER)
+    }
+
+    /// Fetches the JWKS and replaces the cache file.
+    pub fn refresh(&mut self, api: &Api) -> std::result::Result<(), ApiError> {
+        let (set, body) = api.jwks()?;
+        write_atomically(&self.path, body.as_bytes())
+            .map_err(|e| ApiError::Unexpected(e.to_string()))?;
+        self.set = Some(set);
+        Ok(())
+    }
+
+    /// Refreshes a stale or missing cache when the centre answers; offline this is a no-op.
+    pub fn refresh_if_stale(&mut self, api: &Api) {
+        if self.is_empty() || self.is_stale() {
+            let _ = self.refresh(api);
+        }
+    }
+
+    fn find(&self, kid: &str) -> Option<Jwk> {
+        self.set.as_ref()?.find(kid).cloned()
+    }
+
+    /// The key named `kid`, refreshing once from `api` if it is not cached.
+    fn key(&mut self, kid: &str, api: Option<&Api>) -> Result<Jwk> {
+        if let Some(jwk) = self.find(kid) {
+            return Ok(jwk);
+        }
+        let refreshed = match api {
+            Some(api) => self.refresh(api),
+            None => Err(ApiError::Unreachable("offline".to_owned())),
+        };
+        match (self.find(kid), refreshed) {
+            (Some(jwk), _) => Ok(jwk),
+            (None, Ok(())) => Err(Error::Rejected(format!(
+                "signed with key {kid}, which the centre does not publish: forged or revoked"
+            ))),
+            (None, Err(_)) if self.is_empty() => Err(Error::Offline(
+                "no signing keys cached yet and the centre is unreachable to fetch them".to_owned(),
+            )),
+            (None, Err(error)) => Err(Error::Rejected(format!(
+                "signed with key {kid}, which this pharmacy does not know ({error}): \
+                 treat as forged until the centre confirms the key"
+            ))),
+        }
+    }
+
+    /// Checks a scanned token's signature offline (one key refresh if its key id is unknown).
+    pub fn verify_token(&mut self, token: &Token, api: Option<&Api>) -> Result<()> {
+        let jwk = self.key(token.key_id().as_str(), api)?;
+        let key = ed25519_key(&jwk)?;
+        token.verify(&key).map_err(|e| {
+            Error::Rejected(format!(
+                "{e} — forged or damaged token, do not dispense from it"
+            ))
+        })
+    }
+
+    /// Verifies a compact JWS (EdDSA) and returns its payload.
+    pub fn verify_jws(&mut self, jws: &str, api: Option<&Api>) -> Result<Value> {
+        let header = jsonwebtoken::decode_header(jws)
+            .map_err(|e| Error::BadSignature(format!("malformed JWS: {e}")))?;
+        let kid = header
+            .kid
+            .ok_or_else(|| Error::BadSignature("the JWS names no key".to_owned()))?;
+        let jwk = self.key(&kid, api).map_err(|e| match e {
+            Error::Rejected(reason) => Error::BadSignature(reason),
+            other => other,
+        })?;
+        let key = DecodingKey::from_jwk(&jwk).map_err(|e| Error::BadSignature(e.to_string()))?;
+        let mut validation = Validation::new(Algorithm::EdDSA);
+        validation.required_spec_claims.clear();
+        validation.validate_exp = false;
+        validation.validate_nbf = false;
+        validation.validate_aud = false;
+        jsonwebtoken::decode::<Value>(jws, &key, &validation)
+            .map(|data| data.claims)
+            .map_err(|e| Error::BadSignature(e.to_string()))
+    }
+}
+
+/// The Ed25519 public key of an OKP JWK.
+fn ed25519_key(jwk: &Jwk) -> Result<VerifyingKey> {
+    let AlgorithmParameters::OctetKeyPair(params) = &jwk.algorithm else {
+        return Err(Error::Rejected(
+            "the centre's key is not an Ed25519 key".to_owned(),
+        ));
+    };
+    let bytes = data_encoding::BASE64URL_NOPAD
+        .decode(params.x.trim_end_matches('=').as_bytes())
+        .map_err(|e| Error::Other(format!("the centre's key is not base64url: {e}")))?;
+    let bytes: [u8; 32] = bytes
+        .try_into()
+        .map_err(|_| Error::Other("the centre's key is not 32 bytes".to_owned()))?;
+    VerifyingKey::from_bytes(&bytes).map_err(|e| Error::Other(format!("the centre's key: {e}")))
+}
