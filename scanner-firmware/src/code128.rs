@@ -269,7 +269,7 @@ pub enum LineRead {
     Symbol(Decoded),
     /// Enough contrast, no symbol.
     NoRead,
-    /// Too little contrast: change the exposure this way and try again.
+    /// Too little contrast, too dark or clipped: change the exposure this way and try again.
     Exposure(Exposure),
 }
 
@@ -278,9 +278,10 @@ pub enum LineRead {
 pub fn read_line(samples: &[u8], edges: &mut Edges, config: &Code128Config) -> LineRead {
     for edge_config in [EdgeConfig::SHARP, EdgeConfig::SMOOTH] {
         let contrast = find_edges(samples, &edge_config, edges);
-        let exposure = contrast.exposure(edge_config.min_contrast);
-        if exposure != Exposure::Good {
-            return LineRead::Exposure(exposure);
+        match contrast.exposure(edge_config.min_contrast) {
+            Exposure::Good => {}
+            Exposure::Featureless => return LineRead::NoRead,
+            exposure => return LineRead::Exposure(exposure),
         }
         if let Some(decoded) = decode(edges, config) {
             return LineRead::Symbol(decoded);

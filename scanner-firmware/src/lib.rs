@@ -13,8 +13,11 @@
 
 pub mod aim;
 pub mod code128;
+pub mod hal;
+pub mod hid;
 pub mod host_link;
 pub mod scanline;
+pub mod scanner;
 pub mod ssi;
 pub mod validate;
 

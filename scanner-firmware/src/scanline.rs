@@ -60,10 +60,12 @@ impl Default for EdgeConfig {
 pub enum Exposure {
     /// Contrast is enough.
     Good,
-    /// Too little contrast and mostly dark: lengthen the exposure.
+    /// Too little contrast and dark: lengthen the exposure.
     TooDark,
-    /// Too little contrast and mostly bright (or clipped): shorten the exposure.
+    /// Too little contrast and clipped at the top: shorten the exposure.
     TooBright,
+    /// Too little contrast at a usable level: nothing in view.
+    Featureless,
 }
 
 /// Intensity range of a line.
@@ -86,10 +88,12 @@ impl Contrast {
     pub fn exposure(&self, min_contrast: u8) -> Exposure {
         if self.max.saturating_sub(self.min) >= min_contrast {
             Exposure::Good
-        } else if u16::from(self.min) + u16::from(self.max) < 256 {
+        } else if self.max < 128 {
             Exposure::TooDark
-        } else {
+        } else if self.max >= 250 {
             Exposure::TooBright
+        } else {
+            Exposure::Featureless
         }
     }
 }

@@ -25,6 +25,8 @@ pub enum Reject {
     UnsupportedSymbology,
     /// No data, or more than one host-link frame holds.
     BadLength,
+    /// Keyboard-wedge output, but the data has characters outside `[0-9A-Z]`.
+    NotLayoutSafe,
 }
 
 /// Whether `data` has the shape of a prescription ID (18 characters, or 20 with hyphens at

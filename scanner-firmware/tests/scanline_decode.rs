@@ -206,7 +206,7 @@ fn low_contrast_lines_ask_for_more_or_less_exposure() {
     assert_eq!(edges.edge_count(), 0);
     let glare = Optics {
         gain: 0.1,
-        offset: 220.0,
+        offset: 235.0,
         ..optics(3.0, 2048)
     }
     .scanline(&modules);

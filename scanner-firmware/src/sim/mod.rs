@@ -1,3 +1,4 @@
 //! The host simulator behind `scanner-sim`: simulated hardware for the firmware core.
 
+pub mod devices;
 pub mod optics;
