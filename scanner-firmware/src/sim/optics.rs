@@ -146,13 +146,26 @@ impl Optics {
     }
 }
 
-/// The modules of a Code 128 symbol for `text` (no quiet zone), as printed by the barcode crate's
-/// writer (rxing's Code 128 encoder).
+/// The modules of a Code 128 symbol for `text` as the barcode crate prints it, without its quiet
+/// zone (the [`Optics`] place the margins).
 pub fn code128_modules(text: &str) -> Result<Vec<bool>, String> {
-    use rxing::oned::{Code128Writer, OneDimensionalCodeWriter};
-    Code128Writer
-        .encode_oned(text)
-        .map_err(|e| format!("cannot encode {text:?} as Code 128: {e}"))
+    let modules = prescrypt_barcode::render::code128_modules(text)
+        .map_err(|e| format!("cannot encode {text:?} as Code 128: {e}"))?;
+    Ok(trim_quiet_zone(&modules))
+}
+
+/// The Code 128 printed on a prescription for `id` (the barcode crate's layout), without its
+/// quiet zone.
+pub fn id_code128_modules(id: &prescrypt_barcode::PrescriptionId) -> Result<Vec<bool>, String> {
+    let modules = prescrypt_barcode::render::id_code128_modules(id)
+        .map_err(|e| format!("cannot encode {id} as Code 128: {e}"))?;
+    Ok(trim_quiet_zone(&modules))
+}
+
+fn trim_quiet_zone(modules: &[bool]) -> Vec<bool> {
+    let first = modules.iter().position(|&m| m).unwrap_or(0);
+    let last = modules.iter().rposition(|&m| m).map_or(0, |i| i + 1);
+    modules[first..last.max(first)].to_vec()
 }
 
 /// The modules of a Code 128 symbol from raw symbol values (start, data…, check computed here,

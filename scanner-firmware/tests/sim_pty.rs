@@ -1,0 +1,99 @@
+//! End to end over a real pty: `scanner-sim` runs the firmware core, the crate's host client
+//! reads the scans, ACKs them and sends commands.
+#![cfg(feature = "sim")]
+#![allow(clippy::unwrap_used)]
+
+use std::io::{BufRead, BufReader};
+use std::os::unix::fs::OpenOptionsExt;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use ed25519_dalek::SigningKey;
+use nix::fcntl::OFlag;
+use prescrypt_barcode::{PrescriptionId, Token};
+use prescrypt_scanner_firmware::aim::AimId;
+use prescrypt_scanner_firmware::host_client::HostClient;
+
+const ID: &str = "D7AC09-A99968-4BA59C";
+
+fn spawn(args: &[&str]) -> (Child, std::fs::File) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_scanner-sim"))
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap();
+    let mut first = String::new();
+    BufReader::new(child.stdout.as_mut().unwrap())
+        .read_line(&mut first)
+        .unwrap();
+    let path = first
+        .trim()
+        .strip_prefix("pty: ")
+        .expect("first line names the pty")
+        .to_owned();
+    let port = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .custom_flags(OFlag::O_NONBLOCK.bits() | OFlag::O_NOCTTY.bits())
+        .open(&path)
+        .unwrap();
+    (child, port)
+}
+
+#[test]
+fn sim_delivers_an_id_and_a_token_over_a_pty() {
+    let key = SigningKey::from_bytes(&[3u8; 32]);
+    let token = Token::sign(PrescriptionId::parse(ID).unwrap(), &key).text();
+    let (mut child, port) = spawn(&[
+        "--pty",
+        "--id",
+        ID,
+        "--token",
+        token.as_str(),
+        "--linger-ms",
+        "300",
+    ]);
+    let mut client = HostClient::new(port);
+    let first = client
+        .next_scan(Duration::from_secs(20))
+        .unwrap()
+        .expect("a scan");
+    assert_eq!(first.aim, AimId::CODE128);
+    // The printed Code 128 carries the compact ID.
+    assert_eq!(
+        PrescriptionId::parse(first.text().unwrap()).unwrap(),
+        PrescriptionId::parse(ID).unwrap()
+    );
+    let second = client
+        .next_scan(Duration::from_secs(20))
+        .unwrap()
+        .expect("a second scan");
+    assert_eq!(second.aim, AimId::DATA_MATRIX);
+    assert_eq!(second.text().unwrap(), token.as_str());
+    let version = client.version().unwrap();
+    assert!(version.starts_with("prescrypt-scanner-firmware"));
+    drop(client);
+    let status = child.wait().unwrap();
+    assert!(status.success(), "sim exit: {status:?}");
+}
+
+#[test]
+fn host_triggered_sim_waits_for_the_trigger_command() {
+    let (mut child, port) = spawn(&["--pty", "--mode", "host", "--id", ID, "--linger-ms", "200"]);
+    let mut client = HostClient::new(port);
+    assert!(
+        client
+            .next_scan(Duration::from_millis(400))
+            .unwrap()
+            .is_none()
+    );
+    client.trigger().unwrap();
+    let scan = client
+        .next_scan(Duration::from_secs(20))
+        .unwrap()
+        .expect("a scan after the trigger");
+    assert_eq!(scan.aim, AimId::CODE128);
+    drop(client);
+    assert!(child.wait().unwrap().success());
+}
