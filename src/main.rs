@@ -1,1 +1,140 @@
-fn main() {}
+//! The `prescrypt` command: serve the API, migrate, mint dev tokens, rotate keys, verify the audit log.
+
+use std::io::Write;
+
+use clap::{Parser, Subcommand};
+use prescrypt::auth::{self, Role};
+use prescrypt::config::{KeysArgs, ServeConfig, StoreArgs};
+use prescrypt::telemetry::{self, LogFormat};
+use prescrypt::{audit, keys, startup, store};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "prescrypt",
+    version,
+    about = "Prescrypt central prescription service"
+)]
+struct Cli {
+    /// Log format on stderr.
+    #[arg(
+        long,
+        env = "PRESCRYPT_LOG_FORMAT",
+        default_value = "text",
+        global = true
+    )]
+    log_format: LogFormat,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the HTTP API (prints `listening on http://…` on stdout once bound).
+    Serve(ServeConfig),
+    /// Apply pending database migrations.
+    Migrate(StoreArgs),
+    /// Print a bearer token signed by the local development issuer.
+    Token {
+        #[arg(long)]
+        role: Role,
+        /// ODS code of the organisation.
+        #[arg(long)]
+        org: String,
+        /// Professional id (subject).
+        #[arg(long)]
+        sub: String,
+        /// Lifetime, e.g. `8h`, `30m`.
+        #[arg(long, default_value = "8h", value_parser = auth::parse_ttl)]
+        ttl: chrono::Duration,
+        #[command(flatten)]
+        keys: KeysArgs,
+    },
+    /// Signing-key management.
+    Keys {
+        #[command(subcommand)]
+        command: KeysCommand,
+    },
+    /// Audit-log tools.
+    Audit {
+        #[command(subcommand)]
+        command: AuditCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum KeysCommand {
+    /// Add a new active signing key; old keys keep verifying (restart the server to use it).
+    Rotate(KeysArgs),
+}
+
+#[derive(Debug, Subcommand)]
+enum AuditCommand {
+    /// Walk the hash chain; exit 1 and name the first broken entry if any.
+    Verify(StoreArgs),
+}
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    telemetry::init_logging(cli.log_format);
+    match cli.command {
+        Command::Serve(config) => serve(&config),
+        Command::Migrate(args) => {
+            let mut conn = store::connect(&args.database_url)?;
+            let applied = store::migrate(&mut conn)?;
+            println!("applied {applied} migration(s)");
+            Ok(())
+        }
+        Command::Token {
+            role,
+            org,
+            sub,
+            ttl,
+            keys,
+        } => {
+            if !auth::is_ods_code(&org.to_ascii_uppercase()) {
+                anyhow::bail!("--org must be an ODS code (1 to 6 letters or digits)");
+            }
+            let issuer = keys::dev_issuer(&keys.keys_dir)?;
+            println!("{}", auth::mint(&issuer, role, &org, &sub, ttl)?);
+            Ok(())
+        }
+        Command::Keys {
+            command: KeysCommand::Rotate(args),
+        } => {
+            let kid = keys::rotate(&args.keys_dir)?;
+            println!("new active signing key {kid}");
+            Ok(())
+        }
+        Command::Audit {
+            command: AuditCommand::Verify(args),
+        } => {
+            let mut conn = store::connect(&args.database_url)?;
+            match audit::verify(&mut conn)? {
+                audit::Verification::Intact { entries } => {
+                    println!("audit log intact: {entries} entries");
+                    Ok(())
+                }
+                audit::Verification::Broken { seq, reason } => {
+                    println!("audit log BROKEN at entry {seq}: {reason}");
+                    std::process::exit(1);
+                }
+            }
+        }
+    }
+}
+
+fn serve(config: &ServeConfig) -> anyhow::Result<()> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(async {
+        let app = startup::Application::build(config)?;
+        let mut stdout = std::io::stdout().lock();
+        writeln!(stdout, "listening on {}", app.address())?;
+        stdout.flush()?;
+        drop(stdout);
+        tracing::info!(address = app.address(), "serving");
+        app.run_until_stopped().await?;
+        Ok(())
+    })
+}

@@ -1,0 +1,229 @@
+//! Bearer-token authentication: EdDSA JWTs from trusted issuers only.
+//!
+//! Trusted keys come from a JWKS file (each key bound to the configured issuer) and, unless
+//! disabled, the local development issuer key that `prescrypt token` signs with. Only
+//! `alg: EdDSA` is accepted, so `none` and HS256-with-a-public-key confusion are rejected.
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use jsonwebtoken::jwk::JwkSet;
+use jsonwebtoken::{Algorithm, DecodingKey, Header, Validation};
+use serde::{Deserialize, Serialize};
+
+use crate::error::AppError;
+use crate::keys::NamedKey;
+
+/// The issuer name of the local development issuer.
+pub const DEV_ISSUER: &str = "prescrypt-dev";
+/// The audience every token must name.
+pub const AUDIENCE: &str = "prescrypt";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    Prescriber,
+    Pharmacist,
+    Admin,
+}
+
+impl Role {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Prescriber => "prescriber",
+            Self::Pharmacist => "pharmacist",
+            Self::Admin => "admin",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Claims {
+    pub sub: String,
+    pub role: Role,
+    pub org: String,
+    pub iss: String,
+    pub aud: String,
+    pub exp: i64,
+    pub iat: i64,
+}
+
+/// Who is calling: professional id, role and organisation (ODS code, upper case).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Principal {
+    pub sub: String,
+    pub role: Role,
+    pub org: String,
+}
+
+impl Principal {
+    pub fn require(&self, role: Role, action: &'static str) -> Result<(), AppError> {
+        if self.role == role {
+            Ok(())
+        } else {
+            Err(AppError::Forbidden {
+                role: self.role.as_str().to_owned(),
+                action,
+            })
+        }
+    }
+}
+
+struct TrustedKey {
+    key: DecodingKey,
+    issuer: String,
+}
+
+/// Verifies bearer tokens against the trusted keys.
+pub struct Authenticator {
+    keys: HashMap<String, TrustedKey>,
+}
+
+impl std::fmt::Debug for Authenticator {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Authenticator")
+            .field("kids", &self.keys.keys().collect::<Vec<_>>())
+            .finish()
+    }
+}
+
+impl Authenticator {
+    pub fn new() -> Self {
+        Self {
+            keys: HashMap::new(),
+        }
+    }
+
+    /// Trusts the development issuer's key.
+    pub fn trust_dev_issuer(&mut self, key: &NamedKey) {
+        self.keys.insert(
+            key.kid.as_str().to_owned(),
+            TrustedKey {
+                key: key.decoding_key(),
+                issuer: DEV_ISSUER.to_owned(),
+            },
+        );
+    }
+
+    /// Trusts every Ed25519 key of a JWKS document for tokens from `issuer`.
+    pub fn trust_jwks(&mut self, jwks: &JwkSet, issuer: &str) -> anyhow::Result<usize> {
+        let mut added = 0;
+        for jwk in &jwks.keys {
+            let Some(kid) = jwk.common.key_id.clone() else {
+                anyhow::bail!("a JWKS key without kid");
+            };
+            let key = DecodingKey::from_jwk(jwk)?;
+            self.keys.insert(
+                kid,
+                TrustedKey {
+                    key,
+                    issuer: issuer.to_owned(),
+                },
+            );
+            added += 1;
+        }
+        Ok(added)
+    }
+
+    pub fn trust_jwks_file(&mut self, path: &Path, issuer: &str) -> anyhow::Result<usize> {
+        let jwks: JwkSet = serde_json::from_slice(&std::fs::read(path)?)?;
+        self.trust_jwks(&jwks, issuer)
+    }
+
+    /// Checks a bearer token and returns the caller.
+    pub fn authenticate(&self, token: &str) -> Result<Principal, AppError> {
+        let unauthenticated = |why: &str| AppError::Unauthenticated(why.to_owned());
+        let header =
+            jsonwebtoken::decode_header(token).map_err(|_| unauthenticated("malformed token"))?;
+        if header.alg != Algorithm::EdDSA {
+            return Err(unauthenticated("only EdDSA tokens are accepted"));
+        }
+        let kid = header
+            .kid
+            .ok_or_else(|| unauthenticated("token without kid"))?;
+        let trusted = self
+            .keys
+            .get(&kid)
+            .ok_or_else(|| unauthenticated("token signed by an unknown key"))?;
+        let mut validation = Validation::new(Algorithm::EdDSA);
+        validation.set_issuer(&[&trusted.issuer]);
+        validation.set_audience(&[AUDIENCE]);
+        validation.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
+        validation.leeway = 30;
+        let data =
+            jsonwebtoken::decode::<Claims>(token, &trusted.key, &validation).map_err(|e| {
+                use jsonwebtoken::errors::ErrorKind;
+                unauthenticated(match e.kind() {
+                    ErrorKind::ExpiredSignature => "token expired",
+                    ErrorKind::InvalidIssuer => "wrong issuer",
+                    ErrorKind::InvalidAudience => "wrong audience",
+                    ErrorKind::InvalidSignature => "bad signature",
+                    ErrorKind::InvalidAlgorithm => "only EdDSA tokens are accepted",
+                    _ => "invalid token",
+                })
+            })?;
+        let claims = data.claims;
+        let org = claims.org.trim().to_ascii_uppercase();
+        if !is_ods_code(&org) {
+            return Err(unauthenticated("org is not an ODS code"));
+        }
+        if claims.sub.trim().is_empty() {
+            return Err(unauthenticated("empty subject"));
+        }
+        Ok(Principal {
+            sub: claims.sub,
+            role: claims.role,
+            org,
+        })
+    }
+}
+
+impl Default for Authenticator {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// An ODS organisation code: 1 to 6 letters or digits (the ID format pads it to 6).
+pub fn is_ods_code(text: &str) -> bool {
+    (1..=6).contains(&text.len()) && text.bytes().all(|b| b.is_ascii_alphanumeric())
+}
+
+/// Mints a bearer token with the development issuer key.
+pub fn mint(
+    issuer_key: &NamedKey,
+    role: Role,
+    org: &str,
+    sub: &str,
+    ttl: chrono::Duration,
+) -> Result<String, AppError> {
+    let now = chrono::Utc::now().timestamp();
+    let claims = Claims {
+        sub: sub.to_owned(),
+        role,
+        org: org.to_ascii_uppercase(),
+        iss: DEV_ISSUER.to_owned(),
+        aud: AUDIENCE.to_owned(),
+        iat: now,
+        exp: now + ttl.num_seconds(),
+    };
+    let mut header = Header::new(Algorithm::EdDSA);
+    header.kid = Some(issuer_key.kid.as_str().to_owned());
+    jsonwebtoken::encode(&header, &claims, &issuer_key.encoding)
+        .map_err(|e| AppError::Internal(e.to_string()))
+}
+
+/// Parses durations like `8h`, `30m`, `45s`, `2d`.
+pub fn parse_ttl(text: &str) -> Result<chrono::Duration, String> {
+    let (number, unit) = text.split_at(text.len().saturating_sub(1));
+    let value: i64 = number
+        .parse()
+        .map_err(|_| format!("not a duration: {text}"))?;
+    match unit {
+        "s" => Ok(chrono::Duration::seconds(value)),
+        "m" => Ok(chrono::Duration::minutes(value)),
+        "h" => Ok(chrono::Duration::hours(value)),
+        "d" => Ok(chrono::Duration::days(value)),
+        _ => Err(format!("a duration ends in s, m, h or d: {text}")),
+    }
+}

@@ -1,0 +1,370 @@
+//! THE prescription status machine: every legal transition is in [`next`]; everything else is illegal.
+
+use super::codes::{CancelResponse, ItemStatus, Status};
+
+/// Something that happens to a prescription.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Event {
+    /// A pharmacy downloads it (scanned token or nominated bulk release).
+    Release,
+    /// The holding pharmacy hands it back to the central store.
+    Return,
+    /// The holding pharmacy sends a dispense notification; the outcome follows from the items.
+    Dispense(DispenseOutcome),
+    /// The holding pharmacy withdraws its latest notification; `restored` is the status before it.
+    Withdraw { restored: Status },
+    /// The dispenser claims reimbursement.
+    Claim,
+    /// The prescriber cancels (outright; with a dispenser see [`cancel`]).
+    Cancel,
+    /// The validity period ended.
+    Expire,
+}
+
+/// What a dispense notification leaves the prescription as.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DispenseOutcome {
+    /// Some items are still to be supplied: 0003.
+    Partial,
+    /// Every item is done and at least one was supplied: 0006.
+    Complete,
+    /// Nothing was supplied and nothing is left: 0007.
+    NotDispensed,
+}
+
+impl DispenseOutcome {
+    /// The outcome of a notification from the item statuses after it.
+    pub fn of(items: &[ItemStatus]) -> Self {
+        let open = items.iter().any(|status| {
+            matches!(
+                status,
+                ItemStatus::ToBeDispensed
+                    | ItemStatus::WithDispenser
+                    | ItemStatus::PartiallyDispensed
+                    | ItemStatus::NotDispensedOwing
+            )
+        });
+        if open {
+            Self::Partial
+        } else if items.contains(&ItemStatus::FullyDispensed) {
+            Self::Complete
+        } else {
+            Self::NotDispensed
+        }
+    }
+}
+
+/// An event that the status machine does not allow from a status.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct IllegalTransition {
+    pub from: Status,
+    pub event: Event,
+}
+
+impl Event {
+    /// A short verb for messages and the audit log.
+    pub fn action(self) -> &'static str {
+        match self {
+            Self::Release => "release",
+            Self::Return => "return",
+            Self::Dispense(_) => "dispense",
+            Self::Withdraw { .. } => "withdraw",
+            Self::Claim => "claim",
+            Self::Cancel => "cancel",
+            Self::Expire => "expire",
+        }
+    }
+}
+
+/// The status after `event`, or why it is not allowed.
+pub fn next(from: Status, event: Event) -> Result<Status, IllegalTransition> {
+    use Status as S;
+    let to = match (from, event) {
+        (S::ToBeDispensed, Event::Release) => S::WithDispenser,
+        (S::WithDispenser, Event::Return) => S::ToBeDispensed,
+        (S::WithDispenser | S::WithDispenserActive, Event::Dispense(outcome)) => match outcome {
+            DispenseOutcome::Partial => S::WithDispenserActive,
+            DispenseOutcome::Complete => S::Dispensed,
+            DispenseOutcome::NotDispensed => S::NotDispensed,
+        },
+        (
+            S::WithDispenserActive | S::Dispensed | S::NotDispensed,
+            Event::Withdraw {
+                restored: restored @ (S::WithDispenser | S::WithDispenserActive),
+            },
+        ) => restored,
+        (S::Dispensed | S::NotDispensed, Event::Claim) => S::Claimed,
+        (
+            S::AwaitingReleaseReady
+            | S::ToBeDispensed
+            | S::RepeatDispenseFutureInstance
+            | S::FutureDated,
+            Event::Cancel,
+        ) => S::Cancelled,
+        (S::WithDispenserActive, Event::Expire) => S::Dispensed,
+        (
+            S::AwaitingReleaseReady
+            | S::ToBeDispensed
+            | S::WithDispenser
+            | S::RepeatDispenseFutureInstance
+            | S::FutureDated,
+            Event::Expire,
+        ) => S::Expired,
+        _ => return Err(IllegalTransition { from, event }),
+    };
+    Ok(to)
+}
+
+/// Statuses in which the prescription is still live (can expire).
+pub fn is_active(status: Status) -> bool {
+    next(status, Event::Expire).is_ok()
+}
+
+/// What a prescriber's cancellation request does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CancelDecision {
+    /// Cancelled now (status 0005).
+    Cancel,
+    /// With a dispenser: marked pending cancellation; the dispenser is told on its next interaction.
+    MarkPending(CancelResponse),
+    /// Nothing changes; the answer says why.
+    Refuse(CancelResponse),
+}
+
+/// EPS cancellation semantics. `pending_by` is the prescriber who already asked, if any.
+pub fn cancel(status: Status, pending_by: Option<&str>, requester: &str) -> CancelDecision {
+    use Status as S;
+    if next(status, Event::Cancel).is_ok() {
+        return CancelDecision::Cancel;
+    }
+    match status {
+        S::WithDispenser | S::WithDispenserActive => {
+            if pending_by.is_some_and(|earlier| earlier != requester) {
+                return CancelDecision::Refuse(CancelResponse::AnotherPrescriber);
+            }
+            CancelDecision::MarkPending(if status == S::WithDispenser {
+                CancelResponse::WithDispenser
+            } else {
+                CancelResponse::WithDispenserActive
+            })
+        }
+        S::Dispensed | S::Claimed | S::NoClaimed => {
+            CancelDecision::Refuse(CancelResponse::AlreadyDispensed)
+        }
+        S::Expired => CancelDecision::Refuse(CancelResponse::Expired),
+        S::Cancelled | S::PendingCancellation => {
+            CancelDecision::Refuse(CancelResponse::AlreadyCancelled)
+        }
+        S::NotDispensed => CancelDecision::Refuse(CancelResponse::NotDispensed),
+        _ => CancelDecision::Refuse(CancelResponse::CannotProcess),
+    }
+}
+
+/// Item status on expiry: items not yet supplied expire, the rest keep their status.
+pub fn expire_item(status: ItemStatus) -> ItemStatus {
+    match status {
+        ItemStatus::ToBeDispensed | ItemStatus::WithDispenser => ItemStatus::Expired,
+        other => other,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use Status as S;
+    use proptest::prelude::*;
+
+    fn events() -> Vec<Event> {
+        let mut all = vec![
+            Event::Release,
+            Event::Return,
+            Event::Claim,
+            Event::Cancel,
+            Event::Expire,
+            Event::Dispense(DispenseOutcome::Partial),
+            Event::Dispense(DispenseOutcome::Complete),
+            Event::Dispense(DispenseOutcome::NotDispensed),
+        ];
+        all.extend(S::ALL.iter().map(|s| Event::Withdraw { restored: *s }));
+        all
+    }
+
+    /// The whole table, written out once more as data: (from, event, to).
+    fn legal() -> Vec<(Status, Event, Status)> {
+        let mut table = vec![
+            (S::ToBeDispensed, Event::Release, S::WithDispenser),
+            (S::WithDispenser, Event::Return, S::ToBeDispensed),
+            (S::Dispensed, Event::Claim, S::Claimed),
+            (S::NotDispensed, Event::Claim, S::Claimed),
+            (S::WithDispenserActive, Event::Expire, S::Dispensed),
+        ];
+        for from in [S::WithDispenser, S::WithDispenserActive] {
+            table.push((
+                from,
+                Event::Dispense(DispenseOutcome::Partial),
+                S::WithDispenserActive,
+            ));
+            table.push((
+                from,
+                Event::Dispense(DispenseOutcome::Complete),
+                S::Dispensed,
+            ));
+            table.push((
+                from,
+                Event::Dispense(DispenseOutcome::NotDispensed),
+                S::NotDispensed,
+            ));
+        }
+        for from in [S::WithDispenserActive, S::Dispensed, S::NotDispensed] {
+            for restored in [S::WithDispenser, S::WithDispenserActive] {
+                table.push((from, Event::Withdraw { restored }, restored));
+            }
+        }
+        for from in [
+            S::AwaitingReleaseReady,
+            S::ToBeDispensed,
+            S::RepeatDispenseFutureInstance,
+            S::FutureDated,
+        ] {
+            table.push((from, Event::Cancel, S::Cancelled));
+            table.push((from, Event::Expire, S::Expired));
+        }
+        table.push((S::WithDispenser, Event::Expire, S::Expired));
+        table
+    }
+
+    #[test]
+    fn every_pair_is_exactly_as_the_table_says() {
+        let table = legal();
+        let mut legal_count = 0;
+        for from in S::ALL {
+            for event in events() {
+                let expected = table
+                    .iter()
+                    .find(|(f, e, _)| f == from && *e == event)
+                    .map(|(_, _, to)| *to);
+                match (next(*from, event), expected) {
+                    (Ok(to), Some(want)) => {
+                        assert_eq!(to, want, "{from} {event:?}");
+                        legal_count += 1;
+                    }
+                    (Err(err), None) => assert_eq!(err, IllegalTransition { from: *from, event }),
+                    (got, want) => panic!("{from} {event:?}: got {got:?}, table says {want:?}"),
+                }
+            }
+        }
+        assert_eq!(legal_count, table.len());
+    }
+
+    #[test]
+    fn finished_prescriptions_never_move_again_except_to_claimed() {
+        for from in [
+            S::Expired,
+            S::Cancelled,
+            S::Claimed,
+            S::NoClaimed,
+            S::PendingCancellation,
+        ] {
+            for event in events() {
+                assert!(next(from, event).is_err(), "{from} {event:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn cancellation_follows_eps() {
+        assert_eq!(cancel(S::ToBeDispensed, None, "G1"), CancelDecision::Cancel);
+        assert_eq!(
+            cancel(S::WithDispenser, None, "G1"),
+            CancelDecision::MarkPending(CancelResponse::WithDispenser)
+        );
+        assert_eq!(
+            cancel(S::WithDispenserActive, Some("G1"), "G1"),
+            CancelDecision::MarkPending(CancelResponse::WithDispenserActive)
+        );
+        assert_eq!(
+            cancel(S::WithDispenser, Some("G1"), "G2"),
+            CancelDecision::Refuse(CancelResponse::AnotherPrescriber)
+        );
+        assert_eq!(
+            cancel(S::Dispensed, None, "G1"),
+            CancelDecision::Refuse(CancelResponse::AlreadyDispensed)
+        );
+        assert_eq!(
+            cancel(S::Claimed, None, "G1"),
+            CancelDecision::Refuse(CancelResponse::AlreadyDispensed)
+        );
+        assert_eq!(
+            cancel(S::Expired, None, "G1"),
+            CancelDecision::Refuse(CancelResponse::Expired)
+        );
+        assert_eq!(
+            cancel(S::Cancelled, None, "G1"),
+            CancelDecision::Refuse(CancelResponse::AlreadyCancelled)
+        );
+        assert_eq!(
+            cancel(S::NotDispensed, None, "G1"),
+            CancelDecision::Refuse(CancelResponse::NotDispensed)
+        );
+    }
+
+    #[test]
+    fn dispense_outcome_follows_the_items() {
+        use ItemStatus as I;
+        assert_eq!(
+            DispenseOutcome::of(&[I::FullyDispensed, I::NotDispensed]),
+            DispenseOutcome::Complete
+        );
+        assert_eq!(
+            DispenseOutcome::of(&[I::NotDispensed]),
+            DispenseOutcome::NotDispensed
+        );
+        assert_eq!(
+            DispenseOutcome::of(&[I::FullyDispensed, I::PartiallyDispensed]),
+            DispenseOutcome::Partial
+        );
+        assert_eq!(
+            DispenseOutcome::of(&[I::NotDispensed, I::WithDispenser]),
+            DispenseOutcome::Partial
+        );
+    }
+
+    fn any_status() -> impl Strategy<Value = Status> {
+        proptest::sample::select(S::ALL.to_vec())
+    }
+
+    fn any_event() -> impl Strategy<Value = Event> {
+        proptest::sample::select(events())
+    }
+
+    proptest! {
+        /// Any sequence of events keeps the machine inside its rules: a release is only possible
+        /// from To Be Dispensed, once a prescription is finished it only moves to Claimed, and
+        /// Expire always lands in 0004 or 0006.
+        #[test]
+        fn random_walks_obey_the_invariants(start in any_status(), walk in proptest::collection::vec(any_event(), 0..40)) {
+            let mut status = start;
+            for event in walk {
+                match next(status, event) {
+                    Ok(to) => {
+                        if event == Event::Release { prop_assert_eq!(status, S::ToBeDispensed); }
+                        if event == Event::Expire { prop_assert!(matches!(to, S::Expired | S::Dispensed)); }
+                        if matches!(status, S::Dispensed | S::NotDispensed) {
+                            prop_assert!(matches!(to, S::Claimed | S::WithDispenser | S::WithDispenserActive));
+                        }
+                        prop_assert!(!matches!(status, S::Expired | S::Cancelled | S::Claimed | S::NoClaimed));
+                        status = to;
+                    }
+                    Err(err) => prop_assert_eq!(err.from, status),
+                }
+            }
+        }
+
+        #[test]
+        fn cancel_never_changes_a_finished_prescription(status in any_status(), who in "[A-Z][0-9]{3}") {
+            if !is_active(status) && next(status, Event::Cancel).is_err() {
+                prop_assert!(matches!(cancel(status, None, &who), CancelDecision::Refuse(_)));
+            }
+        }
+    }
+}

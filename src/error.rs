@@ -1,0 +1,212 @@
+//! The one error type of the service. Each variant is part of the HTTP contract: it renders as
+//! `application/problem+json` with a stable kebab-case `code`, and `field` for validation errors.
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpResponse, ResponseError};
+use serde::Serialize;
+
+/// Everything a request can fail with.
+#[derive(Debug, thiserror::Error)]
+pub enum AppError {
+    #[error("missing or invalid bearer token: {0}")]
+    Unauthenticated(String),
+    #[error("the role {role} may not {action}")]
+    Forbidden { role: String, action: &'static str },
+    #[error("no such prescription")]
+    PrescriptionNotFound,
+    #[error("no such resource")]
+    NotFound,
+    #[error("{detail}")]
+    Invalid {
+        code: &'static str,
+        field: String,
+        detail: String,
+    },
+    #[error("malformed JSON: {0}")]
+    MalformedJson(String),
+    #[error("unknown field {field}")]
+    UnknownField { field: String, detail: String },
+    #[error("request body larger than {limit} bytes")]
+    PayloadTooLarge { limit: usize },
+    #[error("request body must be application/json")]
+    UnsupportedMediaType,
+    #[error("the prescription is held by dispenser {holder}")]
+    HeldByAnotherDispenser { holder: String },
+    #[error("cannot {action} a prescription in status {status}")]
+    IllegalTransition { action: String, status: String },
+    #[error("the prescription changed concurrently; retry")]
+    ConcurrentUpdate,
+    #[error("the prescriber has asked for this prescription to be cancelled; return it")]
+    PendingCancellation,
+    #[error("the Idempotency-Key header is required")]
+    IdempotencyKeyRequired,
+    #[error("the Idempotency-Key was used before with a different request")]
+    IdempotencyKeyReused,
+    #[error("the store is unavailable")]
+    Unavailable(String),
+    #[error("internal error")]
+    Internal(String),
+}
+
+impl AppError {
+    pub fn invalid(
+        code: &'static str,
+        field: impl Into<String>,
+        detail: impl Into<String>,
+    ) -> Self {
+        Self::Invalid {
+            code,
+            field: field.into(),
+            detail: detail.into(),
+        }
+    }
+
+    pub fn field(field: impl Into<String>, detail: impl Into<String>) -> Self {
+        Self::invalid("invalid-field", field, detail)
+    }
+
+    pub fn illegal(action: impl Into<String>, status: impl Into<String>) -> Self {
+        Self::IllegalTransition {
+            action: action.into(),
+            status: status.into(),
+        }
+    }
+
+    /// The stable machine-readable code.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::Unauthenticated(_) => "unauthenticated",
+            Self::Forbidden { .. } => "forbidden",
+            Self::PrescriptionNotFound => "prescription-not-found",
+            Self::NotFound => "not-found",
+            Self::Invalid { code, .. } => code,
+            Self::MalformedJson(_) => "malformed-json",
+            Self::UnknownField { .. } => "unknown-field",
+            Self::PayloadTooLarge { .. } => "payload-too-large",
+            Self::UnsupportedMediaType => "unsupported-media-type",
+            Self::HeldByAnotherDispenser { .. } => "held-by-another-dispenser",
+            Self::IllegalTransition { .. } => "illegal-transition",
+            Self::PendingCancellation => "pending-cancellation",
+            Self::ConcurrentUpdate => "concurrent-update",
+            Self::IdempotencyKeyRequired => "idempotency-key-required",
+            Self::IdempotencyKeyReused => "idempotency-key-reused",
+            Self::Unavailable(_) => "unavailable",
+            Self::Internal(_) => "internal",
+        }
+    }
+
+    fn title(&self) -> &'static str {
+        match self {
+            Self::Unauthenticated(_) => "Unauthenticated",
+            Self::Forbidden { .. } => "Forbidden",
+            Self::PrescriptionNotFound | Self::NotFound => "Not found",
+            Self::Invalid { .. } | Self::UnknownField { .. } => "Invalid request",
+            Self::MalformedJson(_) => "Malformed JSON",
+            Self::PayloadTooLarge { .. } => "Payload too large",
+            Self::UnsupportedMediaType => "Unsupported media type",
+            Self::HeldByAnotherDispenser { .. } => "Held by another dispenser",
+            Self::IllegalTransition { .. } => "Illegal transition",
+            Self::PendingCancellation => "Pending cancellation",
+            Self::ConcurrentUpdate => "Concurrent update",
+            Self::IdempotencyKeyRequired => "Idempotency-Key required",
+            Self::IdempotencyKeyReused => "Idempotency-Key reused",
+            Self::Unavailable(_) => "Service unavailable",
+            Self::Internal(_) => "Internal error",
+        }
+    }
+
+    pub fn problem(&self) -> Problem {
+        let status = self.status_code();
+        let detail = match self {
+            // Never leak store or internal details to the client; they are logged instead.
+            Self::Unavailable(_) | Self::Internal(_) => self.title().to_owned(),
+            other => other.to_string(),
+        };
+        Problem {
+            problem_type: format!("https://prescrypt.example/problems/{}", self.code()),
+            title: self.title(),
+            status: status.as_u16(),
+            code: self.code(),
+            detail,
+            field: match self {
+                Self::Invalid { field, .. } | Self::UnknownField { field, .. } => {
+                    Some(field.clone())
+                }
+                Self::IdempotencyKeyRequired => Some("Idempotency-Key".to_owned()),
+                _ => None,
+            },
+            holder: match self {
+                Self::HeldByAnotherDispenser { holder } => Some(holder.clone()),
+                _ => None,
+            },
+        }
+    }
+}
+
+/// RFC 9457 problem details, as sent on the wire.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct Problem {
+    #[serde(rename = "type")]
+    pub problem_type: String,
+    pub title: &'static str,
+    pub status: u16,
+    pub code: &'static str,
+    pub detail: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub field: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub holder: Option<String>,
+}
+
+impl ResponseError for AppError {
+    fn status_code(&self) -> StatusCode {
+        match self {
+            Self::Unauthenticated(_) => StatusCode::UNAUTHORIZED,
+            Self::Forbidden { .. } => StatusCode::FORBIDDEN,
+            Self::PrescriptionNotFound | Self::NotFound => StatusCode::NOT_FOUND,
+            Self::Invalid { .. }
+            | Self::MalformedJson(_)
+            | Self::UnknownField { .. }
+            | Self::IdempotencyKeyRequired => StatusCode::BAD_REQUEST,
+            Self::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            Self::HeldByAnotherDispenser { .. }
+            | Self::IllegalTransition { .. }
+            | Self::PendingCancellation
+            | Self::ConcurrentUpdate => StatusCode::CONFLICT,
+            Self::IdempotencyKeyReused => StatusCode::UNPROCESSABLE_ENTITY,
+            Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        match self {
+            Self::Unavailable(cause) | Self::Internal(cause) => {
+                tracing::error!(code = self.code(), %cause, "request failed");
+            }
+            _ => tracing::debug!(code = self.code(), "request rejected"),
+        }
+        let mut response = HttpResponse::build(self.status_code());
+        response.content_type("application/problem+json");
+        if matches!(self, Self::Unauthenticated(_)) {
+            response.insert_header(("WWW-Authenticate", "Bearer"));
+        }
+        response.json(self.problem())
+    }
+}
+
+impl From<diesel::result::Error> for AppError {
+    fn from(error: diesel::result::Error) -> Self {
+        match error {
+            diesel::result::Error::NotFound => Self::PrescriptionNotFound,
+            other => Self::Unavailable(other.to_string()),
+        }
+    }
+}
+
+impl From<serde_json::Error> for AppError {
+    fn from(error: serde_json::Error) -> Self {
+        Self::Internal(format!("serialisation: {error}"))
+    }
+}

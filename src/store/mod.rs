@@ -1,0 +1,327 @@
+//! The embedded store: diesel over SQLite (default) or PostgreSQL, chosen by the URL scheme.
+//!
+//! Reads use pooled connections. Writes go through [`Store::write`]: on SQLite one writer thread
+//! does group commit — it drains the queue, opens one `BEGIN IMMEDIATE` transaction, runs every
+//! job in its own savepoint (a failing job rolls back only itself), commits once with
+//! `synchronous=FULL` and only then answers every job. A 2xx therefore means "on disk", and one
+//! fsync is shared by every request that arrived meanwhile. On PostgreSQL a write is a pooled
+//! transaction; correctness never depends on the single writer (updates check status/version).
+
+pub mod schema;
+
+use std::sync::mpsc;
+use std::time::Duration;
+
+use diesel::connection::{AnsiTransactionManager, SimpleConnection, TransactionManager};
+use diesel::prelude::*;
+use diesel::r2d2::{Pool, PooledConnection};
+use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
+
+use crate::error::AppError;
+
+pub const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/sqlite");
+pub const POSTGRES_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/postgres");
+
+/// Largest number of write jobs committed together.
+const MAX_GROUP: usize = 256;
+
+/// One connection type for both backends.
+#[derive(diesel::MultiConnection)]
+pub enum DbConnection {
+    Postgresql(diesel::PgConnection),
+    Sqlite(diesel::SqliteConnection),
+}
+
+impl std::fmt::Debug for DbConnection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::Postgresql(_) => "DbConnection::Postgresql",
+            Self::Sqlite(_) => "DbConnection::Sqlite",
+        })
+    }
+}
+
+/// Which database a URL names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+impl Backend {
+    pub fn of(url: &str) -> Self {
+        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Self::Postgres
+        } else {
+            Self::Sqlite
+        }
+    }
+}
+
+/// Opens one connection of the right kind (MultiConnection's own `establish` would take any
+/// string as a SQLite path) and applies the per-connection SQLite settings.
+pub fn connect(url: &str) -> Result<DbConnection, AppError> {
+    let connection = match Backend::of(url) {
+        Backend::Postgres => DbConnection::Postgresql(
+            diesel::PgConnection::establish(url)
+                .map_err(|e| AppError::Unavailable(e.to_string()))?,
+        ),
+        Backend::Sqlite => {
+            let path = url.strip_prefix("sqlite://").unwrap_or(url);
+            let mut sqlite = diesel::SqliteConnection::establish(path)
+                .map_err(|e| AppError::Unavailable(e.to_string()))?;
+            sqlite
+                .batch_execute(
+                    "PRAGMA busy_timeout = 10000; PRAGMA foreign_keys = ON; PRAGMA synchronous = FULL;",
+                )
+                .map_err(|e| AppError::Unavailable(e.to_string()))?;
+            DbConnection::Sqlite(sqlite)
+        }
+    };
+    Ok(connection)
+}
+
+/// Runs the pending migrations of the connection's backend (and, once, switches SQLite to WAL).
+pub fn migrate(connection: &mut DbConnection) -> Result<usize, AppError> {
+    let applied = match connection {
+        DbConnection::Sqlite(sqlite) => {
+            sqlite
+                .batch_execute("PRAGMA journal_mode = WAL;")
+                .map_err(|e| AppError::Unavailable(e.to_string()))?;
+            sqlite
+                .run_pending_migrations(SQLITE_MIGRATIONS)
+                .map(|v| v.len())
+        }
+        DbConnection::Postgresql(pg) => pg
+            .run_pending_migrations(POSTGRES_MIGRATIONS)
+            .map(|v| v.len()),
+    };
+    applied.map_err(|e| AppError::Unavailable(format!("migration failed: {e}")))
+}
+
+/// Opens pooled connections with [`connect`] (so SQLite gets its pragmas on every connection).
+#[derive(Debug)]
+pub struct Manager {
+    url: String,
+}
+
+impl diesel::r2d2::ManageConnection for Manager {
+    type Connection = DbConnection;
+    type Error = diesel::r2d2::Error;
+
+    fn connect(&self) -> Result<DbConnection, Self::Error> {
+        connect(&self.url).map_err(|e| {
+            diesel::r2d2::Error::ConnectionError(diesel::ConnectionError::BadConnection(
+                e.to_string(),
+            ))
+        })
+    }
+
+    fn is_valid(&self, conn: &mut DbConnection) -> Result<(), Self::Error> {
+        conn.batch_execute("SELECT 1")
+            .map_err(diesel::r2d2::Error::QueryError)
+    }
+
+    fn has_broken(&self, _conn: &mut DbConnection) -> bool {
+        false
+    }
+}
+
+type DbPool = Pool<Manager>;
+pub type PooledDb = PooledConnection<Manager>;
+
+type Job = Box<dyn FnOnce(&mut DbConnection) -> Box<dyn FnOnce(bool) + Send> + Send>;
+
+/// The store handle; cheap to clone.
+#[derive(Clone)]
+pub struct Store {
+    backend: Backend,
+    pool: DbPool,
+    writer: Option<mpsc::SyncSender<Job>>,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store")
+            .field("backend", &self.backend)
+            .finish()
+    }
+}
+
+impl Store {
+    /// Opens the database, runs the migrations and (SQLite) starts the writer thread.
+    pub fn open(url: &str) -> Result<Self, AppError> {
+        let backend = Backend::of(url);
+        let mut first = connect(url)?;
+        migrate(&mut first)?;
+        let pool = Pool::builder()
+            .max_size(if backend == Backend::Sqlite { 4 } else { 16 })
+            .connection_timeout(Duration::from_secs(10))
+            .build(Manager {
+                url: url.to_owned(),
+            })
+            .map_err(|e| AppError::Unavailable(e.to_string()))?;
+        let writer = match backend {
+            Backend::Sqlite => {
+                let (sender, receiver) = mpsc::sync_channel::<Job>(4096);
+                std::thread::Builder::new()
+                    .name("prescrypt-writer".into())
+                    .spawn(move || group_commit_loop(first, &receiver))
+                    .map_err(|e| AppError::Internal(e.to_string()))?;
+                Some(sender)
+            }
+            Backend::Postgres => None,
+        };
+        Ok(Self {
+            backend,
+            pool,
+            writer,
+        })
+    }
+
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    /// Runs `f` on a pooled connection, off the async workers.
+    pub async fn read<T, F>(&self, f: F) -> Result<T, AppError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut DbConnection) -> Result<T, AppError> + Send + 'static,
+    {
+        let pool = self.pool.clone();
+        let span = tracing::Span::current();
+        tokio::task::spawn_blocking(move || {
+            let _entered = span.enter();
+            let mut conn = pool
+                .get()
+                .map_err(|e| AppError::Unavailable(e.to_string()))?;
+            f(&mut conn)
+        })
+        .await
+        .map_err(|e| AppError::Internal(e.to_string()))?
+    }
+
+    /// Runs `f` in a write transaction; the result is returned once it is committed.
+    /// If `f` fails, its changes are rolled back and nothing else is affected.
+    pub async fn write<T, F>(&self, f: F) -> Result<T, AppError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut DbConnection) -> Result<T, AppError> + Send + 'static,
+    {
+        let span = tracing::Span::current();
+        match &self.writer {
+            Some(writer) => {
+                let (reply, answer) = tokio::sync::oneshot::channel::<Result<T, AppError>>();
+                let job: Job = Box::new(move |conn: &mut DbConnection| {
+                    let _entered = span.enter();
+                    let outcome = run_in_savepoint(conn, f);
+                    Box::new(move |committed: bool| {
+                        let result = match outcome {
+                            Ok(value) if committed => Ok(value),
+                            Ok(_) => Err(AppError::Unavailable("commit failed".into())),
+                            Err(error) => Err(error),
+                        };
+                        let _ignored_if_client_gone = reply.send(result);
+                    })
+                });
+                let writer = writer.clone();
+                // The queue is bounded; waiting for room must not block an async worker.
+                if let Err(mpsc::TrySendError::Full(job)) = writer.try_send(job) {
+                    tokio::task::spawn_blocking(move || writer.send(job))
+                        .await
+                        .map_err(|e| AppError::Internal(e.to_string()))?
+                        .map_err(|_| AppError::Unavailable("writer stopped".into()))?;
+                }
+                answer
+                    .await
+                    .map_err(|_| AppError::Unavailable("writer stopped".into()))?
+            }
+            None => {
+                let pool = self.pool.clone();
+                tokio::task::spawn_blocking(move || {
+                    let _entered = span.enter();
+                    let mut conn = pool
+                        .get()
+                        .map_err(|e| AppError::Unavailable(e.to_string()))?;
+                    conn.transaction(|conn| f(conn))
+                })
+                .await
+                .map_err(|e| AppError::Internal(e.to_string()))?
+            }
+        }
+    }
+
+    /// Runs `f` synchronously in one transaction (CLI commands, not the server).
+    pub fn write_blocking<T>(
+        &self,
+        f: impl FnOnce(&mut DbConnection) -> Result<T, AppError>,
+    ) -> Result<T, AppError> {
+        let mut conn = self
+            .pool
+            .get()
+            .map_err(|e| AppError::Unavailable(e.to_string()))?;
+        conn.transaction(|conn| f(conn))
+    }
+
+    /// A pooled connection for synchronous callers (CLI, tests).
+    pub fn connection(&self) -> Result<PooledDb, AppError> {
+        self.pool
+            .get()
+            .map_err(|e| AppError::Unavailable(e.to_string()))
+    }
+}
+
+/// Runs one job inside a savepoint; a panic is turned into an error so the writer survives.
+fn run_in_savepoint<T>(
+    conn: &mut DbConnection,
+    f: impl FnOnce(&mut DbConnection) -> Result<T, AppError>,
+) -> Result<T, AppError> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        conn.transaction(|conn| f(conn))
+    }))
+    .unwrap_or_else(|_| Err(AppError::Internal("a write job panicked".into())))
+}
+
+fn group_commit_loop(mut conn: DbConnection, queue: &mpsc::Receiver<Job>) {
+    let mut finishers: Vec<Box<dyn FnOnce(bool) + Send>> = Vec::with_capacity(MAX_GROUP);
+    while let Ok(first) = queue.recv() {
+        let began = begin_immediate(&mut conn);
+        if let Err(error) = &began {
+            tracing::error!(%error, "could not begin the group transaction");
+        }
+        finishers.push(first(&mut conn));
+        while finishers.len() < MAX_GROUP {
+            match queue.try_recv() {
+                Ok(job) => finishers.push(job(&mut conn)),
+                Err(_) => break,
+            }
+        }
+        let committed = began.is_ok() && commit(&mut conn);
+        metrics::histogram!("prescrypt_group_commit_size").record(finishers.len() as f64);
+        for finish in finishers.drain(..) {
+            finish(committed);
+        }
+    }
+}
+
+fn begin_immediate(conn: &mut DbConnection) -> QueryResult<()> {
+    match conn {
+        DbConnection::Sqlite(sqlite) => {
+            AnsiTransactionManager::begin_transaction_sql(sqlite, "BEGIN IMMEDIATE")
+        }
+        DbConnection::Postgresql(pg) => AnsiTransactionManager::begin_transaction(pg),
+    }
+}
+
+fn commit(conn: &mut DbConnection) -> bool {
+    match <DbConnection as Connection>::TransactionManager::commit_transaction(conn) {
+        Ok(()) => true,
+        Err(error) => {
+            tracing::error!(%error, "group commit failed; rolling back");
+            let _already_reported =
+                <DbConnection as Connection>::TransactionManager::rollback_transaction(conn);
+            false
+        }
+    }
+}

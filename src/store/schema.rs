@@ -1,0 +1,112 @@
+// The tables of migrations/{sqlite,postgres}, written by hand to the MultiConnection subset.
+
+diesel::table! {
+    org_sequences (org) {
+        org -> Text,
+        next_value -> BigInt,
+    }
+}
+
+diesel::table! {
+    prescriptions (uuid) {
+        uuid -> Text,
+        short_id -> Text,
+        status -> Text,
+        pending_cancellation -> Bool,
+        cancellation_requested_by -> Nullable<Text>,
+        cancel_reason -> Nullable<Text>,
+        treatment_type -> Text,
+        issue_number -> Integer,
+        issue_count -> Integer,
+        prescriber_id -> Text,
+        prescriber_org -> Text,
+        patient_nhs_number -> Text,
+        patient_name -> Text,
+        patient_birth_date -> Date,
+        nominated_pharmacy -> Nullable<Text>,
+        controlled_drug_schedule -> Nullable<Integer>,
+        dispenser -> Nullable<Text>,
+        created_at -> Timestamp,
+        expires_at -> Timestamp,
+        jws -> Text,
+        token -> Text,
+        version -> BigInt,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    items (uuid) {
+        uuid -> Text,
+        prescription_uuid -> Text,
+        line -> Integer,
+        code -> Text,
+        display -> Text,
+        quantity -> Double,
+        unit -> Text,
+        dosage -> Text,
+        status -> Text,
+        dispensed_quantity -> Double,
+        not_dispensed_reason -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    dispense_notifications (uuid) {
+        uuid -> Text,
+        prescription_uuid -> Text,
+        org -> Text,
+        actor -> Text,
+        created_at -> Timestamp,
+        withdrawn -> Bool,
+        prior_status -> Text,
+        prior_items -> Text,
+        body -> Text,
+    }
+}
+
+diesel::table! {
+    idempotency_keys (org, key) {
+        org -> Text,
+        key -> Text,
+        request_hash -> Text,
+        response_status -> Integer,
+        response_body -> Text,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    audit_log (seq) {
+        seq -> BigInt,
+        at -> Timestamp,
+        actor -> Text,
+        org -> Text,
+        role -> Text,
+        action -> Text,
+        prescription_uuid -> Nullable<Text>,
+        detail -> Text,
+        prev_hash -> Text,
+        hash -> Text,
+    }
+}
+
+diesel::table! {
+    audit_head (id) {
+        id -> Integer,
+        seq -> BigInt,
+        hash -> Text,
+    }
+}
+
+diesel::joinable!(items -> prescriptions (prescription_uuid));
+diesel::joinable!(dispense_notifications -> prescriptions (prescription_uuid));
+diesel::allow_tables_to_appear_in_same_query!(
+    org_sequences,
+    prescriptions,
+    items,
+    dispense_notifications,
+    idempotency_keys,
+    audit_log,
+    audit_head,
+);

@@ -1,0 +1,172 @@
+//! The JSON shapes of the API (requests and responses), shared by the handlers, the operations
+//! (responses are stored for idempotent replay) and the OpenAPI document.
+
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use crate::domain::Coded;
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewPatient {
+    /// 10 digits, Modulus 11 (spaces allowed).
+    pub nhs_number: String,
+    pub name: String,
+    /// `YYYY-MM-DD`.
+    pub birth_date: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewItem {
+    pub code: String,
+    pub display: String,
+    pub quantity: f64,
+    pub unit: String,
+    pub dosage: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewPrescription {
+    pub patient: NewPatient,
+    pub items: Vec<NewItem>,
+    #[serde(default)]
+    pub nominated_pharmacy: Option<String>,
+    /// `0001` acute (default), `0002` repeat, `0003` eRD.
+    #[serde(default)]
+    pub treatment_type: Option<String>,
+    #[serde(default)]
+    pub issue_count: Option<i32>,
+    /// 2 to 5; schedules 2–4 are valid for 28 days.
+    #[serde(default)]
+    pub controlled_drug_schedule: Option<u8>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ReleaseRequest {
+    /// The scanned token (`RX1…`) or, for a prescription nominated to the caller, its ID.
+    pub token: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ReturnRequest {
+    /// Return reason `0001`–`0008`.
+    pub reason: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CancelRequest {
+    /// Cancellation reason `0001`–`0009` (default `0001`).
+    #[serde(default)]
+    pub reason: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    Complete,
+    Partial,
+    NotDispensed,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DispenseLine {
+    pub line: i32,
+    pub outcome: Outcome,
+    /// For `partial`: the quantity supplied now.
+    #[serde(default)]
+    pub quantity: Option<f64>,
+    /// For `not_dispensed`: reason `0001`–`0011`.
+    #[serde(default)]
+    pub reason: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DispenseRequest {
+    pub items: Vec<DispenseLine>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct Prescriber {
+    pub id: String,
+    pub org: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct Patient {
+    pub nhs_number: String,
+    pub name: String,
+    pub birth_date: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct ItemView {
+    pub line: i32,
+    pub uuid: String,
+    pub code: String,
+    pub display: String,
+    pub quantity: f64,
+    pub unit: String,
+    pub dosage: String,
+    pub status: Coded,
+    pub dispensed_quantity: f64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub not_dispensed_reason: Option<Coded>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct PrescriptionView {
+    /// Short form, hyphenated.
+    pub id: String,
+    pub uuid: String,
+    pub status: Coded,
+    pub pending_cancellation: bool,
+    pub treatment_type: Coded,
+    pub issue_number: i32,
+    pub issue_count: i32,
+    pub prescriber: Prescriber,
+    pub patient: Patient,
+    pub items: Vec<ItemView>,
+    pub nominated_pharmacy: Option<String>,
+    pub controlled_drug_schedule: Option<i32>,
+    pub dispenser: Option<String>,
+    pub created_at: chrono::DateTime<chrono::Utc>,
+    pub expires_at: chrono::DateTime<chrono::Utc>,
+    pub jws: String,
+    pub token: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct CancelResult {
+    /// `null` when cancelled outright; otherwise the EPS R-code.
+    pub response: Option<Coded>,
+    pub prescription: PrescriptionView,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct NominatedRelease {
+    pub prescriptions: Vec<PrescriptionView>,
+    pub more: bool,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct HistoryEvent {
+    pub at: chrono::DateTime<chrono::Utc>,
+    pub actor: String,
+    pub org: String,
+    pub role: String,
+    pub action: String,
+    #[schema(value_type = Object)]
+    pub detail: serde_json::Value,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct History {
+    pub events: Vec<HistoryEvent>,
+}

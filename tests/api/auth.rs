@@ -1,0 +1,291 @@
+//! Authentication failures and every role/organisation denial.
+
+use jsonwebtoken::{Algorithm, EncodingKey, Header};
+use prescrypt::auth::{AUDIENCE, Claims, DEV_ISSUER, Role};
+use reqwest::StatusCode;
+use serde_json::json;
+
+use crate::helpers::*;
+
+fn claims(iss: &str, aud: &str, exp_offset: i64) -> Claims {
+    let now = chrono::Utc::now().timestamp();
+    Claims {
+        sub: "G1234567".into(),
+        role: Role::Prescriber,
+        org: PRESCRIBER_ORG.into(),
+        iss: iss.into(),
+        aud: aud.into(),
+        iat: now,
+        exp: now + exp_offset,
+    }
+}
+
+fn signed_by_dev_issuer(app: &TestApp, claims: &Claims) -> String {
+    let issuer = prescrypt::keys::dev_issuer(&app.keys_dir()).unwrap();
+    let mut header = Header::new(Algorithm::EdDSA);
+    header.kid = Some(issuer.kid.as_str().to_owned());
+    jsonwebtoken::encode(&header, claims, &issuer.encoding).unwrap()
+}
+
+fn b64(bytes: &[u8]) -> String {
+    data_encoding::BASE64URL_NOPAD.encode(bytes)
+}
+
+async fn assert_unauthenticated(app: &TestApp, bearer: &str) {
+    let (status, problem) = app
+        .post("/api/v1/prescriptions", bearer, &new_prescription())
+        .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "{problem}");
+    assert_eq!(code_of(&problem), "unauthenticated");
+}
+
+#[tokio::test]
+async fn missing_expired_wrong_issuer_wrong_audience_none_and_hs256_are_rejected() {
+    let app = spawn_app().await;
+    let response = app
+        .client
+        .get(app.url("/api/v1/prescriptions/D7AC09-A99968-4BA59C"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        response.headers()["content-type"],
+        "application/problem+json"
+    );
+
+    assert_unauthenticated(&app, "not-a-jwt").await;
+    assert_unauthenticated(
+        &app,
+        &signed_by_dev_issuer(&app, &claims(DEV_ISSUER, AUDIENCE, -3600)),
+    )
+    .await;
+    assert_unauthenticated(
+        &app,
+        &signed_by_dev_issuer(&app, &claims("evil", AUDIENCE, 3600)),
+    )
+    .await;
+    assert_unauthenticated(
+        &app,
+        &signed_by_dev_issuer(&app, &claims(DEV_ISSUER, "other-api", 3600)),
+    )
+    .await;
+
+    // alg none: a valid payload with no signature.
+    let issuer = prescrypt::keys::dev_issuer(&app.keys_dir()).unwrap();
+    let payload = b64(&serde_json::to_vec(&claims(DEV_ISSUER, AUDIENCE, 3600)).unwrap());
+    let none = format!(
+        "{}.{payload}.",
+        b64(format!(r#"{{"alg":"none","kid":"{}"}}"#, issuer.kid).as_bytes())
+    );
+    assert_unauthenticated(&app, &none).await;
+
+    // HS256 keyed with the issuer's public key (the classic confusion attack).
+    let mut header = Header::new(Algorithm::HS256);
+    header.kid = Some(issuer.kid.as_str().to_owned());
+    let public = issuer.signing.verifying_key().to_bytes();
+    let hs = jsonwebtoken::encode(
+        &header,
+        &claims(DEV_ISSUER, AUDIENCE, 3600),
+        &EncodingKey::from_secret(&public),
+    )
+    .unwrap();
+    assert_unauthenticated(&app, &hs).await;
+
+    // A token from an unknown key, even with a correct-looking kid.
+    let stranger = ed25519_dalek::SigningKey::from_bytes(&[7; 32]);
+    let der = ed25519_dalek::pkcs8::EncodePrivateKey::to_pkcs8_der(&stranger).unwrap();
+    let forged = jsonwebtoken::encode(
+        &header_eddsa(issuer.kid.as_str()),
+        &claims(DEV_ISSUER, AUDIENCE, 3600),
+        &EncodingKey::from_ed_der(der.as_bytes()),
+    )
+    .unwrap();
+    assert_unauthenticated(&app, &forged).await;
+
+    // And the real thing works.
+    let (status, _) = app
+        .post(
+            "/api/v1/prescriptions",
+            &signed_by_dev_issuer(&app, &claims(DEV_ISSUER, AUDIENCE, 3600)),
+            &new_prescription(),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED);
+}
+
+fn header_eddsa(kid: &str) -> Header {
+    let mut header = Header::new(Algorithm::EdDSA);
+    header.kid = Some(kid.to_owned());
+    header
+}
+
+#[tokio::test]
+async fn tokens_from_a_configured_jwks_file_are_trusted_for_its_issuer_only() {
+    let dir = tempfile::tempdir().unwrap();
+    let idp_dir = dir.path().join("idp");
+    let idp = prescrypt::keys::dev_issuer(&idp_dir).unwrap();
+    let jwks = jsonwebtoken::jwk::JwkSet {
+        keys: vec![idp.jwk().unwrap()],
+    };
+    let jwks_path = dir.path().join("jwks.json");
+    std::fs::write(&jwks_path, serde_json::to_vec(&jwks).unwrap()).unwrap();
+    let mut config = prescrypt::config::ServeConfig::for_test(
+        dir.path().join("db.sqlite").display().to_string(),
+        dir.path().join("keys"),
+    );
+    config.jwks_file = Some(jwks_path);
+    config.jwks_issuer = "https://idp.example".into();
+    config.no_dev_issuer = true;
+    let app = spawn_with(config, dir).await;
+
+    let good = jsonwebtoken::encode(
+        &header_eddsa(idp.kid.as_str()),
+        &claims("https://idp.example", AUDIENCE, 600),
+        &idp.encoding,
+    )
+    .unwrap();
+    let (status, body) = app
+        .post("/api/v1/prescriptions", &good, &new_prescription())
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let wrong_iss = jsonwebtoken::encode(
+        &header_eddsa(idp.kid.as_str()),
+        &claims(DEV_ISSUER, AUDIENCE, 600),
+        &idp.encoding,
+    )
+    .unwrap();
+    assert_unauthenticated(&app, &wrong_iss).await;
+    // The dev issuer is switched off.
+    assert_unauthenticated(&app, &app.prescriber()).await;
+}
+
+#[tokio::test]
+async fn roles_and_organisations_are_enforced() {
+    let app = spawn_app().await;
+    let created = app.create_default().await;
+    let id = created["id"].as_str().unwrap();
+    let token = created["token"].as_str().unwrap();
+    let admin = app.token(Role::Admin, "X26", "A1");
+    let other_practice = app.token(Role::Prescriber, "B82005", "G2");
+
+    // Role denials: 403 forbidden.
+    for (bearer, path, body) in [
+        (
+            app.pharmacist(),
+            "/api/v1/prescriptions".to_owned(),
+            new_prescription(),
+        ),
+        (
+            admin.clone(),
+            "/api/v1/prescriptions".to_owned(),
+            new_prescription(),
+        ),
+        (
+            app.prescriber(),
+            "/api/v1/release".to_owned(),
+            json!({"token": token}),
+        ),
+        (
+            admin.clone(),
+            "/api/v1/release".to_owned(),
+            json!({"token": token}),
+        ),
+        (
+            app.prescriber(),
+            "/api/v1/release/nominated".to_owned(),
+            json!({}),
+        ),
+        (
+            app.pharmacist(),
+            format!("/api/v1/prescriptions/{id}/cancel"),
+            json!({}),
+        ),
+        (
+            app.prescriber(),
+            format!("/api/v1/prescriptions/{id}/return"),
+            json!({"reason": "0001"}),
+        ),
+        (
+            app.prescriber(),
+            format!("/api/v1/prescriptions/{id}/dispense/withdraw"),
+            json!({}),
+        ),
+        (
+            app.prescriber(),
+            format!("/api/v1/prescriptions/{id}/claim"),
+            json!({}),
+        ),
+    ] {
+        let (status, problem) = app.post_with(&path, &bearer, &body, Some("k")).await;
+        assert_eq!(status, StatusCode::FORBIDDEN, "{path}: {problem}");
+        assert_eq!(code_of(&problem), "forbidden");
+    }
+    let (status, _) = app
+        .dispense(
+            &app.prescriber(),
+            id,
+            "k",
+            &json!({"items": [{"line": 1, "outcome": "complete"}]}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+
+    // Organisation denials: 404, exactly like a prescription that does not exist.
+    for bearer in [&other_practice, &app.pharmacist()] {
+        let (status, problem) = app
+            .get(&format!("/api/v1/prescriptions/{id}"), bearer)
+            .await;
+        assert_eq!(status, StatusCode::NOT_FOUND);
+        assert_eq!(code_of(&problem), "prescription-not-found");
+        let (status, _) = app
+            .get(&format!("/api/v1/prescriptions/{id}/history"), bearer)
+            .await;
+        assert_eq!(status, StatusCode::NOT_FOUND);
+    }
+    let (status, _) = app
+        .post(
+            &format!("/api/v1/prescriptions/{id}/cancel"),
+            &other_practice,
+            &json!({}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (status, _) = app
+        .get(
+            "/api/v1/prescriptions/D7AC09-A99968-4BA59C",
+            &app.prescriber(),
+        )
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+
+    // Admin may read; the holding pharmacy may read; another pharmacy may not act on it.
+    let (status, _) = app
+        .get(&format!("/api/v1/prescriptions/{id}"), &admin)
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    app.release(&app.pharmacist(), token).await;
+    let (status, _) = app
+        .get(&format!("/api/v1/prescriptions/{id}"), &app.pharmacist())
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    for path in ["return", "dispense/withdraw", "claim"] {
+        let (status, _) = app
+            .post(
+                &format!("/api/v1/prescriptions/{id}/{path}"),
+                &app.other_pharmacist(),
+                &json!({"reason": "0001"}),
+            )
+            .await;
+        assert_eq!(status, StatusCode::NOT_FOUND, "{path}");
+    }
+    let (status, _) = app
+        .dispense(
+            &app.other_pharmacist(),
+            id,
+            "k",
+            &json!({"items": [{"line": 1, "outcome": "complete"}]}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+}

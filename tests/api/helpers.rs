@@ -1,0 +1,169 @@
+use prescrypt::auth::{self, Role};
+use prescrypt::config::ServeConfig;
+use prescrypt::startup::Application;
+use prescrypt::store::Store;
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+use tempfile::TempDir;
+
+pub const PRESCRIBER_ORG: &str = "A83008";
+pub const PHARMACY: &str = "FA565";
+pub const OTHER_PHARMACY: &str = "FCG71";
+
+pub struct TestApp {
+    pub address: String,
+    pub client: reqwest::Client,
+    pub dir: TempDir,
+    pub store: Store,
+}
+
+pub async fn spawn_app() -> TestApp {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let config = ServeConfig::for_test(
+        dir.path().join("prescrypt.db").display().to_string(),
+        dir.path().join("keys"),
+    );
+    spawn_with(config, dir).await
+}
+
+pub async fn spawn_with(config: ServeConfig, dir: TempDir) -> TestApp {
+    let app = Application::build(&config).expect("app builds");
+    let address = app.address().to_owned();
+    let store = app.store();
+    tokio::spawn(app.run_until_stopped());
+    TestApp {
+        address,
+        client: reqwest::Client::builder()
+            .pool_max_idle_per_host(64)
+            .build()
+            .expect("client"),
+        dir,
+        store,
+    }
+}
+
+impl TestApp {
+    pub fn keys_dir(&self) -> std::path::PathBuf {
+        self.dir.path().join("keys")
+    }
+
+    pub fn db_path(&self) -> std::path::PathBuf {
+        self.dir.path().join("prescrypt.db")
+    }
+
+    pub fn token(&self, role: Role, org: &str, sub: &str) -> String {
+        let issuer = prescrypt::keys::dev_issuer(&self.keys_dir()).expect("issuer key");
+        auth::mint(&issuer, role, org, sub, chrono::Duration::hours(1)).expect("mint")
+    }
+
+    pub fn prescriber(&self) -> String {
+        self.token(Role::Prescriber, PRESCRIBER_ORG, "G1234567")
+    }
+
+    pub fn pharmacist(&self) -> String {
+        self.token(Role::Pharmacist, PHARMACY, "P7654321")
+    }
+
+    pub fn other_pharmacist(&self) -> String {
+        self.token(Role::Pharmacist, OTHER_PHARMACY, "P1111111")
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.address, path)
+    }
+
+    pub async fn get(&self, path: &str, bearer: &str) -> (StatusCode, Value) {
+        let response = self
+            .client
+            .get(self.url(path))
+            .bearer_auth(bearer)
+            .send()
+            .await
+            .expect("request");
+        read(response).await
+    }
+
+    pub async fn post(&self, path: &str, bearer: &str, body: &Value) -> (StatusCode, Value) {
+        self.post_with(path, bearer, body, None).await
+    }
+
+    pub async fn post_with(
+        &self,
+        path: &str,
+        bearer: &str,
+        body: &Value,
+        idempotency_key: Option<&str>,
+    ) -> (StatusCode, Value) {
+        let mut request = self
+            .client
+            .post(self.url(path))
+            .bearer_auth(bearer)
+            .json(body);
+        if let Some(key) = idempotency_key {
+            request = request.header("Idempotency-Key", key);
+        }
+        read(request.send().await.expect("request")).await
+    }
+
+    pub async fn create(&self, body: &Value) -> Value {
+        let (status, created) = self
+            .post("/api/v1/prescriptions", &self.prescriber(), body)
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{created}");
+        created
+    }
+
+    pub async fn create_default(&self) -> Value {
+        self.create(&new_prescription()).await
+    }
+
+    pub async fn release(&self, bearer: &str, token: &str) -> (StatusCode, Value) {
+        self.post("/api/v1/release", bearer, &json!({"token": token}))
+            .await
+    }
+
+    pub async fn dispense(
+        &self,
+        bearer: &str,
+        id: &str,
+        key: &str,
+        body: &Value,
+    ) -> (StatusCode, Value) {
+        self.post_with(
+            &format!("/api/v1/prescriptions/{id}/dispense"),
+            bearer,
+            body,
+            Some(key),
+        )
+        .await
+    }
+}
+
+pub async fn read(response: reqwest::Response) -> (StatusCode, Value) {
+    let status = response.status();
+    let text = response.text().await.expect("body");
+    let value = serde_json::from_str(&text).unwrap_or(Value::String(text));
+    (status, value)
+}
+
+pub fn new_prescription() -> Value {
+    json!({
+        "patient": {"nhs_number": "9434765919", "name": "Jane Smith", "birth_date": "1970-01-31"},
+        "items": [
+            {"code": "39720311000001101", "display": "Paracetamol 500mg tablets", "quantity": 32,
+             "unit": "tablet", "dosage": "2 four times a day"},
+            {"code": "39113611000001102", "display": "Amoxicillin 500mg capsules", "quantity": 21,
+             "unit": "capsule", "dosage": "1 three times a day"}
+        ]
+    })
+}
+
+pub fn status_of(prescription: &Value) -> &str {
+    prescription["status"]["code"]
+        .as_str()
+        .expect("status code")
+}
+
+pub fn code_of(problem: &Value) -> &str {
+    problem["code"].as_str().unwrap_or("<no code>")
+}

@@ -1,0 +1,17 @@
+//! The service's HTTP integration tests: each test spawns the real app on port 0 with a fresh
+//! SQLite database and keys directory, and drives it over loopback HTTP.
+
+// Test helpers outside #[test] functions may unwrap and panic like the tests themselves.
+#![allow(clippy::unwrap_used, clippy::panic)]
+
+mod helpers;
+
+mod auth;
+mod bad_input;
+mod cancel;
+mod concurrency;
+mod expiry;
+mod lifecycle;
+mod operations;
+mod signing;
+mod transitions;
