@@ -22,3 +22,6 @@ pub mod render;
 
 #[cfg(feature = "decode")]
 pub mod decode;
+
+#[cfg(feature = "synth")]
+pub mod synth;

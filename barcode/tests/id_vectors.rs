@@ -1,6 +1,7 @@
 //! The prescription-ID and NHS-number vectors from the EPS reference, including the invalid
 //! examples printed in official documentation, through the core and through the decoder's
 //! classification rule.
+#![allow(clippy::unwrap_used)] // test helpers panic on broken fixtures, like the tests
 
 use prescrypt_barcode::decode::{Payload, Rejection};
 use prescrypt_barcode::{IdError, NhsNumber, PrescriptionId};

@@ -1,4 +1,5 @@
 //! Every symbol we print, at every resolution, rendered and decoded back by our own pipeline.
+#![allow(clippy::unwrap_used)] // test helpers panic on broken fixtures, like the tests
 
 mod common;
 

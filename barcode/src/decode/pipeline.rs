@@ -51,8 +51,8 @@ enum Binarization {
 /// Rotations tried for the 1-D code. rxing's `TryHarder` also tries each image turned by 90°,
 /// so these cover every 15° step; Code 128 tolerates about atan(bar height / length) ≈ 9°.
 const SWEEP_DEGREES: [f32; 5] = [15.0, 30.0, 45.0, 60.0, 75.0];
-/// Candidate regions are found on a copy at most this many pixels on its long side.
-const REGION_MAP_SIZE: u32 = 320;
+/// Candidate regions are found on a contrast map at most this many cells on its long side.
+const REGION_MAP_SIZE: u32 = 200;
 const MAX_REGIONS: usize = 6;
 /// The rotation sweep over a whole image works on a copy of at most this many pixels.
 const SWEEP_MAX_PIXELS: u64 = 2_000_000;
@@ -139,6 +139,24 @@ impl Run {
             for binarization in [Binarization::Hybrid, Binarization::GlobalHistogram] {
                 if self.attempt(&crop, binarization, &all) {
                     return;
+                }
+            }
+            if self.missing().contains(&Group::Linear) {
+                if let Some(angle) = stripe_angle(&crop) {
+                    // Turn the stripes upright so rxing's scan lines cross every bar; a second
+                    // estimate on the turned crop removes most of the first one's bias.
+                    let first = rotate(&crop, -angle);
+                    let upright = match stripe_angle(&first) {
+                        Some(residual) if residual.abs() > 1.5 && residual.abs() < 30.0 => {
+                            rotate(&crop, -(angle + residual))
+                        }
+                        _ => first,
+                    };
+                    for binarization in [Binarization::Hybrid, Binarization::GlobalHistogram] {
+                        if self.attempt(&upright, binarization, &[Group::Linear]) {
+                            return;
+                        }
+                    }
                 }
             }
             if self.sweep(&crop) {
@@ -303,36 +321,43 @@ fn rotate(image: &GrayImage, degrees: f32) -> GrayImage {
 }
 
 /// Bounding boxes `(x, y, width, height)` of high-contrast regions, largest first, with a margin
-/// for the quiet zone. Found on a small copy: gradient magnitude, threshold, dilation,
-/// connected components.
+/// for the quiet zone. Found on a block map: each block's contrast (max − min of a 2×2-averaged
+/// copy), thresholded against the typical (paper) block, dilated, split into connected
+/// components.
 fn candidate_regions(image: &GrayImage) -> Vec<(u32, u32, u32, u32)> {
-    let long = image.width().max(image.height());
-    let factor = (long as f32 / REGION_MAP_SIZE as f32).max(1.0);
-    let small = resize(image, 1.0 / factor);
-    let (w, h) = small.dimensions();
-    if w < 8 || h < 8 {
+    let half = resize(image, 0.5);
+    let long = half.width().max(half.height());
+    let block = long.div_ceil(REGION_MAP_SIZE).max(1);
+    let (w, h) = (half.width().div_ceil(block), half.height().div_ceil(block));
+    if w < 4 || h < 4 {
         return Vec::new();
     }
-    let mut gradient = GrayImage::new(w, h);
-    let mut strongest = 0u32;
-    for y in 1..h - 1 {
-        for x in 1..w - 1 {
-            let p = |x: u32, y: u32| i32::from(small.get_pixel(x, y).0[0]);
-            let g = ((p(x + 1, y) - p(x - 1, y)).abs() + (p(x, y + 1) - p(x, y - 1)).abs()) as u32;
-            let g = g.min(255);
-            strongest = strongest.max(g);
-            gradient.put_pixel(x, y, Luma([g as u8]));
+    let mut contrast = vec![0u8; (w * h) as usize];
+    for by in 0..h {
+        for bx in 0..w {
+            let (mut lo, mut hi) = (255u8, 0u8);
+            for y in by * block..((by + 1) * block).min(half.height()) {
+                for x in bx * block..((bx + 1) * block).min(half.width()) {
+                    let v = half.get_pixel(x, y).0[0];
+                    lo = lo.min(v);
+                    hi = hi.max(v);
+                }
+            }
+            contrast[(by * w + bx) as usize] = hi.saturating_sub(lo);
         }
     }
-    let threshold = (strongest * 35 / 100).max(16) as u8;
+    let mut sorted = contrast.clone();
+    sorted.sort_unstable();
+    let typical = u32::from(sorted[sorted.len() / 2]);
+    let threshold = (typical * 5 / 2).clamp(20, 200) as u8;
     let mask = GrayImage::from_fn(w, h, |x, y| {
-        Luma([if gradient.get_pixel(x, y).0[0] >= threshold {
+        Luma([if contrast[(y * w + x) as usize] >= threshold {
             255
         } else {
             0
         }])
     });
-    let mask = imageproc::morphology::dilate(&mask, imageproc::distance_transform::Norm::LInf, 2);
+    let mask = imageproc::morphology::dilate(&mask, imageproc::distance_transform::Norm::LInf, 1);
     let labels = connected_components(&mask, Connectivity::Eight, Luma([0u8]));
     let mut boxes: std::collections::HashMap<u32, (u32, u32, u32, u32)> =
         std::collections::HashMap::new();
@@ -350,18 +375,20 @@ fn candidate_regions(image: &GrayImage) -> Vec<(u32, u32, u32, u32)> {
     let mut regions: Vec<(u32, u32, u32, u32)> = boxes
         .into_values()
         .map(|(x0, y0, x1, y1)| (x0, y0, x1 - x0 + 1, y1 - y0 + 1))
-        .filter(|&(_, _, bw, bh)| bw.min(bh) >= 6 && bw * bh >= 120 && (bw * bh) < w * h * 9 / 10)
+        .filter(|&(_, _, bw, bh)| bw.max(bh) >= 4 && bw * bh >= 12 && (bw * bh) < w * h * 9 / 10)
         .collect();
     regions.sort_by_key(|&(_, _, bw, bh)| std::cmp::Reverse(bw * bh));
     regions.truncate(MAX_REGIONS);
+    // Map back to full resolution: one map cell is `2 * block` pixels.
+    let cell = (2 * block) as f32;
     regions
         .into_iter()
         .map(|(x, y, bw, bh)| {
-            let margin = (bw.max(bh) / 6 + 3) as f32;
-            let x0 = ((x as f32 - margin) * factor).max(0.0) as u32;
-            let y0 = ((y as f32 - margin) * factor).max(0.0) as u32;
-            let x1 = (((x + bw) as f32 + margin) * factor).min(image.width() as f32) as u32;
-            let y1 = (((y + bh) as f32 + margin) * factor).min(image.height() as f32) as u32;
+            let margin = (bw.max(bh) as f32 / 8.0 + 1.0).max(1.5);
+            let x0 = ((x as f32 - margin) * cell).max(0.0) as u32;
+            let y0 = ((y as f32 - margin) * cell).max(0.0) as u32;
+            let x1 = (((x + bw) as f32 + margin) * cell).min(image.width() as f32) as u32;
+            let y1 = (((y + bh) as f32 + margin) * cell).min(image.height() as f32) as u32;
             (
                 x0,
                 y0,
@@ -370,6 +397,35 @@ fn candidate_regions(image: &GrayImage) -> Vec<(u32, u32, u32, u32)> {
             )
         })
         .collect()
+}
+
+/// The dominant gradient direction of a striped region (a 1-D code), in degrees, from the
+/// structure tensor; `None` when the region has no clear stripe direction.
+fn stripe_angle(image: &GrayImage) -> Option<f32> {
+    let (w, h) = image.dimensions();
+    if w < 3 || h < 3 {
+        return None;
+    }
+    let (mut sxx, mut syy, mut sxy) = (0f64, 0f64, 0f64);
+    let p = |x: u32, y: u32| f64::from(image.get_pixel(x, y).0[0]);
+    for y in 1..h - 1 {
+        for x in 1..w - 1 {
+            // Scharr kernels: far more rotation-invariant than central differences.
+            let gx = 3.0 * (p(x + 1, y - 1) - p(x - 1, y - 1) + p(x + 1, y + 1) - p(x - 1, y + 1))
+                + 10.0 * (p(x + 1, y) - p(x - 1, y));
+            let gy = 3.0 * (p(x - 1, y + 1) - p(x - 1, y - 1) + p(x + 1, y + 1) - p(x + 1, y - 1))
+                + 10.0 * (p(x, y + 1) - p(x, y - 1));
+            sxx += gx * gx;
+            syy += gy * gy;
+            sxy += gx * gy;
+        }
+    }
+    let total = sxx + syy;
+    if total <= 0.0 {
+        return None;
+    }
+    let coherence = ((sxx - syy).powi(2) + 4.0 * sxy * sxy).sqrt() / total;
+    (coherence >= 0.3).then(|| (0.5 * (2.0 * sxy).atan2(sxx - syy)).to_degrees() as f32)
 }
 
 #[cfg(test)]
@@ -387,6 +443,27 @@ mod tests {
             turned.get_pixel(turned.width() / 2, turned.height() / 2).0[0],
             0
         );
+    }
+
+    #[test]
+    fn stripe_angle_finds_the_bar_direction() {
+        // Vertical bars: the gradient is horizontal.
+        let bars = GrayImage::from_fn(160, 120, |x, y| {
+            let inside = (20..140).contains(&x) && (20..100).contains(&y);
+            Luma([if inside && (x / 3) % 2 == 0 { 0 } else { 255 }])
+        });
+        let angle = stripe_angle(&bars).unwrap();
+        assert!(
+            angle.abs() < 1.0 || (angle.abs() - 180.0).abs() < 1.0,
+            "{angle}"
+        );
+        // Turned by 30°, then turned upright again: the bars are vertical again.
+        let turned = rotate(&bars, 30.0);
+        let angle = stripe_angle(&turned).unwrap();
+        assert!((angle - 30.0).abs() < 3.0, "{angle}");
+        let upright = rotate(&turned, -angle);
+        let again = stripe_angle(&upright).unwrap();
+        assert!(again.abs() < 3.0, "{angle} then {again}");
     }
 
     #[test]

@@ -1,4 +1,5 @@
 //! Shared fixtures for the integration tests.
+#![allow(clippy::unwrap_used)] // test helpers panic on broken fixtures, like the tests
 #![allow(dead_code)]
 
 use ed25519_dalek::SigningKey;

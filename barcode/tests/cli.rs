@@ -1,0 +1,140 @@
+//! The `rx-barcode` JSON contract, run as a real process.
+#![allow(clippy::unwrap_used)] // test helpers panic on broken fixtures, like the tests
+
+mod common;
+
+use std::path::Path;
+use std::process::Command;
+
+use prescrypt_barcode::render::{self, Dpi, Orientation};
+use serde_json::Value;
+
+fn rx_barcode() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_rx-barcode"))
+}
+
+fn write_png(path: &Path, image: &image::GrayImage) {
+    std::fs::write(path, render::png_bytes(image).unwrap()).unwrap();
+}
+
+#[test]
+fn decode_prints_one_json_line_per_file_in_order_and_exits_zero() {
+    let dir = tempfile::tempdir().unwrap();
+    let code128 = dir.path().join("id.png");
+    write_png(
+        &code128,
+        &render::code128_image(&common::id(), Dpi::LASER_300, Orientation::Horizontal).unwrap(),
+    );
+    let label = dir.path().join("label.png");
+    let sheet = render::TokenSheet::new(&common::token(), Dpi::LASER_300);
+    write_png(&label, &render::token_label_image(&sheet).unwrap());
+    let blank = dir.path().join("blank.png");
+    write_png(
+        &blank,
+        &image::GrayImage::from_pixel(200, 100, image::Luma([255])),
+    );
+    let broken = dir.path().join("broken.png");
+    std::fs::write(&broken, b"\x89PNG\r\n\x1a\nnot really").unwrap();
+    let missing = dir.path().join("missing.png");
+
+    let output = rx_barcode()
+        .arg("decode")
+        .args([&code128, &label, &blank, &broken, &missing])
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{output:?}");
+    let stdout = String::from_utf8(output.stdout).unwrap();
+    let lines: Vec<Value> = stdout
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 5, "{stdout}");
+
+    let keys =
+        |value: &Value| -> Vec<String> { value.as_object().unwrap().keys().cloned().collect() };
+    // The input names come back exactly as given.
+    for (line, path) in lines
+        .iter()
+        .zip([&code128, &label, &blank, &broken, &missing])
+    {
+        assert_eq!(line["file"], path.to_str().unwrap());
+        assert!(line["ms"].as_f64().unwrap() >= 0.0);
+        assert!(line["codes"].is_array());
+    }
+
+    assert_eq!(
+        lines[0]["codes"],
+        serde_json::json!([{"format": "code128", "text": common::id().compact(), "aim": "]C0"}])
+    );
+    let mut expected_keys = vec!["codes", "file", "ms"];
+    let sorted = |mut v: Vec<String>| {
+        v.sort();
+        v
+    };
+    assert_eq!(sorted(keys(&lines[0])), expected_keys);
+
+    let label_codes = lines[1]["codes"].as_array().unwrap();
+    assert_eq!(label_codes.len(), 2);
+    assert_eq!(label_codes[0]["format"], "code128");
+    assert_eq!(label_codes[1]["format"], "datamatrix");
+    assert_eq!(label_codes[1]["text"], common::token().text().as_str());
+    assert_eq!(label_codes[1]["aim"], "]d1");
+    for code in label_codes {
+        assert_eq!(sorted(keys(code)), vec!["aim", "format", "text"]);
+    }
+
+    // Nothing found is not an error.
+    assert_eq!(lines[2]["codes"], serde_json::json!([]));
+    assert!(lines[2].get("error").is_none());
+
+    // Unreadable files carry an error and no codes.
+    expected_keys.push("error");
+    for line in &lines[3..] {
+        assert_eq!(
+            sorted(keys(line)),
+            sorted(expected_keys.iter().map(|s| s.to_string()).collect())
+        );
+        assert_eq!(line["codes"], serde_json::json!([]));
+        assert!(!line["error"].as_str().unwrap().is_empty());
+    }
+}
+
+#[test]
+fn render_writes_each_format_and_the_png_decodes_back() {
+    let dir = tempfile::tempdir().unwrap();
+    for name in ["token.pdf", "token.png", "token.svg"] {
+        let out = dir.path().join(name);
+        let status = rx_barcode()
+            .args(["render", "--id", &common::id().to_string()])
+            .args(["--token", common::token().text().as_str()])
+            .args(["--dpi", "300", "--out"])
+            .arg(&out)
+            .status()
+            .unwrap();
+        assert!(status.success(), "{name}");
+        let bytes = std::fs::read(&out).unwrap();
+        match name {
+            "token.pdf" => assert!(bytes.starts_with(b"%PDF-")),
+            "token.svg" => assert!(bytes.starts_with(b"<svg")),
+            _ => {
+                let output = rx_barcode().arg("decode").arg(&out).output().unwrap();
+                let line: Value = serde_json::from_slice(&output.stdout).unwrap();
+                assert_eq!(line["codes"].as_array().unwrap().len(), 2);
+            }
+        }
+    }
+}
+
+#[test]
+fn render_refuses_a_token_for_another_prescription() {
+    let dir = tempfile::tempdir().unwrap();
+    let output = rx_barcode()
+        .args(["render", "--id", "D7AC09-A99968-4BA59C"])
+        .args(["--token", common::token().text().as_str()])
+        .arg("--out")
+        .arg(dir.path().join("x.pdf"))
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    assert!(String::from_utf8_lossy(&output.stderr).contains("is for prescription"));
+}
