@@ -28,7 +28,7 @@ fn main() -> Result<(), String> {
                 .scanline(&modules);
                 let mut e = Edges::new();
                 if matches!(
-                    code128::read_line(&line, &mut e, &Code128Config::default()),
+                    code128::read_line_adaptive(&line, &mut e, &Code128Config::default()),
                     LineRead::Symbol(_)
                 ) {
                     ok += 1;

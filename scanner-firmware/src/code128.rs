@@ -212,8 +212,9 @@ impl Line<'_> {
         (k..k + 6).map(|j| self.width(j)).sum()
     }
 
-    /// The value of the character whose six elements start at `k` (`total` = their sum).
-    fn character(&self, k: usize, total: u32) -> Option<u8> {
+    /// The value of the character whose six elements start at `k` (`total` = their sum);
+    /// `fallback` allows the nearest-pattern match when the edge sums do not identify it.
+    fn character(&self, k: usize, total: u32, fallback: bool) -> Option<u8> {
         let w = [
             self.width(k),
             self.width(k + 1),
@@ -235,7 +236,19 @@ impl Line<'_> {
                 return Some(value as u8);
             }
         }
-        nearest_pattern(&w, total)
+        if fallback {
+            nearest_pattern(&w, total)
+        } else {
+            None
+        }
+    }
+
+    /// Cheap test for the start codes' common prefix: bar 2, space 1, bar 1 modules
+    /// (edge sums 3 and 2), before any table lookup.
+    fn has_start_prefix(&self, k: usize, total: u32) -> bool {
+        let e1 = (self.width(k) + self.width(k + 1)) * 22;
+        let e2 = (self.width(k + 1) + self.width(k + 2)) * 22;
+        (5 * total..7 * total).contains(&e1) && (3 * total..5 * total).contains(&e2)
     }
 }
 
@@ -273,21 +286,31 @@ pub enum LineRead {
     Exposure(Exposure),
 }
 
-/// Reads one scanline: edges with light smoothing first, then (if nothing decodes) with heavier
-/// smoothing for blurred or noisy lines.
-pub fn read_line(samples: &[u8], edges: &mut Edges, config: &Code128Config) -> LineRead {
-    for edge_config in [EdgeConfig::SHARP, EdgeConfig::SMOOTH] {
-        let contrast = find_edges(samples, &edge_config, edges);
-        match contrast.exposure(edge_config.min_contrast) {
-            Exposure::Good => {}
-            Exposure::Featureless => return LineRead::NoRead,
-            exposure => return LineRead::Exposure(exposure),
-        }
-        if let Some(decoded) = decode(edges, config) {
-            return LineRead::Symbol(decoded);
-        }
+/// Reads one scanline with one edge-detector setting (one pass over the samples, then both
+/// directions). The scanner alternates [`EdgeConfig::SHARP`] and [`EdgeConfig::SMOOTH`] from line
+/// to line, which keeps every line within the same time budget.
+pub fn read_line(
+    samples: &[u8],
+    edges: &mut Edges,
+    edge_config: &EdgeConfig,
+    config: &Code128Config,
+) -> LineRead {
+    let contrast = find_edges(samples, edge_config, edges);
+    match contrast.exposure(edge_config.min_contrast) {
+        Exposure::Good => {}
+        Exposure::Featureless => return LineRead::NoRead,
+        exposure => return LineRead::Exposure(exposure),
     }
-    LineRead::NoRead
+    decode(edges, config).map_or(LineRead::NoRead, LineRead::Symbol)
+}
+
+/// Reads one scanline trying light smoothing, then heavier smoothing (two passes when the first
+/// finds nothing; for callers without a stream of lines, e.g. reading a single profile).
+pub fn read_line_adaptive(samples: &[u8], edges: &mut Edges, config: &Code128Config) -> LineRead {
+    match read_line(samples, edges, &EdgeConfig::SHARP, config) {
+        LineRead::NoRead => read_line(samples, edges, &EdgeConfig::SMOOTH, config),
+        other => other,
+    }
 }
 
 /// Decodes the first Code 128 symbol found on the line, in either direction.
@@ -305,8 +328,9 @@ fn decode_direction(edges: &Edges, config: &Code128Config, reversed: bool) -> Op
     if line.count < 1 + 6 + 6 + 7 + 1 {
         return None;
     }
-    (1..line.count - 20)
-        .filter(|&k| line.is_bar(k))
+    let first_bar = if line.is_bar(1) { 1 } else { 2 };
+    (first_bar..line.count - 20)
+        .step_by(2)
         .find_map(|k| decode_at(&line, k, config))
         .map(|mut decoded| {
             decoded.reversed = reversed;
@@ -320,11 +344,20 @@ fn is_quiet(margin: u32, total: u32, config: &Code128Config) -> bool {
 }
 
 fn decode_at(line: &Line<'_>, start: usize, config: &Code128Config) -> Option<Decoded> {
-    let mut total = line.sum6(start);
-    if total == 0 || !is_quiet(line.width(start - 1), total, config) {
+    // The margin must be at least 2.5 times the start's first bar (2 modules) before anything
+    // else is measured: random bars almost never pass, which keeps no-read lines cheap.
+    let margin = line.width(start - 1);
+    if margin * 4 < config.quiet_zone_modules * line.width(start) * 2 {
         return None;
     }
-    let first = line.character(start, total)?;
+    let mut total = line.sum6(start);
+    if total == 0
+        || !is_quiet(line.width(start - 1), total, config)
+        || !line.has_start_prefix(start, total)
+    {
+        return None;
+    }
+    let first = line.character(start, total, false)?;
     if !(START_A..=START_C).contains(&first) {
         return None;
     }
@@ -341,7 +374,7 @@ fn decode_at(line: &Line<'_>, start: usize, config: &Code128Config) -> Option<De
             return None;
         }
         total = next;
-        let value = line.character(k, total)?;
+        let value = line.character(k, total, true)?;
         if value == STOP {
             let bar = line.width(k + 6) * 11;
             let bar_ok = bar * 10 >= 13 * total && bar * 10 <= 27 * total;

@@ -178,9 +178,11 @@ struct Run {
     base: i32,
     threshold: i32,
     peak: i32,
+    first_index: i32,
     last_index: i32,
-    weight: i64,
-    moment: i64,
+    weight: i32,
+    /// Σ weight × (index − first_index), saturating (only absurdly long ramps reach it).
+    moment: i32,
 }
 
 impl Run {
@@ -190,6 +192,7 @@ impl Run {
             base: floor,
             threshold,
             peak: 0,
+            first_index: index,
             last_index: index,
             weight: 0,
             moment: 0,
@@ -199,9 +202,11 @@ impl Run {
     }
 
     fn add(&mut self, index: i32, magnitude: i32) {
-        let w = i64::from(magnitude - self.base);
-        self.weight += w;
-        self.moment += w * i64::from(index);
+        let w = magnitude - self.base;
+        self.weight = self.weight.saturating_add(w);
+        self.moment = self
+            .moment
+            .saturating_add(w.saturating_mul(index - self.first_index));
         self.peak = self.peak.max(magnitude);
         self.last_index = index;
     }
@@ -210,12 +215,16 @@ impl Run {
     /// which uses the whole flank (robust to noise) and is exact for a symmetric blur.
     /// The slope at index `i` lies between samples `i-1` and `i`.
     fn position(&self) -> u32 {
+        let scale = SUBPIXEL as i32;
         let centroid = if self.weight > 0 {
-            self.moment * i64::from(SUBPIXEL) / self.weight
+            // 32-bit only (a Cortex-M4 has no 64-bit divide): quotient and scaled remainder.
+            let whole = self.moment / self.weight;
+            let fraction = (self.moment % self.weight) * scale / self.weight;
+            (self.first_index + whole) * scale + fraction
         } else {
-            i64::from(self.last_index) * i64::from(SUBPIXEL)
+            self.last_index * scale
         };
-        (centroid - i64::from(SUBPIXEL / 2)).max(0) as u32
+        (centroid - scale / 2).max(0) as u32
     }
 }
 
@@ -252,23 +261,28 @@ impl Tracker {
     }
 }
 
-/// Median of |x[i] − x[i−1]| over the line (a robust measure of sensor noise where modules span
-/// several samples).
-fn median_abs_difference(samples: &[u8]) -> i32 {
+/// Contrast of the line and the median of |x[i] − x[i−1]| (a robust measure of sensor noise
+/// where modules span several samples; sampled on every 4th pair, which is plenty for a median).
+fn survey(samples: &[u8]) -> (Contrast, i32) {
+    let contrast = Contrast::of(samples);
     let mut histogram = [0u16; 256];
-    for pair in samples.windows(2) {
-        let bin = usize::from(pair[0].abs_diff(pair[1]));
-        histogram[bin] = histogram[bin].saturating_add(1);
+    let mut pairs = 0u32;
+    for quad in samples.chunks_exact(4) {
+        let bin = usize::from(quad[0].abs_diff(quad[1]));
+        histogram[bin] = histogram[bin].wrapping_add(1);
+        pairs += 1;
     }
-    let half = (samples.len() / 2) as u32;
+    let half = pairs.div_ceil(2);
     let mut seen = 0u32;
+    let mut median = 255;
     for (value, &count) in histogram.iter().enumerate() {
         seen += u32::from(count);
         if seen >= half {
-            return value as i32;
+            median = value as i32;
+            break;
         }
     }
-    255
+    (contrast, median)
 }
 
 /// Finds the edges of `samples` into `edges`; returns the line's contrast. A line with too little
@@ -277,13 +291,16 @@ pub fn find_edges(samples: &[u8], config: &EdgeConfig, edges: &mut Edges) -> Con
     let samples = &samples[..samples.len().min(MAX_SAMPLES)];
     edges.len = 0;
     edges.end = samples.len() as u32 * SUBPIXEL;
-    let contrast = Contrast::of(samples);
-    if contrast.exposure(config.min_contrast) != Exposure::Good || samples.len() < 3 {
+    if samples.len() < 3 {
+        return Contrast::of(samples);
+    }
+    let (contrast, median_difference) = survey(samples);
+    if contrast.exposure(config.min_contrast) != Exposure::Good {
         return contrast;
     }
     let ceiling = i32::from(contrast.max - contrast.min) * 16 / config.floor_divisor;
     // Slope noise from the median absolute sample difference (σ_diff ≈ median / 0.6745).
-    let noise = (median_abs_difference(samples) * 16 * 100 / 67 * config.noise_gain) >> 8;
+    let noise = (median_difference * 16 * 100 / 67 * config.noise_gain) >> 8;
     let floor = (noise * config.noise_sigmas / 10).clamp(16, ceiling.max(16));
     let mut tracker = Tracker {
         floor,
@@ -293,34 +310,39 @@ pub fn find_edges(samples: &[u8], config: &EdgeConfig, edges: &mut Edges) -> Con
         last_magnitude: 0,
         last_index: 0,
     };
-    // Smoothed intensity in 1/16 grey level.
+    // Smoothed intensity in 1/16 grey level; the current run is kept in locals (hot loop).
     let mut smooth = i32::from(samples[0]) * 16;
-    let mut run: Option<Run> = None;
+    let floor = tracker.floor;
+    let weight = config.ewma_weight;
+    let mut run = Run::start(0, 0, floor, 0);
+    let mut in_run = false;
 
     for (i, &sample) in samples.iter().enumerate().skip(1) {
         let index = i as i32;
-        let before = smooth;
-        smooth += ((i32::from(sample) * 16 - smooth) * config.ewma_weight) >> 5;
-        let slope = smooth - before;
+        let step = ((i32::from(sample) * 16 - smooth) * weight) >> 5;
+        smooth += step;
+        let slope = step;
         let magnitude = slope.abs();
 
-        if let Some(r) = run.as_mut() {
-            if slope.signum() == r.sign && magnitude > r.base {
-                r.add(index, magnitude);
+        if in_run {
+            // Same sign as the run (sign bits equal) and above the floor: the flank goes on.
+            if (slope ^ run.sign) >= 0 && magnitude > floor {
+                run.add(index, magnitude);
                 continue;
             }
-            if r.peak > r.threshold {
-                tracker.emit(r, config, edges);
+            if run.peak > run.threshold {
+                tracker.emit(&run, config, edges);
             }
-            run = None;
+            in_run = false;
         }
-        if magnitude > tracker.floor {
-            run = Some(Run::start(index, slope, tracker.floor, tracker.threshold));
+        if magnitude > floor {
+            run = Run::start(index, slope, floor, tracker.threshold);
+            in_run = true;
         }
-        tracker.threshold = (tracker.threshold - tracker.fade_step).max(tracker.floor);
+        tracker.threshold = (tracker.threshold - tracker.fade_step).max(floor);
     }
-    if let Some(r) = run.filter(|r| r.peak > r.threshold) {
-        tracker.emit(&r, config, edges);
+    if in_run && run.peak > run.threshold {
+        tracker.emit(&run, config, edges);
     }
     contrast
 }

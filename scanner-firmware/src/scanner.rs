@@ -15,7 +15,7 @@ use crate::host_link::{
     Answer, Command, DEFAULT_ACK_TIMEOUT_MS, DEFAULT_MAX_RETRIES, Decoder, Frame, Inbox,
     MAX_ENCODED, MAX_SCAN_DATA, NakReason, Opcode, Outbox, OutboxPoll, Param, encode,
 };
-use crate::scanline::{Edges, Exposure, MAX_SAMPLES};
+use crate::scanline::{EdgeConfig, Edges, Exposure, MAX_SAMPLES};
 use crate::ssi::{self, DecodeAssembler, PacketReader};
 use crate::validate::{self, Reject};
 
@@ -588,7 +588,19 @@ where
             Ok(None) | Err(_) => return,
         };
         self.stats.lines += 1;
-        match code128::read_line(&self.line[..len], &mut self.edges, &self.config.code128) {
+        // Alternate light and heavy smoothing from line to line: one pass per line keeps each
+        // line within the same budget, and a blurred or noisy label still reads every other line.
+        let edge_config = if self.stats.lines % 2 == 1 {
+            EdgeConfig::SHARP
+        } else {
+            EdgeConfig::SMOOTH
+        };
+        match code128::read_line(
+            &self.line[..len],
+            &mut self.edges,
+            &edge_config,
+            &self.config.code128,
+        ) {
             LineRead::Symbol(decoded) => {
                 let aim = if decoded.gs1 {
                     AimId::GS1_128

@@ -120,7 +120,7 @@ fn code128_decoder_survives_random_lines_and_never_reads_one() {
             .flat_map(|&b| std::iter::repeat_n(b, stretch))
             .take(4096)
             .collect();
-        let read = code128::read_line(&line, &mut edges, &Code128Config::default());
+        let read = code128::read_line_adaptive(&line, &mut edges, &Code128Config::default());
         assert!(
             !matches!(read, code128::LineRead::Symbol(_)),
             "random line {i} read as {read:?}"

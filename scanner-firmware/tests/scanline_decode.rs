@@ -14,7 +14,7 @@ const HYPHENATED: &str = "D7AC09-A99968-4BA59C";
 
 fn read(line: &[u8]) -> Option<code128::Decoded> {
     let mut edges = Edges::new();
-    match code128::read_line(line, &mut edges, &Code128Config::default()) {
+    match code128::read_line_adaptive(line, &mut edges, &Code128Config::default()) {
         LineRead::Symbol(decoded) => Some(decoded),
         LineRead::NoRead | LineRead::Exposure(_) => None,
     }

@@ -1,0 +1,63 @@
+//! Workload for the decode budget (bench/budget.sh runs it under callgrind, counting only
+//! `code128::read_line`): decodes `lines` pre-rendered scanlines of `samples` samples.
+//!
+//! `decode_budget <samples> <lines> read|noread [sharp|smooth]` (one pass per line, as the scanner
+//! does, with the given edge-detector setting): `read` lines carry a prescription ID's Code 128
+//! (3 samples/module, blur 0.25 module, noise σ 2); `noread` lines carry random bars with full
+//! contrast — the worst case, both smoothing passes and both directions fail.
+
+use std::hint::black_box;
+
+use prescrypt_barcode::PrescriptionId;
+use prescrypt_scanner_firmware::code128::{Code128Config, LineRead, read_line};
+use prescrypt_scanner_firmware::scanline::{EdgeConfig, Edges};
+use prescrypt_scanner_firmware::sim::optics::{Optics, id_code128_modules};
+use rand::{Rng, SeedableRng, rngs::StdRng};
+
+fn main() -> Result<(), String> {
+    let mut args = std::env::args().skip(1);
+    let samples: usize = args.next().and_then(|a| a.parse().ok()).unwrap_or(3694);
+    let count: u64 = args.next().and_then(|a| a.parse().ok()).unwrap_or(10);
+    let kind = args.next().unwrap_or_else(|| "read".to_owned());
+    let edge_config = match args.next().as_deref() {
+        Some("smooth") => EdgeConfig::SMOOTH,
+        _ => EdgeConfig::SHARP,
+    };
+    let id = PrescriptionId::parse("D7AC09-A99968-4BA59C").map_err(|e| e.to_string())?;
+    let modules = match kind.as_str() {
+        "read" => id_code128_modules(&id)?,
+        _ => {
+            let mut rng = StdRng::seed_from_u64(5);
+            (0..samples / 3).map(|_| rng.gen_bool(0.5)).collect()
+        }
+    };
+    let lines: Vec<Vec<u8>> = (0..count)
+        .map(|seed| {
+            Optics {
+                module_samples: 3.0,
+                blur: 0.75,
+                noise: 2.0,
+                samples,
+                seed,
+                quiet_modules: if kind == "read" { 10.0 } else { 0.0 },
+                ..Optics::default()
+            }
+            .scanline(&modules)
+        })
+        .collect();
+    let config = Code128Config::default();
+    let mut edges = Edges::new();
+    let mut reads = 0;
+    for line in &lines {
+        if let LineRead::Symbol(_) = black_box(read_line(
+            black_box(line),
+            &mut edges,
+            &edge_config,
+            &config,
+        )) {
+            reads += 1;
+        }
+    }
+    println!("{kind}: {reads}/{count} lines of {samples} samples decoded");
+    Ok(())
+}
