@@ -229,32 +229,34 @@ fn check_signed_content(payload: &Value, prescription: &Prescription) -> Result<
         }
         None => return mismatch("prescription ID"),
     }
-    if let Some(nhs) = payload
-        .get("patient")
-        .and_then(|p| p.get("nhs_number"))
-        .and_then(Value::as_str)
-        && nhs != prescription.patient.nhs_number
-    {
-        return mismatch("patient");
+    let text = |value: &Value, key: &str| value.get(key).and_then(Value::as_str).map(str::to_owned);
+    if let Some(patient) = payload.get("patient") {
+        let shown = &prescription.patient;
+        if text(patient, "nhs_number").is_some_and(|n| n != shown.nhs_number)
+            || text(patient, "name").is_some_and(|n| n != shown.name)
+        {
+            return mismatch("patient");
+        }
     }
     if let Some(items) = payload.get("items").and_then(Value::as_array) {
-        let signed: Vec<(Option<&str>, Option<&Value>)> = items
-            .iter()
-            .map(|i| (i.get("code").and_then(Value::as_str), i.get("quantity")))
-            .collect();
-        let shown: Vec<(Option<&str>, Option<&Value>)> = prescription
-            .items
-            .iter()
-            .map(|i| (Some(i.code.as_str()), Some(&i.quantity)))
-            .collect();
-        let same = signed.len() == shown.len()
-            && signed.iter().zip(&shown).all(|(s, p)| {
-                s.0 == p.0
-                    && match (s.1.and_then(Value::as_f64), p.1.and_then(Value::as_f64)) {
+        let same = items.len() == prescription.items.len()
+            && items
+                .iter()
+                .zip(&prescription.items)
+                .all(|(signed, shown)| {
+                    let quantity = match (
+                        signed.get("quantity").and_then(Value::as_f64),
+                        shown.quantity.as_f64(),
+                    ) {
                         (Some(a), Some(b)) => (a - b).abs() < 1e-9,
-                        _ => s.1.map(crate::model::number) == p.1.map(crate::model::number),
-                    }
-            });
+                        _ => false,
+                    };
+                    quantity
+                        && text(signed, "code").is_none_or(|c| c == shown.code)
+                        && text(signed, "display").is_none_or(|d| d == shown.display)
+                        && text(signed, "dosage").is_none_or(|d| d == shown.dosage)
+                        && text(signed, "unit").is_none_or(|u| u == shown.unit)
+                });
         if !same {
             return mismatch("items");
         }
@@ -270,4 +272,47 @@ fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> Option<T> {
 pub fn parse_id(text: &str) -> Result<PrescriptionId> {
     PrescriptionId::parse(text.trim())
         .map_err(|e| Error::Other(format!("`{text}` is not a valid prescription ID ({e:?})")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn shown() -> Prescription {
+        serde_json::from_value(json!({
+            "id": "D7AC09-A99968-4BA59C",
+            "patient": {"nhs_number": "9434765919", "name": "Jane Smith"},
+            "items": [{"line": 1, "code": "397", "display": "Paracetamol", "quantity": 32,
+                       "unit": "tablet", "dosage": "2 qds"}]
+        }))
+        .unwrap()
+    }
+
+    fn signed() -> Value {
+        json!({
+            "id": "D7AC09-A99968-4BA59C",
+            "patient": {"nhs_number": "9434765919", "name": "Jane Smith"},
+            "items": [{"line": 1, "code": "397", "display": "Paracetamol", "quantity": 32.0,
+                       "unit": "tablet", "dosage": "2 qds"}]
+        })
+    }
+
+    #[test]
+    fn the_signature_must_cover_what_is_shown() {
+        check_signed_content(&signed(), &shown()).unwrap();
+        let mut other_id = signed();
+        other_id["id"] = json!("83C40E-A23856-00123W");
+        let mut more = signed();
+        more["items"][0]["quantity"] = json!(320);
+        let mut renamed = signed();
+        renamed["patient"]["name"] = json!("John Smith");
+        let mut redosed = signed();
+        redosed["items"][0]["dosage"] = json!("4 qds");
+        for tampered in [other_id, more, renamed, redosed, json!({})] {
+            assert!(matches!(
+                check_signed_content(&tampered, &shown()),
+                Err(Error::BadSignature(_))
+            ));
+        }
+    }
 }

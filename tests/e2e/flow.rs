@@ -1,0 +1,111 @@
+//! Token photo → verified offline → released → dispensed → claimed, checked centrally.
+
+use prescrypt_barcode::Token;
+use prescrypt_barcode::render::{Dpi, TokenSheet, token_label_png};
+
+use crate::harness::{PHARMACY, Pharmacy, Service, actions};
+
+#[test]
+fn token_photo_to_dispensed() {
+    let service = Service::start();
+    let created = service.create(None);
+    let id = created["id"].as_str().expect("id").to_owned();
+    let token = Token::parse(created["token"].as_str().expect("token")).expect("token parses");
+    let png = token_label_png(&TokenSheet::new(&token, Dpi::new(300).expect("dpi"))).expect("png");
+    let pharmacy = Pharmacy::login(&service, PHARMACY);
+    let photo = pharmacy.dir.path().join("token.png");
+    std::fs::write(&photo, png).expect("write png");
+
+    // Human output: the patient, NHS number 3-3-4, items, and the verification steps.
+    let scan = pharmacy.run(&["scan", "--image", photo.to_str().expect("utf8")], "");
+    assert_eq!(scan.code, 0, "{scan:?}");
+    assert!(
+        scan.stdout.contains("token signature verified offline"),
+        "{scan:?}"
+    );
+    assert!(scan.stdout.contains("Jane Smith"), "{scan:?}");
+    assert!(scan.stdout.contains("943 476 5919"), "{scan:?}");
+    assert!(
+        scan.stdout.contains("Paracetamol 500mg tablets"),
+        "{scan:?}"
+    );
+    assert!(
+        scan.stdout.contains("Prescription signature verified"),
+        "{scan:?}"
+    );
+    assert_eq!(service.central(&id)["status"]["code"], "0002");
+    assert_eq!(service.central(&id)["dispenser"], PHARMACY);
+
+    // Scanning the same photo again (same pharmacy) is harmless.
+    let again = pharmacy.run(
+        &["scan", "--image", photo.to_str().expect("utf8"), "--json"],
+        "",
+    );
+    assert_eq!(again.code, 0, "{again:?}");
+    assert_eq!(
+        again.json()["result"]["released"]["prescription"]["id"],
+        id.as_str()
+    );
+
+    let dispense = pharmacy.run(&["dispense", &id, "--all-complete", "--json"], "");
+    assert_eq!(dispense.code, 0, "{dispense:?}");
+    assert_eq!(dispense.json()["entry"]["state"], "sent");
+    let central = service.central(&id);
+    assert_eq!(central["status"]["code"], "0006", "{central}");
+
+    let claim = pharmacy.run(&["claim", &id], "");
+    assert_eq!(claim.code, 0, "{claim:?}");
+    assert_eq!(service.central(&id)["status"]["code"], "0008");
+
+    let show = pharmacy.run(&["show", &id, "--json"], "");
+    assert_eq!(show.code, 0, "{show:?}");
+    assert_eq!(show.json()["prescription"]["status"]["code"], "0008");
+
+    let history = pharmacy.run(&["history", &id, "--json"], "");
+    assert_eq!(history.code, 0, "{history:?}");
+    let events = history.json()["events"]
+        .as_array()
+        .cloned()
+        .expect("events");
+    let central_actions = actions(&service.history(&id));
+    assert_eq!(actions(&events), central_actions);
+    assert_eq!(
+        central_actions
+            .iter()
+            .filter(|a| a.contains("dispens"))
+            .count(),
+        1,
+        "{central_actions:?}"
+    );
+
+    // Every request went through the outbox and was delivered.
+    let outbox = pharmacy.run(&["outbox", "list", "--json"], "");
+    let entries = outbox.json()["entries"]
+        .as_array()
+        .cloned()
+        .expect("entries");
+    assert_eq!(entries.len(), 2);
+    assert!(entries.iter().all(|e| e["state"] == "sent"), "{entries:?}");
+}
+
+#[test]
+fn refusals_are_final_and_shown() {
+    let service = Service::start();
+    let created = service.create(None);
+    let id = created["id"].as_str().expect("id").to_owned();
+    let pharmacy = Pharmacy::login(&service, PHARMACY);
+    // Not released to this pharmacy: the centre refuses, the outbox marks it failed (exit 4).
+    let dispense = pharmacy.run(&["dispense", &id, "--item", "1=complete"], "");
+    assert_eq!(dispense.code, 4, "{dispense:?}");
+    let list = pharmacy.run(&["outbox", "--json"], "");
+    let entries = list.json()["entries"].as_array().cloned().expect("entries");
+    assert_eq!(entries.len(), 1);
+    assert_eq!(entries[0]["state"], "failed");
+    // A failed entry is never retried.
+    let sync = pharmacy.run(&["outbox", "sync"], "");
+    assert_eq!(sync.code, 0, "{sync:?}");
+    assert!(
+        sync.stdout.contains("Sent 0, refused 0, still queued 0"),
+        "{sync:?}"
+    );
+}

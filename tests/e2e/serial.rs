@@ -1,0 +1,1 @@
+//! The counter scanner: `scanner-sim` on a pty, `pharmacy scan --serial` releases.
