@@ -181,7 +181,7 @@ struct Run {
     first_index: i32,
     last_index: i32,
     weight: i32,
-    /// Σ weight × (index − first_index), saturating (only absurdly long ramps reach it).
+    /// Σ weight × (index − first_index).
     moment: i32,
 }
 
@@ -202,11 +202,13 @@ impl Run {
     }
 
     fn add(&mut self, index: i32, magnitude: i32) {
+        // No overflow: every slope in a run exceeds the floor (≥ 1 grey level), so a run spans at
+        // most 255 samples and its weights sum to at most 255 × 16: moment < 2^20.
         let w = magnitude - self.base;
-        self.weight = self.weight.saturating_add(w);
+        self.weight = self.weight.wrapping_add(w);
         self.moment = self
             .moment
-            .saturating_add(w.saturating_mul(index - self.first_index));
+            .wrapping_add(w.wrapping_mul(index - self.first_index));
         self.peak = self.peak.max(magnitude);
         self.last_index = index;
     }
@@ -233,6 +235,8 @@ impl Run {
 struct Tracker {
     floor: i32,
     threshold: i32,
+    /// Where `threshold` was set; it fades linearly by `fade_step` per sample from there.
+    threshold_index: i32,
     fade_step: i32,
     last_sign: i32,
     last_magnitude: i32,
@@ -240,6 +244,11 @@ struct Tracker {
 }
 
 impl Tracker {
+    /// The threshold in force at `index` (evaluated only when a run starts).
+    fn threshold_at(&self, index: i32) -> i32 {
+        (self.threshold - self.fade_step * (index - self.threshold_index)).max(self.floor)
+    }
+
     fn emit(&mut self, run: &Run, config: &EdgeConfig, edges: &mut Edges) {
         let sign = run.sign;
         let magnitude = run.peak;
@@ -258,6 +267,7 @@ impl Tracker {
         self.last_index = run.last_index;
         self.threshold = ((magnitude * config.restart) >> 8).max(self.floor);
         self.fade_step = ((self.threshold - self.floor) / (config.fade_widths * width)).max(1);
+        self.threshold_index = run.last_index;
     }
 }
 
@@ -305,6 +315,7 @@ pub fn find_edges(samples: &[u8], config: &EdgeConfig, edges: &mut Edges) -> Con
     let mut tracker = Tracker {
         floor,
         threshold: floor,
+        threshold_index: 0,
         fade_step: 1,
         last_sign: 0,
         last_magnitude: 0,
@@ -336,10 +347,9 @@ pub fn find_edges(samples: &[u8], config: &EdgeConfig, edges: &mut Edges) -> Con
             in_run = false;
         }
         if magnitude > floor {
-            run = Run::start(index, slope, floor, tracker.threshold);
+            run = Run::start(index, slope, floor, tracker.threshold_at(index));
             in_run = true;
         }
-        tracker.threshold = (tracker.threshold - tracker.fade_step).max(floor);
     }
     if in_run && run.peak > run.threshold {
         tracker.emit(&run, config, edges);
