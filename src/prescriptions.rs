@@ -1071,6 +1071,43 @@ pub fn cancel(
     })
 }
 
+/// What the printed token shows, for the prescribing organisation only.
+pub fn token_sheet(
+    conn: &mut DbConnection,
+    who: &Principal,
+    id: &PrescriptionId,
+    dpi: prescrypt_barcode::render::Dpi,
+) -> Result<prescrypt_barcode::render::TokenSheet, AppError> {
+    let loaded = match load_live(conn, id)? {
+        Some(loaded) if loaded.row.prescriber_org == who.org => loaded,
+        _ => return Err(AppError::PrescriptionNotFound),
+    };
+    let token = Token::parse(&loaded.row.token)
+        .map_err(|e| AppError::Internal(format!("stored token: {e}")))?;
+    audit::append(
+        conn,
+        who,
+        "token-printed",
+        Some(&loaded.row.uuid),
+        &json!({}),
+        now(),
+    )?;
+    let mut sheet = prescrypt_barcode::render::TokenSheet::new(&token, dpi);
+    sheet.patient_name = Some(loaded.row.patient_name.clone());
+    sheet.nhs_number = NhsNumber::parse(&loaded.row.patient_nhs_number).ok();
+    sheet.items = loaded
+        .items
+        .iter()
+        .map(|item| format!("{} — {} {}", item.display, item.quantity, item.unit))
+        .collect();
+    sheet.prescriber = Some(format!(
+        "{} ({})",
+        loaded.row.prescriber_id, loaded.row.prescriber_org
+    ));
+    sheet.date = Some(loaded.row.created_at.format("%Y-%m-%d").to_string());
+    Ok(sheet)
+}
+
 /// Expires every prescription whose time is up (the periodic sweep); returns how many.
 pub fn sweep_expired(conn: &mut DbConnection, limit: i64) -> Result<usize, AppError> {
     let at = now();

@@ -414,6 +414,52 @@ pub async fn claim(
     .await
 }
 
+#[derive(Debug, serde::Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct TokenQuery {
+    /// Printer resolution, 150 to 2400 (default 600).
+    pub dpi: Option<u32>,
+}
+
+/// The printable dispensing token (prescribing organisation only): `pdf` = the A5 sheet,
+/// `png` = both codes, `svg` = both codes with the human-readable ID.
+#[utoipa::path(get, path = "/api/v1/prescriptions/{id}/token.{format}",
+    params(("id" = String, Path), ("format" = String, Path, description = "pdf, png or svg"), TokenQuery),
+    responses((status = 200, description = "the token", content(
+        ("application/pdf"), ("image/png"), ("image/svg+xml"))),
+        (status = 404, body = crate::error::Problem)),
+    security(("bearer" = [])), tag = "prescribing")]
+pub async fn token_document(
+    state: State,
+    who: Principal,
+    path: web::Path<(String, String)>,
+    query: web::Query<TokenQuery>,
+) -> Result<HttpResponse, AppError> {
+    use prescrypt_barcode::render::{Dpi, TokenFormat, render_token};
+    let (id, extension) = path.into_inner();
+    let format = TokenFormat::from_extension(&extension).map_err(|_| AppError::NotFound)?;
+    let dpi =
+        Dpi::new(query.dpi.unwrap_or(600)).map_err(|e| AppError::field("dpi", e.to_string()))?;
+    let id = ops::parse_id(&id)?;
+    let sheet = state
+        .store
+        .write(move |conn| ops::token_sheet(conn, &who, &id, dpi))
+        .await?;
+    let bytes = web::block(move || render_token(&sheet, format))
+        .await
+        .map_err(|e| AppError::Internal(e.to_string()))?
+        .map_err(|e| AppError::Internal(format!("rendering the token: {e}")))?;
+    Ok(HttpResponse::Ok()
+        .content_type(format.content_type())
+        .body(bytes))
+}
+
+// The signature is actix's error-handler type.
+#[allow(clippy::needless_pass_by_value)]
+fn query_error(error: actix_web::error::QueryPayloadError, _req: &HttpRequest) -> actix_web::Error {
+    AppError::field("query", error.to_string()).into()
+}
+
 /// The service's signing keys (JWKS, kid = token key id).
 #[utoipa::path(get, path = "/.well-known/jwks.json", responses((status = 200, description = "JWK set")), tag = "keys")]
 pub async fn jwks(state: State) -> Result<HttpResponse, AppError> {
@@ -487,6 +533,7 @@ pub fn configure(state: Arc<AppState>) -> impl FnOnce(&mut web::ServiceConfig) {
                     .limit(BODY_LIMIT)
                     .error_handler(json_error),
             )
+            .app_data(web::QueryConfig::default().error_handler(query_error))
             .service(
                 web::scope("")
                     .wrap(actix_web::middleware::from_fn(record_metrics))
@@ -506,6 +553,10 @@ pub fn configure(state: Arc<AppState>) -> impl FnOnce(&mut web::ServiceConfig) {
                                 web::post().to(withdraw),
                             )
                             .route("/prescriptions/{id}/claim", web::post().to(claim))
+                            .route(
+                                "/prescriptions/{id}/token.{format}",
+                                web::get().to(token_document),
+                            )
                             .route("/release", web::post().to(release))
                             .route("/release/nominated", web::post().to(release_nominated))
                             .route("/openapi.json", web::get().to(openapi_json))

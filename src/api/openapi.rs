@@ -34,7 +34,7 @@ impl Modify for BearerAuth {
     paths(
         super::create, super::get, super::history, super::cancel, super::release,
         super::release_nominated, super::return_prescription, super::dispense, super::withdraw,
-        super::claim, super::jwks, super::healthz, super::readyz, super::metrics_endpoint,
+        super::claim, super::token_document, super::jwks, super::healthz, super::readyz, super::metrics_endpoint,
     ),
     components(schemas(
         Coded, Problem, NewPatient, NewItem, NewPrescription, ReleaseRequest, ReturnRequest,

@@ -130,7 +130,10 @@ impl diesel::r2d2::ManageConnection for Manager {
 type DbPool = Pool<Manager>;
 pub type PooledDb = PooledConnection<Manager>;
 
-type Job = Box<dyn FnOnce(&mut DbConnection) -> Box<dyn FnOnce(bool) + Send> + Send>;
+/// A queued write: given the connection (or `None` when the group transaction could not begin),
+/// it runs and returns what answers the caller once the outcome of the commit is known.
+type Job = Box<dyn FnOnce(Option<&mut DbConnection>) -> Finisher + Send>;
+type Finisher = Box<dyn FnOnce(bool) + Send>;
 
 /// The store handle; cheap to clone.
 #[derive(Clone)]
@@ -213,9 +216,14 @@ impl Store {
         match &self.writer {
             Some(writer) => {
                 let (reply, answer) = tokio::sync::oneshot::channel::<Result<T, AppError>>();
-                let job: Job = Box::new(move |conn: &mut DbConnection| {
+                let job: Job = Box::new(move |conn: Option<&mut DbConnection>| {
                     let _entered = span.enter();
-                    let outcome = run_in_savepoint(conn, f);
+                    let outcome = match conn {
+                        Some(conn) => run_in_savepoint(conn, f),
+                        None => Err(AppError::Unavailable(
+                            "the store could not begin a transaction".into(),
+                        )),
+                    };
                     Box::new(move |committed: bool| {
                         let result = match outcome {
                             Ok(value) if committed => Ok(value),
@@ -284,16 +292,24 @@ fn run_in_savepoint<T>(
 }
 
 fn group_commit_loop(mut conn: DbConnection, queue: &mpsc::Receiver<Job>) {
-    let mut finishers: Vec<Box<dyn FnOnce(bool) + Send>> = Vec::with_capacity(MAX_GROUP);
+    let mut finishers: Vec<Finisher> = Vec::with_capacity(MAX_GROUP);
     while let Ok(first) = queue.recv() {
         let began = begin_immediate(&mut conn);
         if let Err(error) = &began {
             tracing::error!(%error, "could not begin the group transaction");
         }
-        finishers.push(first(&mut conn));
+        // Outside a transaction a job would autocommit: when BEGIN failed, nothing runs.
+        let run = |job: Job, conn: &mut DbConnection| {
+            if began.is_ok() {
+                job(Some(conn))
+            } else {
+                job(None)
+            }
+        };
+        finishers.push(run(first, &mut conn));
         while finishers.len() < MAX_GROUP {
             match queue.try_recv() {
-                Ok(job) => finishers.push(job(&mut conn)),
+                Ok(job) => finishers.push(run(job, &mut conn)),
                 Err(_) => break,
             }
         }

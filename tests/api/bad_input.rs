@@ -200,8 +200,10 @@ async fn bad_ids_and_tokens() {
     assert_eq!(code_of(&problem), "invalid-token");
     let token = created["token"].as_str().unwrap();
     let mut tampered = token.to_owned();
-    let last = if tampered.ends_with('A') { "B" } else { "A" };
-    tampered.replace_range(tampered.len() - 2..tampered.len() - 1, last);
+    let at = tampered.len() - 2;
+    let replacement = if &tampered[at..=at] == "A" { "B" } else { "A" };
+    tampered.replace_range(at..=at, replacement);
+    assert_ne!(tampered, token);
     let (status, problem) = app.release(&ph, &tampered).await;
     assert!(
         status == StatusCode::NOT_FOUND || status == StatusCode::BAD_REQUEST,

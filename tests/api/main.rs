@@ -14,4 +14,5 @@ mod expiry;
 mod lifecycle;
 mod operations;
 mod signing;
+mod tokens;
 mod transitions;
