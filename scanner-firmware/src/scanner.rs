@@ -9,7 +9,7 @@ use embedded_io::{Read, ReadReady, Write};
 
 use crate::aim::AimId;
 use crate::code128::{self, Code128Config, LineRead};
-use crate::hal::{Beep, Beeper, HidReports, Inputs, Led, Leds, LinearSensor};
+use crate::hal::{Beep, Beeper, Clock, HidReports, Inputs, Led, Leds, LinearSensor};
 use crate::hid::{HidKind, nth_report};
 use crate::host_link::{
     Answer, Command, DEFAULT_ACK_TIMEOUT_MS, DEFAULT_MAX_RETRIES, Decoder, Frame, Inbox,
@@ -149,6 +149,8 @@ pub struct Scanner<S, E, H, U, I, B, L> {
     last_answer: (Opcode, u8),
     engine_reader: PacketReader,
     engine_byte_at: u64,
+    /// The last command sent to the engine, resent if the engine NAKs it with "resend".
+    engine_last_command: Option<u8>,
     assembler: DecodeAssembler,
     last_sighting: Option<Sighting>,
     hid_label: Option<HidLabel>,
@@ -205,6 +207,7 @@ where
             last_answer: (Opcode::Ack, 0),
             engine_reader: PacketReader::new(),
             engine_byte_at: 0,
+            engine_last_command: None,
             assembler: DecodeAssembler::new(),
             last_sighting: None,
             hid_label: None,
@@ -246,6 +249,12 @@ where
     /// reports pending).
     pub fn is_idle(&self) -> bool {
         !self.outbox.is_busy() && self.hid_label.is_none()
+    }
+
+    /// Runs one step at the time the clock reads now.
+    pub fn tick(&mut self, clock: &mut impl Clock) {
+        let now = clock.now_ms();
+        self.poll(now);
     }
 
     /// Runs one step: host link, engine, sessions, one scanline, outputs, indicators.
@@ -478,6 +487,7 @@ where
         };
         if let Ok(n) = packet.build(&mut wire) {
             let _ = self.engine.write_all(&wire[..n]);
+            self.engine_last_command = Some(opcode);
         }
     }
 
@@ -541,9 +551,15 @@ where
                 let mut wire = [0u8; 8];
                 let message = match result {
                     Ok(packet) if packet.source == ssi::SOURCE_DECODER => {
-                        let assembled = if packet.opcode == ssi::opcode::CMD_ACK
-                            || packet.opcode == ssi::opcode::CMD_NAK
-                        {
+                        let assembled = if packet.opcode == ssi::opcode::CMD_ACK {
+                            Ok(None)
+                        } else if packet.opcode == ssi::opcode::CMD_NAK {
+                            // The engine got our command damaged: send it again (once per NAK).
+                            if packet.data.first() == Some(&ssi::nak::RESEND)
+                                && let Some(opcode) = self.engine_last_command.take()
+                            {
+                                self.engine_command(opcode);
+                            }
                             Ok(None)
                         } else {
                             if let Ok(n) = ssi::host_ack(&mut wire) {

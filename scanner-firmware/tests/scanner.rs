@@ -630,3 +630,39 @@ fn a_partial_engine_packet_is_dropped_after_silence() {
     let frames = rig.frames();
     assert_eq!(scan_of(&frames[0]).1, token.into_bytes());
 }
+
+#[test]
+fn an_engine_nak_resend_gets_the_command_again() {
+    let mut rig = Rig::new(Config::default());
+    rig.inputs.trigger.set(true);
+    rig.scanner.poll(rig.clock.now());
+    let start = rig.engine.port.take();
+    assert_eq!(
+        start,
+        vec![0x04, 0xE4, 0x04, 0x00, 0xFF, 0x14],
+        "START_DECODE"
+    );
+    // The engine (source 0x00) NAKs it: resend.
+    let mut nak = [0u8; 8];
+    let n = ssi::Packet {
+        opcode: ssi::opcode::CMD_NAK,
+        source: ssi::SOURCE_DECODER,
+        status: 0,
+        data: &[ssi::nak::RESEND],
+    }
+    .build(&mut nak)
+    .unwrap();
+    rig.engine.port.send(&nak[..n]);
+    rig.clock.advance(1);
+    rig.scanner.poll(rig.clock.now());
+    assert_eq!(rig.engine.port.take(), start);
+}
+
+#[test]
+fn tick_reads_the_clock() {
+    let mut rig = Rig::new(Config::default());
+    let mut clock = rig.clock.clone();
+    rig.inputs.trigger.set(true);
+    rig.scanner.tick(&mut clock);
+    assert!(rig.scanner.in_session());
+}
