@@ -97,3 +97,24 @@ fn host_triggered_sim_waits_for_the_trigger_command() {
     drop(client);
     assert!(child.wait().unwrap().success());
 }
+
+#[test]
+fn serialport_opens_the_sim_pty_like_the_pharmacy_client() {
+    let (mut child, raw) = spawn(&["--pty", "--id", ID, "--linger-ms", "200"]);
+    // Reopen the same path through the serialport crate, as `pharmacy scan --serial` does.
+    let path = std::fs::read_link(format!(
+        "/proc/self/fd/{}",
+        std::os::fd::AsRawFd::as_raw_fd(&raw)
+    ))
+    .unwrap();
+    let port = serialport::new(path.to_string_lossy(), 115_200)
+        .timeout(Duration::from_millis(20))
+        .open()
+        .unwrap();
+    drop(raw);
+    let mut client = HostClient::new(port);
+    let scan = client.next_scan(Duration::from_secs(20)).unwrap().expect("a scan");
+    assert_eq!(scan.aim, AimId::CODE128);
+    drop(client);
+    assert!(child.wait().unwrap().success());
+}
