@@ -113,7 +113,10 @@ fn serialport_opens_the_sim_pty_like_the_pharmacy_client() {
         .unwrap();
     drop(raw);
     let mut client = HostClient::new(port);
-    let scan = client.next_scan(Duration::from_secs(20)).unwrap().expect("a scan");
+    let scan = client
+        .next_scan(Duration::from_secs(20))
+        .unwrap()
+        .expect("a scan");
     assert_eq!(scan.aim, AimId::CODE128);
     drop(client);
     assert!(child.wait().unwrap().success());
