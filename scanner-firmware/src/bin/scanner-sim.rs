@@ -167,7 +167,7 @@ fn start(
             .as_fd()
             .try_clone_to_owned()
             .map_err(|e| e.to_string())?;
-        let link = FdLink::new(File::from(stdin), File::from(stdout));
+        let link = FdLink::stdio(File::from(stdin), File::from(stdout));
         return run(plan, link, &mut log);
     }
     if !args.pty {

@@ -77,15 +77,37 @@ pub struct FdLink {
     reader: File,
     writer: File,
     hung_up: bool,
+    /// Whether the end of input means the host went away (a pty) or only that it sends
+    /// nothing more (stdin, e.g. `< /dev/null`).
+    eof_is_hangup: bool,
+    input_closed: bool,
 }
 
 impl FdLink {
-    /// A link reading `reader` and writing `writer`.
+    /// A link reading `reader` and writing `writer`; the end of `reader` is a hang-up.
     pub fn new(reader: File, writer: File) -> Self {
         Self {
             reader,
             writer,
             hung_up: false,
+            eof_is_hangup: true,
+            input_closed: false,
+        }
+    }
+
+    /// A link over stdin/stdout: the end of stdin only stops reading.
+    pub fn stdio(reader: File, writer: File) -> Self {
+        Self {
+            eof_is_hangup: false,
+            ..Self::new(reader, writer)
+        }
+    }
+
+    fn closed(&mut self) {
+        if self.eof_is_hangup {
+            self.hung_up = true;
+        } else {
+            self.input_closed = true;
         }
     }
 
@@ -96,6 +118,12 @@ impl FdLink {
 
     /// Waits up to `timeout` for readable data or a hang-up.
     fn wait(&mut self, timeout: PollTimeout) -> bool {
+        if self.input_closed {
+            if timeout != PollTimeout::ZERO {
+                std::thread::sleep(Duration::from_millis(1));
+            }
+            return false;
+        }
         let mut fds = [PollFd::new(self.reader.as_fd(), PollFlags::POLLIN)];
         match poll(&mut fds, timeout) {
             Ok(n) if n > 0 => {
@@ -104,7 +132,7 @@ impl FdLink {
                     return true;
                 }
                 if revents.intersects(PollFlags::POLLHUP | PollFlags::POLLERR) {
-                    self.hung_up = true;
+                    self.closed();
                 }
                 false
             }
@@ -120,14 +148,10 @@ impl embedded_io::ErrorType for FdLink {
 impl embedded_io::Read for FdLink {
     fn read(&mut self, buf: &mut [u8]) -> Result<usize, Self::Error> {
         match self.reader.read(buf) {
-            Ok(0) => {
-                self.hung_up = true;
-                Ok(0)
-            }
-            Ok(n) => Ok(n),
-            // A pty master reads EIO once the slave side is closed.
-            Err(_) => {
-                self.hung_up = true;
+            Ok(n) if n > 0 => Ok(n),
+            // End of input; a pty master reads EIO once the slave side is closed.
+            Ok(_) | Err(_) => {
+                self.closed();
                 Ok(0)
             }
         }
@@ -136,7 +160,7 @@ impl embedded_io::Read for FdLink {
 
 impl embedded_io::ReadReady for FdLink {
     fn read_ready(&mut self) -> Result<bool, Self::Error> {
-        Ok(!self.hung_up && self.wait(PollTimeout::ZERO))
+        Ok(!self.hung_up && !self.input_closed && self.wait(PollTimeout::ZERO))
     }
 }
 
