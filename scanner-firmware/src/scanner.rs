@@ -603,7 +603,7 @@ where
             Ok(Some(len)) => len.min(MAX_SAMPLES),
             Ok(None) | Err(_) => return,
         };
-        self.stats.lines += 1;
+        self.stats.lines = self.stats.lines.wrapping_add(1);
         // Alternate light and heavy smoothing from line to line: one pass per line keeps each
         // line within the same budget, and a blurred or noisy label still reads every other line.
         let edge_config = if self.stats.lines % 2 == 1 {
