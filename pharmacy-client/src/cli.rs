@@ -75,7 +75,13 @@ pub enum Command {
     /// in the config dir
     Login,
     /// Scan a code, verify it offline, release the prescription and show it
-    Scan(ScanArgs),
+    Scan {
+        #[command(flatten)]
+        source: ScanArgs,
+        /// With --serial: how many scans to process before exiting (0 = until interrupted)
+        #[arg(long, default_value_t = 1, requires = "serial")]
+        count: u32,
+    },
     /// Download every prescription nominated to this pharmacy, 25 at a time
     Nominated,
     /// Record a dispense (queued in the outbox, then sent)
@@ -123,9 +129,6 @@ pub struct ScanArgs {
     /// Counter scanner on a serial device or pty (host link protocol)
     #[arg(long, value_name = "DEVICE")]
     pub serial: Option<String>,
-    /// With --serial: how many scans to process before exiting (0 = until interrupted)
-    #[arg(long, default_value_t = 1, requires = "serial")]
-    pub count: u32,
 }
 
 #[derive(Debug, Clone, Copy, Subcommand, PartialEq, Eq)]

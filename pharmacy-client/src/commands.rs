@@ -61,7 +61,7 @@ pub fn run(cli: Cli) -> Result<()> {
             })?;
             login(out, &cli.global, &settings, &token_file)
         }
-        Command::Scan(args) => scan(out, Session::new(settings)?, &args),
+        Command::Scan { source, count } => scan(out, Session::new(settings)?, &source, count),
         Command::Nominated => crate::nominated::run(out, &mut Session::new(settings)?),
         Command::Dispense {
             id,
@@ -227,7 +227,7 @@ fn unverified_claims(token: &str) -> Option<Value> {
     serde_json::from_slice(&bytes).ok()
 }
 
-fn scan(out: Out, mut session: Session, args: &ScanArgs) -> Result<()> {
+fn scan(out: Out, mut session: Session, args: &ScanArgs, count: u32) -> Result<()> {
     if let Some(path) = &args.image {
         let codes = crate::image::decode_file(path)?;
         return process_all(out, &mut session, codes.into_iter().map(Ok));
@@ -238,7 +238,7 @@ fn scan(out: Out, mut session: Session, args: &ScanArgs) -> Result<()> {
     }
     if let Some(device) = &args.serial {
         let scanner = crate::serial::Scanner::open(device)?;
-        let limit = (args.count > 0).then_some(args.count as usize);
+        let limit = (count > 0).then_some(count as usize);
         let codes = scanner.into_codes();
         return match limit {
             Some(n) => process_all(out, &mut session, codes.take(n)),

@@ -25,7 +25,8 @@ impl Screen {
     }
 
     fn wait_for(&self, needle: &str) -> String {
-        let deadline = Instant::now() + Duration::from_secs(30);
+        // Generous: the machine running the tests may be busy compiling.
+        let deadline = Instant::now() + Duration::from_secs(90);
         loop {
             let text = self.text();
             if text.contains(needle) {

@@ -109,3 +109,36 @@ fn refusals_are_final_and_shown() {
         "{sync:?}"
     );
 }
+
+#[test]
+fn nominated_download_takes_every_batch() {
+    let service = Service::start();
+    let mut ids: Vec<String> = (0..27)
+        .map(|_| {
+            service.create(Some(PHARMACY))["id"]
+                .as_str()
+                .expect("id")
+                .to_owned()
+        })
+        .collect();
+    let pharmacy = Pharmacy::login(&service, PHARMACY);
+    let run = pharmacy.run(&["nominated", "--json"], "");
+    assert_eq!(run.code, 0, "{run:?}");
+    let result = run.json();
+    let mut released: Vec<String> = result["released"]
+        .as_array()
+        .expect("released")
+        .iter()
+        .map(|p| p["id"].as_str().expect("id").to_owned())
+        .collect();
+    released.sort();
+    ids.sort();
+    assert_eq!(released, ids);
+    for id in &ids {
+        assert_eq!(service.central(id)["status"]["code"], "0002");
+    }
+    // Nothing left: a second run releases none.
+    let again = pharmacy.run(&["nominated", "--json"], "");
+    assert_eq!(again.code, 0, "{again:?}");
+    assert_eq!(again.json()["released"].as_array().map(Vec::len), Some(0));
+}

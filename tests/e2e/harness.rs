@@ -224,7 +224,7 @@ pub struct Run {
 }
 
 impl Run {
-    fn from(output: Output) -> Self {
+    fn from(output: &Output) -> Self {
         Self {
             code: output.status.code().unwrap_or(-1),
             stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
@@ -297,7 +297,7 @@ impl Pharmacy {
         let mut input = child.stdin.take().expect("stdin");
         input.write_all(stdin.as_bytes()).expect("write stdin");
         drop(input);
-        Run::from(child.wait_with_output().expect("pharmacy output"))
+        Run::from(&child.wait_with_output().expect("pharmacy output"))
     }
 }
 
