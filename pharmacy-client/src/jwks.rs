@@ -137,3 +137,98 @@ fn ed25519_key(jwk: &Jwk) -> Result<VerifyingKey> {
         .map_err(|_| Error::Other("the centre's key is not 32 bytes".to_owned()))?;
     VerifyingKey::from_bytes(&bytes).map_err(|e| Error::Other(format!("the centre's key: {e}")))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ed25519_dalek::SigningKey;
+    use prescrypt_barcode::{KeyId, PrescriptionId};
+    use serde_json::json;
+
+    fn key(seed: u8) -> SigningKey {
+        SigningKey::from_bytes(&[seed; 32])
+    }
+
+    /// A cache file as the centre publishes it, holding `keys`.
+    fn cache_with(dir: &tempfile::TempDir, keys: &[SigningKey]) -> KeyCache {
+        let set = json!({"keys": keys.iter().map(|k| {
+            let public = k.verifying_key();
+            json!({"kty": "OKP", "crv": "Ed25519", "alg": "EdDSA", "use": "sig",
+                   "kid": KeyId::of(&public).as_str(),
+                   "x": data_encoding::BASE64URL_NOPAD.encode(public.as_bytes())})
+        }).collect::<Vec<_>>()});
+        let path = dir.path().join("jwks.json");
+        std::fs::write(&path, set.to_string()).unwrap();
+        KeyCache::load(path)
+    }
+
+    fn token(seed: u8) -> Token {
+        Token::sign(
+            PrescriptionId::parse("D7AC09-A99968-4BA59C").unwrap(),
+            &key(seed),
+        )
+    }
+
+    #[test]
+    fn tokens_verify_offline_against_the_cached_keys() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut cache = cache_with(&dir, &[key(1), key(2)]);
+        cache.verify_token(&token(1), None).unwrap();
+        cache.verify_token(&token(2), None).unwrap();
+
+        // One changed signature character.
+        let mut text = token(1).text().as_str().to_owned().into_bytes();
+        text[60] = if text[60] == b'A' { b'B' } else { b'A' };
+        let forged = Token::parse_bytes(&text).unwrap();
+        assert!(matches!(
+            cache.verify_token(&forged, None),
+            Err(Error::Rejected(_))
+        ));
+
+        // A key the centre never published; no way to refresh → rejected, not accepted.
+        assert!(matches!(
+            cache.verify_token(&token(3), None),
+            Err(Error::Rejected(_))
+        ));
+    }
+
+    #[test]
+    fn without_any_cached_key_the_scan_must_wait_for_the_centre() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut cache = KeyCache::load(dir.path().join("jwks.json"));
+        assert!(cache.is_empty());
+        assert!(matches!(
+            cache.verify_token(&token(1), None),
+            Err(Error::Offline(_))
+        ));
+    }
+
+    #[test]
+    fn jws_verification_uses_the_kid_and_rejects_tampering() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut cache = cache_with(&dir, &[key(1)]);
+        let signer = key(1);
+        let encoding = jsonwebtoken::EncodingKey::from_ed_der(
+            &ed25519_dalek::pkcs8::EncodePrivateKey::to_pkcs8_der(&signer)
+                .unwrap()
+                .to_bytes(),
+        );
+        let mut header = jsonwebtoken::Header::new(Algorithm::EdDSA);
+        header.kid = Some(KeyId::of(&signer.verifying_key()).as_str().to_owned());
+        let payload = json!({"id": "D7AC09-A99968-4BA59C", "items": []});
+        let jws = jsonwebtoken::encode(&header, &payload, &encoding).unwrap();
+        assert_eq!(cache.verify_jws(&jws, None).unwrap(), payload);
+
+        let mut parts: Vec<String> = jws.split('.').map(str::to_owned).collect();
+        parts[1] = data_encoding::BASE64URL_NOPAD.encode(
+            json!({"id": "83C40E-A23856-00123W", "items": []})
+                .to_string()
+                .as_bytes(),
+        );
+        let tampered = parts.join(".");
+        assert!(matches!(
+            cache.verify_jws(&tampered, None),
+            Err(Error::BadSignature(_))
+        ));
+    }
+}
