@@ -178,17 +178,18 @@ pub enum Attempt {
     Delivered(Value),
     /// A final refusal.
     Refused(Box<Problem>),
-    /// Try again later.
+    /// The centre answered but cannot process it now (5xx, 401, 408, 429): try again later.
     Transient(String),
+    /// No answer at all (connection refused, timeout): try again later; the centre is down.
+    Unreachable(String),
 }
 
 impl From<std::result::Result<String, ApiError>> for Attempt {
     fn from(result: std::result::Result<String, ApiError>) -> Self {
         match result {
             Ok(body) => Self::Delivered(serde_json::from_str(&body).unwrap_or(Value::Null)),
-            Err(error @ (ApiError::Unreachable(_) | ApiError::Transient(_))) => {
-                Self::Transient(error.to_string())
-            }
+            Err(error @ ApiError::Unreachable(_)) => Self::Unreachable(error.to_string()),
+            Err(error @ ApiError::Transient(_)) => Self::Transient(error.to_string()),
             Err(ApiError::Refused(problem)) => Self::Refused(problem),
             // A 2xx we could not read was still applied centrally: never resend as something else.
             Err(ApiError::Unexpected(reason)) => Self::Delivered(Value::String(reason)),
@@ -223,7 +224,7 @@ pub fn transition(entry: &Entry, attempt: &Attempt, now: i64) -> Transition {
             last_error: Some(problem.to_string()),
             response: serde_json::to_value(problem).ok(),
         },
-        Attempt::Transient(reason) => Transition {
+        Attempt::Transient(reason) | Attempt::Unreachable(reason) => Transition {
             state: State::Queued,
             attempts,
             next_attempt_at: now
@@ -372,13 +373,13 @@ impl Outbox {
     }
 
     /// Sends one entry (same idempotency key every time) and records the outcome.
-    pub fn deliver(&mut self, api: &Api, entry: &Entry) -> Result<Entry> {
+    pub fn deliver(&mut self, api: &Api, entry: &Entry) -> Result<(Entry, Attempt)> {
         let attempt = Attempt::from(api.post(
             &entry.kind.path(&entry.prescription_id),
             &entry.body,
             Some(&entry.idempotency_key),
         ));
-        self.record(entry, &attempt, now_ms())
+        Ok((self.record(entry, &attempt, now_ms())?, attempt))
     }
 
     /// Sends queued entries in creation order, at most one unsettled entry per prescription at a
@@ -402,18 +403,14 @@ impl Outbox {
                 report.still_queued.push(entry);
                 continue;
             }
-            let after = self.deliver(api, &entry)?;
+            let (after, attempt) = self.deliver(api, &entry)?;
+            if let Attempt::Unreachable(reason) = attempt {
+                report.offline = Some(reason);
+            }
             match after.state {
                 State::Sent => report.sent.push(after),
                 State::Failed => report.failed.push(after),
                 State::Queued => {
-                    if after
-                        .last_error
-                        .as_deref()
-                        .is_some_and(|e| e.starts_with("centre unreachable"))
-                    {
-                        report.offline = after.last_error.clone();
-                    }
                     blocked.insert(after.prescription_id.clone());
                     report.still_queued.push(after);
                 }
