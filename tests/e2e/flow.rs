@@ -142,3 +142,49 @@ fn nominated_download_takes_every_batch() {
     assert_eq!(again.code, 0, "{again:?}");
     assert_eq!(again.json()["released"].as_array().map(Vec::len), Some(0));
 }
+
+#[test]
+fn withdraw_and_return_go_through_the_outbox() {
+    let service = Service::start();
+    let created = service.create(None);
+    let id = created["id"].as_str().expect("id").to_owned();
+    let token = created["token"].as_str().expect("token");
+    let pharmacy = Pharmacy::login(&service, PHARMACY);
+    let scan = pharmacy.run(&["scan", "--stdin"], &format!("{token}\n"));
+    assert_eq!(scan.code, 0, "{scan:?}");
+    let dispense = pharmacy.run(
+        &[
+            "dispense",
+            &id,
+            "--item",
+            "1=partial:10",
+            "--item",
+            "2=not-dispensed:0002",
+        ],
+        "",
+    );
+    assert_eq!(dispense.code, 0, "{dispense:?}");
+    assert_eq!(service.central(&id)["status"]["code"], "0003");
+    let withdraw = pharmacy.run(&["withdraw", &id], "");
+    assert_eq!(withdraw.code, 0, "{withdraw:?}");
+    assert_eq!(service.central(&id)["status"]["code"], "0002");
+    let back = pharmacy.run(&["return", &id, "--reason", "0002", "--json"], "");
+    assert_eq!(back.code, 0, "{back:?}");
+    let central = service.central(&id);
+    assert_eq!(central["status"]["code"], "0001", "{central}");
+    assert!(central["dispenser"].is_null(), "{central}");
+    let list = pharmacy.run(&["outbox", "--json"], "");
+    let kinds: Vec<(String, String)> = list.json()["entries"]
+        .as_array()
+        .expect("entries")
+        .iter()
+        .map(|e| {
+            (
+                e["kind"].as_str().unwrap_or_default().to_owned(),
+                e["state"].as_str().unwrap_or_default().to_owned(),
+            )
+        })
+        .collect();
+    let sent = |k: &str| (k.to_owned(), "sent".to_owned());
+    assert_eq!(kinds, [sent("dispense"), sent("withdraw"), sent("return")]);
+}

@@ -18,12 +18,12 @@ pub const PHARMACY: &str = "FA565";
 pub const OTHER_PHARMACY: &str = "FQ123";
 pub const PRESCRIBER_ORG: &str = "A83008";
 
-/// Builds (once) a binary of another workspace package and returns its path.
+/// Builds (once) a binary of another workspace package and returns its path. No `--target`, so
+/// the build shares the artifacts of the `cargo test` that runs us.
 fn built(package: &str, bin: &str) -> PathBuf {
     escargot::CargoBuild::new()
         .package(package)
         .bin(bin)
-        .current_target()
         .run()
         .unwrap_or_else(|e| panic!("building {bin}: {e}"))
         .path()
