@@ -136,24 +136,24 @@ pub fn draw_text_lines<R: Rng>(
     }
 }
 
-/// Ink spread (positive `dots`) or erosion (negative): dark areas grow or shrink by up to that
-/// many printer dots, as toner and thermal paper do.
-pub fn ink_spread(image: &GrayImage, dots: i32) -> GrayImage {
-    use imageproc::distance_transform::Norm;
-    if dots == 0 {
+/// Ink spread (positive `dots`) or erosion (negative): every dark edge moves outwards or inwards
+/// by about that many printer dots (use fractions: toner and thermal paper move edges by a
+/// fraction of a dot). Blur, then a shifted threshold: the result is a clean binary print.
+pub fn ink_spread(image: &GrayImage, dots: f32) -> GrayImage {
+    if dots == 0.0 {
         return image.clone();
     }
-    let k = dots.unsigned_abs().min(8) as u8;
-    // Morphology works on bright foreground: invert so ink is bright.
-    let mut ink = image.clone();
-    image::imageops::invert(&mut ink);
-    let mut out = if dots > 0 {
-        imageproc::morphology::dilate(&ink, Norm::LInf, k)
-    } else {
-        imageproc::morphology::erode(&ink, Norm::LInf, k)
-    };
-    image::imageops::invert(&mut out);
-    out
+    let blurred = imageproc::filter::gaussian_blur_f32(image, 1.0);
+    // Across a blurred edge the level changes by ~100 per pixel: shifting the threshold by
+    // 100 × dots moves the edge by `dots` pixels.
+    let threshold = (128.0 + 100.0 * dots).clamp(10.0, 245.0);
+    GrayImage::from_fn(image.width(), image.height(), |x, y| {
+        Luma([if f32::from(blurred.get_pixel(x, y).0[0]) < threshold {
+            0
+        } else {
+            255
+        }])
+    })
 }
 
 /// Dead thermal print-head elements: whole dot columns left white.

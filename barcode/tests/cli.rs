@@ -38,7 +38,7 @@ fn decode_prints_one_json_line_per_file_in_order_and_exits_zero() {
     let missing = dir.path().join("missing.png");
 
     let output = rx_barcode()
-        .arg("decode")
+        .args(["decode", "--budget-ms", "120000"])
         .args([&code128, &label, &blank, &broken, &missing])
         .output()
         .unwrap();
@@ -117,7 +117,11 @@ fn render_writes_each_format_and_the_png_decodes_back() {
             "token.pdf" => assert!(bytes.starts_with(b"%PDF-")),
             "token.svg" => assert!(bytes.starts_with(b"<svg")),
             _ => {
-                let output = rx_barcode().arg("decode").arg(&out).output().unwrap();
+                let output = rx_barcode()
+                    .args(["decode", "--budget-ms", "120000"])
+                    .arg(&out)
+                    .output()
+                    .unwrap();
                 let line: Value = serde_json::from_slice(&output.stdout).unwrap();
                 assert_eq!(line["codes"].as_array().unwrap().len(), 2);
             }

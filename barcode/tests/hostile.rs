@@ -10,7 +10,7 @@ use prescrypt_barcode::{Token, TokenError};
 use rand::{Rng, SeedableRng};
 
 fn decoder() -> Decoder {
-    Decoder::default()
+    common::decoder()
 }
 
 #[test]

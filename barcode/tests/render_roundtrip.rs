@@ -4,14 +4,14 @@
 mod common;
 
 use image::DynamicImage;
-use prescrypt_barcode::decode::{CodeFormat, Decoder, Payload};
+use prescrypt_barcode::decode::{CodeFormat, Payload};
 use prescrypt_barcode::render::{
     self, Code128Symbol, Dpi, Orientation, TokenFormat, TokenSheet, matrix_dots_per_module,
 };
 use prescrypt_barcode::{NhsNumber, PrescriptionId};
 
 fn decode_png(png: &[u8]) -> Vec<prescrypt_barcode::decode::DecodedCode> {
-    Decoder::default()
+    common::decoder()
         .decode_bytes(png)
         .expect("our own PNG loads")
 }
@@ -167,7 +167,7 @@ fn format_names_map_to_content_types() {
         Orientation::Horizontal,
     )
     .unwrap();
-    let codes = Decoder::default()
+    let codes = common::decoder()
         .decode_image(&DynamicImage::ImageLuma8(image))
         .unwrap();
     assert_eq!(codes[0].text, "D7AC09A999684BA59C");

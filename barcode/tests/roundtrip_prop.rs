@@ -2,8 +2,10 @@
 //! value. Few cases, since each renders and decodes real images.
 #![allow(clippy::unwrap_used)] // test helpers panic on broken fixtures, like the tests
 
+mod common;
+
 use ed25519_dalek::SigningKey;
-use prescrypt_barcode::decode::{Decoder, Payload};
+use prescrypt_barcode::decode::Payload;
 use prescrypt_barcode::render::{self, Dpi, Orientation};
 use prescrypt_barcode::{PrescriptionId, Token};
 use proptest::prelude::*;
@@ -28,7 +30,7 @@ proptest! {
     #[test]
     fn random_id_code128_round_trips(id in id(), dpi in dpi()) {
         let image = render::code128_image(&id, dpi, Orientation::Vertical).unwrap();
-        let codes = Decoder::default().decode_luma(&image);
+        let codes = common::decoder().decode_luma(&image);
         prop_assert_eq!(codes.len(), 1);
         prop_assert_eq!(codes[0].payload, Payload::PrescriptionId(id));
     }
@@ -38,7 +40,7 @@ proptest! {
         let key = SigningKey::from_bytes(&seed);
         let token = Token::sign(id, &key);
         let image = render::datamatrix_image(&token.text(), dpi).unwrap();
-        let codes = Decoder::default().decode_luma(&image);
+        let codes = common::decoder().decode_luma(&image);
         prop_assert_eq!(codes.len(), 1);
         prop_assert_eq!(codes[0].payload, Payload::Token(token));
         let parsed = Token::parse(&codes[0].text).unwrap();

@@ -239,8 +239,7 @@ fn phone_photo<R: Rng>(page: &GrayImage, dpi: Dpi, rng: &mut R) -> GrayImage {
 }
 
 fn print_scan<R: Rng>(label: &Label, rng: &mut R) -> GrayImage {
-    let spread = rng.gen_range(-1..=1);
-    let printed = synth::ink_spread(&label.image, spread);
+    let printed = synth::ink_spread(&label.image, rng.gen_range(-0.4..0.4));
     let skewed = synth::rotate(&printed, rng.gen_range(-3.0..3.0), 255);
     let scanned = synth::defocus(&skewed, rng.gen_range(0.4..0.9));
     synth::noise(&scanned, rng.gen_range(2.0..6.0), rng)
@@ -297,7 +296,7 @@ fn generate(args: &Args, dir: &Path) -> Result<Vec<Sample>, String> {
             let token = random_token(&mut rng, &key);
             let label = label_for(&token, Dpi::THERMAL_203)?;
             let dead = synth::missing_dot_columns(&label.image, rng.gen_range(1..=3), &mut rng);
-            let printed = synth::ink_spread(&dead, rng.gen_range(-1..=1));
+            let printed = synth::ink_spread(&dead, rng.gen_range(-0.4..0.4));
             let scanned = synth::resample(&printed, Dpi::THERMAL_203, Dpi::LASER_300);
             let scanned = synth::rotate(&scanned, rng.gen_range(-3.0..3.0), 255);
             let scanned = synth::defocus(&scanned, 0.6);
@@ -397,8 +396,12 @@ fn report(samples: &[Sample], ours: &[Outcome], zxing: Option<&[Outcome]>) {
         "| class | images | codes expected | ours found | zxing-cpp found | ours misreads / false pos. | zxing-cpp misreads / false pos. | ours median ms | zxing-cpp median ms | ours max ms |"
     );
     let _ = writeln!(out, "|---|---|---|---|---|---|---|---|---|---|");
-    let mut classes: Vec<&str> = samples.iter().map(|s| s.class).collect();
-    classes.dedup();
+    let mut classes: Vec<&str> = Vec::new();
+    for sample in samples {
+        if !classes.contains(&sample.class) {
+            classes.push(sample.class);
+        }
+    }
     let mut totals = [0usize; 6];
     let row = |out: &mut std::io::StdoutLock<'_>,
                name: &str,

@@ -104,20 +104,59 @@ impl Run {
 
     fn escalate(&mut self, image: &GrayImage) {
         let all = [Group::Linear, Group::Matrix];
-        // 1. The image as it is, with each binarizer.
-        for binarization in [Binarization::Hybrid, Binarization::GlobalHistogram] {
-            if self.attempt(image, binarization, &all) {
+        // 1. The 2-D code in the image as it is; the 1-D code in striped regions (a cheap
+        //    structure-tensor map), each turned upright by its stripe direction, so a code at
+        //    any angle costs one small decode; then the 1-D code in the whole image.
+        if self.attempt(image, Binarization::Hybrid, &[Group::Matrix]) {
+            return;
+        }
+        if self.missing().contains(&Group::Linear) {
+            for ((x, y, w, h), angle) in linear_regions(image) {
+                let crop = imageops::crop_imm(image, x, y, w, h).to_image();
+                if self.turned(&crop, angle) {
+                    return;
+                }
+            }
+        }
+        if self.attempt(image, Binarization::Hybrid, &[Group::Linear]) {
+            return;
+        }
+        // 2. Crops of high-contrast regions: each symbol alone (rxing's Data Matrix detector
+        //    returns one candidate per image, so a symbol next to other print can hide), and
+        //    the 1-D code turned upright — the usual rescue for phone photos.
+        let regions: Vec<GrayImage> = candidate_regions(image)
+            .into_iter()
+            .map(|(x, y, w, h)| {
+                let crop = imageops::crop_imm(image, x, y, w, h).to_image();
+                if crop.width().max(crop.height()) < 400 {
+                    resize(&crop, 2.0)
+                } else {
+                    crop
+                }
+            })
+            .collect();
+        for crop in &regions {
+            if self.attempt(crop, Binarization::Hybrid, &all) || self.upright(crop) {
                 return;
             }
         }
-        // 2. Negative print or a dark-mode phone screen.
+        // 3. The second binarizer, on the whole image and on the crops.
+        if self.attempt(image, Binarization::GlobalHistogram, &all) {
+            return;
+        }
+        for crop in &regions {
+            if self.attempt(crop, Binarization::GlobalHistogram, &all) {
+                return;
+            }
+        }
+        // 4. Negative print or a dark-mode phone screen.
         let mut inverted = image.clone();
         imageops::invert(&mut inverted);
         if self.attempt(&inverted, Binarization::Hybrid, &all) {
             return;
         }
         drop(inverted);
-        // 3. Scale pyramid: halving averages out noise and blur-smeared edges; doubling helps
+        // 5. Scale pyramid: halving averages out noise and blur-smeared edges; doubling helps
         //    symbols whose modules are only a pixel or two wide.
         for scale in pyramid(image.width(), image.height()) {
             let scaled = resize(image, scale);
@@ -127,43 +166,13 @@ impl Run {
                 }
             }
         }
-        // 4. Crops around high-contrast regions, each also swept through rotations for the
-        //    1-D code.
-        for region in candidate_regions(image) {
-            let crop = imageops::crop_imm(image, region.0, region.1, region.2, region.3).to_image();
-            let crop = if crop.width().max(crop.height()) < 400 {
-                resize(&crop, 2.0)
-            } else {
-                crop
-            };
-            for binarization in [Binarization::Hybrid, Binarization::GlobalHistogram] {
-                if self.attempt(&crop, binarization, &all) {
-                    return;
-                }
-            }
-            if self.missing().contains(&Group::Linear) {
-                if let Some(angle) = stripe_angle(&crop) {
-                    // Turn the stripes upright so rxing's scan lines cross every bar; a second
-                    // estimate on the turned crop removes most of the first one's bias.
-                    let first = rotate(&crop, -angle);
-                    let upright = match stripe_angle(&first) {
-                        Some(residual) if residual.abs() > 1.5 && residual.abs() < 30.0 => {
-                            rotate(&crop, -(angle + residual))
-                        }
-                        _ => first,
-                    };
-                    for binarization in [Binarization::Hybrid, Binarization::GlobalHistogram] {
-                        if self.attempt(&upright, binarization, &[Group::Linear]) {
-                            return;
-                        }
-                    }
-                }
-            }
-            if self.sweep(&crop) {
+        // 6. Rotation sweeps for a tilted 1-D code the stripe estimate missed: each crop, then
+        //    the whole image.
+        for crop in &regions {
+            if self.sweep(crop) {
                 return;
             }
         }
-        // 5. Rotation sweep over the whole image for a tilted 1-D code.
         let pixels = u64::from(image.width()) * u64::from(image.height());
         if pixels > SWEEP_MAX_PIXELS {
             let scale = (SWEEP_MAX_PIXELS as f64 / pixels as f64).sqrt() as f32;
@@ -171,6 +180,51 @@ impl Run {
         } else {
             let _ = self.sweep(image);
         }
+    }
+
+    /// Turns a crop so its stripes stand upright and tries the 1-D code. Returns whether the
+    /// run is finished.
+    fn upright(&mut self, crop: &GrayImage) -> bool {
+        if !self.missing().contains(&Group::Linear) {
+            return self.finished();
+        }
+        // Bars two or three pixels wide blur into each other when turned: turn a doubled copy.
+        let fine = if crop.width().max(crop.height()) < 600 {
+            resize(crop, 2.0)
+        } else {
+            crop.clone()
+        };
+        let Some(angle) = stripe_angle(&fine) else {
+            return self.finished();
+        };
+        self.turned_fine(&fine, angle)
+    }
+
+    /// Turns a crop by its stripe direction `angle` and tries the 1-D code.
+    fn turned(&mut self, crop: &GrayImage, angle: f32) -> bool {
+        let fine = if crop.width().max(crop.height()) < 600 {
+            resize(crop, 2.0)
+        } else {
+            crop.clone()
+        };
+        self.turned_fine(&fine, angle)
+    }
+
+    fn turned_fine(&mut self, fine: &GrayImage, angle: f32) -> bool {
+        // A second estimate on the turned crop removes most of the first one's bias.
+        let first = rotate(fine, -angle);
+        let upright = match stripe_angle(&first) {
+            Some(residual) if residual.abs() > 1.5 && residual.abs() < 30.0 => {
+                rotate(fine, -(angle + residual))
+            }
+            _ => first,
+        };
+        for binarization in [Binarization::Hybrid, Binarization::GlobalHistogram] {
+            if self.attempt(&upright, binarization, &[Group::Linear]) {
+                return true;
+            }
+        }
+        self.finished()
     }
 
     /// Tries the 1-D code at each sweep angle. Returns whether the run is finished.
@@ -321,11 +375,11 @@ fn rotate(image: &GrayImage, degrees: f32) -> GrayImage {
 }
 
 /// Bounding boxes `(x, y, width, height)` of high-contrast regions, largest first, with a margin
-/// for the quiet zone. Found on a block map: each block's contrast (max − min of a 2×2-averaged
-/// copy), thresholded against the typical (paper) block, dilated, split into connected
-/// components.
+/// for the quiet zone. Found on a block map: each block's contrast (max − min), thresholded
+/// against the typical (paper) block, dilated, split into connected components that fill at
+/// least half of their bounding box.
 fn candidate_regions(image: &GrayImage) -> Vec<(u32, u32, u32, u32)> {
-    let half = resize(image, 0.5);
+    let half = image;
     let long = half.width().max(half.height());
     let block = long.div_ceil(REGION_MAP_SIZE).max(1);
     let (w, h) = (half.width().div_ceil(block), half.height().div_ceil(block));
@@ -359,28 +413,34 @@ fn candidate_regions(image: &GrayImage) -> Vec<(u32, u32, u32, u32)> {
     });
     let mask = imageproc::morphology::dilate(&mask, imageproc::distance_transform::Norm::LInf, 1);
     let labels = connected_components(&mask, Connectivity::Eight, Luma([0u8]));
-    let mut boxes: std::collections::HashMap<u32, (u32, u32, u32, u32)> =
+    // Per component: bounding box and cell count.
+    let mut boxes: std::collections::HashMap<u32, (u32, u32, u32, u32, u32)> =
         std::collections::HashMap::new();
     for (x, y, label) in labels.enumerate_pixels() {
         let label = label.0[0];
         if label == 0 {
             continue;
         }
-        let b = boxes.entry(label).or_insert((x, y, x, y));
+        let b = boxes.entry(label).or_insert((x, y, x, y, 0));
         b.0 = b.0.min(x);
         b.1 = b.1.min(y);
         b.2 = b.2.max(x);
         b.3 = b.3.max(y);
+        b.4 += 1;
     }
+    // A symbol fills its box; the outline of the paper on a desk or a stray line does not.
     let mut regions: Vec<(u32, u32, u32, u32)> = boxes
         .into_values()
-        .map(|(x0, y0, x1, y1)| (x0, y0, x1 - x0 + 1, y1 - y0 + 1))
-        .filter(|&(_, _, bw, bh)| bw.max(bh) >= 4 && bw * bh >= 12 && (bw * bh) < w * h * 9 / 10)
+        .map(|(x0, y0, x1, y1, cells)| (x0, y0, x1 - x0 + 1, y1 - y0 + 1, cells))
+        .filter(|&(_, _, bw, bh, cells)| {
+            bw.max(bh) >= 4 && bw * bh >= 12 && (bw * bh) < w * h * 9 / 10 && cells * 2 >= bw * bh
+        })
+        .map(|(x, y, bw, bh, _)| (x, y, bw, bh))
         .collect();
     regions.sort_by_key(|&(_, _, bw, bh)| std::cmp::Reverse(bw * bh));
     regions.truncate(MAX_REGIONS);
-    // Map back to full resolution: one map cell is `2 * block` pixels.
-    let cell = (2 * block) as f32;
+    // Map back to pixels: one map cell is `block` pixels.
+    let cell = block as f32;
     regions
         .into_iter()
         .map(|(x, y, bw, bh)| {
@@ -395,6 +455,107 @@ fn candidate_regions(image: &GrayImage) -> Vec<(u32, u32, u32, u32)> {
                 x1.saturating_sub(x0).max(1),
                 y1.saturating_sub(y0).max(1),
             )
+        })
+        .collect()
+}
+
+/// `(x0, y0, x1, y1)`, inclusive.
+type Corners = (u32, u32, u32, u32);
+/// A component of striped cells: its corners, striped cell count, summed structure tensor.
+type StripedPart = (Corners, u32, [f32; 3]);
+
+/// Regions that look like a 1-D code — strong, consistently oriented stripes — with the
+/// stripes' gradient direction in degrees. Found from the structure tensor summed over cells of
+/// the image: a cell belongs to a barcode when its gradient energy is well above the typical
+/// (paper) cell and its orientation is coherent; text and 2-D codes are not coherent.
+fn linear_regions(image: &GrayImage) -> Vec<((u32, u32, u32, u32), f32)> {
+    let (iw, ih) = image.dimensions();
+    let cell = (iw.max(ih) / 200).max(4);
+    let (w, h) = (iw / cell, ih / cell);
+    if w < 4 || h < 4 {
+        return Vec::new();
+    }
+    let mut tensors = vec![[0f32; 3]; (w * h) as usize];
+    let p = |x: u32, y: u32| f32::from(image.get_pixel(x, y).0[0]);
+    for y in 1..(h * cell).min(ih - 1) {
+        for x in 1..(w * cell).min(iw - 1) {
+            let gx = 3.0 * (p(x + 1, y - 1) - p(x - 1, y - 1) + p(x + 1, y + 1) - p(x - 1, y + 1))
+                + 10.0 * (p(x + 1, y) - p(x - 1, y));
+            let gy = 3.0 * (p(x - 1, y + 1) - p(x - 1, y - 1) + p(x + 1, y + 1) - p(x + 1, y - 1))
+                + 10.0 * (p(x, y + 1) - p(x, y - 1));
+            let t = &mut tensors[((y / cell) * w + x / cell) as usize];
+            t[0] += gx * gx;
+            t[1] += gy * gy;
+            t[2] += gx * gy;
+        }
+    }
+    let energy = |t: &[f32; 3]| t[0] + t[1];
+    let coherence = |t: &[f32; 3]| {
+        let e = energy(t);
+        if e <= 0.0 {
+            0.0
+        } else {
+            ((t[0] - t[1]).powi(2) + 4.0 * t[2] * t[2]).sqrt() / e
+        }
+    };
+    let mut energies: Vec<f32> = tensors.iter().map(energy).collect();
+    energies.sort_by(f32::total_cmp);
+    let typical = energies[energies.len() / 2];
+    let strong = (typical * 3.0).max(1.0);
+    let striped: Vec<bool> = tensors
+        .iter()
+        .map(|t| energy(t) >= strong && coherence(t) >= 0.6)
+        .collect();
+    let mask = GrayImage::from_fn(w, h, |x, y| {
+        Luma([if striped[(y * w + x) as usize] {
+            255
+        } else {
+            0
+        }])
+    });
+    let mask = imageproc::morphology::dilate(&mask, imageproc::distance_transform::Norm::LInf, 1);
+    let labels = connected_components(&mask, Connectivity::Eight, Luma([0u8]));
+    // Per component: bounding box, striped cell count, summed tensor of the striped cells.
+    let mut parts: std::collections::HashMap<u32, StripedPart> = std::collections::HashMap::new();
+    for (x, y, label) in labels.enumerate_pixels() {
+        let label = label.0[0];
+        if label == 0 {
+            continue;
+        }
+        let part = parts.entry(label).or_insert(((x, y, x, y), 0, [0.0; 3]));
+        let b = &mut part.0;
+        b.0 = b.0.min(x);
+        b.1 = b.1.min(y);
+        b.2 = b.2.max(x);
+        b.3 = b.3.max(y);
+        let index = (y * w + x) as usize;
+        if striped[index] {
+            part.1 += 1;
+            for (sum, value) in part.2.iter_mut().zip(tensors[index]) {
+                *sum += value;
+            }
+        }
+    }
+    let mut found: Vec<(Corners, u32, f32)> = parts
+        .into_values()
+        .filter(|(_, cells, tensor)| *cells >= 6 && coherence(tensor) >= 0.6)
+        .map(|((x0, y0, x1, y1), cells, t)| {
+            let angle = (0.5 * (2.0 * t[2]).atan2(t[0] - t[1])).to_degrees();
+            ((x0, y0, x1, y1), cells, angle)
+        })
+        .collect();
+    found.sort_by_key(|&(_, cells, _)| std::cmp::Reverse(cells));
+    found.truncate(4);
+    found
+        .into_iter()
+        .map(|((x0, y0, x1, y1), _, angle)| {
+            // Room for the quiet zones: a quarter of the longer side, at least three cells.
+            let margin = ((x1 - x0).max(y1 - y0) / 4).max(3);
+            let left = x0.saturating_sub(margin) * cell;
+            let top = y0.saturating_sub(margin) * cell;
+            let right = ((x1 + 1 + margin) * cell).min(iw);
+            let bottom = ((y1 + 1 + margin) * cell).min(ih);
+            ((left, top, right - left, bottom - top), angle)
         })
         .collect()
 }
@@ -471,7 +632,7 @@ mod tests {
         let mut image = GrayImage::from_pixel(800, 600, Luma([255]));
         for y in 200..300 {
             for x in 100..250 {
-                if (x / 4 + y / 4) % 2 == 0 {
+                if (x / 3 + y / 3) % 2 == 0 {
                     image.put_pixel(x, y, Luma([0]));
                 }
             }

@@ -17,3 +17,12 @@ pub fn id() -> PrescriptionId {
 pub fn token() -> Token {
     Token::sign(id(), &key())
 }
+
+/// Tests run unoptimised (tens of times slower than release), so their decoder gets a generous
+/// time budget: the tests check what the pipeline finds; `rx-readability` measures how fast.
+pub fn decoder() -> prescrypt_barcode::decode::Decoder {
+    prescrypt_barcode::decode::Decoder::new(prescrypt_barcode::decode::DecodeOptions {
+        time_budget: std::time::Duration::from_secs(120),
+        ..prescrypt_barcode::decode::DecodeOptions::default()
+    })
+}
