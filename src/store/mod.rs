@@ -341,3 +341,57 @@ fn commit(conn: &mut DbConnection) -> bool {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::schema::org_sequences;
+
+    fn insert(conn: &mut DbConnection, org: &str) -> Result<usize, AppError> {
+        Ok(diesel::insert_into(org_sequences::table)
+            .values((
+                org_sequences::org.eq(org),
+                org_sequences::next_value.eq(1_i64),
+            ))
+            .execute(conn)?)
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_failing_job_rolls_back_only_itself_within_a_group() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("t.db").display().to_string()).unwrap();
+        let mut tasks = Vec::new();
+        for n in 0..40 {
+            let store = store.clone();
+            tasks.push(tokio::spawn(async move {
+                store
+                    .write(move |conn| {
+                        insert(conn, &format!("ORG{n}"))?;
+                        if n % 4 == 0 {
+                            // Wrote first, then fails: its write must vanish with it.
+                            return Err(AppError::field("n", "multiple of four"));
+                        }
+                        Ok(n)
+                    })
+                    .await
+            }));
+        }
+        let mut ok = 0;
+        for task in tasks {
+            if task.await.unwrap().is_ok() {
+                ok += 1;
+            }
+        }
+        assert_eq!(ok, 30);
+        let orgs: Vec<String> = store
+            .read(|conn| Ok(org_sequences::table.select(org_sequences::org).load(conn)?))
+            .await
+            .unwrap();
+        assert_eq!(orgs.len(), 30);
+        assert!(!orgs.contains(&"ORG0".to_owned()) && !orgs.contains(&"ORG4".to_owned()));
+        // A duplicate key fails inside its savepoint without breaking the writer.
+        let duplicate = store.write(|conn| insert(conn, "ORG1")).await;
+        assert!(matches!(duplicate, Err(AppError::Unavailable(_))));
+        assert_eq!(store.write(|conn| insert(conn, "NEW")).await.unwrap(), 1);
+    }
+}
