@@ -143,10 +143,10 @@ pub fn ink_spread(image: &GrayImage, dots: f32) -> GrayImage {
     if dots == 0.0 {
         return image.clone();
     }
-    let blurred = imageproc::filter::gaussian_blur_f32(image, 1.0);
-    // Across a blurred edge the level changes by ~100 per pixel: shifting the threshold by
-    // 100 × dots moves the edge by `dots` pixels.
-    let threshold = (128.0 + 100.0 * dots).clamp(10.0, 245.0);
+    // A narrow blur keeps two-dot bars intact; across its edges the level changes by ~200 per
+    // pixel, so shifting the threshold by 200 × dots moves each edge by `dots` pixels.
+    let blurred = imageproc::filter::gaussian_blur_f32(image, 0.5);
+    let threshold = (128.0 + 200.0 * dots).clamp(10.0, 245.0);
     GrayImage::from_fn(image.width(), image.height(), |x, y| {
         Luma([if f32::from(blurred.get_pixel(x, y).0[0]) < threshold {
             0
