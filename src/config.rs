@@ -44,6 +44,16 @@ pub struct ServeConfig {
     /// HTTP worker threads (default: one per core).
     #[arg(long, env = "PRESCRYPT_WORKERS")]
     pub workers: Option<usize>,
+    /// A PostgreSQL hot standby for GET prescription/history; a read goes there only when the
+    /// standby has replayed everything the primary had written when the read began.
+    #[arg(long, env = "PRESCRYPT_READ_DATABASE_URL")]
+    pub read_database_url: Option<String>,
+    /// Most database connections per pool (PostgreSQL).
+    #[arg(long, env = "PRESCRYPT_DB_POOL_SIZE", default_value_t = 16)]
+    pub db_pool_size: u32,
+    /// How long a request waits for a database connection before answering 503, e.g. `5s`.
+    #[arg(long, env = "PRESCRYPT_DB_TIMEOUT", default_value = "5s", value_parser = parse_interval)]
+    pub db_timeout: Duration,
 }
 
 fn parse_interval(text: &str) -> Result<Duration, String> {
@@ -67,6 +77,19 @@ impl ServeConfig {
             no_dev_issuer: false,
             sweep_interval: Duration::from_secs(60),
             workers: Some(2),
+            read_database_url: None,
+            db_pool_size: 16,
+            db_timeout: Duration::from_secs(5),
+        }
+    }
+
+    /// What the store needs from this configuration.
+    pub fn store_options(&self) -> crate::store::StoreOptions {
+        crate::store::StoreOptions {
+            url: self.store.database_url.clone(),
+            read_url: self.read_database_url.clone(),
+            pool_size: self.db_pool_size,
+            checkout_timeout: self.db_timeout,
         }
     }
 }

@@ -37,6 +37,43 @@ pub enum Earlier {
     Replay { status: u16, body: String },
 }
 
+/// Claims the key for this request inside the caller's transaction. The `(org, key)` primary
+/// key does the work across processes: a concurrent request with the same key waits on the
+/// unique index until this transaction ends, then finds the committed response and replays it.
+/// `Earlier::None` means this transaction owns the key and must [`record`] its response.
+pub fn claim(
+    conn: &mut DbConnection,
+    org: &str,
+    key: &IdempotencyKey,
+    request_hash: &str,
+    now: chrono::NaiveDateTime,
+) -> Result<Earlier, AppError> {
+    let placeholder = (
+        idempotency_keys::org.eq(org),
+        idempotency_keys::key.eq(key.as_str()),
+        idempotency_keys::request_hash.eq(request_hash),
+        idempotency_keys::response_status.eq(0),
+        idempotency_keys::response_body.eq(""),
+        idempotency_keys::created_at.eq(now),
+    );
+    let insert = diesel::insert_into(idempotency_keys::table)
+        .values(placeholder)
+        .on_conflict_do_nothing();
+    let inserted = match conn {
+        DbConnection::Postgresql(pg) => insert.execute(pg)?,
+        DbConnection::Sqlite(sqlite) => insert.execute(sqlite)?,
+    };
+    if inserted == 1 {
+        return Ok(Earlier::None);
+    }
+    match lookup(conn, org, key, request_hash)? {
+        Earlier::Replay { status: 0, .. } => Err(AppError::Unavailable(
+            "a request with this Idempotency-Key is still in progress".into(),
+        )),
+        earlier => Ok(earlier),
+    }
+}
+
 pub fn lookup(
     conn: &mut DbConnection,
     org: &str,
@@ -68,24 +105,29 @@ pub fn lookup(
     }
 }
 
+/// Stores the response of the request that [`claim`]ed the key.
 pub fn record(
     conn: &mut DbConnection,
     org: &str,
     key: &IdempotencyKey,
-    request_hash: &str,
     status: u16,
     body: &str,
-    now: chrono::NaiveDateTime,
 ) -> Result<(), AppError> {
-    diesel::insert_into(idempotency_keys::table)
-        .values((
-            idempotency_keys::org.eq(org),
-            idempotency_keys::key.eq(key.as_str()),
-            idempotency_keys::request_hash.eq(request_hash),
-            idempotency_keys::response_status.eq(i32::from(status)),
-            idempotency_keys::response_body.eq(body),
-            idempotency_keys::created_at.eq(now),
+    let updated = diesel::update(
+        idempotency_keys::table
+            .filter(idempotency_keys::org.eq(org))
+            .filter(idempotency_keys::key.eq(key.as_str())),
+    )
+    .set((
+        idempotency_keys::response_status.eq(i32::from(status)),
+        idempotency_keys::response_body.eq(body),
+    ))
+    .execute(conn)?;
+    if updated == 1 {
+        Ok(())
+    } else {
+        Err(AppError::Internal(
+            "the claimed idempotency key is gone".into(),
         ))
-        .execute(conn)?;
-    Ok(())
+    }
 }

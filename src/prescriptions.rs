@@ -472,15 +472,31 @@ pub fn parse_id(text: &str) -> Result<PrescriptionId, AppError> {
         .map_err(|e| AppError::invalid("invalid-prescription-id", "id", e.to_string()))
 }
 
+/// Whether a load locks the prescription until the transaction ends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Lock {
+    /// Every write decides its change from what it read: on PostgreSQL the row is locked
+    /// (`FOR UPDATE`), so a racing instance waits and then decides from the outcome. (SQLite has
+    /// one writer at a time, so its reads inside a write are already exclusive.)
+    ForUpdate,
+    /// Read-only paths (the replica cannot lock).
+    None,
+}
+
 fn load_by_short_id(
     conn: &mut DbConnection,
     id: &PrescriptionId,
+    lock: Lock,
 ) -> Result<Option<Loaded>, AppError> {
-    let row: Option<Row> = prescriptions::table
-        .filter(prescriptions::short_id.eq(id.compact()))
-        .select(Row::as_select())
-        .first(conn)
-        .optional()?;
+    let query = prescriptions::table.filter(prescriptions::short_id.eq(id.compact()));
+    let row: Option<Row> = match &mut *conn {
+        DbConnection::Postgresql(pg) if lock == Lock::ForUpdate => query
+            .select(Row::as_select())
+            .for_update()
+            .first(pg)
+            .optional()?,
+        other => query.select(Row::as_select()).first(other).optional()?,
+    };
     row.map(|row| load_items(conn, row)).transpose()
 }
 
@@ -495,7 +511,7 @@ fn load_items(conn: &mut DbConnection, row: Row) -> Result<Loaded, AppError> {
 
 /// Loads a prescription, expiring it first if its time is up (lazy expiry).
 fn load_live(conn: &mut DbConnection, id: &PrescriptionId) -> Result<Option<Loaded>, AppError> {
-    let Some(mut loaded) = load_by_short_id(conn, id)? else {
+    let Some(mut loaded) = load_by_short_id(conn, id, Lock::ForUpdate)? else {
         return Ok(None);
     };
     expire_if_due(conn, &mut loaded, now())?;
@@ -616,6 +632,38 @@ pub fn get(
     Ok(loaded.view())
 }
 
+/// The read-only half of [`get`] and [`history`], for a read replica: the prescription when the
+/// caller may see it and nothing about it is due to change. `None` (not visible here, or due to
+/// expire) sends the request down the primary path, which also gives the authoritative 404.
+pub fn peek(
+    conn: &mut DbConnection,
+    who: &Principal,
+    id: &PrescriptionId,
+) -> Result<Option<Loaded>, AppError> {
+    let Some(loaded) = load_by_short_id(conn, id, Lock::None)? else {
+        return Ok(None);
+    };
+    let due = now() >= loaded.row.expires_at && machine::is_active(loaded.status());
+    Ok((can_view(who, &loaded.row) && !due).then_some(loaded))
+}
+
+/// Audits a read that [`peek`] served (the chain lives on the primary).
+pub fn record_read(
+    conn: &mut DbConnection,
+    who: &Principal,
+    prescription_uuid: &str,
+    action: &str,
+) -> Result<(), AppError> {
+    audit::append(
+        conn,
+        who,
+        action,
+        Some(prescription_uuid),
+        &json!({}),
+        now(),
+    )
+}
+
 pub fn history(
     conn: &mut DbConnection,
     who: &Principal,
@@ -630,7 +678,12 @@ pub fn history(
         &json!({}),
         now(),
     )?;
-    let events = audit::for_prescription(conn, &loaded.row.uuid)?
+    events(conn, &loaded.row.uuid)
+}
+
+/// Every event of a prescription, oldest first (reads are audited but not listed).
+pub fn events(conn: &mut DbConnection, prescription_uuid: &str) -> Result<History, AppError> {
+    let events = audit::for_prescription(conn, prescription_uuid)?
         .into_iter()
         .filter(|entry| !entry.action.ends_with("viewed"))
         .map(|entry| HistoryEvent {
@@ -739,14 +792,23 @@ pub fn release_nominated(
 ) -> Result<NominatedRelease, AppError> {
     who.require(Role::Pharmacist, "release prescriptions")?;
     let at = now();
-    let rows: Vec<Row> = prescriptions::table
+    let query = prescriptions::table
         .filter(prescriptions::nominated_pharmacy.eq(&who.org))
         .filter(prescriptions::status.eq(Status::ToBeDispensed.code()))
         .filter(prescriptions::expires_at.gt(at))
         .order(prescriptions::created_at.asc())
-        .limit(NOMINATED_BATCH + 1)
-        .select(Row::as_select())
-        .load(conn)?;
+        .limit(NOMINATED_BATCH + 1);
+    // Lock the whole batch before the first audit append (which locks the chain head): taking
+    // row locks one by one while holding the head could deadlock with a single-row write.
+    // Rows another transaction holds are skipped; they are not To Be Dispensed for long.
+    let rows: Vec<Row> = match &mut *conn {
+        DbConnection::Postgresql(pg) => query
+            .select(Row::as_select())
+            .for_update()
+            .skip_locked()
+            .load(pg)?,
+        other => query.select(Row::as_select()).load(other)?,
+    };
     let more = rows.len() > usize::try_from(NOMINATED_BATCH).unwrap_or(25);
     let mut released = Vec::new();
     for row in rows
@@ -1116,12 +1178,19 @@ pub fn sweep_expired(conn: &mut DbConnection, limit: i64) -> Result<usize, AppEr
         .filter(|s| machine::is_active(**s))
         .map(|s| s.code())
         .collect();
-    let rows: Vec<Row> = prescriptions::table
+    let query = prescriptions::table
         .filter(prescriptions::expires_at.le(at))
         .filter(prescriptions::status.eq_any(active))
-        .limit(limit)
-        .select(Row::as_select())
-        .load(conn)?;
+        .limit(limit);
+    // As in release_nominated: lock the batch up front; rows busy elsewhere wait for the next run.
+    let rows: Vec<Row> = match &mut *conn {
+        DbConnection::Postgresql(pg) => query
+            .select(Row::as_select())
+            .for_update()
+            .skip_locked()
+            .load(pg)?,
+        other => query.select(Row::as_select()).load(other)?,
+    };
     let mut expired = 0;
     for row in rows {
         let mut loaded = load_items(conn, row)?;

@@ -33,7 +33,7 @@ impl std::fmt::Debug for Application {
 
 impl Application {
     pub fn build(config: &ServeConfig) -> anyhow::Result<Self> {
-        let store = Store::open(&config.store.database_url)?;
+        let store = Store::open_with(&config.store_options())?;
         let keys = KeyRing::load_or_create(&config.keys.keys_dir)?;
         let mut auth = Authenticator::new();
         if !config.no_dev_issuer {

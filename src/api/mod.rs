@@ -148,22 +148,14 @@ where
         .write(move |conn| {
             if let (Some(key), Some(fingerprint)) = (&key, &fingerprint)
                 && let Earlier::Replay { status, body } =
-                    idempotency::lookup(conn, &who.org, key, fingerprint)?
+                    idempotency::claim(conn, &who.org, key, fingerprint, now())?
             {
                 return Ok((status, body, true));
             }
             let value = op(conn, &who)?;
             let body = serde_json::to_string(&value)?;
-            if let (Some(key), Some(fingerprint)) = (&key, &fingerprint) {
-                idempotency::record(
-                    conn,
-                    &who.org,
-                    key,
-                    fingerprint,
-                    success.as_u16(),
-                    &body,
-                    now(),
-                )?;
+            if let Some(key) = &key {
+                idempotency::record(conn, &who.org, key, success.as_u16(), &body)?;
             }
             Ok((success.as_u16(), body, false))
         })
@@ -223,6 +215,21 @@ pub async fn get(
     id: web::Path<String>,
 ) -> Result<HttpResponse, AppError> {
     let id = ops::parse_id(&id)?;
+    if state.store.has_replica() {
+        let viewer = who.clone();
+        let seen = state
+            .store
+            .read_fresh(move |conn| ops::peek(conn, &viewer, &id))
+            .await?;
+        if let Some(loaded) = seen {
+            let uuid = loaded.row.uuid.clone();
+            state
+                .store
+                .write(move |conn| ops::record_read(conn, &who, &uuid, "viewed"))
+                .await?;
+            return Ok(HttpResponse::Ok().json(loaded.view()));
+        }
+    }
     read_json(&state, who, move |conn, who| ops::get(conn, who, &id)).await
 }
 
@@ -236,6 +243,24 @@ pub async fn history(
     id: web::Path<String>,
 ) -> Result<HttpResponse, AppError> {
     let id = ops::parse_id(&id)?;
+    if state.store.has_replica() {
+        let viewer = who.clone();
+        let seen = state
+            .store
+            .read_fresh(move |conn| {
+                ops::peek(conn, &viewer, &id)?
+                    .map(|loaded| Ok((ops::events(conn, &loaded.row.uuid)?, loaded.row.uuid)))
+                    .transpose()
+            })
+            .await?;
+        if let Some((history, uuid)) = seen {
+            state
+                .store
+                .write(move |conn| ops::record_read(conn, &who, &uuid, "history-viewed"))
+                .await?;
+            return Ok(HttpResponse::Ok().json(history));
+        }
+    }
     read_json(&state, who, move |conn, who| ops::history(conn, who, &id)).await
 }
 
@@ -478,13 +503,7 @@ pub async fn healthz() -> HttpResponse {
 #[utoipa::path(get, path = "/readyz", responses((status = 200, description = "the database answers"),
     (status = 503, body = crate::error::Problem)), tag = "operations")]
 pub async fn readyz(state: State) -> Result<HttpResponse, AppError> {
-    state
-        .store
-        .read(|conn| {
-            use diesel::connection::SimpleConnection;
-            conn.batch_execute("SELECT 1").map_err(AppError::from)
-        })
-        .await?;
+    state.store.ping().await?;
     Ok(HttpResponse::Ok().content_type("text/plain").body("ready"))
 }
 

@@ -62,10 +62,17 @@ impl Backend {
 /// string as a SQLite path) and applies the per-connection SQLite settings.
 pub fn connect(url: &str) -> Result<DbConnection, AppError> {
     let connection = match Backend::of(url) {
-        Backend::Postgres => DbConnection::Postgresql(
-            diesel::PgConnection::establish(url)
-                .map_err(|e| AppError::Unavailable(e.to_string()))?,
-        ),
+        Backend::Postgres => {
+            let mut pg = diesel::PgConnection::establish(url)
+                .map_err(|e| AppError::Unavailable(e.to_string()))?;
+            // A stuck statement or a lock queue must not hold a pooled connection forever.
+            pg.batch_execute(
+                "SET statement_timeout = '15s'; SET lock_timeout = '10s'; \
+                 SET idle_in_transaction_session_timeout = '30s';",
+            )
+            .map_err(|e| AppError::Unavailable(e.to_string()))?;
+            DbConnection::Postgresql(pg)
+        }
         Backend::Sqlite => {
             let path = url.strip_prefix("sqlite://").unwrap_or(url);
             let mut sqlite = diesel::SqliteConnection::establish(path)
@@ -92,9 +99,18 @@ pub fn migrate(connection: &mut DbConnection) -> Result<usize, AppError> {
                 .run_pending_migrations(SQLITE_MIGRATIONS)
                 .map(|v| v.len())
         }
-        DbConnection::Postgresql(pg) => pg
-            .run_pending_migrations(POSTGRES_MIGRATIONS)
-            .map(|v| v.len()),
+        DbConnection::Postgresql(pg) => {
+            // Instances starting together take turns (session advisory lock) so only one
+            // applies each migration.
+            pg.batch_execute("SELECT pg_advisory_lock(7263011)")
+                .map_err(|e| AppError::Unavailable(e.to_string()))?;
+            let applied = pg
+                .run_pending_migrations(POSTGRES_MIGRATIONS)
+                .map(|v| v.len());
+            pg.batch_execute("SELECT pg_advisory_unlock(7263011)")
+                .map_err(|e| AppError::Unavailable(e.to_string()))?;
+            applied
+        }
     };
     applied.map_err(|e| AppError::Unavailable(format!("migration failed: {e}")))
 }
@@ -135,11 +151,36 @@ pub type PooledDb = PooledConnection<Manager>;
 type Job = Box<dyn FnOnce(Option<&mut DbConnection>) -> Finisher + Send>;
 type Finisher = Box<dyn FnOnce(bool) + Send>;
 
+/// How the store connects: the primary, an optional read replica and the pool limits.
+#[derive(Debug, Clone)]
+pub struct StoreOptions {
+    /// SQLite path or `postgres://` URL of the primary (all writes).
+    pub url: String,
+    /// A PostgreSQL hot standby for read-only endpoints (see [`Store::read_fresh`]).
+    pub read_url: Option<String>,
+    /// Most pooled connections per pool (PostgreSQL; SQLite readers use 4).
+    pub pool_size: u32,
+    /// How long a request waits for a pooled connection before answering 503.
+    pub checkout_timeout: Duration,
+}
+
+impl StoreOptions {
+    pub fn new(url: &str) -> Self {
+        Self {
+            url: url.to_owned(),
+            read_url: None,
+            pool_size: 16,
+            checkout_timeout: Duration::from_secs(5),
+        }
+    }
+}
+
 /// The store handle; cheap to clone.
 #[derive(Clone)]
 pub struct Store {
     backend: Backend,
     pool: DbPool,
+    replica: Option<DbPool>,
     writer: Option<mpsc::SyncSender<Job>>,
 }
 
@@ -147,23 +188,54 @@ impl std::fmt::Debug for Store {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Store")
             .field("backend", &self.backend)
+            .field("replica", &self.replica.is_some())
             .finish()
     }
 }
 
 impl Store {
-    /// Opens the database, runs the migrations and (SQLite) starts the writer thread.
+    /// Opens the database with default pool limits (see [`Store::open_with`]).
     pub fn open(url: &str) -> Result<Self, AppError> {
+        Self::open_with(&StoreOptions::new(url))
+    }
+
+    /// Opens the database, runs the migrations and (SQLite) starts the writer thread.
+    pub fn open_with(options: &StoreOptions) -> Result<Self, AppError> {
+        let url = options.url.as_str();
         let backend = Backend::of(url);
         let mut first = connect(url)?;
         migrate(&mut first)?;
         let pool = Pool::builder()
-            .max_size(if backend == Backend::Sqlite { 4 } else { 16 })
-            .connection_timeout(Duration::from_secs(10))
+            .max_size(if backend == Backend::Sqlite {
+                4
+            } else {
+                options.pool_size.max(1)
+            })
+            // Connections open on demand: many instances must not exhaust max_connections idle.
+            .min_idle(Some(1))
+            .connection_timeout(options.checkout_timeout)
             .build(Manager {
                 url: url.to_owned(),
             })
             .map_err(|e| AppError::Unavailable(e.to_string()))?;
+        let replica = match &options.read_url {
+            Some(read_url) if Backend::of(read_url) == Backend::Postgres => Some(
+                // A replica that is down at start-up only sends reads to the primary.
+                Pool::builder()
+                    .max_size(options.pool_size.max(1))
+                    .min_idle(Some(0))
+                    .connection_timeout(Duration::from_millis(500))
+                    .build_unchecked(Manager {
+                        url: read_url.clone(),
+                    }),
+            ),
+            Some(_) => {
+                return Err(AppError::Unavailable(
+                    "--read-database-url must be a postgres:// URL".into(),
+                ));
+            }
+            None => None,
+        };
         let writer = match backend {
             Backend::Sqlite => {
                 let (sender, receiver) = mpsc::sync_channel::<Job>(4096);
@@ -178,8 +250,71 @@ impl Store {
         Ok(Self {
             backend,
             pool,
+            replica,
             writer,
         })
+    }
+
+    /// Whether read-only endpoints may be served by a replica.
+    pub fn has_replica(&self) -> bool {
+        self.replica.is_some()
+    }
+
+    /// Readiness: a pooled connection answers within two seconds. Recovers by itself when the
+    /// database returns (the pool validates connections on checkout and opens fresh ones).
+    pub async fn ping(&self) -> Result<(), AppError> {
+        let pool = self.pool.clone();
+        tokio::task::spawn_blocking(move || {
+            let mut conn = pool
+                .get_timeout(Duration::from_secs(2))
+                .map_err(|e| AppError::Unavailable(e.to_string()))?;
+            conn.batch_execute("SELECT 1").map_err(AppError::from)
+        })
+        .await
+        .map_err(|e| AppError::Internal(e.to_string()))?
+    }
+
+    /// Runs the read-only `f` on the replica when it has replayed everything the primary had
+    /// written when this call began (so no committed change — the caller's own included — can
+    /// appear to vanish); otherwise, or without a replica, on the primary.
+    pub async fn read_fresh<T, F>(&self, f: F) -> Result<T, AppError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut DbConnection) -> Result<T, AppError> + Send + 'static,
+    {
+        let Some(replica) = self.replica.clone() else {
+            return self.read(f).await;
+        };
+        let pool = self.pool.clone();
+        let span = tracing::Span::current();
+        tokio::task::spawn_blocking(move || {
+            let _entered = span.enter();
+            let mut primary = pool
+                .get()
+                .map_err(|e| AppError::Unavailable(e.to_string()))?;
+            let written = wal_position(&mut primary)?;
+            let fresh_replica =
+                replica
+                    .get()
+                    .ok()
+                    .and_then(|mut standby| match wal_position(&mut standby) {
+                        Ok(replayed) if replayed >= written => Some(standby),
+                        _ => None,
+                    });
+            match fresh_replica {
+                Some(mut standby) => {
+                    drop(primary);
+                    metrics::counter!("prescrypt_reads_total", "source" => "replica").increment(1);
+                    f(&mut standby)
+                }
+                None => {
+                    metrics::counter!("prescrypt_reads_total", "source" => "primary").increment(1);
+                    f(&mut primary)
+                }
+            }
+        })
+        .await
+        .map_err(|e| AppError::Internal(e.to_string()))?
     }
 
     pub fn backend(&self) -> Backend {
@@ -278,6 +413,28 @@ impl Store {
             .get()
             .map_err(|e| AppError::Unavailable(e.to_string()))
     }
+}
+
+#[derive(diesel::QueryableByName)]
+struct WalPosition {
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    lsn: i64,
+}
+
+/// How far a PostgreSQL server's WAL goes: what a primary has written, what a standby has
+/// replayed (a promoted standby counts as a primary).
+fn wal_position(conn: &mut DbConnection) -> Result<i64, AppError> {
+    let DbConnection::Postgresql(pg) = conn else {
+        return Err(AppError::Internal(
+            "WAL positions exist on PostgreSQL only".into(),
+        ));
+    };
+    let position: WalPosition = diesel::sql_query(
+        "SELECT (CASE WHEN pg_is_in_recovery() THEN pg_last_wal_replay_lsn() \
+         ELSE pg_current_wal_lsn() END - '0/0'::pg_lsn)::bigint AS lsn",
+    )
+    .get_result(pg)?;
+    Ok(position.lsn)
 }
 
 /// Runs one job inside a savepoint; a panic is turned into an error so the writer survives.

@@ -130,10 +130,8 @@ async fn tokens_from_a_configured_jwks_file_are_trusted_for_its_issuer_only() {
     };
     let jwks_path = dir.path().join("jwks.json");
     std::fs::write(&jwks_path, serde_json::to_vec(&jwks).unwrap()).unwrap();
-    let mut config = prescrypt::config::ServeConfig::for_test(
-        dir.path().join("db.sqlite").display().to_string(),
-        dir.path().join("keys"),
-    );
+    let mut config =
+        prescrypt::config::ServeConfig::for_test(fresh_database_url(&dir), dir.path().join("keys"));
     config.jwks_file = Some(jwks_path);
     config.jwks_issuer = "https://idp.example".into();
     config.no_dev_issuer = true;

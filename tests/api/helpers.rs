@@ -15,18 +15,46 @@ pub struct TestApp {
     pub client: reqwest::Client,
     pub dir: TempDir,
     pub store: Store,
+    /// What `--database-url` the app was given (SQLite path or PostgreSQL URL).
+    pub database_url: String,
 }
 
 pub async fn spawn_app() -> TestApp {
     let dir = tempfile::tempdir().expect("temp dir");
-    let config = ServeConfig::for_test(
-        dir.path().join("prescrypt.db").display().to_string(),
-        dir.path().join("keys"),
-    );
+    let config = ServeConfig::for_test(fresh_database_url(&dir), dir.path().join("keys"));
     spawn_with(config, dir).await
 }
 
+/// The environment variable naming a PostgreSQL server to run the suite against
+/// (e.g. `postgres://postgres@127.0.0.1:5432/postgres`); unset means embedded SQLite.
+pub const PG_ENV: &str = "PRESCRYPT_TEST_DATABASE_URL";
+
+/// A database of its own for one test: a SQLite file in `dir`, or — when [`PG_ENV`] is set —
+/// a freshly created database on that PostgreSQL server.
+pub fn fresh_database_url(dir: &TempDir) -> String {
+    match std::env::var(PG_ENV) {
+        Ok(server) if !server.is_empty() => create_pg_database(&server),
+        _ => dir.path().join("prescrypt.db").display().to_string(),
+    }
+}
+
+fn create_pg_database(server: &str) -> String {
+    use diesel::{Connection, RunQueryDsl};
+    let name = format!("prescrypt_test_{}", uuid::Uuid::new_v4().simple());
+    let mut admin = diesel::PgConnection::establish(server)
+        .unwrap_or_else(|e| panic!("{PG_ENV}={server} is not reachable: {e}"));
+    diesel::sql_query(format!("CREATE DATABASE {name}"))
+        .execute(&mut admin)
+        .expect("create test database");
+    let (base, _) = server
+        .rsplit_once('/')
+        .filter(|(base, _)| base.contains("//"))
+        .unwrap_or((server, ""));
+    format!("{base}/{name}")
+}
+
 pub async fn spawn_with(config: ServeConfig, dir: TempDir) -> TestApp {
+    let database_url = config.store.database_url.clone();
     let app = Application::build(&config).expect("app builds");
     let address = app.address().to_owned();
     let store = app.store();
@@ -39,16 +67,13 @@ pub async fn spawn_with(config: ServeConfig, dir: TempDir) -> TestApp {
             .expect("client"),
         dir,
         store,
+        database_url,
     }
 }
 
 impl TestApp {
     pub fn keys_dir(&self) -> std::path::PathBuf {
         self.dir.path().join("keys")
-    }
-
-    pub fn db_path(&self) -> std::path::PathBuf {
-        self.dir.path().join("prescrypt.db")
     }
 
     pub fn token(&self, role: Role, org: &str, sub: &str) -> String {

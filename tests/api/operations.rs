@@ -92,14 +92,14 @@ async fn audit_chain_verifies_and_catches_edits_and_deletions() {
         audit::verify(&mut conn).unwrap(),
         Verification::Intact { entries: 4 }
     );
-    let cli = |db: &std::path::Path| {
+    let cli = |db: &str| {
         Command::new(env!("CARGO_BIN_EXE_prescrypt"))
             .args(["audit", "verify", "--database-url"])
             .arg(db)
             .output()
             .unwrap()
     };
-    let ok = cli(&app.db_path());
+    let ok = cli(&app.database_url);
     assert!(
         ok.status.success(),
         "{}",
@@ -116,7 +116,7 @@ async fn audit_chain_verifies_and_catches_edits_and_deletions() {
         audit::verify(&mut conn).unwrap(),
         Verification::Broken { seq: 2, .. }
     ));
-    let broken = cli(&app.db_path());
+    let broken = cli(&app.database_url);
     assert!(!broken.status.success());
     assert!(String::from_utf8_lossy(&broken.stdout).contains("BROKEN at entry 2"));
 

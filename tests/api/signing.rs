@@ -83,10 +83,8 @@ async fn jwks_verifies_the_stored_jws_and_token() {
 #[tokio::test]
 async fn after_rotation_old_signatures_still_verify_and_still_release() {
     let dir = tempfile::tempdir().unwrap();
-    let config = prescrypt::config::ServeConfig::for_test(
-        dir.path().join("db.sqlite").display().to_string(),
-        dir.path().join("keys"),
-    );
+    let config =
+        prescrypt::config::ServeConfig::for_test(fresh_database_url(&dir), dir.path().join("keys"));
     let keys_dir = dir.path().join("keys");
     let old = spawn_with(config.clone(), tempfile::tempdir().unwrap()).await;
     let created = {
