@@ -1,4 +1,4 @@
-//! The central service's HTTP API (`/api/v1`, see `notes/api-contract.md`), blocking, with timeouts.
+//! The central service's HTTP API (`/api/v1`, see `docs/api.md`), blocking, with timeouts.
 
 use std::fmt;
 use std::time::Duration;
