@@ -1,0 +1,121 @@
+//! Checks for `prescrypt-barcode`: the token and ID parsers (no_std core) and the image
+//! decoding pipeline (`decode` feature).
+
+use std::time::Duration;
+
+use image::GrayImage;
+use prescrypt_barcode::decode::{DecodeOptions, Decoder, Payload};
+use prescrypt_barcode::token::{TOKEN_LEN, Token};
+use prescrypt_barcode::{NhsNumber, PrescriptionId};
+
+/// Token parser: never panics; whatever it accepts is exactly its own canonical text.
+pub fn token_parse(data: &[u8]) {
+    let parsed = Token::parse_bytes(data);
+    if let Ok(text) = core::str::from_utf8(data) {
+        assert_eq!(Token::parse(text), parsed, "parse and parse_bytes disagree");
+    }
+    let Ok(token) = parsed else { return };
+    assert_eq!(data.len(), TOKEN_LEN);
+    let text = token.text();
+    assert_eq!(
+        text.as_bytes().as_slice(),
+        data,
+        "accepted a non-canonical text"
+    );
+    assert_eq!(text.as_str().as_bytes(), data);
+    assert_eq!(Token::parse(text.as_str()), Ok(token));
+    let id = token.prescription_id();
+    assert_eq!(&data[3..20], id.data().as_slice());
+    assert_eq!(PrescriptionId::parse(id.compact()), Ok(id));
+    assert_eq!(token.key_id().as_str().as_bytes(), &data[20..28]);
+}
+
+/// Prescription ID and NHS number parsers: never panic; accepted input round-trips through
+/// both printed forms; the ID is case-insensitive.
+pub fn prescription_id_parse(data: &[u8]) {
+    let parsed = PrescriptionId::parse_bytes(data);
+    if let Ok(text) = core::str::from_utf8(data) {
+        assert_eq!(PrescriptionId::parse(text), parsed);
+        nhs_number_parse(text);
+    }
+    let Ok(id) = parsed else { return };
+    let compact = id.compact();
+    assert_eq!(compact.len(), 18);
+    assert_eq!(PrescriptionId::parse(compact), Ok(id));
+    let hyphenated = id.to_string();
+    assert_eq!(hyphenated.len(), 20);
+    assert_eq!(PrescriptionId::parse(&hyphenated), Ok(id));
+    assert_eq!(PrescriptionId::parse(&compact.to_ascii_lowercase()), Ok(id));
+    let upper: Vec<u8> = data
+        .iter()
+        .filter(|b| **b != b'-')
+        .map(u8::to_ascii_uppercase)
+        .collect();
+    assert_eq!(
+        upper,
+        compact.as_bytes(),
+        "the ID is not the input's characters"
+    );
+}
+
+fn nhs_number_parse(text: &str) {
+    let Ok(number) = NhsNumber::parse(text) else {
+        return;
+    };
+    let digits = number.digits();
+    assert_eq!(digits.len(), 10);
+    assert!(digits.bytes().all(|b| b.is_ascii_digit()));
+    assert_eq!(NhsNumber::parse(digits), Ok(number));
+    assert_eq!(NhsNumber::parse(&number.to_string()), Ok(number));
+    let input_digits: String = text.chars().filter(char::is_ascii_digit).collect();
+    assert_eq!(input_digits, digits);
+}
+
+/// Largest image the image target lets through (the pipeline must reject larger ones itself).
+pub const IMAGE_MAX_PIXELS: u64 = 96 * 96;
+/// Side of the largest raw luma buffer the image target builds.
+pub const LUMA_MAX_SIDE: usize = 96;
+
+/// The decoder under test: a tiny pixel limit and time budget keep one input to milliseconds.
+pub fn image_decoder() -> Decoder {
+    Decoder::new(DecodeOptions {
+        max_pixels: IMAGE_MAX_PIXELS,
+        max_file_bytes: 64 * 1024,
+        time_budget: Duration::from_millis(20),
+    })
+}
+
+/// The decoding pipeline: the first byte picks the input kind — even: the rest is an encoded
+/// image file (PNG/JPEG/BMP, sniffed); odd: the second byte is a width and the rest a grey
+/// buffer. Never panics (an error is fine), never reports one of our codes that fails its own
+/// check, never more than one 1-D and one 2-D code.
+pub fn image_decode(decoder: &Decoder, data: &[u8]) {
+    let Some((&mode, rest)) = data.split_first() else {
+        return;
+    };
+    let codes = if mode % 2 == 0 {
+        match decoder.decode_bytes(rest) {
+            Ok(codes) => codes,
+            Err(_) => return,
+        }
+    } else {
+        let Some((&width, pixels)) = rest.split_first() else {
+            return;
+        };
+        let width = usize::from(width) % LUMA_MAX_SIDE + 1;
+        let height = (pixels.len() / width).min(LUMA_MAX_SIDE);
+        if height == 0 {
+            return;
+        }
+        let buffer = pixels[..width * height].to_vec();
+        let Some(image) = GrayImage::from_raw(width as u32, height as u32, buffer) else {
+            return;
+        };
+        decoder.decode_luma(&image)
+    };
+    assert!(codes.len() <= 2, "more than one code per group: {codes:?}");
+    for code in &codes {
+        assert_eq!(Payload::classify(&code.text), Ok(code.payload), "{code:?}");
+        assert_eq!(code.aim.len(), 3, "{code:?}");
+    }
+}
