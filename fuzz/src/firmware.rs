@@ -23,17 +23,27 @@ pub fn host_link_decode(data: &[u8]) {
     assert_eq!(by_push, by_feed, "push and feed disagree");
     for frame in by_push.iter().filter_map(|r| r.as_ref().ok()) {
         let frame = frame.as_frame();
-        assert_eq!(round_trip(&frame).as_ref(), Some(&FrameBuf::from_frame(&frame)));
+        assert_eq!(
+            round_trip(&frame).as_ref(),
+            Some(&FrameBuf::from_frame(&frame))
+        );
         let _ = (frame.scan(), frame.nak_reason(), frame.param_value());
         if let Ok(command) = frame.command() {
             let mut scratch = [0u8; 3];
             let rebuilt = command.frame(frame.seq, &mut scratch);
-            assert_eq!((rebuilt.opcode, rebuilt.payload), (frame.opcode, frame.payload));
+            assert_eq!(
+                (rebuilt.opcode, rebuilt.payload),
+                (frame.opcode, frame.payload)
+            );
         }
     }
 
-    let [opcode, seq, status, payload @ ..] = data else { return };
-    let Some(opcode) = Opcode::from_byte(*opcode) else { return };
+    let [opcode, seq, status, payload @ ..] = data else {
+        return;
+    };
+    let Some(opcode) = Opcode::from_byte(*opcode) else {
+        return;
+    };
     let payload = &payload[..payload.len().min(MAX_PAYLOAD)];
     let frame = Frame {
         opcode,
@@ -71,7 +81,10 @@ fn round_trip(frame: &Frame<'_>) -> Option<FrameBuf> {
     let n = host_link::encode(frame, &mut wire).expect("a frame of ≤ 255 bytes always encodes");
     let wire = &wire[..n];
     assert_eq!(wire.last(), Some(&DELIMITER));
-    assert!(!wire[..n - 1].contains(&DELIMITER), "delimiter inside a frame");
+    assert!(
+        !wire[..n - 1].contains(&DELIMITER),
+        "delimiter inside a frame"
+    );
     let mut decoder = Decoder::new();
     let (used, result) = decoder.feed(wire);
     assert_eq!(used, n);
@@ -92,7 +105,9 @@ pub fn ssi_parse(data: &[u8]) {
     let mut reader = PacketReader::new();
     let mut assembler = DecodeAssembler::new();
     for &byte in data {
-        let Some(Ok(packet)) = reader.push(byte) else { continue };
+        let Some(Ok(packet)) = reader.push(byte) else {
+            continue;
+        };
         let mut out = [0u8; ssi::MAX_PACKET];
         let n = packet.build(&mut out).expect("a read packet rebuilds");
         assert_eq!(Packet::parse(&out[..n]), Ok(packet));
@@ -102,7 +117,9 @@ pub fn ssi_parse(data: &[u8]) {
         }
     }
 
-    let [symbology, chunk, decode @ ..] = data else { return };
+    let [symbology, chunk, decode @ ..] = data else {
+        return;
+    };
     let mut assembler = DecodeAssembler::new();
     let mut messages = Vec::new();
     let mut packets = 0usize;
@@ -122,7 +139,10 @@ pub fn ssi_parse(data: &[u8]) {
     assert!(earlier.iter().all(|m| *m == Ok(None)));
     if decode.len() <= MAX_MESSAGE {
         let message = last.clone().expect("fits").expect("complete");
-        assert_eq!((message.symbology, message.data.as_slice()), (*symbology, decode));
+        assert_eq!(
+            (message.symbology, message.data.as_slice()),
+            (*symbology, decode)
+        );
     } else {
         assert_eq!(*last, Err(Error::MessageTooLong));
     }
@@ -163,10 +183,15 @@ pub fn hid_reports(data: &[u8]) {
         assert!(done.is_none(), "a report after the last one");
         let mut out = [0u8; 64];
         if index < 2 || index + 1 == reports.len() {
-            assert_eq!(hid::nth_report(HidKind::Pos, aim, label, index, &mut out), Some(POS_REPORT_LEN));
+            assert_eq!(
+                hid::nth_report(HidKind::Pos, aim, label, index, &mut out),
+                Some(POS_REPORT_LEN)
+            );
             assert_eq!(&out, report);
         }
-        done = assembler.push(report).expect("our own report is well-formed");
+        done = assembler
+            .push(report)
+            .expect("our own report is well-formed");
     }
     let (got_aim, got_label) = done.expect("the last report completes the label");
     assert_eq!((got_aim, got_label.as_slice()), (aim, label));
@@ -183,12 +208,19 @@ pub fn hid_reports(data: &[u8]) {
             }
             let enter = typed.pop().expect("the Enter suffix");
             assert_eq!(enter, (0, KEY_ENTER));
-            let expected: Vec<_> = label.iter().map(|&b| hid::key_for(b).expect("safe")).collect();
+            let expected: Vec<_> = label
+                .iter()
+                .map(|&b| hid::key_for(b).expect("safe"))
+                .collect();
             assert_eq!(typed, expected);
         }
         Err(not_safe) => {
             assert!(hid::key_for(label[not_safe.position]).is_none());
-            assert!(label[..not_safe.position].iter().all(|&b| hid::key_for(b).is_some()));
+            assert!(
+                label[..not_safe.position]
+                    .iter()
+                    .all(|&b| hid::key_for(b).is_some())
+            );
         }
     }
 
