@@ -60,7 +60,9 @@ impl Instance {
             address,
             log,
             client: reqwest::Client::builder()
-                .pool_max_idle_per_host(256)
+                // A fresh connection per request: a pooled keep-alive connection the server is
+                // closing at that moment would fail the request with a reset, not an answer.
+                .pool_max_idle_per_host(0)
                 .timeout(Duration::from_secs(60))
                 .build()
                 .expect("client"),
@@ -98,7 +100,18 @@ impl Instance {
         if let Some(key) = idempotency_key {
             request = request.header("Idempotency-Key", key);
         }
-        read(request.send().await.expect("request")).await
+        let response = request
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("{path}: {e}\n{}", self.log_tail()));
+        read(response).await
+    }
+
+    /// The last lines the server logged (for failure messages).
+    pub fn log_tail(&self) -> String {
+        let log = std::fs::read_to_string(&self.log).unwrap_or_default();
+        let lines: Vec<&str> = log.lines().collect();
+        lines[lines.len().saturating_sub(30)..].join("\n")
     }
 
     /// The value of a Prometheus counter summed over the series whose labels contain `labels`.
