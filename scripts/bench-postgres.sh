@@ -1,0 +1,58 @@
+#!/usr/bin/env bash
+# The lifecycle load generator (examples/loadgen.rs) against PostgreSQL with 1..N service
+# instances. A benchmark, not a test: figures go to docs/benchmarks-postgres.md.
+#
+#   scripts/bench-postgres.sh [INSTANCES=1] [CLIENTS=64] [SECONDS=10]
+#
+# Starts a throwaway cluster with fsync ON (durable commits, like SQLite's synchronous=FULL),
+# N `prescrypt serve` processes on one database sharing one keys directory, and one load
+# generator per instance with CLIENTS/N clients each, all at once; the rates add up.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+instances=${1:-1}
+clients=${2:-64}
+seconds=${3:-10}
+target=${CARGO_TARGET_DIR:-target}
+
+cargo build --release --bin prescrypt --example loadgen >&2
+bin=$target/release/prescrypt
+loadgen=$target/release/examples/loadgen
+
+work=$(mktemp -d)
+pids=()
+cleanup() {
+  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
+  scripts/pg-cluster.sh stop "$work/pg"
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+server=$(PG_DURABLE=1 scripts/pg-cluster.sh start "$work/pg")
+psql -q "$server" -c "CREATE DATABASE bench"
+url=${server%/postgres}/bench
+
+urls=()
+for n in $(seq "$instances"); do
+  mkfifo "$work/out$n"
+  "$bin" serve --bind 127.0.0.1:0 --database-url "$url" --keys-dir "$work/keys" \
+    --db-pool-size 16 >"$work/out$n" 2>"$work/serve$n.log" &
+  pids+=($!)
+  read -r line <"$work/out$n"
+  urls+=("${line#listening on }")
+done
+
+echo "PostgreSQL $(psql -Atc 'SHOW server_version' "$server"), fsync on, synchronous_commit on;" \
+  "$instances instance(s), $clients clients, $seconds s per phase, $(nproc) cores"
+per=$((clients / instances))
+runs=()
+for n in $(seq "$instances"); do
+  "$loadgen" --url "${urls[$((n - 1))]}" --keys-dir "$work/keys" --clients "$per" \
+    --seconds "$seconds" >"$work/load$n.txt" 2>&1 &
+  runs+=($!)
+done
+for pid in "${runs[@]}"; do wait "$pid"; done
+for n in $(seq "$instances"); do
+  echo "-- load generator $n -> ${urls[$((n - 1))]}"
+  grep -E "creates|lifecycles|ceilings|ed25519|sqlite" "$work/load$n.txt"
+done
