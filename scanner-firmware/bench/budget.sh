@@ -6,7 +6,7 @@
 # Usage: bash scanner-firmware/bench/budget.sh   (from the workspace root; needs valgrind)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-TARGET=${CARGO_TARGET_DIR:-/work/target-firmware}
+TARGET=${CARGO_TARGET_DIR:-$PWD/target}
 LINES=10
 
 echo "== 1. callgrind instruction counts per scanline (release, ${LINES} lines each)"
