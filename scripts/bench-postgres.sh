@@ -20,6 +20,7 @@ bin=$target/release/prescrypt
 loadgen=$target/release/examples/loadgen
 
 work=$(mktemp -d)
+chmod 755 "$work"   # the postgres user must reach the cluster directory inside
 pids=()
 cleanup() {
   for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
