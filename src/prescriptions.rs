@@ -229,17 +229,20 @@ fn quantity_field(value: f64, field: &str) -> Result<f64, AppError> {
 
 /// Next value of the organisation's ID sequence (20 bits, wrapping), in the caller's transaction.
 fn next_sequence(conn: &mut DbConnection, org: &str) -> Result<u32, AppError> {
-    let updated = diesel::update(org_sequences::table.filter(org_sequences::org.eq(org)))
-        .set(org_sequences::next_value.eq(org_sequences::next_value + 1))
-        .execute(conn)?;
-    if updated == 0 {
-        diesel::insert_into(org_sequences::table)
-            .values((
-                org_sequences::org.eq(org),
-                org_sequences::next_value.eq(1_i64),
-            ))
-            .execute(conn)?;
-    }
+    // One upsert, so two instances creating an organisation's first prescription at once
+    // cannot both insert its row.
+    let upsert = diesel::insert_into(org_sequences::table)
+        .values((
+            org_sequences::org.eq(org),
+            org_sequences::next_value.eq(1_i64),
+        ))
+        .on_conflict(org_sequences::org)
+        .do_update()
+        .set(org_sequences::next_value.eq(org_sequences::next_value + 1));
+    match conn {
+        DbConnection::Postgresql(pg) => upsert.execute(pg)?,
+        DbConnection::Sqlite(sqlite) => upsert.execute(sqlite)?,
+    };
     let value: i64 = org_sequences::table
         .filter(org_sequences::org.eq(org))
         .select(org_sequences::next_value)
