@@ -624,14 +624,7 @@ pub fn get(
     id: &PrescriptionId,
 ) -> Result<PrescriptionView, AppError> {
     let loaded = visible(conn, who, id)?;
-    audit::append(
-        conn,
-        who,
-        "viewed",
-        Some(&loaded.row.uuid),
-        &json!({}),
-        now(),
-    )?;
+    record_read(conn, who, &loaded.row.uuid, "viewed")?;
     Ok(loaded.view())
 }
 
@@ -650,7 +643,8 @@ pub fn peek(
     Ok((can_view(who, &loaded.row) && !due).then_some(loaded))
 }
 
-/// Audits a read that [`peek`] served (the chain lives on the primary).
+/// Audits a read: one served here, or one that [`peek`] served from a replica (the chain lives on
+/// the primary).
 pub fn record_read(
     conn: &mut DbConnection,
     who: &Principal,
@@ -673,14 +667,7 @@ pub fn history(
     id: &PrescriptionId,
 ) -> Result<History, AppError> {
     let loaded = visible(conn, who, id)?;
-    audit::append(
-        conn,
-        who,
-        "history-viewed",
-        Some(&loaded.row.uuid),
-        &json!({}),
-        now(),
-    )?;
+    record_read(conn, who, &loaded.row.uuid, "history-viewed")?;
     events(conn, &loaded.row.uuid)
 }
 
