@@ -7,12 +7,16 @@
 mod helpers;
 
 mod auth;
+mod authz_matrix;
 mod bad_input;
 mod cancel;
 mod concurrency;
 mod expiry;
+mod hygiene;
 mod lifecycle;
 mod operations;
+mod overload;
 mod signing;
+mod throttle;
 mod tokens;
 mod transitions;
