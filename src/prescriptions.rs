@@ -722,7 +722,8 @@ fn release_loaded(
     let status = loaded.status();
     if matches!(status, Status::WithDispenser | Status::WithDispenserActive) {
         return match loaded.row.dispenser.as_deref() {
-            Some(holder) if holder == who.org => Ok(()),
+            // Nothing changes, but the holder reads it again: audited like any read.
+            Some(holder) if holder == who.org => record_read(conn, who, &loaded.row.uuid, "viewed"),
             Some(holder) => Err(AppError::HeldByAnotherDispenser {
                 holder: holder.to_owned(),
             }),
