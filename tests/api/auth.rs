@@ -8,27 +8,14 @@ use serde_json::json;
 use crate::helpers::*;
 
 fn claims(iss: &str, aud: &str, exp_offset: i64) -> Claims {
-    let now = chrono::Utc::now().timestamp();
-    Claims {
-        sub: "G1234567".into(),
-        role: Role::Prescriber,
-        org: PRESCRIBER_ORG.into(),
-        iss: iss.into(),
-        aud: aud.into(),
-        iat: now,
-        exp: now + exp_offset,
-    }
-}
-
-fn signed_by_dev_issuer(app: &TestApp, claims: &Claims) -> String {
-    let issuer = prescrypt::keys::dev_issuer(&app.keys_dir()).unwrap();
-    let mut header = Header::new(Algorithm::EdDSA);
-    header.kid = Some(issuer.kid.as_str().to_owned());
-    jsonwebtoken::encode(&header, claims, &issuer.encoding).unwrap()
-}
-
-fn b64(bytes: &[u8]) -> String {
-    data_encoding::BASE64URL_NOPAD.encode(bytes)
+    claims_as(
+        Role::Prescriber,
+        PRESCRIBER_ORG,
+        "G1234567",
+        iss,
+        aud,
+        exp_offset,
+    )
 }
 
 async fn assert_unauthenticated(app: &TestApp, bearer: &str) {
@@ -73,23 +60,14 @@ async fn missing_expired_wrong_issuer_wrong_audience_none_and_hs256_are_rejected
 
     // alg none: a valid payload with no signature.
     let issuer = prescrypt::keys::dev_issuer(&app.keys_dir()).unwrap();
-    let payload = b64(&serde_json::to_vec(&claims(DEV_ISSUER, AUDIENCE, 3600)).unwrap());
-    let none = format!(
-        "{}.{payload}.",
-        b64(format!(r#"{{"alg":"none","kid":"{}"}}"#, issuer.kid).as_bytes())
-    );
-    assert_unauthenticated(&app, &none).await;
+    assert_unauthenticated(&app, &alg_none(&app, &claims(DEV_ISSUER, AUDIENCE, 3600))).await;
 
     // HS256 keyed with the issuer's public key (the classic confusion attack).
-    let mut header = Header::new(Algorithm::HS256);
-    header.kid = Some(issuer.kid.as_str().to_owned());
-    let public = issuer.signing.verifying_key().to_bytes();
-    let hs = jsonwebtoken::encode(
-        &header,
+    let hs = hs256_keyed_with(
+        &issuer.signing.verifying_key().to_bytes(),
+        issuer.kid.as_str(),
         &claims(DEV_ISSUER, AUDIENCE, 3600),
-        &EncodingKey::from_secret(&public),
-    )
-    .unwrap();
+    );
     assert_unauthenticated(&app, &hs).await;
 
     // A token from an unknown key, even with a correct-looking kid.
