@@ -7,6 +7,12 @@
 //! single-thread Ed25519 signing and bare SQLite commits with `synchronous=FULL`.
 //!
 //! `cargo run --release -p prescrypt --example loadgen -- --clients 64 --seconds 10`
+//!
+//! With `--journal FILE` it is the load of the crash-consistency test (`tests/crash`,
+//! docs/crash-consistency.md) instead: lifecycles only, an `Idempotency-Key` on every request,
+//! one JSON line per request outcome appended to FILE, and a client that outlives the server —
+//! after a connection error, timeout, 5xx or 429 it retries its pending operation with the SAME
+//! key, as a real client would.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -38,6 +44,14 @@ struct Args {
     /// HTTP workers of the in-process server.
     #[arg(long, default_value_t = 2)]
     workers: usize,
+    /// Crash-test mode: append one JSON line per request outcome to this file (idempotency
+    /// key, operation, prescription id, status, SHA-256 of the response body), retry failed
+    /// requests with the same key; skips the ceilings and the creates-only phase.
+    #[arg(long)]
+    journal: Option<PathBuf>,
+    /// Also stop when stdin reaches end of file (crash-test mode; lets a test stop the load).
+    #[arg(long, requires = "journal")]
+    until_eof: bool,
 }
 
 #[derive(Default)]
@@ -71,6 +85,11 @@ fn body() -> Value {
         ]
     })
 }
+
+/// The pharmacies of the lifecycle load; client N dispenses as `PHARMACY_ORGS[N % 4]`.
+const PHARMACY_ORGS: [&str; 4] = ["FA565", "FCG71", "FX001", "FX002"];
+/// The prescribing organisation of every created prescription.
+const PRESCRIBER_ORG: &str = "A83008";
 
 struct Target {
     base: String,
@@ -115,9 +134,7 @@ async fn lifecycles(target: Arc<Target>, client_no: usize, deadline: Instant) ->
     let pharmacist = &target.pharmacists[client_no % target.pharmacists.len()];
     let dispense =
         json!({"items": [{"line": 1, "outcome": "complete"}, {"line": 2, "outcome": "complete"}]});
-    let mut n = 0u64;
     while Instant::now() < deadline {
-        n += 1;
         let create = target
             .client
             .post(format!("{}/api/v1/prescriptions", target.base))
@@ -144,7 +161,8 @@ async fn lifecycles(target: Arc<Target>, client_no: usize, deadline: Instant) ->
                 target.base
             ))
             .bearer_auth(pharmacist)
-            .header("Idempotency-Key", format!("lg-{client_no}-{n}"))
+            // Keyed by the prescription: unique across load generators sharing one organisation.
+            .header("Idempotency-Key", format!("lg-dispense-{id}"))
             .json(&dispense);
         if timed(dispensed, &mut tally, 200).await.is_some() {
             tally.completed += 1;
@@ -241,12 +259,14 @@ fn is_loopback(url: &str) -> bool {
 fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     let scratch = tempfile::tempdir()?;
-    println!("ceilings (same machine, same run):");
-    println!("  ed25519 sign, 1 thread      {:>9.0}/s", sign_rate(2.0));
-    println!(
-        "  sqlite commit, sync=FULL    {:>9.0}/s  (one row per transaction, WAL)",
-        sqlite_commit_rate(scratch.path(), 2.0)?
-    );
+    if args.journal.is_none() {
+        println!("ceilings (same machine, same run):");
+        println!("  ed25519 sign, 1 thread      {:>9.0}/s", sign_rate(2.0));
+        println!(
+            "  sqlite commit, sync=FULL    {:>9.0}/s  (one row per transaction, WAL)",
+            sqlite_commit_rate(scratch.path(), 2.0)?
+        );
+    }
 
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -271,18 +291,23 @@ fn main() -> anyhow::Result<()> {
             }
         };
         let issuer = prescrypt::keys::dev_issuer(&keys_dir)?;
-        let ttl = chrono::Duration::hours(1);
+        let ttl = chrono::Duration::hours(if args.journal.is_some() { 24 } else { 1 });
+        let mut client = reqwest::Client::builder().pool_max_idle_per_host(args.clients);
+        if args.journal.is_some() {
+            client = client.timeout(Duration::from_secs(10));
+        }
         let target = Arc::new(Target {
             base,
-            client: reqwest::Client::builder()
-                .pool_max_idle_per_host(args.clients)
-                .build()?,
-            prescriber: auth::mint(&issuer, Role::Prescriber, "A83008", "G1234567", ttl)?,
-            pharmacists: ["FA565", "FCG71", "FX001", "FX002"]
+            client: client.build()?,
+            prescriber: auth::mint(&issuer, Role::Prescriber, PRESCRIBER_ORG, "G1234567", ttl)?,
+            pharmacists: PHARMACY_ORGS
                 .iter()
                 .map(|org| auth::mint(&issuer, Role::Pharmacist, org, "P7654321", ttl))
                 .collect::<Result<_, _>>()?,
         });
+        if let Some(path) = &args.journal {
+            return crash::run(&target, path, args.clients, args.seconds, args.until_eof).await;
+        }
         println!(
             "service at {} ({} clients, {} s per phase, SQLite synchronous=FULL, group commit):",
             target.base, args.clients, args.seconds
@@ -301,4 +326,284 @@ fn main() -> anyhow::Result<()> {
         .await;
         Ok(())
     })
+}
+
+/// Crash-test mode (`--journal`): lifecycles whose every request carries an idempotency key and
+/// is retried with that same key until it gets an answer, each outcome journaled.
+mod crash {
+    use std::io::Write;
+    use std::path::Path;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::{Arc, Mutex};
+    use std::time::{Duration, Instant};
+
+    use serde::Serialize;
+    use serde_json::{Value, json};
+    use sha2::{Digest, Sha256};
+
+    use super::{PHARMACY_ORGS, PRESCRIBER_ORG, Target, body};
+
+    /// One line of the journal.
+    #[derive(Debug, Serialize)]
+    struct Line<'a> {
+        /// Milliseconds since the load began.
+        at_ms: u128,
+        client: usize,
+        org: &'a str,
+        key: &'a str,
+        op: &'a str,
+        /// Deliberate second send of a request that already got its 2xx.
+        replay: bool,
+        id: Option<&'a str>,
+        status: Option<u16>,
+        /// SHA-256 (hex) of the response body, when a whole body arrived.
+        digest: Option<String>,
+        /// The service said `Idempotency-Replayed: true`.
+        replayed: bool,
+        error: Option<String>,
+    }
+
+    struct Journal {
+        file: Mutex<std::fs::File>,
+        started: Instant,
+    }
+
+    impl Journal {
+        /// Appends one line with a single write (O_APPEND), so a crash of the load generator
+        /// itself can cut at most the last line.
+        fn append(&self, line: &Line<'_>) {
+            let Ok(mut text) = serde_json::to_string(line) else {
+                return;
+            };
+            text.push('\n');
+            let mut file = self.file.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            if let Err(error) = file.write_all(text.as_bytes()).and_then(|()| file.flush()) {
+                eprintln!("journal write failed: {error}");
+            }
+        }
+    }
+
+    /// A request to make (again): the same method, path, token, key and body every time.
+    struct Request<'a> {
+        op: &'static str,
+        org: &'a str,
+        token: &'a str,
+        path: String,
+        key: String,
+        body: Value,
+        id: Option<String>,
+    }
+
+    struct Client {
+        target: Arc<Target>,
+        journal: Arc<Journal>,
+        stop: Arc<AtomicBool>,
+        deadline: Instant,
+        number: usize,
+    }
+
+    enum Answer {
+        /// A 2xx with its whole body.
+        Success(Value),
+        /// A final refusal (4xx other than 408/429): the lifecycle is abandoned.
+        Refused,
+        /// Stopped before any 2xx.
+        Stopped,
+    }
+
+    impl Client {
+        fn stopping(&self) -> bool {
+            self.stop.load(Ordering::Relaxed) || Instant::now() >= self.deadline
+        }
+
+        /// Sends once and journals the outcome; `Some(status, body)` when a whole answer came.
+        async fn send_once(&self, request: &Request<'_>, replay: bool) -> Option<(u16, String)> {
+            let outcome = async {
+                let response = self
+                    .target
+                    .client
+                    .post(format!("{}{}", self.target.base, request.path))
+                    .bearer_auth(request.token)
+                    .header("Idempotency-Key", &request.key)
+                    .json(&request.body)
+                    .send()
+                    .await
+                    .map_err(|e| format!("send: {e}"))?;
+                let status = response.status().as_u16();
+                let replayed = response.headers().contains_key("Idempotency-Replayed");
+                let text = response
+                    .text()
+                    .await
+                    .map_err(|e| format!("body of a {status}: {e}"))?;
+                Ok::<_, String>((status, replayed, text))
+            }
+            .await;
+            let (status, replayed, text, error) = match outcome {
+                Ok((status, replayed, text)) => (Some(status), replayed, Some(text), None),
+                Err(error) => (None, false, None, Some(error)),
+            };
+            let created_id = match (request.id.as_deref(), &text) {
+                (None, Some(text)) if status.is_some_and(|s| (200..300).contains(&s)) => {
+                    serde_json::from_str::<Value>(text)
+                        .ok()
+                        .and_then(|v| v["id"].as_str().map(str::to_owned))
+                }
+                _ => None,
+            };
+            self.journal.append(&Line {
+                at_ms: self.journal.started.elapsed().as_millis(),
+                client: self.number,
+                org: request.org,
+                key: &request.key,
+                op: request.op,
+                replay,
+                id: request.id.as_deref().or(created_id.as_deref()),
+                status,
+                digest: text
+                    .as_ref()
+                    .map(|t| data_encoding::HEXLOWER.encode(&Sha256::digest(t.as_bytes()))),
+                replayed,
+                error,
+            });
+            status.zip(text)
+        }
+
+        /// Sends until a 2xx or a final refusal, always with the request's own key.
+        async fn until_answered(&self, request: &Request<'_>) -> Answer {
+            let mut pause = Duration::from_millis(20);
+            loop {
+                if self.stopping() {
+                    return Answer::Stopped;
+                }
+                match self.send_once(request, false).await {
+                    Some((status, text)) if (200..300).contains(&status) => {
+                        return match serde_json::from_str(&text) {
+                            Ok(value) => Answer::Success(value),
+                            Err(_) => Answer::Refused,
+                        };
+                    }
+                    Some((status, _)) if (400..500).contains(&status) && status != 408 && status != 429 => {
+                        return Answer::Refused;
+                    }
+                    _ => {
+                        tokio::time::sleep(pause).await;
+                        pause = (pause * 2).min(Duration::from_millis(500));
+                    }
+                }
+            }
+        }
+
+        /// One operation of a lifecycle; every third lifecycle also replays each acknowledged
+        /// request once, so replays are checked without a crash too.
+        async fn operation(&self, request: &Request<'_>, replay_after: bool) -> Option<Value> {
+            match self.until_answered(request).await {
+                Answer::Success(value) => {
+                    if replay_after {
+                        self.send_once(request, true).await;
+                    }
+                    Some(value)
+                }
+                Answer::Refused | Answer::Stopped => None,
+            }
+        }
+
+        async fn run(self, nonce: String) {
+            let org = PHARMACY_ORGS[self.number % PHARMACY_ORGS.len()];
+            let pharmacist = &self.target.pharmacists[self.number % self.target.pharmacists.len()];
+            let dispense = json!({"items": [{"line": 1, "outcome": "complete"}, {"line": 2, "outcome": "complete"}]});
+            let mut n = 0u64;
+            while !self.stopping() {
+                n += 1;
+                let key = |op: &str| format!("crash-{nonce}-{}-{n}-{op}", self.number);
+                let replay_after = n % 3 == 0;
+                let create = Request {
+                    op: "create",
+                    org: PRESCRIBER_ORG,
+                    token: &self.target.prescriber,
+                    path: "/api/v1/prescriptions".into(),
+                    key: key("create"),
+                    body: body(),
+                    id: None,
+                };
+                let Some(created) = self.operation(&create, replay_after).await else {
+                    continue;
+                };
+                let (Some(id), Some(token)) = (created["id"].as_str(), created["token"].as_str())
+                else {
+                    continue;
+                };
+                let release = Request {
+                    op: "release",
+                    org,
+                    token: pharmacist,
+                    path: "/api/v1/release".into(),
+                    key: key("release"),
+                    body: json!({"token": token}),
+                    id: Some(id.to_owned()),
+                };
+                if self.operation(&release, replay_after).await.is_none() {
+                    continue;
+                }
+                let dispensed = Request {
+                    op: "dispense",
+                    org,
+                    token: pharmacist,
+                    path: format!("/api/v1/prescriptions/{id}/dispense"),
+                    key: key("dispense"),
+                    body: dispense.clone(),
+                    id: Some(id.to_owned()),
+                };
+                self.operation(&dispensed, replay_after).await;
+            }
+        }
+    }
+
+    pub async fn run(
+        target: &Arc<Target>,
+        path: &Path,
+        clients: usize,
+        seconds: u64,
+        until_eof: bool,
+    ) -> anyhow::Result<()> {
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)?;
+        let journal = Arc::new(Journal {
+            file: Mutex::new(file),
+            started: Instant::now(),
+        });
+        let stop = Arc::new(AtomicBool::new(false));
+        if until_eof {
+            let stop = stop.clone();
+            std::thread::spawn(move || {
+                let _eof_or_error = std::io::copy(&mut std::io::stdin().lock(), &mut std::io::sink());
+                stop.store(true, Ordering::Relaxed);
+            });
+        }
+        let nonce = uuid::Uuid::new_v4().simple().to_string()[..8].to_owned();
+        let deadline = Instant::now() + Duration::from_secs(seconds);
+        println!(
+            "crash-test load on {} ({clients} clients, journal {}, run {nonce})",
+            target.base,
+            path.display()
+        );
+        let tasks: Vec<_> = (0..clients)
+            .map(|number| {
+                let client = Client {
+                    target: target.clone(),
+                    journal: journal.clone(),
+                    stop: stop.clone(),
+                    deadline,
+                    number,
+                };
+                tokio::spawn(client.run(nonce.clone()))
+            })
+            .collect();
+        for task in tasks {
+            task.await?;
+        }
+        println!("crash-test load stopped after {:.1} s", journal.started.elapsed().as_secs_f64());
+        Ok(())
+    }
 }

@@ -1,0 +1,13 @@
+//! Crash consistency: the real service is SIGKILLed under load and restarted, the real pharmacy
+//! client is SIGKILLed mid-send; afterwards every acknowledged request must be there exactly once
+//! and the database must be intact. See docs/crash-consistency.md.
+
+// Test helpers outside #[test] functions may unwrap and panic like the tests themselves.
+#![allow(clippy::unwrap_used, clippy::panic)]
+
+// The end-to-end harness (service on port 0, pharmacy workstation); not every helper is used here.
+#[allow(dead_code)]
+#[path = "../e2e/harness.rs"]
+mod harness;
+mod outbox;
+mod service;
