@@ -54,9 +54,11 @@ pub struct ServeConfig {
     /// How long a request waits for a database connection before answering 503, e.g. `5s`.
     #[arg(long, env = "PRESCRYPT_DB_TIMEOUT", default_value = "5s", value_parser = parse_interval)]
     pub db_timeout: Duration,
+    #[command(flatten)]
+    pub guard: crate::guard::GuardArgs,
 }
 
-fn parse_interval(text: &str) -> Result<Duration, String> {
+pub(crate) fn parse_interval(text: &str) -> Result<Duration, String> {
     let duration = crate::auth::parse_ttl(text)?;
     duration
         .to_std()
@@ -80,6 +82,7 @@ impl ServeConfig {
             read_database_url: None,
             db_pool_size: 16,
             db_timeout: Duration::from_secs(5),
+            guard: crate::guard::GuardArgs::for_test(),
         }
     }
 
@@ -90,6 +93,7 @@ impl ServeConfig {
             read_url: self.read_database_url.clone(),
             pool_size: self.db_pool_size,
             checkout_timeout: self.db_timeout,
+            write_queue: self.guard.write_queue,
         }
     }
 }

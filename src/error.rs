@@ -44,6 +44,14 @@ pub enum AppError {
     IdempotencyKeyReused,
     #[error("the store is unavailable")]
     Unavailable(String),
+    #[error("the service is at capacity; retry shortly")]
+    Overloaded,
+    #[error(
+        "the request took longer than {seconds} s; it may or may not have taken effect, retry with the same Idempotency-Key"
+    )]
+    Timeout { seconds: u64 },
+    #[error("too many failed lookups; retry after {retry_after} s")]
+    TooManyRequests { retry_after: u64 },
     #[error("internal error")]
     Internal(String),
 }
@@ -91,6 +99,9 @@ impl AppError {
             Self::IdempotencyKeyRequired => "idempotency-key-required",
             Self::IdempotencyKeyReused => "idempotency-key-reused",
             Self::Unavailable(_) => "unavailable",
+            Self::Overloaded => "overloaded",
+            Self::Timeout { .. } => "timeout",
+            Self::TooManyRequests { .. } => "too-many-requests",
             Self::Internal(_) => "internal",
         }
     }
@@ -110,8 +121,19 @@ impl AppError {
             Self::ConcurrentUpdate => "Concurrent update",
             Self::IdempotencyKeyRequired => "Idempotency-Key required",
             Self::IdempotencyKeyReused => "Idempotency-Key reused",
-            Self::Unavailable(_) => "Service unavailable",
+            Self::Unavailable(_) | Self::Overloaded => "Service unavailable",
+            Self::Timeout { .. } => "Request timeout",
+            Self::TooManyRequests { .. } => "Too many requests",
             Self::Internal(_) => "Internal error",
+        }
+    }
+
+    /// Seconds a client should wait before retrying (sent as `Retry-After`).
+    pub fn retry_after(&self) -> Option<u64> {
+        match self {
+            Self::Unavailable(_) | Self::Overloaded | Self::Timeout { .. } => Some(1),
+            Self::TooManyRequests { retry_after } => Some(*retry_after),
+            _ => None,
         }
     }
 
@@ -175,7 +197,10 @@ impl ResponseError for AppError {
             | Self::PendingCancellation
             | Self::ConcurrentUpdate => StatusCode::CONFLICT,
             Self::IdempotencyKeyReused => StatusCode::UNPROCESSABLE_ENTITY,
-            Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Unavailable(_) | Self::Overloaded | Self::Timeout { .. } => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
+            Self::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -191,6 +216,9 @@ impl ResponseError for AppError {
         response.content_type("application/problem+json");
         if matches!(self, Self::Unauthenticated(_)) {
             response.insert_header(("WWW-Authenticate", "Bearer"));
+        }
+        if let Some(seconds) = self.retry_after() {
+            response.insert_header((actix_web::http::header::RETRY_AFTER, seconds.to_string()));
         }
         response.json(self.problem())
     }

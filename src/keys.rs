@@ -4,7 +4,7 @@
 
 use std::fs;
 use std::io::Write;
-use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 use ed25519_dalek::SigningKey;
@@ -104,7 +104,7 @@ fn load_signing_keys(dir: &Path) -> anyhow::Result<Vec<NamedKey>> {
     paths
         .iter()
         .map(|path| {
-            NamedKey::from_pkcs8(&fs::read(path)?)
+            NamedKey::from_pkcs8(&read_private_key(path)?)
                 .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))
         })
         .collect()
@@ -128,7 +128,31 @@ pub fn dev_issuer(dir: &Path) -> anyhow::Result<NamedKey> {
         create_private_dir(dir)?;
         write_private_key(&path, &SigningKey::generate(&mut rand::rngs::OsRng))?;
     }
-    NamedKey::from_pkcs8(&fs::read(&path)?)
+    NamedKey::from_pkcs8(&read_private_key(&path)?)
+}
+
+/// Reads a private key file, refusing one that anybody but its owner may read or write: a key
+/// that was exposed must be replaced, not silently used (SECURITY.md).
+fn read_private_key(path: &Path) -> anyhow::Result<Vec<u8>> {
+    let mode = fs::metadata(path)?.permissions().mode() & 0o777;
+    if mode & 0o077 != 0 {
+        anyhow::bail!(
+            "{}: private key file has mode {mode:o}, open to group or others; \
+             `chmod 600` it (and rotate the key if it may have been read)",
+            path.display()
+        );
+    }
+    if let Some(dir) = path.parent()
+        && let Ok(meta) = fs::metadata(dir)
+        && meta.permissions().mode() & 0o077 != 0
+    {
+        tracing::warn!(
+            dir = %dir.display(),
+            mode = format!("{:o}", meta.permissions().mode() & 0o777),
+            "keys directory is open to group or others; `chmod 700` it"
+        );
+    }
+    Ok(fs::read(path)?)
 }
 
 fn create_private_dir(dir: &Path) -> anyhow::Result<()> {
@@ -163,7 +187,6 @@ fn write_private_key(path: &Path, key: &SigningKey) -> anyhow::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::os::unix::fs::PermissionsExt;
 
     #[test]
     fn rotation_keeps_old_keys_and_files_are_private() {

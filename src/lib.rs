@@ -13,6 +13,7 @@ pub mod auth;
 pub mod config;
 pub mod domain;
 pub mod error;
+pub mod guard;
 pub mod idempotency;
 pub mod keys;
 pub mod prescriptions;

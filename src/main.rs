@@ -30,7 +30,7 @@ struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Run the HTTP API (prints `listening on http://…` on stdout once bound).
-    Serve(ServeConfig),
+    Serve(Box<ServeConfig>),
     /// Apply pending database migrations.
     Migrate(StoreArgs),
     /// Print a bearer token signed by the local development issuer.

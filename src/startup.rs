@@ -1,15 +1,17 @@
 //! Building and running the server: store, keys, authenticator, HTTP listener, expiry sweep.
 
-use std::net::TcpListener;
 use std::sync::Arc;
+use std::time::Duration;
 
 use actix_web::dev::Server;
+use actix_web::middleware::from_fn;
 use actix_web::{App, HttpServer};
 use tracing_actix_web::TracingLogger;
 
 use crate::api::{self, AppState};
 use crate::auth::Authenticator;
 use crate::config::ServeConfig;
+use crate::guard::{self, Guard, QuietRootSpan};
 use crate::keys::{self, KeyRing};
 use crate::prescriptions;
 use crate::store::Store;
@@ -49,18 +51,34 @@ impl Application {
             auth,
             metrics: crate::telemetry::metrics_handle(),
         });
-        let listener = TcpListener::bind(&config.bind)?;
-        let local = listener.local_addr()?;
         let shared = state.clone();
+        let guard = Guard::new(&config.guard, state.store.clone());
         let mut server = HttpServer::new(move || {
+            // The last `wrap` is the outermost: headers on every response, then the span, then
+            // shedding before anything else is spent on a request.
             App::new()
-                .wrap(TracingLogger::default())
+                .app_data(guard.clone())
+                .wrap(from_fn(guard::time_limit))
+                .wrap(from_fn(guard::throttle))
+                .wrap(from_fn(guard::shed))
+                .wrap(TracingLogger::<QuietRootSpan>::new())
+                .wrap(from_fn(guard::security_headers))
                 .configure(api::configure(shared.clone()))
         })
-        .listen(listener)?;
+        .max_connections(config.guard.max_connections)
+        .backlog(config.guard.backlog)
+        .client_request_timeout(config.guard.client_request_timeout)
+        .client_disconnect_timeout(Duration::from_secs(1))
+        .keep_alive(config.guard.keep_alive);
         if let Some(workers) = config.workers {
             server = server.workers(workers);
         }
+        // actix binds the socket itself so that the backlog applies.
+        let server = server.bind(&config.bind)?;
+        let local = *server
+            .addrs()
+            .first()
+            .ok_or_else(|| anyhow::anyhow!("{} names no address", config.bind))?;
         Ok(Self {
             port: local.port(),
             address: format!("http://{local}"),

@@ -11,7 +11,7 @@ use actix_web::dev::{Payload, ServiceRequest, ServiceResponse};
 use actix_web::error::JsonPayloadError;
 use actix_web::http::StatusCode;
 use actix_web::middleware::Next;
-use actix_web::{FromRequest, HttpRequest, HttpResponse, web};
+use actix_web::{FromRequest, HttpMessage, HttpRequest, HttpResponse, web};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
@@ -49,7 +49,17 @@ impl FromRequest for Principal {
     }
 }
 
-fn authenticate(req: &HttpRequest) -> Result<Principal, AppError> {
+/// The caller of a request (verified once per request; the throttle and the handler share it).
+pub(crate) fn authenticate(req: &HttpRequest) -> Result<Principal, AppError> {
+    if let Some(known) = req.extensions().get::<Principal>() {
+        return Ok(known.clone());
+    }
+    let principal = verify_bearer(req)?;
+    req.extensions_mut().insert(principal.clone());
+    Ok(principal)
+}
+
+fn verify_bearer(req: &HttpRequest) -> Result<Principal, AppError> {
     let state = req
         .app_data::<State>()
         .ok_or_else(|| AppError::Internal("no state".into()))?;
@@ -553,6 +563,7 @@ pub fn configure(state: Arc<AppState>) -> impl FnOnce(&mut web::ServiceConfig) {
                     .error_handler(json_error),
             )
             .app_data(web::QueryConfig::default().error_handler(query_error))
+            .app_data(web::PayloadConfig::new(BODY_LIMIT))
             .service(
                 web::scope("")
                     .wrap(actix_web::middleware::from_fn(record_metrics))

@@ -50,5 +50,6 @@ pub fn document() -> utoipa::openapi::OpenApi {
     let mut doc = ApiDoc::openapi();
     // The crate version is part of the build, not of the contract; keep the snapshot stable.
     doc.info.version = "1".into();
+    crate::guard::document_responses(&mut doc);
     doc
 }

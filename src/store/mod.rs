@@ -162,6 +162,9 @@ pub struct StoreOptions {
     pub pool_size: u32,
     /// How long a request waits for a pooled connection before answering 503.
     pub checkout_timeout: Duration,
+    /// Most write jobs waiting for the SQLite writer; when full, a write fails at once with
+    /// [`AppError::Overloaded`] (503) instead of queueing without bound.
+    pub write_queue: usize,
 }
 
 impl StoreOptions {
@@ -171,6 +174,7 @@ impl StoreOptions {
             read_url: None,
             pool_size: 16,
             checkout_timeout: Duration::from_secs(5),
+            write_queue: 4096,
         }
     }
 }
@@ -238,7 +242,7 @@ impl Store {
         };
         let writer = match backend {
             Backend::Sqlite => {
-                let (sender, receiver) = mpsc::sync_channel::<Job>(4096);
+                let (sender, receiver) = mpsc::sync_channel::<Job>(options.write_queue.max(1));
                 std::thread::Builder::new()
                     .name("prescrypt-writer".into())
                     .spawn(move || group_commit_loop(first, &receiver))
@@ -368,13 +372,17 @@ impl Store {
                         let _ignored_if_client_gone = reply.send(result);
                     })
                 });
-                let writer = writer.clone();
-                // The queue is bounded; waiting for room must not block an async worker.
-                if let Err(mpsc::TrySendError::Full(job)) = writer.try_send(job) {
-                    tokio::task::spawn_blocking(move || writer.send(job))
-                        .await
-                        .map_err(|e| AppError::Internal(e.to_string()))?
-                        .map_err(|_| AppError::Unavailable("writer stopped".into()))?;
+                // A full queue sheds the request (503 + Retry-After) rather than letting waits pile up.
+                match writer.try_send(job) {
+                    Ok(()) => {}
+                    Err(mpsc::TrySendError::Full(_)) => {
+                        metrics::counter!("prescrypt_shed_total", "reason" => "write-queue")
+                            .increment(1);
+                        return Err(AppError::Overloaded);
+                    }
+                    Err(mpsc::TrySendError::Disconnected(_)) => {
+                        return Err(AppError::Unavailable("writer stopped".into()));
+                    }
                 }
                 answer
                     .await

@@ -1,0 +1,610 @@
+//! The service's guards against overload and abuse, as actix middleware around the whole API:
+//!
+//! - [`shed`]: at most `--max-in-flight` requests are handled at once; the rest are answered at
+//!   once with 503 `overloaded` + `Retry-After` instead of queueing (health, readiness and metrics
+//!   are exempt). The SQLite writer queue is bounded too (`--write-queue`, see `store`).
+//! - [`time_limit`]: a request that takes longer than `--request-timeout` gets 503 `timeout`.
+//! - [`throttle`]: failed lookups by prescription ID or token (404, invalid ID, invalid token) are
+//!   counted per organisation and per client address with a GCRA limiter (`governor`); past
+//!   the limit, every lookup of that key gets 429 `too-many-requests` + `Retry-After`, is counted
+//!   in `prescrypt_throttled_total{scope}` and audited once per onset per key per window.
+//! - [`security_headers`] and [`QuietRootSpan`] (request spans without request data).
+//!
+//! The HTTP server's own limits (connections, backlog, header read timeout, keep-alive) come
+//! from [`GuardArgs`] too; see `startup` and SECURITY.md.
+
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
+use std::num::NonZeroU32;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use actix_web::body::{EitherBody, MessageBody};
+use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::http::StatusCode;
+use actix_web::http::header::{HeaderMap, HeaderName, HeaderValue};
+use actix_web::middleware::Next;
+use actix_web::{Error, HttpMessage, HttpResponse, ResponseError, web};
+use governor::clock::Clock;
+use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
+use serde_json::json;
+use tokio::sync::Semaphore;
+use tracing::Span;
+use tracing_actix_web::{RequestId, RootSpanBuilder};
+
+use crate::auth::Principal;
+use crate::error::AppError;
+use crate::store::Store;
+
+/// Capacity, time and abuse limits of `prescrypt serve`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct GuardArgs {
+    /// Most requests handled at once; past it a request is answered 503 + Retry-After at once
+    /// (`/healthz`, `/readyz` and `/metrics` are exempt).
+    #[arg(long, env = "PRESCRYPT_MAX_IN_FLIGHT", default_value_t = 256)]
+    pub max_in_flight: usize,
+    /// Most writes waiting for the SQLite writer thread; past it a write is answered 503.
+    #[arg(long, env = "PRESCRYPT_WRITE_QUEUE", default_value_t = 1024)]
+    pub write_queue: usize,
+    /// Longest a request may take (body included) before it is answered 503 `timeout`.
+    #[arg(long, env = "PRESCRYPT_REQUEST_TIMEOUT", default_value = "30s", value_parser = crate::config::parse_interval)]
+    pub request_timeout: Duration,
+    /// How long a client has to send the request head once connected (else 408).
+    #[arg(long, env = "PRESCRYPT_CLIENT_REQUEST_TIMEOUT", default_value = "5s", value_parser = crate::config::parse_interval)]
+    pub client_request_timeout: Duration,
+    /// How long an idle keep-alive connection stays open.
+    #[arg(long, env = "PRESCRYPT_KEEP_ALIVE", default_value = "5s", value_parser = crate::config::parse_interval)]
+    pub keep_alive: Duration,
+    /// Most open connections per worker thread.
+    #[arg(long, env = "PRESCRYPT_MAX_CONNECTIONS", default_value_t = 4096)]
+    pub max_connections: usize,
+    /// Most connections waiting to be accepted (listen backlog).
+    #[arg(long, env = "PRESCRYPT_BACKLOG", default_value_t = 1024)]
+    pub backlog: u32,
+    /// Failed lookups (unknown or invalid prescription ID or token) one organisation may make per
+    /// `--throttle-window` before its lookups get 429; 0 turns the per-organisation limit off.
+    #[arg(long, env = "PRESCRYPT_THROTTLE_ORG_FAILURES", default_value_t = 30)]
+    pub throttle_org_failures: u32,
+    /// The same per client address; 0 turns it off. Behind a reverse proxy every client has the
+    /// proxy's address unless `--trust-forwarded-for` is set.
+    #[arg(long, env = "PRESCRYPT_THROTTLE_ADDR_FAILURES", default_value_t = 100)]
+    pub throttle_addr_failures: u32,
+    /// The window of the failure limits, e.g. `60s`.
+    #[arg(long, env = "PRESCRYPT_THROTTLE_WINDOW", default_value = "60s", value_parser = crate::config::parse_interval)]
+    pub throttle_window: Duration,
+    /// Take the client address from `Forwarded` / `X-Forwarded-For` (only behind a proxy that
+    /// overwrites them; otherwise clients choose their own address).
+    #[arg(long, env = "PRESCRYPT_TRUST_FORWARDED_FOR")]
+    pub trust_forwarded_for: bool,
+}
+
+impl GuardArgs {
+    /// The defaults, with the brute-force throttle off (tests make many failed lookups).
+    pub fn for_test() -> Self {
+        Self {
+            max_in_flight: 256,
+            write_queue: 1024,
+            request_timeout: Duration::from_secs(30),
+            client_request_timeout: Duration::from_secs(5),
+            keep_alive: Duration::from_secs(5),
+            max_connections: 4096,
+            backlog: 1024,
+            throttle_org_failures: 0,
+            throttle_addr_failures: 0,
+            throttle_window: Duration::from_secs(60),
+            trust_forwarded_for: false,
+        }
+    }
+}
+
+/// The shared state of the guards (one per server, shared by every worker).
+#[derive(Debug)]
+pub struct Guard {
+    in_flight: Arc<Semaphore>,
+    request_timeout: Duration,
+    throttle: Throttle,
+}
+
+impl Guard {
+    /// The guards' state, as the `App` data the middleware reads.
+    pub fn new(args: &GuardArgs, store: Store) -> web::Data<Self> {
+        // Registered at zero so dashboards see the series before the first event.
+        for reason in ["in-flight", "write-queue"] {
+            metrics::counter!("prescrypt_shed_total", "reason" => reason).increment(0);
+        }
+        for scope in [Scope::Org, Scope::Addr] {
+            metrics::counter!("prescrypt_throttled_total", "scope" => scope.as_str()).increment(0);
+        }
+        metrics::counter!("prescrypt_request_timeouts_total").increment(0);
+        web::Data::new(Self {
+            in_flight: Arc::new(Semaphore::new(args.max_in_flight.max(1))),
+            request_timeout: args.request_timeout,
+            throttle: Throttle::new(args, store),
+        })
+    }
+}
+
+type GuardResponse<B> = Result<ServiceResponse<EitherBody<B>>, Error>;
+
+fn refuse<B>(req: ServiceRequest, error: AppError) -> ServiceResponse<EitherBody<B>> {
+    req.error_response(error).map_into_right_body()
+}
+
+fn exempt_from_shedding(path: &str) -> bool {
+    matches!(path, "/healthz" | "/readyz" | "/metrics")
+}
+
+/// Sheds load past `--max-in-flight` with 503 `overloaded` + `Retry-After: 1`.
+pub async fn shed<B: MessageBody>(
+    guard: web::Data<Guard>,
+    req: ServiceRequest,
+    next: Next<B>,
+) -> GuardResponse<B> {
+    if exempt_from_shedding(req.path()) {
+        return Ok(next.call(req).await?.map_into_left_body());
+    }
+    let Ok(_permit) = guard.in_flight.clone().try_acquire_owned() else {
+        metrics::counter!("prescrypt_shed_total", "reason" => "in-flight").increment(1);
+        return Ok(refuse(req, AppError::Overloaded));
+    };
+    Ok(next.call(req).await?.map_into_left_body())
+}
+
+/// Answers 503 `timeout` when a request (reading its body included) takes too long. The work
+/// may still complete (a queued write commits), which the problem detail says.
+///
+/// The answer is an `Err` rendered by actix (a middleware cannot keep the request to build a
+/// response: routing needs it unshared); [`security_headers`] still adds the headers.
+pub async fn time_limit<B: MessageBody>(
+    guard: web::Data<Guard>,
+    req: ServiceRequest,
+    next: Next<B>,
+) -> Result<ServiceResponse<B>, Error> {
+    match tokio::time::timeout(guard.request_timeout, next.call(req)).await {
+        Ok(response) => response,
+        Err(_elapsed) => {
+            metrics::counter!("prescrypt_request_timeouts_total").increment(1);
+            Err(AppError::Timeout {
+                seconds: guard.request_timeout.as_secs().max(1),
+            }
+            .into())
+        }
+    }
+}
+
+/// What a failure limit is kept per.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Scope {
+    Org,
+    Addr,
+}
+
+impl Scope {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Org => "org",
+            Self::Addr => "addr",
+        }
+    }
+}
+
+/// A key over its limit: refused until `until`; audited at `audited_at`.
+#[derive(Debug, Clone, Copy)]
+struct Block {
+    until: Instant,
+    audited_at: Instant,
+}
+
+/// Keys whose blocks are forgotten once expired, checked when the table grows past this.
+const PRUNE_AT: usize = 4096;
+
+/// Failure limits per organisation and per client address.
+struct Throttle {
+    org: Option<DefaultKeyedRateLimiter<String>>,
+    addr: Option<DefaultKeyedRateLimiter<String>>,
+    window: Duration,
+    trust_forwarded_for: bool,
+    blocks: Mutex<HashMap<(Scope, String), Block>>,
+    store: Store,
+}
+
+impl std::fmt::Debug for Throttle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Throttle")
+            .field("org", &self.org.is_some())
+            .field("addr", &self.addr.is_some())
+            .field("window", &self.window)
+            .finish_non_exhaustive()
+    }
+}
+
+/// `failures` per `window`, all of them available at once (GCRA burst).
+fn limiter(failures: u32, window: Duration) -> Option<DefaultKeyedRateLimiter<String>> {
+    let burst = NonZeroU32::new(failures)?;
+    let quota = Quota::with_period(window / failures)?.allow_burst(burst);
+    Some(RateLimiter::keyed(quota))
+}
+
+impl Throttle {
+    fn new(args: &GuardArgs, store: Store) -> Self {
+        Self {
+            org: limiter(args.throttle_org_failures, args.throttle_window),
+            addr: limiter(args.throttle_addr_failures, args.throttle_window),
+            window: args.throttle_window,
+            trust_forwarded_for: args.trust_forwarded_for,
+            blocks: Mutex::new(HashMap::new()),
+            store,
+        }
+    }
+
+    fn enabled(&self) -> bool {
+        self.org.is_some() || self.addr.is_some()
+    }
+
+    fn keys(&self, org: &str, addr: Option<IpAddr>) -> Vec<(Scope, String)> {
+        let mut keys = Vec::with_capacity(2);
+        if self.org.is_some() {
+            keys.push((Scope::Org, org.to_owned()));
+        }
+        if let (Some(_), Some(addr)) = (&self.addr, addr) {
+            keys.push((Scope::Addr, addr.to_string()));
+        }
+        keys
+    }
+
+    fn limiter(&self, scope: Scope) -> Option<&DefaultKeyedRateLimiter<String>> {
+        match scope {
+            Scope::Org => self.org.as_ref(),
+            Scope::Addr => self.addr.as_ref(),
+        }
+    }
+
+    /// The first of `keys` that is blocked now, with the seconds left.
+    fn blocked(&self, keys: &[(Scope, String)]) -> Option<(Scope, u64)> {
+        let now = Instant::now();
+        let blocks = self
+            .blocks
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        keys.iter().find_map(|key| {
+            let block = blocks.get(key)?;
+            (block.until > now).then(|| (key.0, seconds_until(block.until, now)))
+        })
+    }
+
+    /// Counts one failure against every key; returns the first key that is now over its limit,
+    /// the seconds to wait, and whether this onset is to be audited (once per key per window).
+    fn fail(&self, keys: &[(Scope, String)]) -> Option<(Scope, String, u64, bool)> {
+        let mut over = None;
+        for (scope, key) in keys {
+            let Some(limiter) = self.limiter(*scope) else {
+                continue;
+            };
+            if let Err(not_until) = limiter.check_key(key) {
+                let wait = not_until.wait_time_from(limiter.clock().now());
+                over.get_or_insert((*scope, key.clone(), wait));
+            }
+        }
+        let (scope, key, wait) = over?;
+        let now = Instant::now();
+        let until = now + wait.max(Duration::from_secs(1));
+        let mut blocks = self
+            .blocks
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if blocks.len() >= PRUNE_AT {
+            blocks.retain(|_, b| b.until > now || now.duration_since(b.audited_at) < self.window);
+            for limiter in [&self.org, &self.addr].into_iter().flatten() {
+                limiter.retain_recent();
+            }
+        }
+        let audit = match blocks.get_mut(&(scope, key.clone())) {
+            Some(block) => {
+                block.until = until;
+                let due = now.duration_since(block.audited_at) >= self.window;
+                if due {
+                    block.audited_at = now;
+                }
+                due
+            }
+            None => {
+                blocks.insert(
+                    (scope, key.clone()),
+                    Block {
+                        until,
+                        audited_at: now,
+                    },
+                );
+                true
+            }
+        };
+        Some((scope, key, seconds_until(until, now), audit))
+    }
+
+    fn client_addr(&self, req: &ServiceRequest) -> Option<IpAddr> {
+        if self.trust_forwarded_for
+            && let Some(forwarded) = req.connection_info().realip_remote_addr()
+            && let Some(ip) = parse_addr(forwarded)
+        {
+            return Some(ip);
+        }
+        req.peer_addr().map(|peer| peer.ip())
+    }
+
+    async fn audit_onset(&self, who: Principal, scope: Scope, key: String) {
+        let detail = json!({
+            "scope": scope.as_str(),
+            "key": key,
+            "window_seconds": self.window.as_secs(),
+        });
+        let written = self
+            .store
+            .write(move |conn| {
+                crate::audit::append(
+                    conn,
+                    &who,
+                    "throttled",
+                    None,
+                    &detail,
+                    crate::prescriptions::now(),
+                )
+            })
+            .await;
+        if let Err(error) = written {
+            tracing::warn!(code = error.code(), "could not audit a throttle onset");
+        }
+    }
+}
+
+fn seconds_until(until: Instant, now: Instant) -> u64 {
+    until.duration_since(now).as_secs_f64().ceil().max(1.0) as u64
+}
+
+/// `1.2.3.4`, `1.2.3.4:5678`, `[::1]:80` or `::1`.
+fn parse_addr(text: &str) -> Option<IpAddr> {
+    text.parse::<IpAddr>()
+        .ok()
+        .or_else(|| text.parse::<SocketAddr>().ok().map(|s| s.ip()))
+}
+
+/// Lookups by prescription ID or token: the routes a brute force would go through.
+fn is_lookup(req: &ServiceRequest) -> bool {
+    req.match_pattern().is_some_and(|pattern| {
+        pattern == "/api/v1/release" || pattern.starts_with("/api/v1/prescriptions/{id}")
+    })
+}
+
+/// A failure that tells a guesser "no such thing" (or "not a valid one").
+fn is_failed_lookup<B>(response: &ServiceResponse<B>) -> bool {
+    let Some(error) = response.response().error() else {
+        return false;
+    };
+    matches!(
+        error.as_error::<AppError>(),
+        Some(AppError::PrescriptionNotFound)
+            | Some(AppError::Invalid {
+                code: "invalid-token" | "invalid-prescription-id",
+                ..
+            })
+    )
+}
+
+/// The brute-force throttle (see the module docs).
+pub async fn throttle<B: MessageBody>(
+    guard: web::Data<Guard>,
+    req: ServiceRequest,
+    next: Next<B>,
+) -> GuardResponse<B> {
+    let throttle = &guard.throttle;
+    if !throttle.enabled() || !is_lookup(&req) {
+        return Ok(next.call(req).await?.map_into_left_body());
+    }
+    // Unauthenticated requests fail in the handler and are not lookups of anything.
+    let Ok(who) = crate::api::authenticate(req.request()) else {
+        return Ok(next.call(req).await?.map_into_left_body());
+    };
+    let keys = throttle.keys(&who.org, throttle.client_addr(&req));
+    if let Some((scope, retry_after)) = throttle.blocked(&keys) {
+        metrics::counter!("prescrypt_throttled_total", "scope" => scope.as_str()).increment(1);
+        return Ok(refuse(req, AppError::TooManyRequests { retry_after }));
+    }
+    let response = next.call(req).await?;
+    if !is_failed_lookup(&response) {
+        return Ok(response.map_into_left_body());
+    }
+    let Some((scope, key, retry_after, audit)) = throttle.fail(&keys) else {
+        return Ok(response.map_into_left_body());
+    };
+    metrics::counter!("prescrypt_throttled_total", "scope" => scope.as_str()).increment(1);
+    if audit {
+        tracing::warn!(
+            scope = scope.as_str(),
+            org = %who.org,
+            retry_after,
+            "failed lookups over the limit; throttling"
+        );
+        throttle.audit_onset(who, scope, key).await;
+    }
+    let request = response.request().clone();
+    let refused = AppError::TooManyRequests { retry_after };
+    Ok(ServiceResponse::from_err(refused, request).map_into_right_body())
+}
+
+/// Headers every response carries: no sniffing, no framing, no referrer, no caching (responses
+/// carry patient data), a CSP that allows nothing (the API serves no active content).
+/// HSTS is the TLS-terminating proxy's job (SECURITY.md).
+const SECURITY_HEADERS: [(&str, &str); 6] = [
+    ("x-content-type-options", "nosniff"),
+    ("x-frame-options", "DENY"),
+    (
+        "content-security-policy",
+        "default-src 'none'; frame-ancestors 'none'",
+    ),
+    ("referrer-policy", "no-referrer"),
+    ("cache-control", "no-store"),
+    ("cross-origin-resource-policy", "same-origin"),
+];
+
+fn add_security_headers(headers: &mut HeaderMap) {
+    for (name, value) in SECURITY_HEADERS {
+        let name = HeaderName::from_static(name);
+        if !headers.contains_key(&name) {
+            headers.insert(name, HeaderValue::from_static(value));
+        }
+    }
+}
+
+/// Adds [`SECURITY_HEADERS`] (unless a handler set its own) to every response, including the
+/// errors a middleware answers with (they leave the app as `Err` and are rendered by actix).
+pub async fn security_headers<B: MessageBody>(
+    req: ServiceRequest,
+    next: Next<B>,
+) -> Result<ServiceResponse<B>, Error> {
+    match next.call(req).await {
+        Ok(mut response) => {
+            add_security_headers(response.headers_mut());
+            Ok(response)
+        }
+        Err(error) => Err(WithSecurityHeaders(error).into()),
+    }
+}
+
+/// An error whose rendering carries the security headers.
+#[derive(Debug)]
+struct WithSecurityHeaders(Error);
+
+impl std::fmt::Display for WithSecurityHeaders {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+impl ResponseError for WithSecurityHeaders {
+    fn status_code(&self) -> StatusCode {
+        self.0.as_response_error().status_code()
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        let mut response = self.0.error_response();
+        add_security_headers(response.headers_mut());
+        response
+    }
+}
+
+/// Request spans that carry no request data: method, route pattern (never the path, which may
+/// hold an ID or a mistyped token), request id, status and error code only.
+#[derive(Debug)]
+pub struct QuietRootSpan;
+
+impl RootSpanBuilder for QuietRootSpan {
+    fn on_request_start(request: &ServiceRequest) -> Span {
+        let route = request
+            .match_pattern()
+            .unwrap_or_else(|| "unmatched".into());
+        let request_id = request
+            .extensions()
+            .get::<RequestId>()
+            .map(ToString::to_string)
+            .unwrap_or_default();
+        tracing::info_span!(
+            "request",
+            method = %request.method(),
+            route = %route,
+            request_id = %request_id,
+            status = tracing::field::Empty,
+            code = tracing::field::Empty,
+        )
+    }
+
+    fn on_request_end<B: MessageBody>(span: Span, outcome: &Result<ServiceResponse<B>, Error>) {
+        let (status, error) = match outcome {
+            Ok(response) => (response.status(), response.response().error()),
+            Err(error) => (error.as_response_error().status_code(), Some(error)),
+        };
+        span.record("status", status.as_u16());
+        if let Some(code) = error
+            .and_then(|e| e.as_error::<AppError>())
+            .map(AppError::code)
+        {
+            span.record("code", code);
+        }
+    }
+}
+
+/// Adds the guards' answers to the OpenAPI document: 503 (`overloaded`, `timeout`,
+/// `unavailable`) on every route but `/healthz` and `/metrics`, 429 on the lookup routes, both
+/// with `Retry-After`.
+pub fn document_responses(doc: &mut utoipa::openapi::OpenApi) {
+    use utoipa::openapi::schema::{ObjectBuilder, Type};
+    use utoipa::openapi::{ContentBuilder, HeaderBuilder, Ref, ResponseBuilder};
+    let problem = |description: &str| {
+        ResponseBuilder::new()
+            .description(description)
+            .content(
+                "application/problem+json",
+                ContentBuilder::new()
+                    .schema(Some(Ref::from_schema_name("Problem")))
+                    .build(),
+            )
+            .header(
+                "Retry-After",
+                HeaderBuilder::new()
+                    .schema(ObjectBuilder::new().schema_type(Type::Integer))
+                    .description(Some("seconds to wait before retrying"))
+                    .build(),
+            )
+            .build()
+    };
+    for (path, item) in &mut doc.paths.paths {
+        if exempt_from_shedding(path) && path != "/readyz" {
+            continue;
+        }
+        let lookup = path == "/api/v1/release" || path.starts_with("/api/v1/prescriptions/{id}");
+        let operations = [
+            &mut item.get,
+            &mut item.put,
+            &mut item.post,
+            &mut item.delete,
+            &mut item.patch,
+        ];
+        for operation in operations.into_iter().flatten() {
+            let responses = &mut operation.responses.responses;
+            responses.entry("503".into()).or_insert_with(|| {
+                problem(
+                    "overloaded, timed out or the store is unavailable; retry after Retry-After",
+                )
+                .into()
+            });
+            if lookup {
+                responses.entry("429".into()).or_insert_with(|| {
+                    problem("too many failed lookups from this organisation or address").into()
+                });
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn client_addresses_parse_with_or_without_port() {
+        assert_eq!(parse_addr("10.1.2.3"), "10.1.2.3".parse().ok());
+        assert_eq!(parse_addr("10.1.2.3:4567"), "10.1.2.3".parse().ok());
+        assert_eq!(parse_addr("[::1]:80"), "::1".parse().ok());
+        assert_eq!(parse_addr("unknown"), None);
+    }
+
+    #[test]
+    fn a_zero_limit_is_off() {
+        assert!(limiter(0, Duration::from_secs(60)).is_none());
+        let limiter = limiter(3, Duration::from_secs(60)).unwrap();
+        let key = "FA565".to_owned();
+        for _ in 0..3 {
+            assert!(limiter.check_key(&key).is_ok());
+        }
+        assert!(limiter.check_key(&key).is_err());
+        assert!(limiter.check_key(&"FCG71".to_owned()).is_ok());
+    }
+}
