@@ -7,6 +7,7 @@
 # Starts a throwaway cluster with fsync ON (durable commits, like SQLite's synchronous=FULL),
 # N `prescrypt serve` processes on one database sharing one keys directory, and one load
 # generator per instance with CLIENTS/N clients each, all at once; the rates add up.
+# BENCH_KEEP_LOGS=DIR keeps the servers' logs and the load generators' output there.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -15,7 +16,8 @@ clients=${2:-64}
 seconds=${3:-10}
 target=${CARGO_TARGET_DIR:-target}
 
-cargo build --release --bin prescrypt --example loadgen >&2
+# BENCH_SKIP_BUILD=1 uses the binaries already built under $CARGO_TARGET_DIR/release.
+[ -n "${BENCH_SKIP_BUILD:-}" ] || cargo build --release --bin prescrypt --example loadgen >&2
 bin=$target/release/prescrypt
 loadgen=$target/release/examples/loadgen
 
@@ -23,6 +25,9 @@ work=$(mktemp -d)
 chmod 755 "$work"   # the postgres user must reach the cluster directory inside
 pids=()
 cleanup() {
+  if [ -n "${BENCH_KEEP_LOGS:-}" ]; then
+    mkdir -p "$BENCH_KEEP_LOGS" && cp "$work"/*.log "$work"/*.txt "$BENCH_KEEP_LOGS"/ 2>/dev/null || true
+  fi
   for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
   scripts/pg-cluster.sh stop "$work/pg"
   rm -rf "$work"

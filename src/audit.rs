@@ -1,8 +1,13 @@
 //! The hash-chained audit log. Each entry stores the previous entry's hash and its own:
 //! `hash = SHA-256(prev_hash || "\n" || canonical JSON of the entry)`. Appends happen in the same
-//! transaction as the change they record and update the single `audit_head` row, which serialises
-//! appends on PostgreSQL (row lock) as the one writer does on SQLite and pins the chain's end, so
-//! edited, deleted or truncated entries are all detected by [`verify`].
+//! transaction as the change they record and update their chain's `audit_head` row, which
+//! serialises appends to that chain on PostgreSQL (row lock) as the one writer does on SQLite and
+//! pins the chain's end, so edited, deleted or truncated entries are all detected by [`verify`].
+//!
+//! There are [`CHAINS`] independent chains. A prescription's entries all go to one chain picked
+//! from its UUID (entries about no prescription: from the organisation), so its history is one
+//! ordered run of one chain, and transactions on different chains commit in parallel instead of
+//! queueing on a single head row — the unit a sharded deployment would split by.
 
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
@@ -17,6 +22,7 @@ use crate::store::schema::{audit_head, audit_log};
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
 #[diesel(table_name = audit_log)]
 pub struct AuditEntry {
+    pub chain: i32,
     pub seq: i64,
     pub at: NaiveDateTime,
     pub actor: String,
@@ -61,7 +67,19 @@ impl AuditEntry {
     }
 }
 
-/// Appends one entry (inside the caller's transaction).
+/// How many chains there are; the migration `audit_chains` creates their head rows `1..=CHAINS`.
+pub const CHAINS: i32 = 16;
+
+/// The chain an entry goes to: by prescription when it is about one, else by organisation.
+pub fn chain_of(prescription_uuid: Option<&str>, org: &str) -> i32 {
+    let key = prescription_uuid.unwrap_or(org);
+    let digest = Sha256::digest(key.as_bytes());
+    1 + i32::from(digest[0]) % CHAINS
+}
+
+/// Appends one entry (inside the caller's transaction). A transaction that appends to several
+/// chains must do so in ascending chain order (see [`chain_of`]) so that two such transactions
+/// cannot deadlock on each other's head rows.
 pub fn append(
     conn: &mut DbConnection,
     who: &Principal,
@@ -70,8 +88,10 @@ pub fn append(
     detail: &serde_json::Value,
     at: NaiveDateTime,
 ) -> Result<(), AppError> {
-    let head = read_head(conn)?;
+    let chain = chain_of(prescription_uuid, &who.org);
+    let head = read_head(conn, chain)?;
     let mut entry = AuditEntry {
+        chain,
         seq: head.0 + 1,
         at,
         actor: who.sub.clone(),
@@ -86,7 +106,7 @@ pub fn append(
     entry.hash = entry.compute_hash()?;
     let moved = diesel::update(
         audit_head::table
-            .filter(audit_head::id.eq(1))
+            .filter(audit_head::id.eq(chain))
             .filter(audit_head::seq.eq(head.0)),
     )
     .set((
@@ -105,9 +125,9 @@ pub fn append(
     Ok(())
 }
 
-fn read_head(conn: &mut DbConnection) -> Result<(i64, String), AppError> {
+fn read_head(conn: &mut DbConnection, chain: i32) -> Result<(i64, String), AppError> {
     let query = audit_head::table
-        .filter(audit_head::id.eq(1))
+        .filter(audit_head::id.eq(chain))
         .select((audit_head::seq, audit_head::hash));
     let head = match conn {
         // Lock the head row so concurrent appenders queue up behind it.
@@ -117,29 +137,60 @@ fn read_head(conn: &mut DbConnection) -> Result<(i64, String), AppError> {
     Ok(head)
 }
 
-/// The entries about one prescription, oldest first.
+/// The entries about one prescription, oldest first (they are all on one chain).
 pub fn for_prescription(conn: &mut DbConnection, uuid: &str) -> Result<Vec<AuditEntry>, AppError> {
     Ok(audit_log::table
+        .filter(audit_log::chain.eq(chain_of(Some(uuid), "")))
         .filter(audit_log::prescription_uuid.eq(uuid))
         .order(audit_log::seq.asc())
         .select(AuditEntry::as_select())
         .load(conn)?)
 }
 
-/// The result of walking the chain.
+/// The result of walking the chains.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Verification {
     Intact { entries: i64 },
-    Broken { seq: i64, reason: String },
+    Broken { chain: i32, seq: i64, reason: String },
 }
 
-/// Walks the whole chain and reports the first broken entry.
+/// Walks every chain and reports the first broken entry.
 pub fn verify(conn: &mut DbConnection) -> Result<Verification, AppError> {
     // Not locked: verifying must not stall writers, and it also runs on a read-only standby.
-    let head: (i64, String) = audit_head::table
-        .filter(audit_head::id.eq(1))
-        .select((audit_head::seq, audit_head::hash))
-        .first(conn)?;
+    let heads: Vec<(i32, i64, String)> = audit_head::table
+        .order(audit_head::id.asc())
+        .select((audit_head::id, audit_head::seq, audit_head::hash))
+        .load(conn)?;
+    let mut entries = 0;
+    for (chain, seq, hash) in heads {
+        match verify_chain(conn, chain, seq, &hash)? {
+            Ok(walked) => entries += walked,
+            Err((seq, reason)) => return Ok(Verification::Broken { chain, seq, reason }),
+        }
+    }
+    if let Some(stray) = audit_log::table
+        .filter(audit_log::chain.lt(1).or(audit_log::chain.gt(CHAINS)))
+        .select(audit_log::chain)
+        .first::<i32>(conn)
+        .optional()?
+    {
+        return Ok(Verification::Broken {
+            chain: stray,
+            seq: 0,
+            reason: "entries on a chain that has no head".into(),
+        });
+    }
+    Ok(Verification::Intact { entries })
+}
+
+/// Walks one chain up to the head read before the walk; `Err((seq, reason))` names the first
+/// broken entry.
+fn verify_chain(
+    conn: &mut DbConnection,
+    chain: i32,
+    head_seq: i64,
+    head_hash: &str,
+) -> Result<Result<i64, (i64, String)>, AppError> {
     let mut expected_prev = "0".repeat(64);
     let mut expected_seq = 1;
     let mut last_seen = 0;
@@ -147,8 +198,9 @@ pub fn verify(conn: &mut DbConnection) -> Result<Verification, AppError> {
         // Entries appended after the head was read (other instances keep writing) are left
         // for the next run: the walk covers exactly the chain the head pinned.
         let page: Vec<AuditEntry> = audit_log::table
+            .filter(audit_log::chain.eq(chain))
             .filter(audit_log::seq.gt(last_seen))
-            .filter(audit_log::seq.le(head.0))
+            .filter(audit_log::seq.le(head_seq))
             .order(audit_log::seq.asc())
             .limit(1000)
             .select(AuditEntry::as_select())
@@ -158,33 +210,33 @@ pub fn verify(conn: &mut DbConnection) -> Result<Verification, AppError> {
         }
         for entry in page {
             if entry.seq != expected_seq {
-                return Ok(Verification::Broken {
-                    seq: expected_seq,
-                    reason: format!("entry {expected_seq} is missing (next is {})", entry.seq),
-                });
+                return Ok(Err((
+                    expected_seq,
+                    format!("entry {expected_seq} is missing (next is {})", entry.seq),
+                )));
             }
             if entry.prev_hash != expected_prev {
-                return Ok(Verification::Broken {
-                    seq: entry.seq,
-                    reason: "prev_hash does not match the previous entry".into(),
-                });
+                return Ok(Err((
+                    entry.seq,
+                    "prev_hash does not match the previous entry".into(),
+                )));
             }
             if entry.compute_hash()? != entry.hash {
-                return Ok(Verification::Broken {
-                    seq: entry.seq,
-                    reason: "content does not match its hash (edited)".into(),
-                });
+                return Ok(Err((
+                    entry.seq,
+                    "content does not match its hash (edited)".into(),
+                )));
             }
             expected_prev = entry.hash;
             expected_seq += 1;
             last_seen = entry.seq;
         }
     }
-    if head.0 != last_seen || head.1 != expected_prev {
-        return Ok(Verification::Broken {
-            seq: last_seen + 1,
-            reason: format!("the chain ends at {last_seen} but the head says {}", head.0),
-        });
+    if head_seq != last_seen || head_hash != expected_prev {
+        return Ok(Err((
+            last_seen + 1,
+            format!("the chain ends at {last_seen} but the head says {head_seq}"),
+        )));
     }
-    Ok(Verification::Intact { entries: last_seen })
+    Ok(Ok(last_seen))
 }

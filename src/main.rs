@@ -114,8 +114,8 @@ fn main() -> anyhow::Result<()> {
                     println!("audit log intact: {entries} entries");
                     Ok(())
                 }
-                audit::Verification::Broken { seq, reason } => {
-                    println!("audit log BROKEN at entry {seq}: {reason}");
+                audit::Verification::Broken { chain, seq, reason } => {
+                    println!("audit log BROKEN at chain {chain} entry {seq}: {reason}");
                     std::process::exit(1);
                 }
             }

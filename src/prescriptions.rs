@@ -789,8 +789,9 @@ pub fn release_nominated(
         .filter(prescriptions::expires_at.gt(at))
         .order(prescriptions::created_at.asc())
         .limit(NOMINATED_BATCH + 1);
-    // Lock the whole batch before the first audit append (which locks the chain head): taking
-    // row locks one by one while holding the head could deadlock with a single-row write.
+    // Lock the whole batch before the first audit append (which locks a chain head): taking
+    // row locks one by one while holding a head could deadlock with a single-row write. The
+    // batch is then released in chain order (audit::append's rule for several chains).
     // Rows another transaction holds are skipped; they are not To Be Dispensed for long.
     let rows: Vec<Row> = match &mut *conn {
         DbConnection::Postgresql(pg) => query
@@ -801,17 +802,21 @@ pub fn release_nominated(
         other => query.select(Row::as_select()).load(other)?,
     };
     let more = rows.len() > usize::try_from(NOMINATED_BATCH).unwrap_or(25);
-    let mut released = Vec::new();
-    for row in rows
+    let mut batch: Vec<(usize, Row)> = rows
         .into_iter()
         .take(usize::try_from(NOMINATED_BATCH).unwrap_or(25))
-    {
+        .enumerate()
+        .collect();
+    batch.sort_by_key(|(oldest_first, row)| (audit::chain_of(Some(&row.uuid), ""), *oldest_first));
+    let mut released = Vec::with_capacity(batch.len());
+    for (oldest_first, row) in batch {
         let mut loaded = load_items(conn, row)?;
         release_loaded(conn, who, &mut loaded, "nominated")?;
-        released.push(loaded.view());
+        released.push((oldest_first, loaded.view()));
     }
+    released.sort_by_key(|(oldest_first, _)| *oldest_first);
     Ok(NominatedRelease {
-        prescriptions: released,
+        prescriptions: released.into_iter().map(|(_, view)| view).collect(),
         more,
     })
 }
@@ -1182,6 +1187,8 @@ pub fn sweep_expired(conn: &mut DbConnection, limit: i64) -> Result<usize, AppEr
             .load(pg)?,
         other => query.select(Row::as_select()).load(other)?,
     };
+    let mut rows = rows;
+    rows.sort_by_key(|row| audit::chain_of(Some(&row.uuid), ""));
     let mut expired = 0;
     for row in rows {
         let mut loaded = load_items(conn, row)?;

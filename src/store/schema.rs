@@ -77,7 +77,8 @@ diesel::table! {
 }
 
 diesel::table! {
-    audit_log (seq) {
+    audit_log (chain, seq) {
+        chain -> Integer,
         seq -> BigInt,
         at -> Timestamp,
         actor -> Text,

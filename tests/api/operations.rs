@@ -118,7 +118,7 @@ async fn audit_chain_verifies_and_catches_edits_and_deletions() {
     ));
     let broken = cli(&app.database_url);
     assert!(!broken.status.success());
-    assert!(String::from_utf8_lossy(&broken.stdout).contains("BROKEN at entry 2"));
+    assert!(String::from_utf8_lossy(&broken.stdout).contains(" entry 2: "));
 
     // Put it back, then delete the last entry: the head no longer matches.
     diesel::update(audit_log.filter(seq.eq(2)))
