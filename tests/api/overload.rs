@@ -201,17 +201,27 @@ async fn a_full_write_queue_sheds_writes_instead_of_queueing_without_bound() {
     }
     let held = hold_store(&app).await;
     let mut answers = flood_creates(&app, 30);
-    // The writer is busy holding the store: two writes wait in its queue, 28 are refused.
+    // The writer is busy holding the store: at most two writes wait in its queue (fewer when the
+    // expiry sweep queued one meanwhile), the rest are refused at once.
     let shed = collect(&mut answers, 28).await;
     for answer in &shed {
         assert_shed(answer, "overloaded");
     }
     assert!(shed_total(&app, "write-queue").await >= 28.0);
     held.release().await;
+    let mut created = 0;
     for answer in collect(&mut answers, 2).await {
-        assert_eq!(answer.status, StatusCode::CREATED, "{answer:?}");
-        assert!(in_store(&app, answer.body["id"].as_str().unwrap()).is_some());
+        if answer.status == StatusCode::CREATED {
+            assert!(in_store(&app, answer.body["id"].as_str().unwrap()).is_some());
+            created += 1;
+        } else {
+            assert_shed(&answer, "overloaded");
+        }
     }
+    assert!(
+        created >= 1,
+        "a queued write is answered once the writer is free"
+    );
     app.create_default().await;
 }
 
