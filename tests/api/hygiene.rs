@@ -311,7 +311,8 @@ async fn logs_at_info_carry_no_secrets_and_no_patient_data() {
     };
     tampered_bearer.replace_range(at..=at, flipped);
     let mut tampered_token = token.clone();
-    tampered_token.replace_range(130.., if token.ends_with('A') { "B" } else { "A" });
+    let flipped = if &token[60..61] == "A" { "B" } else { "A" };
+    tampered_token.replace_range(60..61, flipped);
     let mut wrong_types = new_prescription();
     wrong_types["patient"]["nhs_number"] = json!(9_434_765_919_u64);
     wrong_types["patient"]["birth_date"] = json!(19_700_131);
