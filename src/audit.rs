@@ -240,3 +240,22 @@ fn verify_chain(
     }
     Ok(Ok(last_seen))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn entries_spread_over_all_chains_and_one_prescription_stays_on_one() {
+        let mut used = std::collections::BTreeSet::new();
+        for n in 0..2_000 {
+            let uuid = uuid::Uuid::new_v4().to_string();
+            let chain = chain_of(Some(&uuid), "FA565");
+            assert!((1..=CHAINS).contains(&chain), "chain {chain} (n = {n})");
+            assert_eq!(chain, chain_of(Some(&uuid), "another org"));
+            used.insert(chain);
+        }
+        assert_eq!(used.len(), usize::try_from(CHAINS).unwrap());
+        assert_eq!(chain_of(None, "FA565"), chain_of(None, "FA565"));
+    }
+}
