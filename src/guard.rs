@@ -8,6 +8,7 @@
 //!   counted per organisation and per client address with a GCRA limiter (`governor`); past
 //!   the limit, every lookup of that key gets 429 `too-many-requests` + `Retry-After`, is counted
 //!   in `prescrypt_throttled_total{scope}` and audited once per onset per key per window.
+//! - [`audit_refusals`]: refused accesses by a known caller are audited too.
 //! - [`security_headers`] and [`QuietRootSpan`] (request spans without request data).
 //!
 //! The HTTP server's own limits (connections, backlog, header read timeout, keep-alive) come
@@ -428,6 +429,68 @@ pub async fn throttle<B: MessageBody>(
     let request = response.request().clone();
     let refused = AppError::TooManyRequests { retry_after };
     Ok(ServiceResponse::from_err(refused, request).map_into_right_body())
+}
+
+/// What an audited refusal is: a known caller told "not allowed" (403) or "no such
+/// prescription" (404), or turned away because another pharmacy holds it (409).
+fn refusal_code<B>(response: &ServiceResponse<B>) -> Option<&'static str> {
+    let error = response.response().error()?.as_error::<AppError>()?;
+    matches!(
+        error,
+        AppError::Forbidden { .. }
+            | AppError::PrescriptionNotFound
+            | AppError::HeldByAnotherDispenser { .. }
+    )
+    .then(|| error.code())
+}
+
+/// Refused accesses by an authenticated caller are audited like granted ones. The handler's
+/// transaction rolled back with the refusal, so the entry is a write of its own; it names no
+/// prescription (a refusal must not tell the caller, or the chain, which ones exist), only
+/// what was asked for. Unauthenticated requests name nobody: they are counted in metrics and
+/// the logs, and the throttle bounds how many refusals one organisation can cause.
+pub async fn audit_refusals<B: MessageBody>(
+    guard: web::Data<Guard>,
+    req: ServiceRequest,
+    next: Next<B>,
+) -> Result<ServiceResponse<B>, Error> {
+    let who = crate::api::authenticate(req.request()).ok();
+    let response = next.call(req).await?;
+    let (Some(who), Some(code)) = (who, refusal_code(&response)) else {
+        return Ok(response);
+    };
+    let request = response.request();
+    let asked: String = request
+        .match_info()
+        .get("id")
+        .unwrap_or_default()
+        .chars()
+        .take(64)
+        .collect();
+    let detail = json!({
+        "method": request.method().as_str(),
+        "route": request.match_pattern().unwrap_or_default(),
+        "id": asked,
+        "refusal": code,
+    });
+    let written = guard
+        .throttle
+        .store
+        .write(move |conn| {
+            crate::audit::append(
+                conn,
+                &who,
+                "access-refused",
+                None,
+                &detail,
+                crate::prescriptions::now(),
+            )
+        })
+        .await;
+    if let Err(error) = written {
+        tracing::warn!(code = error.code(), "could not audit a refused access");
+    }
+    Ok(response)
 }
 
 /// Headers every response carries: no sniffing, no framing, no referrer, no caching (responses

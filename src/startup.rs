@@ -58,6 +58,7 @@ impl Application {
             // shedding before anything else is spent on a request.
             App::new()
                 .app_data(guard.clone())
+                .wrap(from_fn(guard::audit_refusals))
                 .wrap(from_fn(guard::time_limit))
                 .wrap(from_fn(guard::throttle))
                 .wrap(from_fn(guard::shed))

@@ -265,3 +265,46 @@ async fn roles_and_organisations_are_enforced() {
         .await;
     assert_eq!(status, StatusCode::NOT_FOUND);
 }
+
+#[tokio::test]
+async fn refused_accesses_are_audited_without_naming_the_prescription() {
+    use diesel::prelude::*;
+    use prescrypt::store::schema::audit_log;
+
+    let app = spawn_app().await;
+    let created = app.create_default().await;
+    let id = created["id"].as_str().unwrap().to_owned();
+    let (status, _) = app
+        .get(&format!("/api/v1/prescriptions/{id}"), &app.other_pharmacist())
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+
+    let refusals: Vec<(String, String, Option<String>, String)> = app
+        .store
+        .read(|conn| {
+            Ok(audit_log::table
+                .filter(audit_log::action.eq("access-refused"))
+                .select((
+                    audit_log::actor,
+                    audit_log::org,
+                    audit_log::prescription_uuid,
+                    audit_log::detail,
+                ))
+                .load(conn)?)
+        })
+        .await
+        .unwrap();
+    assert_eq!(refusals.len(), 1, "{refusals:?}");
+    let (actor, org, prescription, detail) = &refusals[0];
+    assert_eq!((actor.as_str(), org.as_str()), ("P1111111", OTHER_PHARMACY));
+    assert_eq!(*prescription, None, "a refusal must not link to the prescription");
+    let detail: serde_json::Value = serde_json::from_str(detail).unwrap();
+    assert_eq!(detail["id"], id.as_str());
+    assert_eq!(detail["refusal"], "prescription-not-found");
+
+    // The owner's history is unchanged by someone else's refused attempt.
+    let (_, history) = app
+        .get(&format!("/api/v1/prescriptions/{id}/history"), &app.prescriber())
+        .await;
+    assert!(!history.to_string().contains(OTHER_PHARMACY), "{history}");
+}
