@@ -376,7 +376,10 @@ mod crash {
                 return;
             };
             text.push('\n');
-            let mut file = self.file.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            let mut file = self
+                .file
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
             if let Err(error) = file.write_all(text.as_bytes()).and_then(|()| file.flush()) {
                 eprintln!("journal write failed: {error}");
             }
@@ -482,7 +485,9 @@ mod crash {
                             Err(_) => Answer::Refused,
                         };
                     }
-                    Some((status, _)) if (400..500).contains(&status) && status != 408 && status != 429 => {
+                    Some((status, _))
+                        if (400..500).contains(&status) && status != 408 && status != 429 =>
+                    {
                         return Answer::Refused;
                     }
                     _ => {
@@ -577,7 +582,8 @@ mod crash {
         if until_eof {
             let stop = stop.clone();
             std::thread::spawn(move || {
-                let _eof_or_error = std::io::copy(&mut std::io::stdin().lock(), &mut std::io::sink());
+                let _eof_or_error =
+                    std::io::copy(&mut std::io::stdin().lock(), &mut std::io::sink());
                 stop.store(true, Ordering::Relaxed);
             });
         }
@@ -603,7 +609,10 @@ mod crash {
         for task in tasks {
             task.await?;
         }
-        println!("crash-test load stopped after {:.1} s", journal.started.elapsed().as_secs_f64());
+        println!(
+            "crash-test load stopped after {:.1} s",
+            journal.started.elapsed().as_secs_f64()
+        );
         Ok(())
     }
 }

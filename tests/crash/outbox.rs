@@ -153,7 +153,14 @@ fn kill_mid_dispense(service: &Service, pharmacy: &Pharmacy, hold: Hold) {
     let mut client = pharmacy
         .command()
         .env("PHARMACY_SERVER", &proxy.url)
-        .args(["dispense", &id, "--item", "1=complete", "--item", "2=partial:10"])
+        .args([
+            "dispense",
+            &id,
+            "--item",
+            "1=complete",
+            "--item",
+            "2=partial:10",
+        ])
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::null())
@@ -201,7 +208,12 @@ fn kill_mid_dispense(service: &Service, pharmacy: &Pharmacy, hold: Hold) {
     assert_eq!(central["status"]["code"], "0003", "{central}");
     assert_eq!(central["items"][0]["status"]["code"], "0001", "{central}");
     assert_eq!(central["items"][1]["dispensed_quantity"], 10.0, "{central}");
-    assert_eq!(dispense_events(service, &id), 1, "{:?}", service.history(&id));
+    assert_eq!(
+        dispense_events(service, &id),
+        1,
+        "{:?}",
+        service.history(&id)
+    );
     assert_eq!(stored(&database, &key, &uuid), (1, 1), "{hold:?}");
 
     // Nothing left to send; a further sync changes nothing.
@@ -214,7 +226,10 @@ fn kill_mid_dispense(service: &Service, pharmacy: &Pharmacy, hold: Hold) {
     );
     let again = pharmacy.run(&["outbox", "sync", "--json"], "");
     assert_eq!(again.code, 0, "{again:?}");
-    assert_eq!(again.json()["report"]["sent"].as_array().map(Vec::len), Some(0));
+    assert_eq!(
+        again.json()["report"]["sent"].as_array().map(Vec::len),
+        Some(0)
+    );
     assert_eq!(dispense_events(service, &id), 1);
 }
 

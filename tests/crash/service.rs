@@ -228,7 +228,10 @@ fn check_journal(journal: &[Outcome]) -> Acknowledged {
                 acknowledged.keys.insert(slot, (status, digest));
             }
         }
-        let id = outcome.id.clone().expect("an acknowledged request names its prescription");
+        let id = outcome
+            .id
+            .clone()
+            .expect("an acknowledged request names its prescription");
         let by_op = match outcome.op.as_str() {
             "create" => &mut acknowledged.creates,
             "release" => &mut acknowledged.releases,
@@ -244,10 +247,16 @@ fn check_journal(journal: &[Outcome]) -> Acknowledged {
         );
     }
     for id in acknowledged.dispenses.keys() {
-        assert!(acknowledged.releases.contains_key(id), "dispensed unreleased {id}");
+        assert!(
+            acknowledged.releases.contains_key(id),
+            "dispensed unreleased {id}"
+        );
     }
     for id in acknowledged.releases.keys() {
-        assert!(acknowledged.creates.contains_key(id), "released uncreated {id}");
+        assert!(
+            acknowledged.creates.contains_key(id),
+            "released uncreated {id}"
+        );
     }
     acknowledged
 }
@@ -258,11 +267,11 @@ fn count(events: &[Value], action: &str) -> usize {
 
 /// Checks one acknowledged prescription through the API; returns its uuid.
 fn check_through_api(api: &Api, acknowledged: &Acknowledged, id: &str) -> String {
-    let view: Value =
-        serde_json::from_str(&api.get(&format!("/prescriptions/{id}")).unwrap_or_else(|e| {
-            panic!("acknowledged prescription {id} is not readable: {e}")
-        }))
-        .expect("json");
+    let view: Value = serde_json::from_str(
+        &api.get(&format!("/prescriptions/{id}"))
+            .unwrap_or_else(|e| panic!("acknowledged prescription {id} is not readable: {e}")),
+    )
+    .expect("json");
     let history: Value = serde_json::from_str(
         &api.get(&format!("/prescriptions/{id}/history"))
             .unwrap_or_else(|e| panic!("history of {id}: {e}")),
@@ -310,7 +319,10 @@ fn check_database(path: &Path, acknowledged: &Acknowledged, uuids: &HashMap<Stri
     let integrity: Vec<PragmaText> = diesel::sql_query("PRAGMA integrity_check")
         .load(&mut conn)
         .expect("integrity_check");
-    let integrity: Vec<&str> = integrity.iter().map(|r| r.integrity_check.as_str()).collect();
+    let integrity: Vec<&str> = integrity
+        .iter()
+        .map(|r| r.integrity_check.as_str())
+        .collect();
     assert_eq!(integrity, ["ok"]);
     let violations = diesel::sql_query("PRAGMA foreign_key_check")
         .execute(&mut conn)
@@ -334,7 +346,11 @@ fn check_database(path: &Path, acknowledged: &Acknowledged, uuids: &HashMap<Stri
             .get(&(org.clone(), key.clone()))
             .unwrap_or_else(|| panic!("acknowledged key {org}/{key} is not stored"));
         assert_eq!(i32::from(*status), *stored_status, "{org}/{key}");
-        assert_eq!(&sha256_hex(body), digest, "{org}/{key}: stored answer differs");
+        assert_eq!(
+            &sha256_hex(body),
+            digest,
+            "{org}/{key}: stored answer differs"
+        );
     }
 
     let per_prescription: Vec<(String, i64)> = dispense_notifications::table
@@ -388,7 +404,14 @@ impl Load {
     fn start(server: &Server) -> Self {
         let journal = server.dir.join("journal.jsonl");
         let mut child = Command::new(loadgen_bin())
-            .args(["--clients", CLIENTS, "--seconds", "3600", "--until-eof", "--url"])
+            .args([
+                "--clients",
+                CLIENTS,
+                "--seconds",
+                "3600",
+                "--until-eof",
+                "--url",
+            ])
             .arg(server.url())
             .arg("--keys-dir")
             .arg(server.keys_dir())
@@ -396,9 +419,7 @@ impl Load {
             .arg(&journal)
             .stdin(Stdio::piped())
             .stdout(Stdio::null())
-            .stderr(
-                std::fs::File::create(server.dir.join("loadgen.log")).expect("loadgen log"),
-            )
+            .stderr(std::fs::File::create(server.dir.join("loadgen.log")).expect("loadgen log"))
             .spawn()
             .expect("start the load generator");
         let stdin = child.stdin.take();
@@ -480,7 +501,10 @@ fn sigkill_under_load_loses_no_acknowledged_request() {
         acknowledged.releases.len(),
         acknowledged.dispenses.len(),
         recovered_by_replay,
-        journal.iter().filter(|o| o.replay && o.acknowledged()).count(),
+        journal
+            .iter()
+            .filter(|o| o.replay && o.acknowledged())
+            .count(),
     );
     assert!(
         !acknowledged.dispenses.is_empty(),
