@@ -16,6 +16,8 @@ pub enum AppError {
     PrescriptionNotFound,
     #[error("no such resource")]
     NotFound,
+    #[error("this resource answers {allow} only")]
+    MethodNotAllowed { allow: String },
     #[error("{detail}")]
     Invalid {
         code: &'static str,
@@ -87,6 +89,7 @@ impl AppError {
             Self::Forbidden { .. } => "forbidden",
             Self::PrescriptionNotFound => "prescription-not-found",
             Self::NotFound => "not-found",
+            Self::MethodNotAllowed { .. } => "method-not-allowed",
             Self::Invalid { code, .. } => code,
             Self::MalformedJson(_) => "malformed-json",
             Self::UnknownField { .. } => "unknown-field",
@@ -111,6 +114,7 @@ impl AppError {
             Self::Unauthenticated(_) => "Unauthenticated",
             Self::Forbidden { .. } => "Forbidden",
             Self::PrescriptionNotFound | Self::NotFound => "Not found",
+            Self::MethodNotAllowed { .. } => "Method not allowed",
             Self::Invalid { .. } | Self::UnknownField { .. } => "Invalid request",
             Self::MalformedJson(_) => "Malformed JSON",
             Self::PayloadTooLarge { .. } => "Payload too large",
@@ -186,6 +190,7 @@ impl ResponseError for AppError {
             Self::Unauthenticated(_) => StatusCode::UNAUTHORIZED,
             Self::Forbidden { .. } => StatusCode::FORBIDDEN,
             Self::PrescriptionNotFound | Self::NotFound => StatusCode::NOT_FOUND,
+            Self::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
             Self::Invalid { .. }
             | Self::MalformedJson(_)
             | Self::UnknownField { .. }
@@ -216,6 +221,9 @@ impl ResponseError for AppError {
         response.content_type("application/problem+json");
         if matches!(self, Self::Unauthenticated(_)) {
             response.insert_header(("WWW-Authenticate", "Bearer"));
+        }
+        if let Self::MethodNotAllowed { allow } = self {
+            response.insert_header((actix_web::http::header::ALLOW, allow.as_str()));
         }
         if let Some(seconds) = self.retry_after() {
             response.insert_header((actix_web::http::header::RETRY_AFTER, seconds.to_string()));

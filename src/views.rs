@@ -28,6 +28,11 @@ pub struct NewItem {
 
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({
+    "patient": {"nhs_number": "9434765919", "name": "Jane Smith", "birth_date": "1970-01-31"},
+    "items": [{"code": "39732311000001104", "display": "Amoxicillin 250mg capsules",
+               "quantity": 21.0, "unit": "capsule", "dosage": "one three times a day"}]
+}))]
 pub struct NewPrescription {
     pub patient: NewPatient,
     pub items: Vec<NewItem>,
@@ -52,6 +57,7 @@ pub struct ReleaseRequest {
 
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"reason": "0002"}))]
 pub struct ReturnRequest {
     /// Return reason `0001`–`0008`.
     pub reason: String,
@@ -59,6 +65,7 @@ pub struct ReturnRequest {
 
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"reason": "0001"}))]
 pub struct CancelRequest {
     /// Cancellation reason `0001`–`0009` (default `0001`).
     #[serde(default)]
@@ -88,6 +95,7 @@ pub struct DispenseLine {
 
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"items": [{"line": 1, "outcome": "complete"}]}))]
 pub struct DispenseRequest {
     pub items: Vec<DispenseLine>,
 }

@@ -450,16 +450,19 @@ pub async fn claim(
 }
 
 #[derive(Debug, serde::Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct TokenQuery {
     /// Printer resolution, 150 to 2400 (default 600).
+    #[param(minimum = 150, maximum = 2400)]
     pub dpi: Option<u32>,
 }
 
 /// The printable dispensing token (prescribing organisation only): `pdf` = the A5 sheet,
 /// `png` = both codes, `svg` = both codes with the human-readable ID.
 #[utoipa::path(get, path = "/api/v1/prescriptions/{id}/token.{format}",
-    params(("id" = String, Path), ("format" = String, Path, description = "pdf, png or svg"), TokenQuery),
+    params(("id" = String, Path), ("format" = String, Path, description = "pdf, png or svg",
+        example = "pdf", pattern = "^(pdf|png|svg)$"), TokenQuery),
     responses((status = 200, description = "the token", content(
         ("application/pdf"), ("image/png"), ("image/svg+xml"))),
         (status = 404, body = crate::error::Problem)),
@@ -533,8 +536,13 @@ pub async fn openapi_json() -> HttpResponse {
     HttpResponse::Ok().json(openapi::document())
 }
 
-async fn not_found() -> Result<HttpResponse, AppError> {
-    Err(AppError::NotFound)
+/// No route matched: 405 + `Allow` when the document has the path under other methods, else 404.
+async fn no_route(req: HttpRequest) -> Result<HttpResponse, AppError> {
+    Err(
+        openapi::allowed_methods(req.path()).map_or(AppError::NotFound, |allow| {
+            AppError::MethodNotAllowed { allow }
+        }),
+    )
 }
 
 /// Counts requests and their latency by route pattern and status.
@@ -590,13 +598,13 @@ pub fn configure(state: Arc<AppState>) -> impl FnOnce(&mut web::ServiceConfig) {
                             .route("/release", web::post().to(release))
                             .route("/release/nominated", web::post().to(release_nominated))
                             .route("/openapi.json", web::get().to(openapi_json))
-                            .default_service(web::to(not_found)),
+                            .default_service(web::to(no_route)),
                     )
                     .route("/.well-known/jwks.json", web::get().to(jwks))
                     .route("/healthz", web::get().to(healthz))
                     .route("/readyz", web::get().to(readyz))
                     .route("/metrics", web::get().to(metrics_endpoint))
-                    .default_service(web::to(not_found)),
+                    .default_service(web::to(no_route)),
             );
     }
 }

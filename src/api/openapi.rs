@@ -1,6 +1,12 @@
 //! The OpenAPI 3 document, generated from the handler annotations and the view types.
 
+use std::sync::LazyLock;
+
+use actix_web::dev::ResourceDef;
+use utoipa::openapi::path::{Operation, ParameterBuilder, ParameterIn};
+use utoipa::openapi::schema::{ObjectBuilder, Type};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::openapi::{ContentBuilder, HeaderBuilder, Ref, RefOr, Required, ResponseBuilder};
 use utoipa::{Modify, OpenApi};
 
 use crate::domain::Coded;
@@ -28,6 +34,122 @@ impl Modify for BearerAuth {
     }
 }
 
+/// Every failure is `application/problem+json` (the handlers' annotations name only the body).
+const PROBLEM_JSON: &str = "application/problem+json";
+
+/// The errors an operation can answer with follow from what it has, so they are documented
+/// from that rather than repeated on every handler: a bearer token (401, 403), a JSON body
+/// (400, 413, 415), a prescription ID in the path (400, 404), a write through `mutate`
+/// (an optional `Idempotency-Key`: 400 when malformed, 422 when reused; 409 on a conflict).
+struct ProblemResponses;
+
+impl Modify for ProblemResponses {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        for (path, item) in &mut openapi.paths.paths {
+            let has_id = path.contains("{id}");
+            let api = path.starts_with("/api/v1/");
+            if let Some(operation) = &mut item.get {
+                document_problems(operation, has_id, false);
+            }
+            if let Some(operation) = &mut item.post {
+                document_problems(operation, has_id, api);
+            }
+        }
+    }
+}
+
+fn document_problems(operation: &mut Operation, has_id: bool, write: bool) {
+    let secured = operation.security.as_ref().is_some_and(|s| !s.is_empty());
+    let has_body = operation.request_body.is_some();
+    let mut add = |status: &str, description: &str| {
+        operation
+            .responses
+            .responses
+            .entry(status.to_owned())
+            .or_insert_with(|| problem(description).into());
+    };
+    if secured {
+        add("401", "no, an invalid or an expired bearer token");
+        add("403", "the caller's role may not do this");
+    }
+    if has_body || has_id || write {
+        add(
+            "400",
+            "invalid request: body, prescription ID, query or header",
+        );
+    }
+    if has_body {
+        add("413", "the body is larger than 64 KiB");
+        add("415", "the body is not application/json");
+    }
+    if has_id {
+        add("404", "no such prescription (or not visible to the caller)");
+    }
+    if write {
+        add("409", "the prescription's status does not allow this");
+        add(
+            "422",
+            "the Idempotency-Key was used before with a different request",
+        );
+        let parameters = operation.parameters.get_or_insert_with(Vec::new);
+        let required = parameters
+            .iter()
+            .position(|p| p.name == "Idempotency-Key")
+            .map_or(Required::False, |at| parameters.remove(at).required);
+        parameters.push(idempotency_key(required));
+    }
+    for response in operation.responses.responses.values_mut() {
+        if let RefOr::T(response) = response
+            && let Some(index) = response.content.get_index_of("application/json")
+            && response.content[index].schema.as_ref().is_some_and(
+                |schema| matches!(schema, RefOr::Ref(r) if r.ref_location.ends_with("/Problem")),
+            )
+        {
+            let content = response.content.shift_remove_index(index).map(|(_, c)| c);
+            if let Some(content) = content {
+                response.content.insert(PROBLEM_JSON.to_owned(), content);
+            }
+        }
+    }
+}
+
+fn problem(description: &str) -> utoipa::openapi::Response {
+    let mut response = ResponseBuilder::new().description(description).content(
+        PROBLEM_JSON,
+        ContentBuilder::new()
+            .schema(Some(Ref::from_schema_name("Problem")))
+            .build(),
+    );
+    if description.contains("bearer token") {
+        response = response.header(
+            "WWW-Authenticate",
+            HeaderBuilder::new()
+                .schema(ObjectBuilder::new().schema_type(Type::String))
+                .build(),
+        );
+    }
+    response.build()
+}
+
+/// The `Idempotency-Key` header: 1 to 128 visible ASCII characters.
+fn idempotency_key(required: Required) -> utoipa::openapi::path::Parameter {
+    ParameterBuilder::new()
+        .name("Idempotency-Key")
+        .parameter_in(ParameterIn::Header)
+        .required(required)
+        .description(Some(
+            "1 to 128 visible ASCII characters; a retry with the same key and request replays the first response",
+        ))
+        .schema(Some(
+            ObjectBuilder::new()
+                .schema_type(Type::String)
+                .min_length(Some(1))
+                .max_length(Some(128))
+                .pattern(Some("^[!-~]+$")),
+        ))
+        .build()
+}
+
 #[derive(OpenApi)]
 #[openapi(
     info(title = "Prescrypt", description = "Electronic prescription service: prescribing, release, dispensing."),
@@ -41,9 +163,40 @@ impl Modify for BearerAuth {
         CancelRequest, Outcome, DispenseLine, DispenseRequest, Prescriber, Patient, ItemView,
         PrescriptionView, CancelResult, NominatedRelease, HistoryEvent, History,
     )),
-    modifiers(&BearerAuth),
+    modifiers(&BearerAuth, &ProblemResponses),
 )]
 struct ApiDoc;
+
+/// The methods the document lists for a request path, as an `Allow` header value (`None` when
+/// the path is none of the document's).
+pub fn allowed_methods(path: &str) -> Option<String> {
+    static ROUTES: LazyLock<Vec<(ResourceDef, String)>> = LazyLock::new(|| {
+        document()
+            .paths
+            .paths
+            .iter()
+            .map(|(pattern, item)| {
+                let methods = [
+                    ("GET", item.get.is_some()),
+                    ("POST", item.post.is_some()),
+                    ("PUT", item.put.is_some()),
+                    ("PATCH", item.patch.is_some()),
+                    ("DELETE", item.delete.is_some()),
+                ];
+                let allow: Vec<&str> = methods
+                    .iter()
+                    .filter(|(_, has)| *has)
+                    .map(|(name, _)| *name)
+                    .collect();
+                (ResourceDef::new(pattern.as_str()), allow.join(", "))
+            })
+            .collect()
+    });
+    ROUTES
+        .iter()
+        .find(|(route, _)| route.is_match(path))
+        .map(|(_, allow)| allow.clone())
+}
 
 /// The document served at `/api/v1/openapi.json`.
 pub fn document() -> utoipa::openapi::OpenApi {

@@ -280,3 +280,44 @@ async fn unknown_routes_are_problem_404s() {
     let (_, problem) = read(response).await;
     assert_eq!(code_of(&problem), "not-found");
 }
+
+/// Found by schemathesis (`unsupported_method`): a documented path under another method was a
+/// 404, as if the resource did not exist.
+#[tokio::test]
+async fn a_documented_path_under_another_method_is_405_with_allow() {
+    let app = spawn_app().await;
+    for (method, path, allow) in [
+        (reqwest::Method::DELETE, "/api/v1/prescriptions", "POST"),
+        (reqwest::Method::GET, "/api/v1/release", "POST"),
+        (reqwest::Method::TRACE, "/healthz", "GET"),
+        (
+            reqwest::Method::PUT,
+            "/api/v1/prescriptions/ABC/token.pdf",
+            "GET",
+        ),
+    ] {
+        let response = app
+            .client
+            .request(method.clone(), app.url(path))
+            .bearer_auth(app.prescriber())
+            .send()
+            .await
+            .unwrap();
+        let header = |name: &str| {
+            response
+                .headers()
+                .get(name)
+                .map(|v| v.to_str().unwrap().to_owned())
+        };
+        assert_eq!(header("allow").as_deref(), Some(allow), "{method} {path}");
+        assert_eq!(
+            header("content-type").as_deref(),
+            Some("application/problem+json")
+        );
+        let (status, problem) = read(response).await;
+        assert_eq!(status, StatusCode::METHOD_NOT_ALLOWED, "{method} {path}");
+        assert_eq!(code_of(&problem), "method-not-allowed", "{problem}");
+    }
+    let (status, problem) = app.get("/api/v1/nowhere", &app.prescriber()).await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "{problem}");
+}

@@ -70,6 +70,87 @@ async fn openapi_document_matches_the_committed_snapshot() {
     }
 }
 
+/// Found by schemathesis (scripts/schemathesis.sh): the document must describe what the server
+/// answers, or clients generated from it reject real responses.
+#[tokio::test]
+async fn openapi_document_describes_the_problems_the_server_answers() {
+    let app = spawn_app().await;
+    let doc: serde_json::Value = app
+        .client
+        .get(app.url("/api/v1/openapi.json"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let problem = "#/components/schemas/Problem";
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        for (method, operation) in item.as_object().unwrap() {
+            let responses = operation["responses"].as_object().unwrap();
+            for (status, response) in responses {
+                let content = response["content"].as_object();
+                let refs_problem = |media: &str| {
+                    content
+                        .and_then(|c| c.get(media))
+                        .map(|m| &m["schema"]["$ref"])
+                        == Some(&json!(problem))
+                };
+                assert!(
+                    !refs_problem("application/json"),
+                    "{method} {path} {status}: a Problem is application/problem+json"
+                );
+                if status.starts_with('4') || status.starts_with('5') {
+                    assert!(
+                        refs_problem("application/problem+json"),
+                        "{method} {path} {status}"
+                    );
+                }
+            }
+            let secured = operation["security"]
+                .as_array()
+                .is_some_and(|s| !s.is_empty());
+            let statuses: Vec<&str> = responses.keys().map(String::as_str).collect();
+            if secured {
+                for status in ["401", "403"] {
+                    assert!(statuses.contains(&status), "{method} {path} {statuses:?}");
+                }
+            }
+            if operation.get("requestBody").is_some() {
+                for status in ["400", "413", "415"] {
+                    assert!(statuses.contains(&status), "{method} {path} {statuses:?}");
+                }
+            }
+            if path.contains("{id}") {
+                for status in ["400", "404"] {
+                    assert!(statuses.contains(&status), "{method} {path} {statuses:?}");
+                }
+            }
+            if method == "post" && path.starts_with("/api/v1/") {
+                let names: Vec<&str> = operation["parameters"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|p| p["name"].as_str().unwrap())
+                    .collect();
+                assert!(names.contains(&"Idempotency-Key"), "{path} {names:?}");
+                for status in ["409", "422"] {
+                    assert!(statuses.contains(&status), "{method} {path} {statuses:?}");
+                }
+            }
+        }
+    }
+    let token = &doc["paths"]["/api/v1/prescriptions/{id}/token.{format}"]["get"];
+    let dpi = token["parameters"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"] == "dpi")
+        .unwrap();
+    assert_eq!(dpi["in"], "query", "{dpi}");
+    assert_eq!(dpi["schema"]["minimum"], 150, "{dpi}");
+}
+
 #[tokio::test]
 async fn audit_chain_verifies_and_catches_edits_and_deletions() {
     let app = spawn_app().await;
