@@ -33,3 +33,16 @@ fn image_decode_inputs() {
         checks::image_decode(&decoder, data)
     });
 }
+
+/// Fuzz finding (image_decode): a corrupt baseline JPEG trips a `debug_assert!` in zune-jpeg's
+/// bit reader (`bits_left >= n`; release builds saturate instead). The pipeline's
+/// `catch_unwind` around the codec must turn it into an error, never a panic reaching the
+/// caller; this test runs with debug assertions on, so the assertion really fires here.
+#[test]
+fn zune_jpeg_debug_assertion_is_contained() {
+    let data =
+        std::fs::read(fuzz_dir().join("regressions/image_decode/zune-jpeg-drop-bits-debug-assert"))
+            .expect("the committed reproducer");
+    let result = checks::image_decoder().decode_bytes(&data[1..]);
+    assert!(result.is_err(), "{result:?}");
+}
