@@ -102,7 +102,8 @@ for role in "${roles[@]}"; do
     bearer=$(token "$role" "$org" "schemathesis-$role") || exit 2
     say "== role $role (org $org), up to $max_examples examples per operation and phase"
     status=0
-    "$venv/bin/schemathesis" --config-file "$work/schemathesis.toml" \
+    # From the temp dir: schemathesis keeps its example database in ./.schemathesis.
+    (cd "$work" && "$venv/bin/schemathesis" --config-file "$work/schemathesis.toml" \
         run "$base/api/v1/openapi.json" \
         --checks all \
         --header "Authorization: Bearer $bearer" \
@@ -112,7 +113,7 @@ for role in "${roles[@]}"; do
         --request-timeout 20 \
         --no-color \
         --suppress-health-check too_slow,filter_too_much \
-        --output-truncate true || status=$?
+        --output-truncate true) || status=$?
     server_alive || server_died
     if ((status != 0)); then
         failed+=("$role")
