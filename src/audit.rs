@@ -150,8 +150,14 @@ pub fn for_prescription(conn: &mut DbConnection, uuid: &str) -> Result<Vec<Audit
 /// The result of walking the chains.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Verification {
-    Intact { entries: i64 },
-    Broken { chain: i32, seq: i64, reason: String },
+    Intact {
+        entries: i64,
+    },
+    Broken {
+        chain: i32,
+        seq: i64,
+        reason: String,
+    },
 }
 
 /// Walks every chain and reports the first broken entry.

@@ -275,7 +275,10 @@ async fn refused_accesses_are_audited_without_naming_the_prescription() {
     let created = app.create_default().await;
     let id = created["id"].as_str().unwrap().to_owned();
     let (status, _) = app
-        .get(&format!("/api/v1/prescriptions/{id}"), &app.other_pharmacist())
+        .get(
+            &format!("/api/v1/prescriptions/{id}"),
+            &app.other_pharmacist(),
+        )
         .await;
     assert_eq!(status, StatusCode::NOT_FOUND);
 
@@ -297,14 +300,20 @@ async fn refused_accesses_are_audited_without_naming_the_prescription() {
     assert_eq!(refusals.len(), 1, "{refusals:?}");
     let (actor, org, prescription, detail) = &refusals[0];
     assert_eq!((actor.as_str(), org.as_str()), ("P1111111", OTHER_PHARMACY));
-    assert_eq!(*prescription, None, "a refusal must not link to the prescription");
+    assert_eq!(
+        *prescription, None,
+        "a refusal must not link to the prescription"
+    );
     let detail: serde_json::Value = serde_json::from_str(detail).unwrap();
     assert_eq!(detail["id"], id.as_str());
     assert_eq!(detail["refusal"], "prescription-not-found");
 
     // The owner's history is unchanged by someone else's refused attempt.
     let (_, history) = app
-        .get(&format!("/api/v1/prescriptions/{id}/history"), &app.prescriber())
+        .get(
+            &format!("/api/v1/prescriptions/{id}/history"),
+            &app.prescriber(),
+        )
         .await;
     assert!(!history.to_string().contains(OTHER_PHARMACY), "{history}");
 }
