@@ -41,6 +41,9 @@ struct Args {
     /// The keys directory of the server at `--url` (to mint bearer tokens).
     #[arg(long)]
     keys_dir: Option<PathBuf>,
+    /// Prescribing practices the clients are spread over (client n uses practice n mod this).
+    #[arg(long, default_value_t = 1)]
+    practices: usize,
     /// HTTP workers of the in-process server.
     #[arg(long, default_value_t = 2)]
     workers: usize,
@@ -95,7 +98,17 @@ struct Target {
     base: String,
     client: reqwest::Client,
     prescriber: String,
+    /// One bearer token per practice of `--practices` (the first is `prescriber`'s).
+    practices: Vec<String>,
     pharmacists: Vec<String>,
+}
+
+impl Target {
+    /// Client `n`'s practice: creates serialise per practice on its ID sequence row, so
+    /// a realistic load spreads clients over practices as GP systems are.
+    fn practice(&self, client_no: usize) -> &str {
+        &self.practices[client_no % self.practices.len()]
+    }
 }
 
 async fn timed(request: reqwest::RequestBuilder, tally: &mut Tally, expect: u16) -> Option<Value> {
@@ -112,14 +125,14 @@ async fn timed(request: reqwest::RequestBuilder, tally: &mut Tally, expect: u16)
     }
 }
 
-async fn creates(target: Arc<Target>, deadline: Instant) -> Tally {
+async fn creates(target: Arc<Target>, client_no: usize, deadline: Instant) -> Tally {
     let mut tally = Tally::default();
     let body = body();
     while Instant::now() < deadline {
         let request = target
             .client
             .post(format!("{}/api/v1/prescriptions", target.base))
-            .bearer_auth(&target.prescriber)
+            .bearer_auth(target.practice(client_no))
             .json(&body);
         if timed(request, &mut tally, 201).await.is_some() {
             tally.completed += 1;
@@ -138,7 +151,7 @@ async fn lifecycles(target: Arc<Target>, client_no: usize, deadline: Instant) ->
         let create = target
             .client
             .post(format!("{}/api/v1/prescriptions", target.base))
-            .bearer_auth(&target.prescriber)
+            .bearer_auth(target.practice(client_no))
             .json(&body);
         let Some(created) = timed(create, &mut tally, 201).await else {
             continue;
@@ -300,6 +313,10 @@ fn main() -> anyhow::Result<()> {
             base,
             client: client.build()?,
             prescriber: auth::mint(&issuer, Role::Prescriber, PRESCRIBER_ORG, "G1234567", ttl)?,
+            practices: std::iter::once(PRESCRIBER_ORG.to_owned())
+                .chain((1..args.practices.max(1)).map(|n| format!("A8{n:04}")))
+                .map(|org| auth::mint(&issuer, Role::Prescriber, &org, "G1234567", ttl))
+                .collect::<Result<_, _>>()?,
             pharmacists: PHARMACY_ORGS
                 .iter()
                 .map(|org| auth::mint(&issuer, Role::Pharmacist, org, "P7654321", ttl))
@@ -312,8 +329,8 @@ fn main() -> anyhow::Result<()> {
             "service at {} ({} clients, {} s per phase, SQLite synchronous=FULL, group commit):",
             target.base, args.clients, args.seconds
         );
-        phase("creates", args.clients, args.seconds, &target, |t, _, d| {
-            creates(t, d)
+        phase("creates", args.clients, args.seconds, &target, |t, c, d| {
+            creates(t, c, d)
         })
         .await;
         phase(

@@ -2,7 +2,7 @@
 # The lifecycle load generator (examples/loadgen.rs) against PostgreSQL with 1..N service
 # instances. A benchmark, not a test: figures go to docs/benchmarks-postgres.md.
 #
-#   scripts/bench-postgres.sh [INSTANCES=1] [CLIENTS=64] [SECONDS=10]
+#   scripts/bench-postgres.sh [INSTANCES=1] [CLIENTS=64] [SECONDS=10] [PRACTICES=64]
 #
 # Starts a throwaway cluster with fsync ON (durable commits, like SQLite's synchronous=FULL),
 # N `prescrypt serve` processes on one database sharing one keys directory, and one load
@@ -14,6 +14,8 @@ cd "$(dirname "$0")/.."
 instances=${1:-1}
 clients=${2:-64}
 seconds=${3:-10}
+# Prescribing practices the clients are spread over (creates serialise per practice).
+practices=${4:-64}
 target=${CARGO_TARGET_DIR:-target}
 
 # BENCH_SKIP_BUILD=1 uses the binaries already built under $CARGO_TARGET_DIR/release.
@@ -49,12 +51,12 @@ for n in $(seq "$instances"); do
 done
 
 echo "PostgreSQL $(psql -Atc 'SHOW server_version' "$server"), fsync on, synchronous_commit on;" \
-  "$instances instance(s), $clients clients, $seconds s per phase, $(nproc) cores"
+  "$instances instance(s), $clients clients over $practices practices, $seconds s per phase, $(nproc) cores"
 per=$((clients / instances))
 runs=()
 for n in $(seq "$instances"); do
   "$loadgen" --url "${urls[$((n - 1))]}" --keys-dir "$work/keys" --clients "$per" \
-    --seconds "$seconds" >"$work/load$n.txt" 2>&1 &
+    --seconds "$seconds" --practices "$practices" >"$work/load$n.txt" 2>&1 &
   runs+=($!)
 done
 for pid in "${runs[@]}"; do wait "$pid"; done
