@@ -338,22 +338,37 @@ impl Throttle {
             "key": key,
             "window_seconds": self.window.as_secs(),
         });
-        let written = self
-            .store
-            .write(move |conn| {
-                crate::audit::append(
-                    conn,
-                    &who,
-                    "throttled",
-                    None,
-                    &detail,
-                    crate::prescriptions::now(),
-                )
-            })
-            .await;
-        if let Err(error) = written {
-            tracing::warn!(code = error.code(), "could not audit a throttle onset");
-        }
+        audit_apart(&self.store, who, "throttled", detail).await;
+    }
+}
+
+/// Appends an audit entry about no prescription in a transaction of its own (the request's own
+/// transaction, if it had one, rolled back or is not the place for it); a failure is logged,
+/// not answered, since the request itself was already decided.
+async fn audit_apart(
+    store: &Store,
+    who: Principal,
+    action: &'static str,
+    detail: serde_json::Value,
+) {
+    let written = store
+        .write(move |conn| {
+            crate::audit::append(
+                conn,
+                &who,
+                action,
+                None,
+                &detail,
+                crate::prescriptions::now(),
+            )
+        })
+        .await;
+    if let Err(error) = written {
+        tracing::warn!(
+            code = error.code(),
+            action,
+            "could not write an audit entry"
+        );
     }
 }
 
@@ -473,23 +488,7 @@ pub async fn audit_refusals<B: MessageBody>(
         "id": asked,
         "refusal": code,
     });
-    let written = guard
-        .throttle
-        .store
-        .write(move |conn| {
-            crate::audit::append(
-                conn,
-                &who,
-                "access-refused",
-                None,
-                &detail,
-                crate::prescriptions::now(),
-            )
-        })
-        .await;
-    if let Err(error) = written {
-        tracing::warn!(code = error.code(), "could not audit a refused access");
-    }
+    audit_apart(&guard.throttle.store, who, "access-refused", detail).await;
     Ok(response)
 }
 

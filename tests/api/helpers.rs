@@ -97,6 +97,24 @@ impl TestApp {
         format!("{}{}", self.address, path)
     }
 
+    /// The Prometheus text of `/metrics`.
+    pub async fn metrics_text(&self) -> String {
+        let response = self.client.get(self.url("/metrics")).send().await.unwrap();
+        response.text().await.unwrap()
+    }
+
+    /// The value of one series on `/metrics`, e.g. `prescrypt_shed_total{reason="in-flight"}`.
+    pub async fn metric(&self, series: &str) -> f64 {
+        let text = self.metrics_text().await;
+        let prefix = format!("{series} ");
+        text.lines()
+            .find_map(|line| line.strip_prefix(prefix.as_str()))
+            .unwrap_or_else(|| panic!("{series} in {text}"))
+            .trim()
+            .parse()
+            .unwrap()
+    }
+
     pub async fn get(&self, path: &str, bearer: &str) -> (StatusCode, Value) {
         let response = self
             .client

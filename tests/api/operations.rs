@@ -18,15 +18,7 @@ async fn health_readiness_and_metrics() {
         assert_eq!(response.status(), StatusCode::OK, "{path}");
     }
     app.create_default().await;
-    let text = app
-        .client
-        .get(app.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let text = app.metrics_text().await;
     assert!(text.contains("prescrypt_http_requests_total"), "{text}");
     assert!(
         text.contains("prescrypt_http_request_duration_seconds"),

@@ -139,25 +139,6 @@ fn in_store(app: &TestApp, id: &str) -> Option<String> {
         .unwrap()
 }
 
-async fn shed_total(app: &TestApp, reason: &str) -> f64 {
-    let text = app
-        .client
-        .get(app.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    let series = format!("prescrypt_shed_total{{reason=\"{reason}\"}} ");
-    text.lines()
-        .find_map(|line| line.strip_prefix(series.as_str()))
-        .unwrap_or_else(|| panic!("{series} in {text}"))
-        .trim()
-        .parse()
-        .unwrap()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn past_max_in_flight_requests_are_shed_with_503_retry_after_and_recover() {
     let dir = tempfile::tempdir().unwrap();
@@ -175,7 +156,11 @@ async fn past_max_in_flight_requests_are_shed_with_503_retry_after_and_recover()
     // Health and metrics stay reachable while the service is full.
     let health = app.client.get(app.url("/healthz")).send().await.unwrap();
     assert_eq!(health.status(), StatusCode::OK);
-    assert!(shed_total(&app, "in-flight").await >= 36.0);
+    assert!(
+        app.metric("prescrypt_shed_total{reason=\"in-flight\"}")
+            .await
+            >= 36.0
+    );
 
     held.release().await;
     let admitted = collect(&mut answers, 4).await;
@@ -207,7 +192,11 @@ async fn a_full_write_queue_sheds_writes_instead_of_queueing_without_bound() {
     for answer in &shed {
         assert_shed(answer, "overloaded");
     }
-    assert!(shed_total(&app, "write-queue").await >= 28.0);
+    assert!(
+        app.metric("prescrypt_shed_total{reason=\"write-queue\"}")
+            .await
+            >= 28.0
+    );
     held.release().await;
     let mut created = 0;
     for answer in collect(&mut answers, 2).await {

@@ -103,25 +103,6 @@ fn assert_throttled(answer: &Answer) {
     assert_eq!(answer.body["status"], 429);
 }
 
-async fn metric(app: &TestApp, series: &str) -> f64 {
-    let text = app
-        .client
-        .get(app.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    let prefix = format!("{series} ");
-    text.lines()
-        .find_map(|line| line.strip_prefix(prefix.as_str()))
-        .unwrap_or_else(|| panic!("{series} in {text}"))
-        .trim()
-        .parse()
-        .unwrap()
-}
-
 /// The `throttled` audit entries: (org, detail).
 fn throttle_audits(app: &TestApp) -> Vec<(String, Value)> {
     let mut conn = app.store.connection().unwrap();
@@ -168,7 +149,7 @@ async fn an_organisation_guessing_ids_and_tokens_is_throttled_and_others_are_not
     assert_eq!(released.status, StatusCode::OK, "{released:?}");
     assert_not_throttled(&failed_lookup(&app, &other, 100, None).await);
 
-    assert!(metric(&app, "prescrypt_throttled_total{scope=\"org\"}").await >= 12.0);
+    assert!(app.metric("prescrypt_throttled_total{scope=\"org\"}").await >= 12.0);
     // One audit entry for the onset, not one per refused request.
     let audits = throttle_audits(&app);
     assert_eq!(audits.len(), 1, "{audits:?}");
@@ -196,7 +177,11 @@ async fn one_address_guessing_is_throttled_whichever_organisation_it_uses() {
     let token = created["token"].as_str().unwrap();
     assert_throttled(&release(&app, &first, token, Some("198.51.100.1")).await);
 
-    assert!(metric(&app, "prescrypt_throttled_total{scope=\"addr\"}").await >= 2.0);
+    assert!(
+        app.metric("prescrypt_throttled_total{scope=\"addr\"}")
+            .await
+            >= 2.0
+    );
     let audits = throttle_audits(&app);
     assert_eq!(audits.len(), 1, "{audits:?}");
     assert_eq!(audits[0].1["scope"], "addr");

@@ -6,11 +6,9 @@
 //! of the kill delays (printed either way, so a failing run can be repeated).
 
 use std::collections::{BTreeMap, HashMap};
-use std::io::{BufRead, BufReader};
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, Command, Stdio};
-use std::sync::mpsc;
 use std::sync::{Mutex, OnceLock};
 use std::thread;
 use std::time::{Duration, Instant};
@@ -110,14 +108,7 @@ impl Server {
                 .spawn()
                 .expect("start prescrypt serve");
             let stdout = child.stdout.take().expect("stdout");
-            let (tx, rx) = mpsc::channel();
-            thread::spawn(move || {
-                let mut lines = BufReader::new(stdout).lines();
-                if let Some(Ok(line)) = lines.next() {
-                    let _ = tx.send(line);
-                }
-                for _ in lines {}
-            });
+            let rx = crate::harness::first_line(stdout);
             match rx.recv_timeout(Duration::from_secs(60)) {
                 Ok(line) => {
                     assert_eq!(line, format!("listening on {}", self.url()));

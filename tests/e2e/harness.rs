@@ -81,14 +81,7 @@ impl Service {
             .spawn()
             .expect("start prescrypt serve");
         let stdout = child.stdout.take().expect("stdout");
-        let (tx, rx) = mpsc::channel();
-        thread::spawn(move || {
-            let mut lines = BufReader::new(stdout).lines();
-            if let Some(Ok(line)) = lines.next() {
-                let _ = tx.send(line);
-            }
-            for _ in lines {}
-        });
+        let rx = first_line(stdout);
         let line = rx
             .recv_timeout(Duration::from_secs(60))
             .unwrap_or_else(|_| panic!("service did not start: {}", self.log()));
@@ -345,4 +338,18 @@ impl BlackHoleRelay {
         });
         Self { url, answered }
     }
+}
+
+/// The first line a child prints on stdout (`serve` prints `listening on …` once bound); the
+/// rest is drained so the child never blocks on a full pipe.
+pub fn first_line(stdout: std::process::ChildStdout) -> mpsc::Receiver<String> {
+    let (tx, rx) = mpsc::channel();
+    thread::spawn(move || {
+        let mut lines = BufReader::new(stdout).lines();
+        if let Some(Ok(line)) = lines.next() {
+            let _ = tx.send(line);
+        }
+        for _ in lines {}
+    });
+    rx
 }
