@@ -27,6 +27,9 @@ pub struct Problem {
     pub field: Option<String>,
     #[serde(default)]
     pub holder: Option<String>,
+    /// The `Retry-After` header of a 429/503, in seconds: the centre's own word on when to retry.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retry_after: Option<u64>,
 }
 
 impl Problem {
@@ -158,15 +161,20 @@ impl Api {
             .send()
             .map_err(|e| ApiError::Unreachable(describe_transport(&e)))?;
         let status = response.status();
+        let retry_after = response
+            .headers()
+            .get(reqwest::header::RETRY_AFTER)
+            .and_then(|value| value.to_str().ok())
+            .and_then(|seconds| seconds.trim().parse::<u64>().ok());
         let body = response
             .text()
             .map_err(|e| ApiError::Unreachable(describe_transport(&e)))?;
         if status.is_success() {
             Ok(body)
         } else if is_transient_status(status) {
-            Err(ApiError::Transient(Box::new(Problem::from_response(
-                status, &body,
-            ))))
+            let mut problem = Problem::from_response(status, &body);
+            problem.retry_after = retry_after;
+            Err(ApiError::Transient(Box::new(problem)))
         } else {
             Err(ApiError::Refused(Box::new(Problem::from_response(
                 status, &body,
@@ -235,5 +243,46 @@ fn describe_transport(error: &reqwest::Error) -> String {
         "cannot connect".to_owned()
     } else {
         error.to_string()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::{Read, Write};
+    use std::net::TcpListener;
+
+    use super::*;
+
+    /// A one-request HTTP server on loopback that answers with `response` verbatim.
+    fn answering(response: String) -> String {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let address = format!("http://{}", listener.local_addr().unwrap());
+        std::thread::spawn(move || {
+            let (mut stream, _) = listener.accept().unwrap();
+            let mut request = [0_u8; 4096];
+            let _ = stream.read(&mut request);
+            stream.write_all(response.as_bytes()).unwrap();
+        });
+        address
+    }
+
+    #[test]
+    fn an_overloaded_centre_is_transient_and_its_retry_after_is_kept() {
+        let body = r#"{"status":503,"code":"overloaded","title":"Service overloaded"}"#;
+        let response = format!(
+            "HTTP/1.1 503 Service Unavailable\r\nRetry-After: 7\r\n\
+             Content-Type: application/problem+json\r\nContent-Length: {}\r\n\
+             Connection: close\r\n\r\n{body}",
+            body.len()
+        );
+        let api = Api::new(&answering(response), None, Duration::from_secs(5)).unwrap();
+        match api.get("/api/v1/prescriptions/x") {
+            Err(ApiError::Transient(problem)) => {
+                assert_eq!(problem.status, 503);
+                assert_eq!(problem.code.as_deref(), Some("overloaded"));
+                assert_eq!(problem.retry_after, Some(7));
+            }
+            other => panic!("expected a transient error, got {other:?}"),
+        }
     }
 }

@@ -3,7 +3,8 @@
 //! the centre has answered for good.
 //!
 //! State machine per entry: `queued` →(2xx)→ `sent`; `queued` →(final 4xx)→ `failed`;
-//! `queued` →(no answer, 5xx, 401, 408, 429)→ `queued` with `attempts + 1` and a backoff delay.
+//! `queued` →(no answer, 5xx, 401, 408, 429)→ `queued` with `attempts + 1` and a backoff delay
+//! (or the centre's longer `Retry-After`, capped at the longest backoff).
 //! A kill at any point leaves the entry `queued`; sending it again carries the same
 //! `Idempotency-Key`, so the centre applies it at most once. Entries for one prescription are sent
 //! strictly in the order they were made (a claim never overtakes its dispense).
@@ -178,8 +179,12 @@ pub enum Attempt {
     Delivered(Value),
     /// A final refusal.
     Refused(Box<Problem>),
-    /// The centre answered but cannot process it now (5xx, 401, 408, 429): try again later.
-    Transient(String),
+    /// The centre answered but cannot process it now (5xx, 401, 408, 429): try again later,
+    /// not before its `Retry-After` if it gave one.
+    Transient {
+        reason: String,
+        retry_after: Option<Duration>,
+    },
     /// No answer at all (connection refused, timeout): try again later; the centre is down.
     Unreachable(String),
 }
@@ -189,7 +194,16 @@ impl From<std::result::Result<String, ApiError>> for Attempt {
         match result {
             Ok(body) => Self::Delivered(serde_json::from_str(&body).unwrap_or(Value::Null)),
             Err(error @ ApiError::Unreachable(_)) => Self::Unreachable(error.to_string()),
-            Err(error @ ApiError::Transient(_)) => Self::Transient(error.to_string()),
+            Err(error @ ApiError::Transient(_)) => {
+                let retry_after = match &error {
+                    ApiError::Transient(problem) => problem.retry_after.map(Duration::from_secs),
+                    _ => None,
+                };
+                Self::Transient {
+                    reason: error.to_string(),
+                    retry_after,
+                }
+            }
             Err(ApiError::Refused(problem)) => Self::Refused(problem),
             // A 2xx we could not read was still applied centrally: never resend as something else.
             Err(ApiError::Unexpected(reason)) => Self::Delivered(Value::String(reason)),
@@ -205,6 +219,24 @@ pub struct Transition {
     pub next_attempt_at: i64,
     pub last_error: Option<String>,
     pub response: Option<Value>,
+}
+
+/// Queued for another attempt after the backoff, or after the centre's `Retry-After` when that is
+/// longer (capped at [`BACKOFF_MAX`], so a wrong header cannot park dispensing for days).
+fn queued_again(
+    attempts: u32,
+    now: i64,
+    reason: &str,
+    retry_after: Option<Duration>,
+) -> Transition {
+    let delay = backoff(attempts).max(retry_after.unwrap_or_default().min(BACKOFF_MAX));
+    Transition {
+        state: State::Queued,
+        attempts,
+        next_attempt_at: now.saturating_add(i64::try_from(delay.as_millis()).unwrap_or(i64::MAX)),
+        last_error: Some(reason.to_owned()),
+        response: None,
+    }
 }
 
 pub fn transition(entry: &Entry, attempt: &Attempt, now: i64) -> Transition {
@@ -224,14 +256,11 @@ pub fn transition(entry: &Entry, attempt: &Attempt, now: i64) -> Transition {
             last_error: Some(problem.to_string()),
             response: serde_json::to_value(problem).ok(),
         },
-        Attempt::Transient(reason) | Attempt::Unreachable(reason) => Transition {
-            state: State::Queued,
-            attempts,
-            next_attempt_at: now
-                .saturating_add(i64::try_from(backoff(attempts).as_millis()).unwrap_or(i64::MAX)),
-            last_error: Some(reason.clone()),
-            response: None,
-        },
+        Attempt::Transient {
+            reason,
+            retry_after,
+        } => queued_again(attempts, now, reason, *retry_after),
+        Attempt::Unreachable(reason) => queued_again(attempts, now, reason, None),
     }
 }
 
@@ -444,11 +473,36 @@ mod tests {
     }
 
     #[test]
+    fn a_longer_retry_after_from_the_centre_wins_over_the_backoff_up_to_its_cap() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut outbox = open(&dir);
+        let entry = outbox.enqueue(Kind::Claim, &id(), &json!({})).unwrap();
+        let busy = |seconds| Attempt::Transient {
+            reason: "overloaded".into(),
+            retry_after: Some(Duration::from_secs(seconds)),
+        };
+        assert_eq!(transition(&entry, &busy(30), 1_000).next_attempt_at, 31_000);
+        // Shorter than the backoff: the backoff still spaces the retries.
+        assert_eq!(transition(&entry, &busy(1), 1_000).next_attempt_at, 3_000);
+        assert_eq!(
+            transition(&entry, &busy(86_400), 1_000).next_attempt_at,
+            1_000 + 300_000
+        );
+    }
+
+    #[test]
     fn transitions() {
         let dir = tempfile::tempdir().unwrap();
         let mut outbox = open(&dir);
         let entry = outbox.enqueue(Kind::Claim, &id(), &json!({})).unwrap();
-        let later = transition(&entry, &Attempt::Transient("down".into()), 1_000);
+        let later = transition(
+            &entry,
+            &Attempt::Transient {
+                reason: "down".into(),
+                retry_after: None,
+            },
+            1_000,
+        );
         assert_eq!(later.state, State::Queued);
         assert_eq!(later.attempts, 1);
         assert_eq!(later.next_attempt_at, 3_000);
@@ -498,7 +552,14 @@ mod tests {
         assert_eq!(sent.state, State::Sent);
         // A late transient answer from a concurrent sender must not resurrect it.
         let after = outbox
-            .record(&entry, &Attempt::Transient("late".into()), 6)
+            .record(
+                &entry,
+                &Attempt::Transient {
+                    reason: "late".into(),
+                    retry_after: None,
+                },
+                6,
+            )
             .unwrap();
         assert_eq!(after, sent);
         assert_eq!(outbox.counts().unwrap(), (0, 1, 0));
