@@ -1,8 +1,7 @@
 //! Real processes for the end-to-end tests: the `prescrypt` service on port 0 with a temp
 //! database and keys dir, the `pharmacy` client with temp config/data dirs, and helpers.
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{TcpListener, TcpStream};
+use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::sync::OnceLock;
@@ -13,6 +12,8 @@ use std::time::Duration;
 use prescrypt_pharmacy::api::Api;
 use serde_json::{Value, json};
 use tempfile::TempDir;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
 
 pub const PHARMACY: &str = "FA565";
 pub const OTHER_PHARMACY: &str = "FQ123";
@@ -294,49 +295,96 @@ impl Pharmacy {
     }
 }
 
-/// A TCP relay in front of the service that forwards one request and then withholds the answer
-/// (the client sees a hung connection): the effect happens centrally, the client never learns it.
-pub struct BlackHoleRelay {
-    pub url: String,
-    /// Receives once the service has answered the forwarded request.
-    pub answered: mpsc::Receiver<()>,
+/// What the proxy holds back of a dispense request; every other request passes through.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Hold {
+    /// Accepts the request and never forwards it: the service never sees it.
+    Request,
+    /// Forwards the request and withholds the service's answer.
+    Answer,
 }
 
-impl BlackHoleRelay {
-    pub fn new(upstream: &str) -> Self {
+/// A loopback TCP proxy in front of the service, run on its own tokio runtime: it passes every
+/// request through but holds back a dispense (`POST …/dispense`) as `Hold` says, so a test can
+/// kill the client while its dispense is unsent or applied but unacknowledged.
+pub struct Proxy {
+    pub url: String,
+    /// Receives once the held request arrived (`Hold::Request`) or the service answered it
+    /// (`Hold::Answer`).
+    pub held: mpsc::Receiver<()>,
+    _runtime: tokio::runtime::Runtime,
+}
+
+impl Proxy {
+    pub fn start(upstream: &str, hold: Hold) -> Self {
         let upstream = upstream
             .strip_prefix("http://")
             .expect("http url")
             .to_owned();
-        let listener = TcpListener::bind("127.0.0.1:0").expect("bind relay");
-        let url = format!("http://{}", listener.local_addr().expect("addr"));
-        let (tx, answered) = mpsc::channel();
-        thread::spawn(move || {
-            let mut held = Vec::new();
-            for client in listener.incoming() {
-                let Ok(mut client) = client else { return };
-                let Ok(mut server) = TcpStream::connect(&upstream) else {
-                    return;
-                };
-                let mut to_server = server.try_clone().expect("clone");
-                let mut from_client = client.try_clone().expect("clone");
-                thread::spawn(move || {
-                    let _ = std::io::copy(&mut from_client, &mut to_server);
-                });
-                let tx = tx.clone();
-                thread::spawn(move || {
-                    let mut buf = [0u8; 4096];
-                    if matches!(server.read(&mut buf), Ok(n) if n > 0) {
-                        let _ = tx.send(());
-                    }
-                    // Keep both ends open, answer nothing.
-                    thread::sleep(Duration::from_secs(120));
-                    let _ = client.flush();
-                });
-                held.push(());
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .expect("runtime");
+        let listener = runtime
+            .block_on(TcpListener::bind("127.0.0.1:0"))
+            .expect("bind the proxy");
+        let url = format!("http://{}", listener.local_addr().expect("address"));
+        let (tx, held) = mpsc::channel();
+        runtime.spawn(async move {
+            while let Ok((client, _)) = listener.accept().await {
+                tokio::spawn(relay(client, upstream.clone(), hold, tx.clone()));
             }
         });
-        Self { url, answered }
+        Self {
+            url,
+            held,
+            _runtime: runtime,
+        }
+    }
+}
+
+async fn relay(mut client: TcpStream, upstream: String, hold: Hold, held: mpsc::Sender<()>) {
+    let mut head = Vec::new();
+    let mut buf = [0u8; 4096];
+    while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+        match client.read(&mut buf).await {
+            Ok(0) | Err(_) => return,
+            Ok(n) => head.extend_from_slice(&buf[..n]),
+        }
+    }
+    let request_line = head.split(|&b| b == b'\r').next().unwrap_or_default();
+    let request_line = String::from_utf8_lossy(request_line);
+    let targeted = request_line.starts_with("POST ") && request_line.contains("/dispense ");
+    if targeted && hold == Hold::Request {
+        let _ = held.send(());
+        // Keep the connection open and forward nothing until the client is gone.
+        let _ = tokio::io::copy(&mut client, &mut tokio::io::sink()).await;
+        return;
+    }
+    let Ok(mut server) = TcpStream::connect(&upstream).await else {
+        return;
+    };
+    if server.write_all(&head).await.is_err() {
+        return;
+    }
+    let (mut client_read, mut client_write) = client.into_split();
+    let (mut server_read, mut server_write) = server.into_split();
+    let upload = tokio::spawn(async move {
+        let _ = tokio::io::copy(&mut client_read, &mut server_write).await;
+    });
+    if targeted {
+        let mut first = [0u8; 1];
+        if matches!(server_read.read(&mut first).await, Ok(1)) {
+            let _ = held.send(());
+        }
+        // Swallow the answer; hold the client's side open until it goes away.
+        let _ = tokio::io::copy(&mut server_read, &mut tokio::io::sink()).await;
+        let _ = upload.await;
+        drop(client_write);
+    } else {
+        let _ = tokio::io::copy(&mut server_read, &mut client_write).await;
+        upload.abort();
     }
 }
 

@@ -3,7 +3,7 @@
 use std::process::Stdio;
 use std::time::Duration;
 
-use crate::harness::{BlackHoleRelay, PHARMACY, Pharmacy, Service, actions};
+use crate::harness::{Hold, PHARMACY, Pharmacy, Proxy, Service, actions};
 
 fn dispense_events(service: &Service, id: &str) -> usize {
     actions(&service.history(id))
@@ -52,7 +52,7 @@ fn outage_then_crash_mid_send_then_sync_gives_exactly_one_dispense() {
     // The centre is back, but the client is killed after the centre applied the dispense and
     // before the answer reached it (a relay withholds the answer).
     service.restart();
-    let relay = BlackHoleRelay::new(&service.url);
+    let relay = Proxy::start(&service.url, Hold::Answer);
     let mut client = pharmacy
         .command()
         .env("PHARMACY_SERVER", &relay.url)
@@ -63,7 +63,7 @@ fn outage_then_crash_mid_send_then_sync_gives_exactly_one_dispense() {
         .spawn()
         .expect("spawn sync");
     relay
-        .answered
+        .held
         .recv_timeout(Duration::from_secs(30))
         .expect("the centre answered the relayed dispense");
     client.kill().expect("kill the client mid-send");
