@@ -97,6 +97,17 @@ impl TestApp {
         format!("{}{}", self.address, path)
     }
 
+    /// The served OpenAPI document.
+    pub async fn openapi_document(&self) -> Value {
+        let response = self
+            .client
+            .get(self.url("/api/v1/openapi.json"))
+            .send()
+            .await
+            .unwrap();
+        response.json().await.unwrap()
+    }
+
     /// The Prometheus text of `/metrics`.
     pub async fn metrics_text(&self) -> String {
         let response = self.client.get(self.url("/metrics")).send().await.unwrap();

@@ -33,15 +33,7 @@ async fn health_readiness_and_metrics() {
 #[tokio::test]
 async fn openapi_document_matches_the_committed_snapshot() {
     let app = spawn_app().await;
-    let served: serde_json::Value = app
-        .client
-        .get(app.url("/api/v1/openapi.json"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let served = app.openapi_document().await;
     let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/api/openapi.json");
     let pretty = serde_json::to_string_pretty(&served).unwrap() + "\n";
     if std::env::var_os("UPDATE_SNAPSHOTS").is_some() {
@@ -67,15 +59,7 @@ async fn openapi_document_matches_the_committed_snapshot() {
 #[tokio::test]
 async fn openapi_document_describes_the_problems_the_server_answers() {
     let app = spawn_app().await;
-    let doc: serde_json::Value = app
-        .client
-        .get(app.url("/api/v1/openapi.json"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let doc = app.openapi_document().await;
     let problem = "#/components/schemas/Problem";
     for (path, item) in doc["paths"].as_object().unwrap() {
         for (method, operation) in item.as_object().unwrap() {
