@@ -22,7 +22,7 @@ set -euo pipefail
 
 cd "$(dirname "$0")/.."
 seconds="${FUZZ_SMOKE_SECONDS:-20}"
-default_targets=(token_parse prescription_id_parse host_link_decode ssi_parse hid_reports image_decode)
+default_targets=(token_parse prescription_id_parse gs1_parse host_link_decode ssi_parse hid_reports image_decode)
 if [[ "${FUZZ_SMOKE_SERVICE:-0}" == 1 ]]; then default_targets+=(json_bodies); fi
 if (($# > 0)); then targets=("$@"); else targets=("${default_targets[@]}"); fi
 
