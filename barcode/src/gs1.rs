@@ -348,6 +348,15 @@ impl Ai {
         ai
     }
 
+    /// A number that differs for AIs of the same length (for the duplicate filter).
+    fn hash_bucket(&self) -> u32 {
+        self.digits[..usize::from(self.len)]
+            .iter()
+            .fold(u32::from(self.len), |acc, d| {
+                acc * 10 + u32::from(d.wrapping_sub(b'0'))
+            })
+    }
+
     pub fn as_str(&self) -> &str {
         core::str::from_utf8(&self.digits[..usize::from(self.len)]).unwrap_or("?")
     }
@@ -622,15 +631,24 @@ impl<'a> ElementString<'a> {
         }
         let mut cursor = self.cursor(offset);
         let mut count = 0usize;
+        // Alloc-free duplicate check: a filter of the AIs seen so far (1024 bits) spares
+        // the walk over earlier elements for a new AI; a repeated AI is compared with its first
+        // occurrence only (every later repeat already equals that one).
+        let mut seen = [0u64; 16];
         while let Some(element) = cursor.next_element(true)? {
-            count += 1;
-            // Alloc-free duplicate check against the elements before this one.
-            let earlier = self.elements().take(count - 1);
-            for other in earlier {
-                if other.ai == element.ai && other.value != element.value {
+            let bucket = element.ai.hash_bucket() as usize % (64 * seen.len());
+            let (word, bit) = (bucket / 64, 1u64 << (bucket % 64));
+            if seen[word] & bit != 0 {
+                let first = self
+                    .elements()
+                    .take(count)
+                    .find(|other| other.ai == element.ai);
+                if first.is_some_and(|first| first.value != element.value) {
                     return Err(Gs1Error::DuplicateAi { ai: element.ai });
                 }
             }
+            seen[word] |= bit;
+            count += 1;
         }
         Ok(())
     }
@@ -794,17 +812,24 @@ impl<'a> Cursor<'a> {
             at,
         })?;
         let value_start = start + spec.ai_len;
-        let run_end = bytes[value_start..]
+        // The value runs to the next GS or the end; look no further than one past the longest
+        // value, so each element costs at most its own length.
+        let longest = match spec.length {
+            Length::Fixed(len) => len,
+            Length::Variable(max) => max,
+        };
+        let window = &bytes[value_start..bytes.len().min(value_start + longest + 1)];
+        let run_len = window
             .iter()
             .position(|&b| b == GS_BYTE)
-            .map_or(bytes.len(), |i| value_start + i);
+            .unwrap_or(window.len());
         let value_end = match spec.length {
             Length::Fixed(len) => {
-                if run_end - value_start < len {
+                if run_len < len {
                     return Err(Gs1Error::TooShort { ai, expected: len });
                 }
                 let end = value_start + len;
-                if end < run_end && !spec.is_predefined_length() {
+                if run_len > len && !spec.is_predefined_length() {
                     return Err(Gs1Error::MissingFnc1 {
                         ai,
                         at: self.offset + end,
@@ -813,14 +838,13 @@ impl<'a> Cursor<'a> {
                 end
             }
             Length::Variable(max) => {
-                let len = run_end - value_start;
-                if len == 0 {
+                if run_len == 0 {
                     return Err(Gs1Error::EmptyValue { ai });
                 }
-                if len > max {
+                if run_len > max {
                     return Err(self.overlong(ai, spec, value_start, max, diagnose));
                 }
-                run_end
+                value_start + run_len
             }
         };
         let value = self.value(ai, spec, value_start, value_end)?;

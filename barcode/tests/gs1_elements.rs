@@ -435,6 +435,17 @@ fn duplicate_ai_with_differing_values() {
         err(&format!("01{GTIN}01{}", "05012345678900")),
         Gs1Error::DuplicateAi { ai: ai("01") }
     );
+    // Among many distinct AIs (3218 shares 10's bucket in the parser's duplicate filter).
+    let many: String = (3100..3400).map(|ai| format!("{ai}000000")).collect();
+    assert!(ElementString::parse(&format!("10A{GS}{many}")).is_ok());
+    assert_eq!(
+        err(&format!("10A{GS}{many}10B")),
+        Gs1Error::DuplicateAi { ai: ai("10") }
+    );
+    assert_eq!(
+        err(&format!("{many}3218000001")),
+        Gs1Error::DuplicateAi { ai: ai("3218") }
+    );
     // The same value twice is allowed.
     let text = format!("10A{GS}01{GTIN}10A");
     let same = ElementString::parse(&text).unwrap();
