@@ -25,9 +25,9 @@
 //! module (allocates, accepts unknown AIs best-effort and validates no check digit, date or
 //! character set). None parses element strings strictly in `no_std`.
 //!
-//! Limits of the format itself: a variable-length value that is the last one before another
-//! variable-length AI with its FNC1 missing but within the maximum length cannot be told apart
-//! from a longer value; such strings parse as the longer value.
+//! A limit of the format itself: when the FNC1 after a variable-length value is missing and the
+//! value together with what follows still fits the value's maximum length (`10AB17270131`), nothing
+//! tells it apart from one longer value, and it parses as that (batch `AB17270131`).
 
 use core::fmt;
 
@@ -271,18 +271,18 @@ fn predefined_ai_len(first_two_digits: &str) -> usize {
 }
 
 impl AiSpec {
-    /// The spec of the AI that starts `digits`: from [`AI_TABLE`], else from the predefined-length
-    /// table, else `None`.
-    pub fn lookup(digits: &str) -> Option<AiSpec> {
-        let bytes = digits.as_bytes();
+    /// The spec of the AI that `text` starts with: from [`AI_TABLE`], else from the
+    /// predefined-length table, else `None`.
+    pub fn lookup(text: &str) -> Option<AiSpec> {
+        let bytes = text.as_bytes();
         if let Some(spec) = AI_TABLE.iter().find(|spec| {
             bytes.len() >= spec.ai_len
-                && digits.starts_with(spec.prefix)
+                && text.starts_with(spec.prefix)
                 && bytes[..spec.ai_len].iter().all(u8::is_ascii_digit)
         }) {
             return Some(*spec);
         }
-        let first_two = digits.get(..2)?;
+        let first_two = text.get(..2)?;
         let total = predefined_length(first_two)?;
         let ai_len = predefined_ai_len(first_two);
         if bytes.len() < ai_len || !bytes[..ai_len].iter().all(u8::is_ascii_digit) {
