@@ -2,7 +2,7 @@
 # Short fuzz smoke run for CI: every cargo-fuzz target for a few seconds, starting from the
 # committed corpus. Long runs and their figures: docs/fuzzing.md.
 #
-#   scripts/fuzz-smoke.sh [target...]         (default: the six targets without the service)
+#   scripts/fuzz-smoke.sh [target...]         (default: the seven targets without the service)
 #
 # Environment:
 #   FUZZ_SMOKE_SECONDS=20          fuzzing time per target
@@ -48,7 +48,7 @@ fi
 
 # Same flags as the long runs in docs/fuzzing.md: no sanitizer (the code under test is safe
 # Rust; see there), debug assertions on so that integer overflow panics. Only `json_bodies`
-# links the service (feature `service`); the other six are built without it, so they do not
+# links the service (feature `service`); the other seven are built without it, so they do not
 # wait for actix-web and diesel and do not change when the service does.
 base=(--sanitizer none --debug-assertions)
 if [[ -n "${FUZZ_TARGET_DIR:-}" ]]; then base+=(--target-dir "$FUZZ_TARGET_DIR"); fi
