@@ -2,7 +2,7 @@
 # Short fuzz smoke run for CI: every cargo-fuzz target for a few seconds, starting from the
 # committed corpus. Long runs and their figures: docs/fuzzing.md.
 #
-#   scripts/fuzz-smoke.sh [target...]         (default: the six targets without the service)
+#   scripts/fuzz-smoke.sh [target...]         (default: the seven targets without the service)
 #
 # Environment:
 #   FUZZ_SMOKE_SECONDS=20          fuzzing time per target
@@ -22,7 +22,7 @@ set -euo pipefail
 
 cd "$(dirname "$0")/.."
 seconds="${FUZZ_SMOKE_SECONDS:-20}"
-default_targets=(token_parse prescription_id_parse host_link_decode ssi_parse hid_reports image_decode)
+default_targets=(token_parse prescription_id_parse gs1_parse host_link_decode ssi_parse hid_reports image_decode)
 if [[ "${FUZZ_SMOKE_SERVICE:-0}" == 1 ]]; then default_targets+=(json_bodies); fi
 if (($# > 0)); then targets=("$@"); else targets=("${default_targets[@]}"); fi
 
@@ -48,7 +48,7 @@ fi
 
 # Same flags as the long runs in docs/fuzzing.md: no sanitizer (the code under test is safe
 # Rust; see there), debug assertions on so that integer overflow panics. Only `json_bodies`
-# links the service (feature `service`); the other six are built without it, so they do not
+# links the service (feature `service`); the other seven are built without it, so they do not
 # wait for actix-web and diesel and do not change when the service does.
 base=(--sanitizer none --debug-assertions)
 if [[ -n "${FUZZ_TARGET_DIR:-}" ]]; then base+=(--target-dir "$FUZZ_TARGET_DIR"); fi

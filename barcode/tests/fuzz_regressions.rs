@@ -27,6 +27,11 @@ fn prescription_id_parse_inputs() {
 }
 
 #[test]
+fn gs1_parse_inputs() {
+    replay::replay(&fuzz_dir(), "gs1_parse", checks::gs1_parse);
+}
+
+#[test]
 fn image_decode_inputs() {
     let decoder = checks::image_decoder();
     replay::replay(&fuzz_dir(), "image_decode", |data| {

@@ -1,10 +1,11 @@
-//! Checks for `prescrypt-barcode`: the token and ID parsers (no_std core) and the image
-//! decoding pipeline (`decode` feature).
+//! Checks for `prescrypt-barcode`: the token, ID and GS1 element-string parsers (no_std core)
+//! and the image decoding pipeline (`decode` feature).
 
 use std::time::Duration;
 
 use image::GrayImage;
 use prescrypt_barcode::decode::{DecodeOptions, Decoder, Payload};
+use prescrypt_barcode::gs1::{self, ElementString};
 use prescrypt_barcode::token::{TOKEN_LEN, Token};
 use prescrypt_barcode::{NhsNumber, PrescriptionId};
 
@@ -28,6 +29,51 @@ pub fn token_parse(data: &[u8]) {
     assert_eq!(&data[3..20], id.data().as_slice());
     assert_eq!(PrescriptionId::parse(id.compact()), Ok(id));
     assert_eq!(token.key_id().as_str().as_bytes(), &data[20..28]);
+}
+
+/// GS1 element strings, as scanned (AIM + GS) and bracketed: never panic; every accepted string
+/// has elements, renders to a canonical text that parses to the same elements (and to the same
+/// canonical text), and its bracketed rendering parses back when no value contains `(`.
+pub fn gs1_parse(data: &[u8]) {
+    let Ok(text) = core::str::from_utf8(data) else {
+        return;
+    };
+    let elements = |parsed: &ElementString<'_>| -> Vec<(gs1::Ai, String)> {
+        parsed
+            .elements()
+            .map(|e| (e.ai, e.value.to_owned()))
+            .collect()
+    };
+    for parsed in [
+        ElementString::parse(text),
+        ElementString::parse_bracketed(text),
+    ]
+    .into_iter()
+    .flatten()
+    {
+        let expected = elements(&parsed);
+        assert!(!expected.is_empty(), "accepted without elements");
+        let canonical = parsed.canonical().to_string();
+        let again = ElementString::parse(&canonical).expect("the canonical text parses");
+        assert_eq!(
+            elements(&again),
+            expected,
+            "canonical text changes the elements"
+        );
+        assert_eq!(again.canonical().to_string(), canonical);
+        if expected.iter().all(|(_, value)| !value.contains('(')) {
+            let bracketed = parsed.bracketed().to_string();
+            let again = ElementString::parse_bracketed(&bracketed).expect("bracketed text parses");
+            assert_eq!(
+                elements(&again),
+                expected,
+                "bracketed text changes the elements"
+            );
+        }
+        if let Some(pack) = parsed.pack() {
+            assert!(gs1::has_valid_check_digit(pack.gtin));
+        }
+    }
 }
 
 /// Prescription ID and NHS number parsers: never panic; accepted input round-trips through
