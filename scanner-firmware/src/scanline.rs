@@ -14,40 +14,52 @@ pub const SUBPIXEL: u32 = 32;
 /// Tuning of the edge detector.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct EdgeConfig {
-    /// EWMA weight of the new sample, in 1/32 (25 ≈ 0.78, ZBar's value; smaller smooths more).
-    pub ewma_weight: i32,
-    /// Noise gain of that EWMA-and-difference filter, in 1/256: w / sqrt(2 − w).
-    pub noise_gain: i32,
-    /// Threshold restart after an edge, in 1/256 of its slope (113 ≈ 0.44).
+    /// The slope is the difference of two adjacent boxes of `h` samples. `h` is chosen per line
+    /// from its measured noise: the smallest box that lifts a full-contrast step this many noise
+    /// standard deviations (in 1/10) over the slope noise.
+    pub target_snr: i32,
+    /// The box is at least this fraction (in 1/100) of the line's mean element width, measured
+    /// by counting mid-level crossings (a longer box averages more noise away).
+    pub box_fraction: i32,
+    /// Longest box, in samples.
+    pub max_box: i32,
+    /// Threshold restart after an edge, in 1/256 of its slope (64 = 0.25).
     pub restart: i32,
     /// The threshold fades back to its floor over this many widths of the last element.
     pub fade_widths: i32,
-    /// The floor is at least this many noise standard deviations, in 1/10.
+    /// The floor is at least this many slope-noise standard deviations, in 1/10.
     pub noise_sigmas: i32,
-    /// The floor is at most the line's contrast divided by this.
+    /// The floor is at most the line's contrast step divided by this.
     pub floor_divisor: i32,
     /// Lines with less contrast (max − min) than this are not decoded.
     pub min_contrast: u8,
+    /// …nor lines whose contrast is under this many noise standard deviations (in 1/10): a floor
+    /// relative to the sensor noise, so a faded label in a quiet line still reads.
+    pub min_contrast_sigmas: i32,
 }
 
 impl EdgeConfig {
-    /// Light smoothing for sharp, narrow modules (tried first).
+    /// The shortest box the line's noise allows (tried first).
     pub const SHARP: Self = Self {
-        ewma_weight: 25,
-        noise_gain: 181,
-        restart: 113,
+        target_snr: 60,
+        box_fraction: 30,
+        max_box: MAX_BOX,
+        restart: 80,
         fade_widths: 8,
         noise_sigmas: 35,
         floor_divisor: 7,
-        min_contrast: 40,
+        min_contrast: 20,
+        min_contrast_sigmas: 80,
     };
-    /// Heavier smoothing for blurred or noisy lines of wide modules (the fallback).
+    /// Twice as long a box, for blurred or noisy lines of wide modules (the fallback).
     pub const SMOOTH: Self = Self {
-        ewma_weight: 11,
-        noise_gain: 68,
+        box_fraction: 55,
         ..Self::SHARP
     };
 }
+
+/// Longest box of the slope filter, in samples.
+pub const MAX_BOX: i32 = 16;
 
 impl Default for EdgeConfig {
     fn default() -> Self {
@@ -170,6 +182,9 @@ impl Edges {
     }
 }
 
+/// Samples of a run weighed for its position.
+const MAX_FLANK: i32 = 512;
+
 /// A run of samples whose slope has one sign and exceeds the noise floor; it is an edge if its
 /// peak exceeds the adaptive threshold in force when it began.
 #[derive(Debug, Clone, Copy)]
@@ -202,13 +217,14 @@ impl Run {
     }
 
     fn add(&mut self, index: i32, magnitude: i32) {
-        // No overflow: every slope in a run exceeds the floor (≥ 1 grey level), so a run spans at
-        // most 255 samples and its weights sum to at most 255 × 16: moment < 2^20.
-        let w = magnitude - self.base;
-        self.weight = self.weight.wrapping_add(w);
-        self.moment = self
-            .moment
-            .wrapping_add(w.wrapping_mul(index - self.first_index));
+        // No overflow: slopes are at most 255 × MAX_BOX = 4,080 and only a run's first
+        // MAX_FLANK samples are weighed (a real flank is far shorter): moment < 4,080 × 512² < 2^31.
+        let offset = index - self.first_index;
+        if offset < MAX_FLANK {
+            let w = magnitude - self.base;
+            self.weight += w;
+            self.moment += w * offset;
+        }
         self.peak = self.peak.max(magnitude);
         self.last_index = index;
     }
@@ -216,7 +232,7 @@ impl Run {
     /// Sub-pixel edge position (1/32 sample): the centroid of the slope above the threshold,
     /// which uses the whole flank (robust to noise) and is exact for a symmetric blur.
     /// The slope at index `i` lies between samples `i-1` and `i`.
-    fn position(&self) -> u32 {
+    fn position(&self, offset: i32) -> u32 {
         let scale = SUBPIXEL as i32;
         let centroid = if self.weight > 0 {
             // 32-bit only (a Cortex-M4 has no 64-bit divide): quotient and scaled remainder.
@@ -226,7 +242,7 @@ impl Run {
         } else {
             self.last_index * scale
         };
-        (centroid - scale / 2).max(0) as u32
+        (centroid - scale / 2 - offset * scale).max(0) as u32
     }
 }
 
@@ -249,7 +265,7 @@ impl Tracker {
         (self.threshold - self.fade_step * (index - self.threshold_index)).max(self.floor)
     }
 
-    fn emit(&mut self, run: &Run, config: &EdgeConfig, edges: &mut Edges) {
+    fn emit(&mut self, run: &Run, offset: i32, config: &EdgeConfig, edges: &mut Edges) {
         let sign = run.sign;
         let magnitude = run.peak;
         if sign == self.last_sign {
@@ -257,9 +273,9 @@ impl Tracker {
             if magnitude <= self.last_magnitude {
                 return;
             }
-            edges.replace_last(run.position());
+            edges.replace_last(run.position(offset));
         } else {
-            edges.push(run.position(), sign > 0);
+            edges.push(run.position(offset), sign > 0);
         }
         let width = (run.last_index - self.last_index).max(1);
         self.last_sign = sign;
@@ -271,9 +287,19 @@ impl Tracker {
     }
 }
 
-/// Contrast of the line and the median of |x[i] − x[i−1]| (a robust measure of sensor noise
-/// where modules span several samples; sampled on every 4th pair, which is plenty for a median).
-fn survey(samples: &[u8]) -> (Contrast, i32) {
+/// What one cheap pass over a line tells about it.
+struct Survey {
+    contrast: Contrast,
+    /// Sensor noise σ in 1/16 grey level, from the median of |x[i] − x[i−1]| (robust where
+    /// modules span several samples; sampled on every 4th pair, which is plenty for a median,
+    /// and interpolated within the histogram bin).
+    noise16: i32,
+    /// Mean width of the elements between the first and the last mid-level crossing, in 1/16
+    /// sample (0: fewer than two crossings); with hysteresis, so noise does not count.
+    element16: i32,
+}
+
+fn survey(samples: &[u8]) -> Survey {
     let contrast = Contrast::of(samples);
     let mut histogram = [0u16; 256];
     let mut pairs = 0u32;
@@ -284,19 +310,66 @@ fn survey(samples: &[u8]) -> (Contrast, i32) {
     }
     let half = pairs.div_ceil(2);
     let mut seen = 0u32;
-    let mut median = 255;
+    let mut median16 = 255 * 16;
     for (value, &count) in histogram.iter().enumerate() {
-        seen += u32::from(count);
-        if seen >= half {
-            median = value as i32;
+        let count = u32::from(count);
+        if seen + count >= half {
+            // |x[i] − x[i−1]| of integer samples: bin v covers [v − ½, v + ½).
+            let within = ((half - seen) * 16 / count.max(1)) as i32;
+            median16 = (value as i32 * 16 - 8 + within).max(0);
             break;
         }
+        seen += count;
     }
-    (contrast, median)
+    // The median of |N(0, 2σ²)| is 0.954 σ.
+    let noise16 = median16 * 100 / 95;
+
+    // Mid-level crossings with hysteresis: ± max(20 % of the range, 2.5 σ).
+    let mid = (i32::from(contrast.min) + i32::from(contrast.max)) / 2;
+    let range = i32::from(contrast.max - contrast.min);
+    let band = (range / 5).max(noise16 * 5 / (2 * 16));
+    let (high, low) = (mid + band, mid - band);
+    let mut above = samples.first().is_some_and(|&x| i32::from(x) > mid);
+    let (mut crossings, mut first, mut last) = (0i32, 0i32, 0i32);
+    for (index, &x) in (0i32..).zip(samples) {
+        let x = i32::from(x);
+        if (above && x < low) || (!above && x > high) {
+            above = !above;
+            if crossings == 0 {
+                first = index;
+            }
+            last = index;
+            crossings += 1;
+        }
+    }
+    let element16 = if crossings >= 2 {
+        (last - first) * 16 / (crossings - 1)
+    } else {
+        0
+    };
+    Survey {
+        contrast,
+        noise16,
+        element16,
+    }
+}
+
+/// √(2h) × 16 for box lengths h = 0..=MAX_BOX (the slope noise in units of the sample noise).
+const SQRT_2H_16: [i32; MAX_BOX as usize + 1] = [
+    0, 23, 32, 39, 45, 51, 55, 60, 64, 68, 72, 75, 78, 82, 85, 88, 91,
+];
+
+/// The box length for a line: the smallest h with h·C / (σ·√(2h)) ≥ target, i.e.
+/// h ≥ 2 (target·σ / C)², or the configured fraction of the mean element width if longer.
+fn box_length(step16: i32, survey: &Survey, config: &EdgeConfig) -> i32 {
+    let ratio = config.target_snr * survey.noise16 * 10 / step16.max(1); // target·σ/C in 1/100
+    let for_noise = (2 * ratio * ratio + 9_999) / (100 * 100);
+    let for_width = survey.element16 * config.box_fraction / (16 * 100);
+    for_noise.max(for_width).clamp(1, config.max_box)
 }
 
 /// Finds the edges of `samples` into `edges`; returns the line's contrast. A line with too little
-/// contrast yields no edges.
+/// contrast, absolute or relative to its noise, yields no edges.
 pub fn find_edges(samples: &[u8], config: &EdgeConfig, edges: &mut Edges) -> Contrast {
     let samples = &samples[..samples.len().min(MAX_SAMPLES)];
     edges.len = 0;
@@ -304,14 +377,41 @@ pub fn find_edges(samples: &[u8], config: &EdgeConfig, edges: &mut Edges) -> Con
     if samples.len() < 3 {
         return Contrast::of(samples);
     }
-    let (contrast, median_difference) = survey(samples);
+    let survey = survey(samples);
+    let (contrast, noise16) = (survey.contrast, survey.noise16);
     if contrast.exposure(config.min_contrast) != Exposure::Good {
         return contrast;
     }
-    let ceiling = i32::from(contrast.max - contrast.min) * 16 / config.floor_divisor;
-    // Slope noise from the median absolute sample difference (σ_diff ≈ median / 0.6745).
-    let noise = (median_difference * 16 * 100 / 67 * config.noise_gain) >> 8;
-    let floor = (noise * config.noise_sigmas / 10).clamp(16, ceiling.max(16));
+    let range16 = i32::from(contrast.max - contrast.min) * 16;
+    if range16 * 10 < config.min_contrast_sigmas * noise16 {
+        #[cfg(feature = "std")]
+        if std::env::var_os("EDGE_DEBUG").is_some() {
+            std::eprintln!("refused: range {} noise16 {}", range16 / 16, noise16);
+        }
+        return contrast;
+    }
+    // The range of a noisy line overstates the bars' contrast by about ±3σ.
+    let step16 = (range16 - 6 * noise16).max(range16 / 2);
+    let h = box_length(step16, &survey, config);
+    let box_samples = h as usize;
+    #[cfg(feature = "std")]
+    if std::env::var_os("EDGE_DEBUG").is_some() {
+        std::eprintln!(
+            "range {} noise16 {} step16 {} h {} element16 {}",
+            range16 / 16,
+            noise16,
+            step16,
+            h,
+            survey.element16
+        );
+    }
+    if samples.len() <= 2 * box_samples {
+        return contrast;
+    }
+    // Slopes are box differences: h × grey levels.
+    let slope_noise = noise16 * SQRT_2H_16[box_samples] / (16 * 16);
+    let ceiling = step16 * h / (16 * config.floor_divisor);
+    let floor = (slope_noise * config.noise_sigmas / 10).clamp(1, ceiling.max(1));
     let mut tracker = Tracker {
         floor,
         threshold: floor,
@@ -321,18 +421,24 @@ pub fn find_edges(samples: &[u8], config: &EdgeConfig, edges: &mut Edges) -> Con
         last_magnitude: 0,
         last_index: 0,
     };
-    // Smoothed intensity in 1/16 grey level; the current run is kept in locals (hot loop).
-    let mut smooth = i32::from(samples[0]) * 16;
-    let floor = tracker.floor;
-    let weight = config.ewma_weight;
+    let mut slope: i32 = samples[box_samples..2 * box_samples]
+        .iter()
+        .map(|&x| i32::from(x))
+        .sum::<i32>()
+        - samples[..box_samples]
+            .iter()
+            .map(|&x| i32::from(x))
+            .sum::<i32>();
+    // The slope at index i compares samples (i−2h, i−h] and (i−h, i]: it is centred between
+    // samples i−h and i−h+1.
+    let offset = h - 1;
     let mut run = Run::start(0, 0, floor, 0);
     let mut in_run = false;
-
-    for (i, &sample) in samples.iter().enumerate().skip(1) {
-        let index = i as i32;
-        let step = ((i32::from(sample) * 16 - smooth) * weight) >> 5;
-        smooth += step;
-        let slope = step;
+    let first = 2 * box_samples;
+    let newest = samples[first..].iter();
+    let middle = samples[box_samples..].iter();
+    for (index, ((&new, &mid), &old)) in (first as i32..).zip(newest.zip(middle).zip(samples)) {
+        slope += i32::from(new) + i32::from(old) - 2 * i32::from(mid);
         let magnitude = slope.abs();
 
         if in_run {
@@ -342,7 +448,7 @@ pub fn find_edges(samples: &[u8], config: &EdgeConfig, edges: &mut Edges) -> Con
                 continue;
             }
             if run.peak > run.threshold {
-                tracker.emit(&run, config, edges);
+                tracker.emit(&run, offset, config, edges);
             }
             in_run = false;
         }
@@ -352,7 +458,7 @@ pub fn find_edges(samples: &[u8], config: &EdgeConfig, edges: &mut Edges) -> Con
         }
     }
     if in_run && run.peak > run.threshold {
-        tracker.emit(&run, config, edges);
+        tracker.emit(&run, offset, config, edges);
     }
     contrast
 }
