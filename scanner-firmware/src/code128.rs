@@ -272,7 +272,7 @@ fn character_of(w: &[u32; 6], total: u32, fallback: bool) -> Option<Char> {
 }
 
 /// An edge sum this far (in 1/16 module) from a whole number of modules makes a character weak.
-const WEAK_EDGE_SUM: u32 = 8;
+const WEAK_EDGE_SUM: u32 = 6;
 
 /// Fallback: the pattern nearest to the normalised widths, if clearly nearest.
 fn nearest_pattern(w: &[u32; 6], total: u32) -> Option<u8> {
@@ -459,22 +459,31 @@ impl Votes {
             let backward = stop_walk(&line, config);
             if let Some((_, walk)) = &forward {
                 self.start.add(walk.start, STRONG_VOTE);
-                if walk.complete {
-                    self.length.add(walk.len as u8, STRONG_VOTE);
-                }
                 for i in 0..walk.len {
                     self.from_start[i].add(walk.values[i], Self::vote(walk.is_weak(i)));
                 }
             }
-            if let Some(back) = &backward {
+            if let Some((_, back)) = &backward {
+                if back.complete {
+                    self.start.add(back.start, STRONG_VOTE);
+                }
                 for i in 0..back.len {
                     self.from_stop[i].add(back.values[i], Self::vote(back.is_weak(i)));
                 }
-                if back.complete {
-                    // The backward walk reached a start character: the length is known.
-                    self.start.add(back.start, STRONG_VOTE);
-                    self.length.add(back.len as u8, STRONG_VOTE);
+            }
+            // The symbol's length: from a walk that went from start to stop (either way), or
+            // from a whole number of characters' elements between a start and a stop.
+            let length = match (&forward, &backward) {
+                (Some((_, walk)), _) if walk.complete => Some(walk.len),
+                (_, Some((_, back))) if back.complete => Some(back.len),
+                (Some((start, _)), Some((stop, _))) if *stop > start + 6 => {
+                    let between = stop - (start + 6);
+                    (between % 6 == 0).then_some(between / 6)
                 }
+                _ => None,
+            };
+            if let Some(length) = length {
+                self.length.add(length.min(MAX_CHARS) as u8, STRONG_VOTE);
             }
             if forward.is_some() || backward.is_some() {
                 // One reading direction per line.
@@ -504,7 +513,7 @@ impl Votes {
 /// Reads backwards from the last stop pattern (with its quiet zone) on the line: the characters
 /// before it, nearest first, until one does not read; `complete` if a start character (after a
 /// quiet zone) ends it. Characters are looked up with the same rules as forwards.
-fn stop_walk(line: &Line<'_>, config: &Code128Config) -> Option<Walk> {
+fn stop_walk(line: &Line<'_>, config: &Code128Config) -> Option<(usize, Walk)> {
     // The stop: 7 elements ending in a bar, followed by the trailing quiet zone.
     let last_bar = if line.is_bar(line.count - 2) {
         line.count - 2
@@ -564,7 +573,7 @@ fn stop_walk(line: &Line<'_>, config: &Code128Config) -> Option<Walk> {
         back.len += 1;
         end = k;
     }
-    Some(back)
+    Some((stop_begin, back))
 }
 
 /// Decodes the first Code 128 symbol found on the line, in either direction.
@@ -602,7 +611,7 @@ pub const MAX_CHARS: usize = MAX_TEXT;
 
 /// How many weak characters (see [`Line::character`]) one line may contribute to a symbol it
 /// reads alone; with more, only the votes of several lines read it.
-const MAX_WEAK_ALONE: u32 = 1;
+const MAX_WEAK_ALONE: u32 = 2;
 
 /// The characters read from a start character onwards, as far as they go.
 struct Walk {

@@ -290,13 +290,27 @@ impl Tracker {
 /// What one cheap pass over a line tells about it.
 struct Survey {
     contrast: Contrast,
-    /// Sensor noise σ in 1/16 grey level, from the median of |x[i] − x[i−1]| (robust where
-    /// modules span several samples; sampled on every 4th pair, which is plenty for a median,
-    /// and interpolated within the histogram bin).
+    /// Sensor noise σ in 1/16 grey level, from the lower quartile and the median of
+    /// |x[i] − x[i−1]| (sampled on every 4th pair, which is plenty for a quantile).
     noise16: i32,
     /// Mean width of the elements between the first and the last mid-level crossing, in 1/16
     /// sample (0: fewer than two crossings); with hysteresis, so noise does not count.
     element16: i32,
+}
+
+/// The value below which `rank` of the histogram's counts lie, in 1/16, interpolated within
+/// the bin (bin v of integer differences covers [v − ½, v + ½)).
+fn quantile16(histogram: &[u16; 256], rank: u32) -> i32 {
+    let mut seen = 0u32;
+    for (value, &count) in histogram.iter().enumerate() {
+        let count = u32::from(count);
+        if seen + count >= rank {
+            let within = ((rank - seen) * 16 / count.max(1)) as i32;
+            return (value as i32 * 16 - 8 + within).max(0);
+        }
+        seen += count;
+    }
+    255 * 16
 }
 
 fn survey(samples: &[u8]) -> Survey {
@@ -308,33 +322,31 @@ fn survey(samples: &[u8]) -> Survey {
         histogram[bin] = histogram[bin].wrapping_add(1);
         pairs += 1;
     }
-    let half = pairs.div_ceil(2);
-    let mut seen = 0u32;
-    let mut median16 = 255 * 16;
-    for (value, &count) in histogram.iter().enumerate() {
-        let count = u32::from(count);
-        if seen + count >= half {
-            // |x[i] − x[i−1]| of integer samples: bin v covers [v − ½, v + ½).
-            let within = ((half - seen) * 16 / count.max(1)) as i32;
-            median16 = (value as i32 * 16 - 8 + within).max(0);
-            break;
-        }
-        seen += count;
-    }
-    // The median of |N(0, 2σ²)| is 0.954 σ.
-    let noise16 = median16 * 100 / 95;
+    let quartile16 = quantile16(&histogram, pairs.div_ceil(4));
+    let median16 = quantile16(&histogram, pairs.div_ceil(2));
+    // For |N(0, 2σ²)| the lower quartile is 0.45 σ and the median 0.954 σ. Both overstate the
+    // noise where sample pairs straddle edges, the median more so where modules are narrow.
+    let noise16 = (quartile16 * 100 / 45).min(median16 * 100 / 95);
 
     // Mid-level crossings with hysteresis: ± max(20 % of the range, 2.5 σ).
     let mid = (i32::from(contrast.min) + i32::from(contrast.max)) / 2;
     let range = i32::from(contrast.max - contrast.min);
     let band = (range / 5).max(noise16 * 5 / (2 * 16));
     let (high, low) = (mid + band, mid - band);
-    let mut above = samples.first().is_some_and(|&x| i32::from(x) > mid);
+    // Branch-light: `beyond` is negative once the sample has crossed the band away from the
+    // current side (`flip` = 0 above the band, −1 below it, which mirrors the comparison).
+    let mut flip = if samples.first().is_some_and(|&x| i32::from(x) > mid) {
+        0
+    } else {
+        -1
+    };
+    let mut threshold = if flip == 0 { low } else { high };
     let (mut crossings, mut first, mut last) = (0i32, 0i32, 0i32);
     for (index, &x) in (0i32..).zip(samples) {
-        let x = i32::from(x);
-        if (above && x < low) || (!above && x > high) {
-            above = !above;
+        let beyond = (i32::from(x) - threshold) ^ flip;
+        if beyond < 0 {
+            flip = !flip;
+            threshold = if flip == 0 { low } else { high };
             if crossings == 0 {
                 first = index;
             }
@@ -365,7 +377,9 @@ fn box_length(step16: i32, survey: &Survey, config: &EdgeConfig) -> i32 {
     let ratio = config.target_snr * survey.noise16 * 10 / step16.max(1); // target·σ/C in 1/100
     let for_noise = (2 * ratio * ratio + 9_999) / (100 * 100);
     let for_width = survey.element16 * config.box_fraction / (16 * 100);
-    for_noise.max(for_width).clamp(1, config.max_box)
+    // A box longer than ~0.6 of an element blurs the narrow ones away, whatever the noise.
+    let longest = (survey.element16 * 6 / (16 * 10)).clamp(1, config.max_box);
+    for_noise.max(for_width).clamp(1, longest)
 }
 
 /// Finds the edges of `samples` into `edges`; returns the line's contrast. A line with too little
@@ -384,10 +398,6 @@ pub fn find_edges(samples: &[u8], config: &EdgeConfig, edges: &mut Edges) -> Con
     }
     let range16 = i32::from(contrast.max - contrast.min) * 16;
     if range16 * 10 < config.min_contrast_sigmas * noise16 {
-        #[cfg(feature = "std")]
-        if std::env::var_os("EDGE_DEBUG").is_some() {
-            std::eprintln!("refused: range {} noise16 {}", range16 / 16, noise16);
-        }
         return contrast;
     }
     // The range of a noisy line overstates the bars' contrast by about ±3σ.
