@@ -404,17 +404,6 @@ pub fn find_edges(samples: &[u8], config: &EdgeConfig, edges: &mut Edges) -> Con
     let step16 = (range16 - 6 * noise16).max(range16 / 2);
     let h = box_length(step16, &survey, config);
     let box_samples = h as usize;
-    #[cfg(feature = "std")]
-    if std::env::var_os("EDGE_DEBUG").is_some() {
-        std::eprintln!(
-            "range {} noise16 {} step16 {} h {} element16 {}",
-            range16 / 16,
-            noise16,
-            step16,
-            h,
-            survey.element16
-        );
-    }
     if samples.len() <= 2 * box_samples {
         return contrast;
     }
