@@ -35,7 +35,7 @@ use prescrypt_scanner_firmware::code128::{
 };
 use prescrypt_scanner_firmware::scanline::{EdgeConfig, Edges};
 use prescrypt_scanner_firmware::sim::optics::{
-    Optics, code128_modules_from_values, id_code128_modules,
+    Optics, code128_modules_from_values, id_code128_modules, printed_with_dead_dots,
 };
 use prescrypt_scanner_firmware::validate;
 use rand::{Rng, SeedableRng, rngs::StdRng};
@@ -63,20 +63,6 @@ fn random_id(rng: &mut StdRng) -> Result<PrescriptionId, String> {
         rng.gen_range(0..=0xF_FFFF),
     )
     .map_err(|e| format!("ID parts: {e}"))
-}
-
-/// `dots` printer dots per module, with the given dot columns dead (never printed).
-fn print_modules(modules: &[bool], dots: usize, dead: &[usize]) -> Vec<bool> {
-    let mut printed: Vec<bool> = modules
-        .iter()
-        .flat_map(|&m| std::iter::repeat_n(m, dots))
-        .collect();
-    for &d in dead {
-        if let Some(dot) = printed.get_mut(d) {
-            *dot = false;
-        }
-    }
-    printed
 }
 
 /// Dead dot columns that fall inside bars (where they show).
@@ -123,10 +109,10 @@ fn id_print(
     let id = random_id(rng)?;
     let modules = id_code128_modules(&id)?;
     let dots = if thermal { 2 } else { 1 };
-    let mut printed = print_modules(&modules, dots, &[]);
+    let mut printed = printed_with_dead_dots(&modules, dots, &[]);
     if dead > 0 {
         let columns = dead_dots_in_bars(rng, &printed, dead);
-        printed = print_modules(&modules, dots, &columns);
+        printed = printed_with_dead_dots(&modules, dots, &columns);
     }
     let candidates = one_module_bars(&modules);
     let mut faint_bars = Vec::new();

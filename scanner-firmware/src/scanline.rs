@@ -48,12 +48,12 @@ impl EdgeConfig {
         fade_widths: 8,
         noise_sigmas: 35,
         floor_divisor: 7,
-        min_contrast: 20,
+        min_contrast: 28,
         min_contrast_sigmas: 80,
     };
     /// Twice as long a box, for blurred or noisy lines of wide modules (the fallback).
     pub const SMOOTH: Self = Self {
-        box_fraction: 55,
+        box_fraction: 45,
         ..Self::SHARP
     };
 }

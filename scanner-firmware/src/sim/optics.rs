@@ -175,6 +175,22 @@ pub fn id_code128_modules(id: &prescrypt_barcode::PrescriptionId) -> Result<Vec<
     Ok(trim_quiet_zone(&modules))
 }
 
+/// The symbol as a printer with `dots` dots per module prints it when the heating elements at
+/// the given dot columns are dead (never print): a dead element leaves a light streak across the
+/// bars it crosses. Render the result with `module_samples` divided by `dots`.
+pub fn printed_with_dead_dots(modules: &[bool], dots: usize, dead: &[usize]) -> Vec<bool> {
+    let mut printed: Vec<bool> = modules
+        .iter()
+        .flat_map(|&m| std::iter::repeat_n(m, dots))
+        .collect();
+    for &d in dead {
+        if let Some(dot) = printed.get_mut(d) {
+            *dot = false;
+        }
+    }
+    printed
+}
+
 fn trim_quiet_zone(modules: &[bool]) -> Vec<bool> {
     let first = modules.iter().position(|&m| m).unwrap_or(0);
     let last = modules.iter().rposition(|&m| m).map_or(0, |i| i + 1);
