@@ -330,7 +330,10 @@ pub fn read_line(
 /// finds nothing; for callers without a stream of lines, e.g. reading a single profile).
 pub fn read_line_adaptive(samples: &[u8], edges: &mut Edges, config: &Code128Config) -> LineRead {
     match read_line(samples, edges, &EdgeConfig::SHARP, config) {
-        LineRead::NoRead => read_line(samples, edges, &EdgeConfig::SMOOTH, config),
+        LineRead::NoRead => match read_line(samples, edges, &EdgeConfig::SMOOTH, config) {
+            LineRead::NoRead => read_line(samples, edges, &EdgeConfig::FINE, config),
+            other => other,
+        },
         other => other,
     }
 }
@@ -662,7 +665,7 @@ fn consistent(next: u32, total: u32) -> bool {
 
 /// The character at element `k` given the previous character's width `total`: its value, its
 /// width and the element after it. If its six elements do not make a character, a bar split by
-/// a narrow light streak (a dead thermal print element) is looked for: bar, space under half a
+/// a narrow light streak (a dead thermal print element) is looked for: bar, space under ¾
 /// module, bar are taken as one bar when that makes the character 11 modules wide and valid.
 fn character_at(line: &Line<'_>, k: usize, total: u32) -> Option<(Char, u32, usize)> {
     let next = line.sum6(k);
@@ -671,7 +674,9 @@ fn character_at(line: &Line<'_>, k: usize, total: u32) -> Option<(Char, u32, usi
             return Some((c, next, k + 6));
         }
     }
-    let half_module = total / 22;
+    // A dead element is one printer dot: half a module at 203 dpi and 2 dots per module, so
+    // anything under ¾ module is a candidate (only where the character does not read as is).
+    let narrow = total * 3 / 44;
     let mut w = [0u32; 6];
     let mut j = k;
     let mut merged = false;
@@ -683,7 +688,7 @@ fn character_at(line: &Line<'_>, k: usize, total: u32) -> Option<(Char, u32, usi
         *width = line.width(j);
         j += 1;
         if slot % 2 == 0 {
-            while line.width(j) < half_module && j + 10 < line.count {
+            while line.width(j) < narrow && j + 10 < line.count {
                 *width += line.width(j) + line.width(j + 1);
                 j += 2;
                 merged = true;

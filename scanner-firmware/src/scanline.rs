@@ -44,14 +44,20 @@ impl EdgeConfig {
         target_snr: 60,
         box_fraction: 30,
         max_box: MAX_BOX,
-        restart: 80,
+        restart: 96,
         fade_widths: 8,
         noise_sigmas: 35,
         floor_divisor: 7,
         min_contrast: 28,
         min_contrast_sigmas: 80,
     };
-    /// Twice as long a box, for blurred or noisy lines of wide modules (the fallback).
+    /// Only as long a box as the noise needs: for narrow modules and heavy blur, where even a
+    /// third of an element is too long (the last resort of single-profile reads).
+    pub const FINE: Self = Self {
+        box_fraction: 0,
+        ..Self::SHARP
+    };
+    /// A box of about half an element, for noisy lines (the fallback).
     pub const SMOOTH: Self = Self {
         box_fraction: 45,
         ..Self::SHARP
@@ -317,21 +323,26 @@ fn survey(samples: &[u8]) -> Survey {
     let contrast = Contrast::of(samples);
     let mut histogram = [0u16; 256];
     let mut pairs = 0u32;
+    let mut clipped = 0u32;
     for quad in samples.chunks_exact(4) {
         let bin = usize::from(quad[0].abs_diff(quad[1]));
         histogram[bin] = histogram[bin].wrapping_add(1);
         pairs += 1;
+        // Pairs clipped at white or black show no noise: leave them out.
+        clipped += u32::from(quad[0] & quad[1] == u8::MAX) + u32::from(quad[0] | quad[1] == 0);
     }
+    histogram[0] = histogram[0].wrapping_sub(clipped as u16);
+    let pairs = pairs - clipped;
     let quartile16 = quantile16(&histogram, pairs.div_ceil(4));
     let median16 = quantile16(&histogram, pairs.div_ceil(2));
     // For |N(0, 2σ²)| the lower quartile is 0.45 σ and the median 0.954 σ. Both overstate the
     // noise where sample pairs straddle edges, the median more so where modules are narrow.
     let noise16 = (quartile16 * 100 / 45).min(median16 * 100 / 95);
 
-    // Mid-level crossings with hysteresis: ± max(20 % of the range, 2.5 σ).
+    // Mid-level crossings with hysteresis: ± max(20 % of the range, 3 σ).
     let mid = (i32::from(contrast.min) + i32::from(contrast.max)) / 2;
     let range = i32::from(contrast.max - contrast.min);
-    let band = (range / 5).max(noise16 * 5 / (2 * 16));
+    let band = (range / 5).max(noise16 * 3 / 16);
     let (high, low) = (mid + band, mid - band);
     // Branch-light: `beyond` is negative once the sample has crossed the band away from the
     // current side (`flip` = 0 above the band, −1 below it, which mirrors the comparison).
