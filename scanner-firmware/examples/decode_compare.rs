@@ -41,8 +41,6 @@ use prescrypt_scanner_firmware::validate;
 use rand::{Rng, SeedableRng, rngs::StdRng};
 
 const LINE_SAMPLES: usize = 3694;
-static EXPLAINING: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
-static MODULE: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
 const LINES_PER_LABEL: usize = 5;
 const CLASSES: [&str; 6] = ["captured", "harder", "faded", "dead", "faint", "noread"];
 
@@ -169,38 +167,6 @@ impl Scene {
     }
 
     fn lines(&self, print: &Print, seed: u64, reversed: bool) -> Vec<Vec<u8>> {
-        if EXPLAINING.load(std::sync::atomic::Ordering::Relaxed) {
-            eprintln!(
-                "m {:.2} blur {:.2} mod noise {:.1} contrast {:.0} samples {} reversed {reversed} dots {} faint {:?}",
-                self.module_samples,
-                self.blur_modules,
-                self.noise,
-                self.contrast,
-                self.samples,
-                print.dots,
-                print.faint_bars
-            );
-            MODULE.store(
-                (self.module_samples * 1000.0) as u64,
-                std::sync::atomic::Ordering::Relaxed,
-            );
-            let mut runs = Vec::new();
-            let mut run = 1;
-            for w in print.modules.windows(2) {
-                if w[0] == w[1] {
-                    run += 1
-                } else {
-                    runs.push(run);
-                    run = 1
-                }
-            }
-            runs.push(run);
-            let runs: Vec<String> = runs
-                .iter()
-                .map(|r| format!("{:.1}", *r as f64 / print.dots as f64))
-                .collect();
-            eprintln!("print: {}", runs.join(" "));
-        }
         let sample_per_dot = self.module_samples / print.dots as f64;
         (0..LINES_PER_LABEL)
             .map(|line| {
@@ -370,29 +336,7 @@ fn main() -> Result<(), String> {
     for class in CLASSES {
         let mut tally = Tally::default();
         for index in 0..per_class {
-            let explain = std::env::var("EXPLAIN").ok() == Some(format!("{class}:{index}"));
-            EXPLAINING.store(explain, std::sync::atomic::Ordering::Relaxed);
             let (lines, expected) = label(class, index, &mut base)?;
-            EXPLAINING.store(false, std::sync::atomic::Ordering::Relaxed);
-            {
-                if explain {
-                    eprintln!("{expected:?}");
-
-                    eprintln!("=== begin");
-                    for line in &lines {
-                        let r = read_line_adaptive(line, &mut edges, &config);
-                        eprintln!("  -> {:?} edges {}", sent(&r), edges.edge_count());
-                        let m = MODULE.load(std::sync::atomic::Ordering::Relaxed) as f64 / 1000.0
-                            * 32.0;
-                        let widths: Vec<String> = (0..edges.element_count())
-                            .map(|k| format!("{:.1}", edges.width(k) as f64 / m))
-                            .collect();
-                        eprintln!("     {}", widths.join(" "));
-                    }
-                    eprintln!("=== end");
-                }
-            }
-            tally.labels += 1;
             let mut any = false;
             let mut any_one_pass = false;
             for (n, line) in lines.iter().enumerate() {
@@ -425,9 +369,6 @@ fn main() -> Result<(), String> {
             }
             tally.any_line += usize::from(any);
             tally.any_line_one_pass += usize::from(any_one_pass);
-            if !any && expected.is_some() && std::env::var_os("LIST_FAILS").is_some() {
-                eprintln!("FAIL {class}:{index}");
-            }
             let refs: Vec<&[u8]> = lines.iter().take(MAX_LINES).map(Vec::as_slice).collect();
             if let Some(text) = sent(&read_lines(&refs, &mut edges, &config)) {
                 if Some(&text) == expected.as_ref() {

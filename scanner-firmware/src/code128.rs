@@ -365,10 +365,9 @@ pub fn read_lines(lines: &[&[u8]], edges: &mut Edges, config: &Code128Config) ->
                 continue;
             }
         }
-        if let Some(decoded) = decode(edges, config) {
+        if let Some(decoded) = votes.add(edges, config) {
             return LineRead::Symbol(decoded);
         }
-        votes.add(edges, config);
     }
     votes.decide().map_or(verdict, LineRead::Symbol)
 }
@@ -443,9 +442,12 @@ impl Votes {
         if weak { WEAK_VOTE } else { STRONG_VOTE }
     }
 
-    /// The votes of one line: in each direction, the walk from its first start character and
-    /// the backward walk from its last stop pattern.
-    fn add(&mut self, edges: &Edges, config: &Code128Config) {
+    /// Reads one line as [`decode`] does (the symbol, if the line reads alone) and otherwise
+    /// adds its votes: in the first direction that has any, the walk from its first start
+    /// character and the backward walk from its last stop pattern. One walk per start
+    /// candidate serves both.
+    fn add(&mut self, edges: &Edges, config: &Code128Config) -> Option<Decoded> {
+        let mut voted = false;
         for reversed in [false, true] {
             let line = Line {
                 edges,
@@ -453,12 +455,24 @@ impl Votes {
                 reversed,
             };
             if line.count < 1 + 6 + 6 + 7 + 1 {
-                return;
+                return None;
             }
             let first_bar = if line.is_bar(1) { 1 } else { 2 };
-            let forward = (first_bar..line.count - 20)
-                .step_by(2)
-                .find_map(|k| walk(&line, k, config).map(|w| (k, w)));
+            let mut forward = None;
+            for k in (first_bar..line.count - 20).step_by(2) {
+                if let Some(walk) = walk(&line, k, config) {
+                    if let Some(mut decoded) = accept(&walk) {
+                        decoded.reversed = reversed;
+                        return Some(decoded);
+                    }
+                    if forward.is_none() {
+                        forward = Some((k, walk));
+                    }
+                }
+            }
+            if voted {
+                continue;
+            }
             let backward = stop_walk(&line, config);
             if let Some((_, walk)) = &forward {
                 self.start.add(walk.start, STRONG_VOTE);
@@ -488,11 +502,10 @@ impl Votes {
             if let Some(length) = length {
                 self.length.add(length.min(MAX_CHARS) as u8, STRONG_VOTE);
             }
-            if forward.is_some() || backward.is_some() {
-                // One reading direction per line.
-                return;
-            }
+            // One reading direction per line.
+            voted = forward.is_some() || backward.is_some();
         }
+        None
     }
 
     fn decide(&self) -> Option<Decoded> {
@@ -526,6 +539,12 @@ fn stop_walk(line: &Line<'_>, config: &Code128Config) -> Option<(usize, Walk)> {
     let mut stop = None;
     let mut k = last_bar;
     while k >= 7 + 6 {
+        // As for the start: the margin must be 2.5 times the stop's last bar (2 modules)
+        // before anything else is measured.
+        if line.width(k + 1) * 4 < config.quiet_zone_modules * line.width(k) * 2 {
+            k -= 2;
+            continue;
+        }
         let begin = k - 6;
         let total = line.sum6(begin);
         if total > 0 && is_quiet(line.width(k + 1), total, config) {
@@ -758,7 +777,11 @@ fn checked(start: u8, values: &[u8]) -> Option<Decoded> {
 }
 
 fn decode_at(line: &Line<'_>, start: usize, config: &Code128Config) -> Option<Decoded> {
-    let walk = walk(line, start, config)?;
+    accept(&walk(line, start, config)?)
+}
+
+/// The symbol a walk reads alone: start to stop, few weak characters, right check character.
+fn accept(walk: &Walk) -> Option<Decoded> {
     if !walk.complete || walk.weak_count() > MAX_WEAK_ALONE {
         return None;
     }
