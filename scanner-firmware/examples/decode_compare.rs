@@ -337,6 +337,7 @@ fn main() -> Result<(), String> {
         let mut tally = Tally::default();
         for index in 0..per_class {
             let (lines, expected) = label(class, index, &mut base)?;
+            tally.labels += 1;
             let mut any = false;
             let mut any_one_pass = false;
             for (n, line) in lines.iter().enumerate() {

@@ -4,7 +4,10 @@
 //! (bar+space, space+bar, …) rounded to modules — the reference decode, insensitive to ink spread
 //! and blur that widen bars at the expense of spaces — with a nearest-pattern fallback. A symbol
 //! needs its quiet zones, consistent character widths, the stop pattern and the mod-103 check.
-//! Both scan directions are tried.
+//! Both scan directions are tried. Characters read only approximately are *weak*: one line with
+//! more than two of them does not read alone, but [`read_lines`] can confirm them by voting across
+//! the lines of one trigger. A bar split by a dead print element is joined back when a character
+//! does not read otherwise.
 
 use crate::scanline::{EdgeConfig, Edges, Exposure, find_edges};
 
@@ -326,8 +329,9 @@ pub fn read_line(
     decode(edges, config).map_or(LineRead::NoRead, LineRead::Symbol)
 }
 
-/// Reads one scanline trying light smoothing, then heavier smoothing (two passes when the first
-/// finds nothing; for callers without a stream of lines, e.g. reading a single profile).
+/// Reads one scanline trying [`EdgeConfig::SHARP`], then [`EdgeConfig::SMOOTH`], then
+/// [`EdgeConfig::FINE`] (up to three passes when the first finds nothing; for callers without a
+/// stream of lines, e.g. reading a single profile).
 pub fn read_line_adaptive(samples: &[u8], edges: &mut Edges, config: &Code128Config) -> LineRead {
     match read_line(samples, edges, &EdgeConfig::SHARP, config) {
         LineRead::NoRead => match read_line(samples, edges, &EdgeConfig::SMOOTH, config) {

@@ -1,8 +1,11 @@
 //! From one linear-sensor scanline (8-bit intensities, dark bars = low values) to the positions of
-//! its edges, the way ZBar's `scanner.c` does it: an EWMA-smoothed profile, its first derivative,
-//! an edge at each slope extremum above an adaptive threshold (restarting at ~0.44 × the last
-//! edge's slope, fading back over a few element widths), located to 1/32 sample by a parabola
-//! through the derivative around the peak. Streaming, integer-only, O(1) state besides the edges.
+//! its edges. A survey first measures the line: its contrast, its sensor noise and its mean
+//! element width. The slope is then the difference of two adjacent boxes of h samples, h sized to
+//! the line (long enough to lift a full-contrast step well over the noise, a fraction of an
+//! element, never so long that narrow elements blur away); an edge is a slope extremum above an
+//! adaptive threshold (ZBar's `scanner.c` scheme: restarting at a fraction of the last edge's
+//! slope, fading back to a noise floor over a few element widths), located to 1/32 sample by the
+//! centroid of its flank. Integer-only, O(1) state besides the edges, no allocation.
 
 /// Most samples in one scanline (a TCD1304 has 3,694).
 pub const MAX_SAMPLES: usize = 4096;
@@ -196,45 +199,17 @@ const MAX_FLANK: i32 = 512;
 #[derive(Debug, Clone, Copy)]
 struct Run {
     sign: i32,
-    base: i32,
-    threshold: i32,
     peak: i32,
     first_index: i32,
     last_index: i32,
+    /// Σ (slope − floor) over the run's first `MAX_FLANK` samples.
     weight: i32,
-    /// Σ weight × (index − first_index).
+    /// Σ (slope − floor) × (index − first_index) over the same samples. No overflow: slopes are
+    /// at most 255 × MAX_BOX = 4,080, so moment < 4,080 × 512² < 2^31.
     moment: i32,
 }
 
 impl Run {
-    fn start(index: i32, slope: i32, floor: i32, threshold: i32) -> Self {
-        let mut run = Self {
-            sign: slope.signum(),
-            base: floor,
-            threshold,
-            peak: 0,
-            first_index: index,
-            last_index: index,
-            weight: 0,
-            moment: 0,
-        };
-        run.add(index, slope.abs());
-        run
-    }
-
-    fn add(&mut self, index: i32, magnitude: i32) {
-        // No overflow: slopes are at most 255 × MAX_BOX = 4,080 and only a run's first
-        // MAX_FLANK samples are weighed (a real flank is far shorter): moment < 4,080 × 512² < 2^31.
-        let offset = index - self.first_index;
-        if offset < MAX_FLANK {
-            let w = magnitude - self.base;
-            self.weight += w;
-            self.moment += w * offset;
-        }
-        self.peak = self.peak.max(magnitude);
-        self.last_index = index;
-    }
-
     /// Sub-pixel edge position (1/32 sample): the centroid of the slope above the threshold,
     /// which uses the whole flank (robust to noise) and is exact for a symmetric blur.
     /// The slope at index `i` lies between samples `i-1` and `i`.
@@ -442,32 +417,58 @@ pub fn find_edges(samples: &[u8], config: &EdgeConfig, edges: &mut Edges) -> Con
     // The slope at index i compares samples (i−2h, i−h] and (i−h, i]: it is centred between
     // samples i−h and i−h+1.
     let offset = h - 1;
-    let mut run = Run::start(0, 0, floor, 0);
-    let mut in_run = false;
+    // The current run, in locals (the hot loop): `sign` 0 = no run.
+    let (mut sign, mut first_index, mut peak, mut weight, mut moment) = (0i32, 0, 0, 0, 0);
     let first = 2 * box_samples;
     let newest = samples[first..].iter();
     let middle = samples[box_samples..].iter();
     for (index, ((&new, &mid), &old)) in (first as i32..).zip(newest.zip(middle).zip(samples)) {
         slope += i32::from(new) + i32::from(old) - 2 * i32::from(mid);
         let magnitude = slope.abs();
-
-        if in_run {
-            // Same sign as the run (sign bits equal) and above the floor: the flank goes on.
-            if (slope ^ run.sign) >= 0 && magnitude > floor {
-                run.add(index, magnitude);
-                continue;
+        let above = magnitude > floor;
+        // Same sign as the run (sign bits equal) and above the floor: the flank goes on.
+        if above && sign != 0 && (slope ^ sign) >= 0 {
+            let offset = index - first_index;
+            if offset < MAX_FLANK {
+                let w = magnitude - floor;
+                weight += w;
+                moment += w * offset;
             }
-            if run.peak > run.threshold {
+            peak = peak.max(magnitude);
+            continue;
+        }
+        if sign != 0 {
+            let run = Run {
+                sign,
+                peak,
+                first_index,
+                last_index: index - 1,
+                weight,
+                moment,
+            };
+            if peak > tracker.threshold_at(first_index) {
                 tracker.emit(&run, offset, config, edges);
             }
-            in_run = false;
+            sign = 0;
         }
-        if magnitude > floor {
-            run = Run::start(index, slope, floor, tracker.threshold_at(index));
-            in_run = true;
+        if above {
+            sign = if slope > 0 { 1 } else { -1 };
+            first_index = index;
+            peak = magnitude;
+            weight = magnitude - floor;
+            moment = 0;
         }
     }
-    if in_run && run.peak > run.threshold {
+    if sign != 0 && peak > tracker.threshold_at(first_index) {
+        let last_index = (samples.len() - 1) as i32;
+        let run = Run {
+            sign,
+            peak,
+            first_index,
+            last_index,
+            weight,
+            moment,
+        };
         tracker.emit(&run, offset, config, edges);
     }
     contrast
