@@ -26,7 +26,8 @@ pub struct EdgeConfig {
     pub box_fraction: i32,
     /// Longest box, in samples.
     pub max_box: i32,
-    /// Threshold restart after an edge, in 1/256 of its slope (64 = 0.25).
+    /// Threshold restart after an edge, in 1/256 of its slope (96 = 0.375; ZBar uses 0.44, which
+    /// misses a faint one-module bar next to full-ink ones).
     pub restart: i32,
     /// The threshold fades back to its floor over this many widths of the last element.
     pub fade_widths: i32,
@@ -42,7 +43,7 @@ pub struct EdgeConfig {
 }
 
 impl EdgeConfig {
-    /// The shortest box the line's noise allows (tried first).
+    /// A box of about 0.3 element, or longer if the noise needs it (tried first).
     pub const SHARP: Self = Self {
         target_snr: 60,
         box_fraction: 30,
