@@ -1,15 +1,16 @@
 //! Workload for the decode budget (bench/budget.sh runs it under callgrind, counting only
 //! `code128::read_line`): decodes `lines` pre-rendered scanlines of `samples` samples.
 //!
-//! `decode_budget <samples> <lines> read|noread [sharp|smooth]` (one pass per line, as the scanner
-//! does, with the given edge-detector setting): `read` lines carry a prescription ID's Code 128
+//! `decode_budget <samples> <lines> read|noread [sharp|smooth|voted]` (one pass per line, as the
+//! scanner does, with the given edge-detector setting; `voted`: `read_lines` over groups of 5
+//! lines, one pass per line alternating the settings): `read` lines carry a prescription ID's Code 128
 //! (3 samples/module, blur 0.25 module, noise σ 2); `noread` lines carry random bars with full
 //! contrast — the worst case, both smoothing passes and both directions fail.
 
 use std::hint::black_box;
 
 use prescrypt_barcode::PrescriptionId;
-use prescrypt_scanner_firmware::code128::{Code128Config, LineRead, read_line};
+use prescrypt_scanner_firmware::code128::{Code128Config, LineRead, read_line, read_lines};
 use prescrypt_scanner_firmware::scanline::{EdgeConfig, Edges};
 use prescrypt_scanner_firmware::sim::optics::{Optics, id_code128_modules};
 use rand::{Rng, SeedableRng, rngs::StdRng};
@@ -19,8 +20,9 @@ fn main() -> Result<(), String> {
     let samples: usize = args.next().and_then(|a| a.parse().ok()).unwrap_or(3694);
     let count: u64 = args.next().and_then(|a| a.parse().ok()).unwrap_or(10);
     let kind = args.next().unwrap_or_else(|| "read".to_owned());
-    let edge_config = match args.next().as_deref() {
-        Some("smooth") => EdgeConfig::SMOOTH,
+    let setting = args.next().unwrap_or_else(|| "sharp".to_owned());
+    let edge_config = match setting.as_str() {
+        "smooth" => EdgeConfig::SMOOTH,
         _ => EdgeConfig::SHARP,
     };
     let id = PrescriptionId::parse("D7AC09-A99968-4BA59C").map_err(|e| e.to_string())?;
@@ -48,6 +50,20 @@ fn main() -> Result<(), String> {
     let config = Code128Config::default();
     let mut edges = Edges::new();
     let mut reads = 0;
+    if setting == "voted" {
+        for group in lines.chunks(5) {
+            let refs: Vec<&[u8]> = group.iter().map(Vec::as_slice).collect();
+            if let LineRead::Symbol(_) =
+                black_box(read_lines(black_box(&refs), &mut edges, &config))
+            {
+                reads += group.len();
+            }
+        }
+        println!(
+            "{kind}: {reads}/{count} lines of {samples} samples decoded (voted in groups of 5)"
+        );
+        return Ok(());
+    }
     for line in &lines {
         if let LineRead::Symbol(_) = black_box(read_line(
             black_box(line),

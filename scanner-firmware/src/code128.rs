@@ -4,7 +4,10 @@
 //! (bar+space, space+bar, …) rounded to modules — the reference decode, insensitive to ink spread
 //! and blur that widen bars at the expense of spaces — with a nearest-pattern fallback. A symbol
 //! needs its quiet zones, consistent character widths, the stop pattern and the mod-103 check.
-//! Both scan directions are tried.
+//! Both scan directions are tried. Characters read only approximately are *weak*: one line with
+//! more than two of them does not read alone, but [`read_lines`] can confirm them by voting across
+//! the lines of one trigger. A bar split by a dead print element is joined back when a character
+//! does not read otherwise.
 
 use crate::scanline::{EdgeConfig, Edges, Exposure, find_edges};
 
@@ -212,9 +215,10 @@ impl Line<'_> {
         (k..k + 6).map(|j| self.width(j)).sum()
     }
 
-    /// The value of the character whose six elements start at `k` (`total` = their sum);
-    /// `fallback` allows the nearest-pattern match when the edge sums do not identify it.
-    fn character(&self, k: usize, total: u32, fallback: bool) -> Option<u8> {
+    /// The value of the character whose six elements start at `k` (`total` = their sum), and
+    /// whether it is weak: an edge sum more than 0.3 module off a whole number of modules, or
+    /// only the nearest pattern (`fallback`) identifies it.
+    fn character(&self, k: usize, total: u32, fallback: bool) -> Option<Char> {
         let w = [
             self.width(k),
             self.width(k + 1),
@@ -223,24 +227,7 @@ impl Line<'_> {
             self.width(k + 4),
             self.width(k + 5),
         ];
-        let mut e = [0u32; 4];
-        let mut in_range = true;
-        for j in 0..4 {
-            let modules = ((w[j] + w[j + 1]) * 22 + total) / (2 * total);
-            in_range &= (2..=7).contains(&modules);
-            e[j] = modules;
-        }
-        if in_range {
-            let key = edge_key(e);
-            if let Some(value) = KEYS.iter().position(|&k| k == key) {
-                return Some(value as u8);
-            }
-        }
-        if fallback {
-            nearest_pattern(&w, total)
-        } else {
-            None
-        }
+        character_of(&w, total, fallback)
     }
 
     /// Cheap test for the start codes' common prefix: bar 2, space 1, bar 1 modules
@@ -251,6 +238,44 @@ impl Line<'_> {
         (5 * total..7 * total).contains(&e1) && (3 * total..5 * total).contains(&e2)
     }
 }
+
+/// A decoded character.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Char {
+    value: u8,
+    weak: bool,
+}
+
+fn character_of(w: &[u32; 6], total: u32, fallback: bool) -> Option<Char> {
+    let mut e = [0u32; 4];
+    let mut in_range = true;
+    let mut weak = false;
+    for j in 0..4 {
+        // Edge sum in 1/16 module.
+        let sixteenths = (w[j] + w[j + 1]) * 11 * 16 / total;
+        let modules = (sixteenths + 8) / 16;
+        weak |= sixteenths.abs_diff(modules * 16) > WEAK_EDGE_SUM;
+        in_range &= (2..=7).contains(&modules);
+        e[j] = modules;
+    }
+    if in_range {
+        let key = edge_key(e);
+        if let Some(value) = KEYS.iter().position(|&k| k == key) {
+            return Some(Char {
+                value: value as u8,
+                weak,
+            });
+        }
+    }
+    if fallback {
+        nearest_pattern(w, total).map(|value| Char { value, weak: true })
+    } else {
+        None
+    }
+}
+
+/// An edge sum this far (in 1/16 module) from a whole number of modules makes a character weak.
+const WEAK_EDGE_SUM: u32 = 6;
 
 /// Fallback: the pattern nearest to the normalised widths, if clearly nearest.
 fn nearest_pattern(w: &[u32; 6], total: u32) -> Option<u8> {
@@ -304,13 +329,277 @@ pub fn read_line(
     decode(edges, config).map_or(LineRead::NoRead, LineRead::Symbol)
 }
 
-/// Reads one scanline trying light smoothing, then heavier smoothing (two passes when the first
-/// finds nothing; for callers without a stream of lines, e.g. reading a single profile).
+/// Reads one scanline trying [`EdgeConfig::SHARP`], then [`EdgeConfig::SMOOTH`], then
+/// [`EdgeConfig::FINE`] (up to three passes when the first finds nothing; for callers without a
+/// stream of lines, e.g. reading a single profile).
 pub fn read_line_adaptive(samples: &[u8], edges: &mut Edges, config: &Code128Config) -> LineRead {
     match read_line(samples, edges, &EdgeConfig::SHARP, config) {
-        LineRead::NoRead => read_line(samples, edges, &EdgeConfig::SMOOTH, config),
+        LineRead::NoRead => match read_line(samples, edges, &EdgeConfig::SMOOTH, config) {
+            LineRead::NoRead => read_line(samples, edges, &EdgeConfig::FINE, config),
+            other => other,
+        },
         other => other,
     }
+}
+
+/// Most lines of one trigger [`read_lines`] combines.
+pub const MAX_LINES: usize = 8;
+
+/// Reads up to [`MAX_LINES`] consecutive lines of one trigger (the same label, fresh noise,
+/// a slightly different height): one edge-detector pass per line, alternating
+/// [`EdgeConfig::SHARP`] and [`EdgeConfig::SMOOTH`] as the scanner does from line to line. A line
+/// that reads alone is returned at once; otherwise each line's characters, read from the start
+/// pattern onwards and from the stop pattern backwards, are votes per character position, and the
+/// winners must pass the check character like any single-line read. Stack only, no allocation.
+pub fn read_lines(lines: &[&[u8]], edges: &mut Edges, config: &Code128Config) -> LineRead {
+    let mut votes = Votes::new();
+    let mut verdict = LineRead::NoRead;
+    for (i, line) in lines.iter().take(MAX_LINES).enumerate() {
+        let edge_config = if i % 2 == 0 {
+            EdgeConfig::SHARP
+        } else {
+            EdgeConfig::SMOOTH
+        };
+        let contrast = find_edges(line, &edge_config, edges);
+        match contrast.exposure(edge_config.min_contrast) {
+            Exposure::Good => {}
+            Exposure::Featureless => continue,
+            exposure => {
+                verdict = LineRead::Exposure(exposure);
+                continue;
+            }
+        }
+        if let Some(decoded) = votes.add(edges, config) {
+            return LineRead::Symbol(decoded);
+        }
+    }
+    votes.decide().map_or(verdict, LineRead::Symbol)
+}
+
+/// One candidate value at one position and its weight.
+#[derive(Debug, Clone, Copy, Default)]
+struct Slot {
+    value: u8,
+    weight: u8,
+}
+
+/// The two best-supported candidates of one position.
+#[derive(Debug, Clone, Copy, Default)]
+struct Ballot([Slot; 3]);
+
+impl Ballot {
+    fn add(&mut self, value: u8, weight: u8) {
+        if let Some(slot) = self.0.iter_mut().find(|s| s.weight > 0 && s.value == value) {
+            slot.weight = slot.weight.saturating_add(weight);
+        } else if let Some(slot) = self.0.iter_mut().min_by_key(|s| s.weight) {
+            if slot.weight == 0 {
+                *slot = Slot { value, weight };
+            }
+        }
+    }
+
+    fn merge(&self, other: &Ballot) -> Ballot {
+        let mut merged = *self;
+        for slot in other.0.iter().filter(|s| s.weight > 0) {
+            merged.add(slot.value, slot.weight);
+        }
+        merged
+    }
+
+    /// The winner if it has at least `quorum` and more than twice any rival.
+    fn winner(&self, quorum: u8) -> Option<u8> {
+        let mut sorted = self.0;
+        sorted.sort_unstable_by_key(|s| core::cmp::Reverse(s.weight));
+        (sorted[0].weight >= quorum && sorted[0].weight > sorted[1].weight.saturating_mul(2))
+            .then_some(sorted[0].value)
+    }
+}
+
+/// A strong character counts twice a weak one; a position needs one strong line or two weak
+/// lines that agree.
+const STRONG_VOTE: u8 = 2;
+const WEAK_VOTE: u8 = 1;
+const QUORUM: u8 = 2;
+
+/// Per-position votes of several lines.
+struct Votes {
+    start: Ballot,
+    /// Symbol length (data + check characters) from lines that saw start and stop.
+    length: Ballot,
+    /// Position `i` after the start character.
+    from_start: [Ballot; MAX_CHARS],
+    /// Position `i` before the stop pattern (0 = the check character).
+    from_stop: [Ballot; MAX_CHARS],
+}
+
+impl Votes {
+    fn new() -> Self {
+        Self {
+            start: Ballot::default(),
+            length: Ballot::default(),
+            from_start: [Ballot::default(); MAX_CHARS],
+            from_stop: [Ballot::default(); MAX_CHARS],
+        }
+    }
+
+    fn vote(weak: bool) -> u8 {
+        if weak { WEAK_VOTE } else { STRONG_VOTE }
+    }
+
+    /// Reads one line as [`decode`] does (the symbol, if the line reads alone) and otherwise
+    /// adds its votes: in the first direction that has any, the walk from its first start
+    /// character and the backward walk from its last stop pattern. One walk per start
+    /// candidate serves both.
+    fn add(&mut self, edges: &Edges, config: &Code128Config) -> Option<Decoded> {
+        let mut voted = false;
+        for reversed in [false, true] {
+            let line = Line {
+                edges,
+                count: edges.element_count(),
+                reversed,
+            };
+            if line.count < 1 + 6 + 6 + 7 + 1 {
+                return None;
+            }
+            let first_bar = if line.is_bar(1) { 1 } else { 2 };
+            let mut forward = None;
+            for k in (first_bar..line.count - 20).step_by(2) {
+                if let Some(walk) = walk(&line, k, config) {
+                    if let Some(mut decoded) = accept(&walk) {
+                        decoded.reversed = reversed;
+                        return Some(decoded);
+                    }
+                    if forward.is_none() {
+                        forward = Some((k, walk));
+                    }
+                }
+            }
+            if voted {
+                continue;
+            }
+            let backward = stop_walk(&line, config);
+            if let Some((_, walk)) = &forward {
+                self.start.add(walk.start, STRONG_VOTE);
+                for i in 0..walk.len {
+                    self.from_start[i].add(walk.values[i], Self::vote(walk.is_weak(i)));
+                }
+            }
+            if let Some((_, back)) = &backward {
+                if back.complete {
+                    self.start.add(back.start, STRONG_VOTE);
+                }
+                for i in 0..back.len {
+                    self.from_stop[i].add(back.values[i], Self::vote(back.is_weak(i)));
+                }
+            }
+            // The symbol's length: from a walk that went from start to stop (either way), or
+            // from a whole number of characters' elements between a start and a stop.
+            let length = match (&forward, &backward) {
+                (Some((_, walk)), _) if walk.complete => Some(walk.len),
+                (_, Some((_, back))) if back.complete => Some(back.len),
+                (Some((start, _)), Some((stop, _))) if *stop > start + 6 => {
+                    let between = stop - (start + 6);
+                    (between % 6 == 0).then_some(between / 6)
+                }
+                _ => None,
+            };
+            if let Some(length) = length {
+                self.length.add(length.min(MAX_CHARS) as u8, STRONG_VOTE);
+            }
+            // One reading direction per line.
+            voted = forward.is_some() || backward.is_some();
+        }
+        None
+    }
+
+    fn decide(&self) -> Option<Decoded> {
+        let start = self.start.winner(QUORUM)?;
+        let len = usize::from(self.length.winner(QUORUM)?);
+        if !(2..=MAX_CHARS).contains(&len) {
+            return None;
+        }
+        let mut values = [0u8; MAX_CHARS];
+        for (i, value) in values[..len].iter_mut().enumerate() {
+            let ballot = self.from_start[i].merge(&self.from_stop[len - 1 - i]);
+            *value = ballot.winner(QUORUM)?;
+            if *value > FNC1 {
+                return None;
+            }
+        }
+        checked(start, &values[..len])
+    }
+}
+
+/// Reads backwards from the last stop pattern (with its quiet zone) on the line: the characters
+/// before it, nearest first, until one does not read; `complete` if a start character (after a
+/// quiet zone) ends it. Characters are looked up with the same rules as forwards.
+fn stop_walk(line: &Line<'_>, config: &Code128Config) -> Option<(usize, Walk)> {
+    // The stop: 7 elements ending in a bar, followed by the trailing quiet zone.
+    let last_bar = if line.is_bar(line.count - 2) {
+        line.count - 2
+    } else {
+        line.count - 3
+    };
+    let mut stop = None;
+    let mut k = last_bar;
+    while k >= 7 + 6 {
+        // As for the start: the margin must be 2.5 times the stop's last bar (2 modules)
+        // before anything else is measured.
+        if line.width(k + 1) * 4 < config.quiet_zone_modules * line.width(k) * 2 {
+            k -= 2;
+            continue;
+        }
+        let begin = k - 6;
+        let total = line.sum6(begin);
+        if total > 0 && is_quiet(line.width(k + 1), total, config) {
+            let bar = line.width(k) * 11;
+            if bar * 10 >= 13 * total
+                && bar * 10 <= 27 * total
+                && line
+                    .character(begin, total, false)
+                    .is_some_and(|c| c.value == STOP && !c.weak)
+            {
+                stop = Some((begin, total));
+                break;
+            }
+        }
+        k -= 2;
+    }
+    let (stop_begin, mut total) = stop?;
+    let mut back = Walk {
+        start: 0,
+        values: [0; MAX_CHARS],
+        weak: 0,
+        len: 0,
+        complete: false,
+    };
+    let mut end = stop_begin;
+    while end > 6 && back.len < MAX_CHARS {
+        let k = end - 6;
+        let next = line.sum6(k);
+        if !consistent(next, total) {
+            break;
+        }
+        total = next;
+        let Some(c) = line.character(k, total, true) else {
+            break;
+        };
+        if (START_A..=START_C).contains(&c.value) {
+            back.start = c.value;
+            back.complete = !c.weak && k >= 1 && is_quiet(line.width(k - 1), total, config);
+            break;
+        }
+        if c.value > FNC1 {
+            break;
+        }
+        back.values[back.len] = c.value;
+        if c.weak {
+            back.weak |= 1 << back.len;
+        }
+        back.len += 1;
+        end = k;
+    }
+    Some((stop_begin, back))
 }
 
 /// Decodes the first Code 128 symbol found on the line, in either direction.
@@ -343,14 +632,45 @@ fn is_quiet(margin: u32, total: u32, config: &Code128Config) -> bool {
     margin * 11 >= config.quiet_zone_modules * total
 }
 
-fn decode_at(line: &Line<'_>, start: usize, config: &Code128Config) -> Option<Decoded> {
+/// Most symbol characters (data and check) one symbol may have.
+pub const MAX_CHARS: usize = MAX_TEXT;
+
+/// How many weak characters (see [`Line::character`]) one line may contribute to a symbol it
+/// reads alone; with more, only the votes of several lines read it.
+const MAX_WEAK_ALONE: u32 = 2;
+
+/// The characters read from a start character onwards, as far as they go.
+struct Walk {
+    start: u8,
+    /// Data and check characters (not the start, not the stop).
+    values: [u8; MAX_CHARS],
+    /// Bit `i`: character `i` is weak.
+    weak: u128,
+    len: usize,
+    /// Ended with a stop pattern, its final bar and a quiet zone.
+    complete: bool,
+}
+
+impl Walk {
+    fn weak_count(&self) -> u32 {
+        self.weak.count_ones()
+    }
+
+    fn is_weak(&self, i: usize) -> bool {
+        self.weak & (1 << i) != 0
+    }
+}
+
+/// The start character at element `start` (after a quiet zone) and the width of its six
+/// elements.
+fn start_at(line: &Line<'_>, start: usize, config: &Code128Config) -> Option<(u8, u32)> {
     // The margin must be at least 2.5 times the start's first bar (2 modules) before anything
     // else is measured: random bars almost never pass, which keeps no-read lines cheap.
     let margin = line.width(start - 1);
     if margin * 4 < config.quiet_zone_modules * line.width(start) * 2 {
         return None;
     }
-    let mut total = line.sum6(start);
+    let total = line.sum6(start);
     if total == 0
         || !is_quiet(line.width(start - 1), total, config)
         || !line.has_start_prefix(start, total)
@@ -358,51 +678,118 @@ fn decode_at(line: &Line<'_>, start: usize, config: &Code128Config) -> Option<De
         return None;
     }
     let first = line.character(start, total, false)?;
-    if !(START_A..=START_C).contains(&first) {
+    (!first.weak && (START_A..=START_C).contains(&first.value)).then_some((first.value, total))
+}
+
+/// Whether neighbouring characters have the same width within print and scan tolerances.
+fn consistent(next: u32, total: u32) -> bool {
+    next * 4 >= total * 3 && next * 3 <= total * 4
+}
+
+/// The character at element `k` given the previous character's width `total`: its value, its
+/// width and the element after it. If its six elements do not make a character, a bar split by
+/// a narrow light streak (a dead thermal print element) is looked for: bar, space under ¾
+/// module, bar are taken as one bar when that makes the character 11 modules wide and valid.
+fn character_at(line: &Line<'_>, k: usize, total: u32) -> Option<(Char, u32, usize)> {
+    let next = line.sum6(k);
+    if consistent(next, total) {
+        if let Some(c) = line.character(k, next, true) {
+            return Some((c, next, k + 6));
+        }
+    }
+    // A dead element is one printer dot: half a module at 203 dpi and 2 dots per module, so
+    // anything under ¾ module is a candidate (only where the character does not read as is).
+    let narrow = total * 3 / 44;
+    let mut w = [0u32; 6];
+    let mut j = k;
+    let mut merged = false;
+    for (slot, width) in w.iter_mut().enumerate() {
+        // Room for this element and, after the character, the stop's last bar and a margin.
+        if j + 8 >= line.count {
+            return None;
+        }
+        *width = line.width(j);
+        j += 1;
+        if slot % 2 == 0 {
+            while line.width(j) < narrow && j + 10 < line.count {
+                *width += line.width(j) + line.width(j + 1);
+                j += 2;
+                merged = true;
+            }
+        }
+    }
+    let sum: u32 = w.iter().sum();
+    if !merged || !consistent(sum, total) {
         return None;
     }
-    let mut values: heapless::Vec<u8, MAX_TEXT> = heapless::Vec::new();
+    character_of(&w, sum, true).map(|c| (Char { weak: true, ..c }, sum, j))
+}
+
+/// Reads characters from the start character at element `start` until the stop pattern or
+/// the first element that does not read.
+fn walk(line: &Line<'_>, start: usize, config: &Code128Config) -> Option<Walk> {
+    let (first, mut total) = start_at(line, start, config)?;
+    let mut walk = Walk {
+        start: first,
+        values: [0; MAX_CHARS],
+        weak: 0,
+        len: 0,
+        complete: false,
+    };
     let mut k = start + 6;
-    loop {
-        // A character plus the stop's final bar and the trailing margin must still fit.
-        if k + 7 >= line.count {
-            return None;
-        }
-        let next = line.sum6(k);
-        // Neighbouring characters have the same width within print and scan tolerances.
-        if next * 4 < total * 3 || next * 3 > total * 4 {
-            return None;
-        }
-        total = next;
-        let value = line.character(k, total, true)?;
-        if value == STOP {
-            let bar = line.width(k + 6) * 11;
+    // A character plus the stop's final bar and the trailing margin must still fit.
+    while k + 7 < line.count {
+        let Some((c, width, next_k)) = character_at(line, k, total) else {
+            break;
+        };
+        total = width;
+        if c.value == STOP {
+            let bar = line.width(next_k) * 11;
             let bar_ok = bar * 10 >= 13 * total && bar * 10 <= 27 * total;
-            if !bar_ok || !is_quiet(line.width(k + 7), total, config) {
-                return None;
-            }
+            walk.complete = bar_ok && is_quiet(line.width(next_k + 1), total, config);
             break;
         }
-        if value > FNC1 {
-            return None;
+        if c.value > FNC1 || walk.len == MAX_CHARS {
+            break;
         }
-        values.push(value).ok()?;
-        k += 6;
+        walk.values[walk.len] = c.value;
+        if c.weak {
+            walk.weak |= 1 << walk.len;
+        }
+        walk.len += 1;
+        k = next_k;
     }
-    let check = values.pop()?;
-    if values.is_empty() {
+    Some(walk)
+}
+
+/// The symbol a complete walk spells, if its check character is right.
+fn checked(start: u8, values: &[u8]) -> Option<Decoded> {
+    let (&check, data) = values.split_last()?;
+    if data.is_empty() {
         return None;
     }
-    let sum = values
+    let sum = data
         .iter()
         .enumerate()
-        .fold(u32::from(first), |sum, (i, &v)| {
+        .fold(u32::from(start), |sum, (i, &v)| {
             (sum + (i as u32 + 1) * u32::from(v)) % 103
         });
     if sum != u32::from(check) {
         return None;
     }
-    interpret(first, &values)
+    interpret(start, data)
+}
+
+fn decode_at(line: &Line<'_>, start: usize, config: &Code128Config) -> Option<Decoded> {
+    accept(&walk(line, start, config)?)
+}
+
+/// The symbol a walk reads alone: start to stop, few weak characters, right check character.
+fn accept(walk: &Walk) -> Option<Decoded> {
+    if !walk.complete || walk.weak_count() > MAX_WEAK_ALONE {
+        return None;
+    }
+    checked(walk.start, &walk.values[..walk.len])
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]

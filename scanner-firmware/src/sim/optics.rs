@@ -31,6 +31,9 @@ pub struct Optics {
     pub paper_level: f64,
     /// Noise seed (same seed, same line).
     pub seed: u64,
+    /// Faded bars: (index of the bar counted from the line's start, ink as a fraction of a full
+    /// bar's darkness), e.g. a one-module bar a worn print head or a scratch left pale.
+    pub faint_bars: Vec<(usize, f64)>,
 }
 
 impl Default for Optics {
@@ -49,6 +52,7 @@ impl Default for Optics {
             bar_level: 25.0,
             paper_level: 215.0,
             seed: 1,
+            faint_bars: Vec::new(),
         }
     }
 }
@@ -66,29 +70,37 @@ fn phi(x: f64) -> f64 {
 }
 
 impl Optics {
-    /// Dark intervals (in samples) of the scene: the symbol's bars and, if set, the surround.
-    fn dark_intervals(&self, modules: &[bool]) -> Vec<(f64, f64)> {
+    /// Dark intervals (in samples) of the scene with their ink (1 = a full bar): the symbol's bars
+    /// and, if set, the surround.
+    fn dark_intervals(&self, modules: &[bool]) -> Vec<(f64, f64, f64)> {
         let m = self.module_samples;
         let width = modules.len() as f64 * m;
         let left = self.centre * self.samples as f64 - width / 2.0;
         let mut intervals = Vec::new();
         let quiet = self.quiet_modules * m;
         if self.dark_surround {
-            intervals.push((f64::MIN / 4.0, left - quiet));
+            intervals.push((f64::MIN / 4.0, left - quiet, 1.0));
         }
         let mut run_start = None;
+        let mut bar = 0;
         for (i, &dark) in modules.iter().chain(std::iter::once(&false)).enumerate() {
             match (dark, run_start) {
                 (true, None) => run_start = Some(i),
                 (false, Some(s)) => {
-                    intervals.push((left + s as f64 * m, left + i as f64 * m));
+                    let ink = self
+                        .faint_bars
+                        .iter()
+                        .find(|(index, _)| *index == bar)
+                        .map_or(1.0, |&(_, ink)| ink);
+                    intervals.push((left + s as f64 * m, left + i as f64 * m, ink));
                     run_start = None;
+                    bar += 1;
                 }
                 _ => {}
             }
         }
         if self.dark_surround {
-            intervals.push((left + width + quiet, f64::MAX / 4.0));
+            intervals.push((left + width + quiet, f64::MAX / 4.0, 1.0));
         }
         intervals
     }
@@ -114,17 +126,18 @@ impl Optics {
                 let mut darkness = 0.0;
                 for j in 0..SUB {
                     let t = i as f64 + (j as f64 + 0.5) / SUB as f64;
-                    for &(a, b) in intervals[first..]
+                    for &(a, b, ink) in intervals[first..]
                         .iter()
-                        .take_while(|(a, _)| *a < t + reach)
+                        .take_while(|(a, _, _)| *a < t + reach)
                     {
-                        darkness += if self.blur > 0.0 {
-                            phi((b - t) / self.blur) - phi((a - t) / self.blur)
-                        } else if (a..b).contains(&t) {
-                            1.0
-                        } else {
-                            0.0
-                        };
+                        darkness += ink
+                            * if self.blur > 0.0 {
+                                phi((b - t) / self.blur) - phi((a - t) / self.blur)
+                            } else if (a..b).contains(&t) {
+                                1.0
+                            } else {
+                                0.0
+                            };
                     }
                 }
                 darkness /= SUB as f64;
@@ -160,6 +173,22 @@ pub fn id_code128_modules(id: &prescrypt_barcode::PrescriptionId) -> Result<Vec<
     let modules = prescrypt_barcode::render::id_code128_modules(id)
         .map_err(|e| format!("cannot encode {id} as Code 128: {e}"))?;
     Ok(trim_quiet_zone(&modules))
+}
+
+/// The symbol as a printer with `dots` dots per module prints it when the heating elements at
+/// the given dot columns are dead (never print): a dead element leaves a light streak across the
+/// bars it crosses. Render the result with `module_samples` divided by `dots`.
+pub fn printed_with_dead_dots(modules: &[bool], dots: usize, dead: &[usize]) -> Vec<bool> {
+    let mut printed: Vec<bool> = modules
+        .iter()
+        .flat_map(|&m| std::iter::repeat_n(m, dots))
+        .collect();
+    for &d in dead {
+        if let Some(dot) = printed.get_mut(d) {
+            *dot = false;
+        }
+    }
+    printed
 }
 
 fn trim_quiet_zone(modules: &[bool]) -> Vec<bool> {
