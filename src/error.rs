@@ -223,6 +223,11 @@ impl From<diesel::result::Error> for AppError {
     fn from(error: diesel::result::Error) -> Self {
         match error {
             diesel::result::Error::NotFound => Self::PrescriptionNotFound,
+            // A stored value the service cannot read (e.g. a code not in its table) is a defect
+            // of the data, not an outage.
+            diesel::result::Error::DeserializationError(cause) => {
+                Self::Internal(format!("reading a stored value: {cause:?}"))
+            }
             other => Self::Unavailable(other.to_string()),
         }
     }
