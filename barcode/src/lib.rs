@@ -3,7 +3,8 @@
 //! The core (always built, `#![no_std]`, no allocation) holds the rules every part of Prescrypt shares:
 //! the EPS short-form [`PrescriptionId`] with its MOD 37-2 check character, the [`NhsNumber`]
 //! Modulus 11 check, the signed dispensing [`Token`] carried by the 2-D code (format in `TOKEN.md`),
-//! and the [`gs1`] element strings on medicine packs (GTIN, expiry, batch, serial; [`ElementString`]).
+//! the [`gs1`] element strings on medicine packs (GTIN, expiry, batch, serial; [`ElementString`]),
+//! and [`scanned::classify`], the one rule that tells a scanned text's token from ID from other.
 //! The service, the pharmacy client and the scanner firmware all use these types; nothing re-implements them.
 //!
 //! With the `render` and `decode` features (default) the crate also draws the printable barcodes and
@@ -13,11 +14,13 @@
 pub mod gs1;
 pub mod id;
 pub mod nhs;
+pub mod scanned;
 pub mod token;
 
 pub use gs1::{ElementString, Gs1Error};
 pub use id::{IdError, PrescriptionId};
 pub use nhs::{NhsNumber, NhsNumberError};
+pub use scanned::{Scanned, Unrecognised};
 pub use token::{KeyId, Token, TokenError, TokenText};
 
 #[cfg(feature = "render")]

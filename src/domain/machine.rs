@@ -1,6 +1,6 @@
 //! THE prescription status machine: every legal transition is in [`next`]; everything else is illegal.
 
-use super::codes::{CancelResponse, ItemStatus, Status};
+use prescrypt_contract::codes::{CancelResponse, ItemStatus, Status};
 
 /// Something that happens to a prescription.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -168,6 +168,52 @@ pub fn expire_item(status: ItemStatus) -> ItemStatus {
     }
 }
 
+/// Item status on release: items waiting for a dispenser are now with the releasing one.
+pub fn release_item(status: ItemStatus) -> ItemStatus {
+    match status {
+        ItemStatus::ToBeDispensed => ItemStatus::WithDispenser,
+        other => other,
+    }
+}
+
+/// Item status when the dispenser hands the prescription back: items it held wait again.
+pub fn return_item(status: ItemStatus) -> ItemStatus {
+    match status {
+        ItemStatus::WithDispenser => ItemStatus::ToBeDispensed,
+        other => other,
+    }
+}
+
+/// Item status when the prescription is cancelled: every item is cancelled.
+pub fn cancel_item(_status: ItemStatus) -> ItemStatus {
+    ItemStatus::Cancelled
+}
+
+/// Whether a dispense notification may name an item in this status (held and not yet settled).
+pub fn is_dispensable_item(status: ItemStatus) -> bool {
+    matches!(
+        status,
+        ItemStatus::WithDispenser | ItemStatus::PartiallyDispensed
+    )
+}
+
+/// What one line of a dispense notification makes of its item.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ItemSupply {
+    Complete,
+    Partial,
+    NotDispensed,
+}
+
+/// Item status after a dispense line, or `None` when the item is not dispensable.
+pub fn dispense_item(status: ItemStatus, supply: ItemSupply) -> Option<ItemStatus> {
+    is_dispensable_item(status).then_some(match supply {
+        ItemSupply::Complete => ItemStatus::FullyDispensed,
+        ItemSupply::Partial => ItemStatus::PartiallyDispensed,
+        ItemSupply::NotDispensed => ItemStatus::NotDispensed,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -326,6 +372,47 @@ mod tests {
         assert_eq!(
             DispenseOutcome::of(&[I::NotDispensed, I::WithDispenser]),
             DispenseOutcome::Partial
+        );
+    }
+
+    #[test]
+    fn item_rules_move_only_the_items_they_name() {
+        use ItemStatus as I;
+        for item in ItemStatus::ALL.iter().copied() {
+            let released = release_item(item);
+            assert_eq!(
+                released,
+                if item == I::ToBeDispensed {
+                    I::WithDispenser
+                } else {
+                    item
+                }
+            );
+            let returned = return_item(item);
+            assert_eq!(
+                returned,
+                if item == I::WithDispenser {
+                    I::ToBeDispensed
+                } else {
+                    item
+                }
+            );
+            assert_eq!(cancel_item(item), I::Cancelled);
+            for supply in [
+                ItemSupply::Complete,
+                ItemSupply::Partial,
+                ItemSupply::NotDispensed,
+            ] {
+                assert_eq!(
+                    dispense_item(item, supply).is_some(),
+                    matches!(item, I::WithDispenser | I::PartiallyDispensed),
+                    "{item:?} {supply:?}"
+                );
+            }
+        }
+        assert_eq!(
+            dispense_item(I::PartiallyDispensed, ItemSupply::Complete),
+            Some(I::FullyDispensed)
         );
     }
 

@@ -1,0 +1,25 @@
+//! `POST /api/v1/prescriptions/{id}/claim`: the holding pharmacy claims reimbursement.
+
+use prescrypt_barcode::PrescriptionId;
+use prescrypt_contract::views::PrescriptionView;
+use serde_json::json;
+
+use super::{held, now, save, transition};
+use crate::audit;
+use crate::auth::Principal;
+use crate::domain::Event;
+use crate::error::AppError;
+use crate::store::DbConnection;
+
+pub fn claim(
+    conn: &mut DbConnection,
+    who: &Principal,
+    id: &PrescriptionId,
+) -> Result<PrescriptionView, AppError> {
+    let mut loaded = held(conn, who, id, "claim prescriptions")?;
+    let to = transition(&loaded, Event::Claim)?;
+    let at = now();
+    save(conn, &mut loaded, to, at)?;
+    audit::append(conn, who, "claimed", Some(&loaded.row.uuid), &json!({}), at)?;
+    Ok(loaded.view())
+}

@@ -1,0 +1,84 @@
+//! `GET /api/v1/prescriptions/{id}` and `…/history`: audited reads, with the read-only half a
+//! replica can serve.
+
+use prescrypt_barcode::PrescriptionId;
+use prescrypt_contract::views::{History, HistoryEvent, PrescriptionView};
+use serde_json::json;
+
+use super::{Loaded, can_view, load, now, visible};
+use crate::audit;
+use crate::auth::Principal;
+use crate::domain::machine;
+use crate::error::AppError;
+use crate::store::DbConnection;
+use crate::store::prescriptions::Lock;
+
+pub fn get(
+    conn: &mut DbConnection,
+    who: &Principal,
+    id: &PrescriptionId,
+) -> Result<PrescriptionView, AppError> {
+    let loaded = visible(conn, who, id)?;
+    record_read(conn, who, &loaded.row.uuid, "viewed")?;
+    Ok(loaded.view())
+}
+
+/// The read-only half of [`get`] and [`history`], for a read replica: the prescription when the
+/// caller may see it and nothing about it is due to change. `None` (not visible here, or due to
+/// expire) sends the request down the primary path, which also gives the authoritative 404.
+pub fn peek(
+    conn: &mut DbConnection,
+    who: &Principal,
+    id: &PrescriptionId,
+) -> Result<Option<Loaded>, AppError> {
+    let Some(loaded) = load(conn, id, Lock::None)? else {
+        return Ok(None);
+    };
+    let due = now() >= loaded.row.expires_at && machine::is_active(loaded.status());
+    Ok((can_view(who, &loaded.row) && !due).then_some(loaded))
+}
+
+/// Audits a read: one served here, or one that [`peek`] served from a replica (the chain lives on
+/// the primary).
+pub fn record_read(
+    conn: &mut DbConnection,
+    who: &Principal,
+    prescription_uuid: &str,
+    action: &str,
+) -> Result<(), AppError> {
+    audit::append(
+        conn,
+        who,
+        action,
+        Some(prescription_uuid),
+        &json!({}),
+        now(),
+    )
+}
+
+pub fn history(
+    conn: &mut DbConnection,
+    who: &Principal,
+    id: &PrescriptionId,
+) -> Result<History, AppError> {
+    let loaded = visible(conn, who, id)?;
+    record_read(conn, who, &loaded.row.uuid, "history-viewed")?;
+    events(conn, &loaded.row.uuid)
+}
+
+/// Every event of a prescription, oldest first (reads are audited but not listed).
+pub fn events(conn: &mut DbConnection, prescription_uuid: &str) -> Result<History, AppError> {
+    let events = audit::for_prescription(conn, prescription_uuid)?
+        .into_iter()
+        .filter(|entry| !entry.action.ends_with("viewed"))
+        .map(|entry| HistoryEvent {
+            at: entry.at.and_utc(),
+            actor: entry.actor,
+            org: entry.org,
+            role: entry.role,
+            action: entry.action,
+            detail: serde_json::from_str(&entry.detail).unwrap_or(serde_json::Value::Null),
+        })
+        .collect();
+    Ok(History { events })
+}

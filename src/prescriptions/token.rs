@@ -1,0 +1,45 @@
+//! `GET /api/v1/prescriptions/{id}/token.{format}`: what the printed token shows.
+
+use prescrypt_barcode::render::{Dpi, TokenSheet};
+use prescrypt_barcode::{NhsNumber, PrescriptionId, Token};
+use serde_json::json;
+
+use super::{now, own};
+use crate::audit;
+use crate::auth::Principal;
+use crate::error::AppError;
+use crate::store::DbConnection;
+
+/// The token sheet of a prescription, for the prescribing organisation only.
+pub fn token_sheet(
+    conn: &mut DbConnection,
+    who: &Principal,
+    id: &PrescriptionId,
+    dpi: Dpi,
+) -> Result<TokenSheet, AppError> {
+    let loaded = own(conn, who, id)?;
+    let token = Token::parse(&loaded.row.token)
+        .map_err(|e| AppError::Internal(format!("stored token: {e}")))?;
+    audit::append(
+        conn,
+        who,
+        "token-printed",
+        Some(&loaded.row.uuid),
+        &json!({}),
+        now(),
+    )?;
+    let mut sheet = TokenSheet::new(&token, dpi);
+    sheet.patient_name = Some(loaded.row.patient_name.clone());
+    sheet.nhs_number = NhsNumber::parse(&loaded.row.patient_nhs_number).ok();
+    sheet.items = loaded
+        .items
+        .iter()
+        .map(|item| format!("{} — {} {}", item.display, item.quantity, item.unit))
+        .collect();
+    sheet.prescriber = Some(format!(
+        "{} ({})",
+        loaded.row.prescriber_id, loaded.row.prescriber_org
+    ));
+    sheet.date = Some(loaded.row.created_at.format("%Y-%m-%d").to_string());
+    Ok(sheet)
+}

@@ -1,0 +1,272 @@
+//! The prescription tables: rows as diesel maps them and every query the operations run,
+//! including the PostgreSQL-only row locks. No SQL lives outside `store/`.
+
+use chrono::{NaiveDate, NaiveDateTime};
+use diesel::prelude::*;
+
+use super::DbConnection;
+use super::codes::Code;
+use super::schema::{dispense_notifications, items, org_sequences, prescriptions};
+use crate::domain::{CancelReason, ItemStatus, NotDispensedReason, Status, TreatmentType};
+use crate::error::AppError;
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable, AsChangeset)]
+#[diesel(table_name = prescriptions, treat_none_as_null = true)]
+pub struct Row {
+    pub uuid: String,
+    pub short_id: String,
+    pub status: Code<Status>,
+    pub pending_cancellation: bool,
+    pub cancellation_requested_by: Option<String>,
+    pub cancel_reason: Option<Code<CancelReason>>,
+    pub treatment_type: Code<TreatmentType>,
+    pub issue_number: i32,
+    pub issue_count: i32,
+    pub prescriber_id: String,
+    pub prescriber_org: String,
+    pub patient_nhs_number: String,
+    pub patient_name: String,
+    pub patient_birth_date: NaiveDate,
+    pub nominated_pharmacy: Option<String>,
+    pub controlled_drug_schedule: Option<i32>,
+    pub dispenser: Option<String>,
+    pub created_at: NaiveDateTime,
+    pub expires_at: NaiveDateTime,
+    pub jws: String,
+    pub token: String,
+    pub version: i64,
+    pub updated_at: NaiveDateTime,
+}
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = items)]
+pub struct ItemRow {
+    pub uuid: String,
+    pub prescription_uuid: String,
+    pub line: i32,
+    pub code: String,
+    pub display: String,
+    pub quantity: f64,
+    pub unit: String,
+    pub dosage: String,
+    pub status: Code<ItemStatus>,
+    pub dispensed_quantity: f64,
+    pub not_dispensed_reason: Option<Code<NotDispensedReason>>,
+}
+
+/// Whether a load locks the prescription until the transaction ends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Lock {
+    /// Every write decides its change from what it read: on PostgreSQL the row is locked
+    /// (`FOR UPDATE`), so a racing instance waits and then decides from the outcome. (SQLite has
+    /// one writer at a time, so its reads inside a write are already exclusive.)
+    ForUpdate,
+    /// Read-only paths (the replica cannot lock).
+    None,
+}
+
+pub fn insert(conn: &mut DbConnection, row: &Row, item_rows: &[ItemRow]) -> Result<(), AppError> {
+    diesel::insert_into(prescriptions::table)
+        .values(row)
+        .execute(conn)?;
+    for item in item_rows {
+        diesel::insert_into(items::table)
+            .values(item)
+            .execute(conn)?;
+    }
+    Ok(())
+}
+
+pub fn find_by_short_id(
+    conn: &mut DbConnection,
+    short_id: &str,
+    lock: Lock,
+) -> Result<Option<Row>, AppError> {
+    let query = prescriptions::table.filter(prescriptions::short_id.eq(short_id));
+    Ok(match conn {
+        DbConnection::Postgresql(pg) if lock == Lock::ForUpdate => query
+            .select(Row::as_select())
+            .for_update()
+            .first(pg)
+            .optional()?,
+        other => query.select(Row::as_select()).first(other).optional()?,
+    })
+}
+
+/// A prescription's items, in line order.
+pub fn items_of(
+    conn: &mut DbConnection,
+    prescription_uuid: &str,
+) -> Result<Vec<ItemRow>, AppError> {
+    Ok(items::table
+        .filter(items::prescription_uuid.eq(prescription_uuid))
+        .order(items::line.asc())
+        .select(ItemRow::as_select())
+        .load(conn)?)
+}
+
+/// Writes the row and its items' progress only if the row is still at `expected_version`;
+/// `false` when somebody changed it meanwhile.
+pub fn update_if_version(
+    conn: &mut DbConnection,
+    row: &Row,
+    item_rows: &[ItemRow],
+    expected_version: i64,
+) -> Result<bool, AppError> {
+    let changed = diesel::update(
+        prescriptions::table
+            .filter(prescriptions::uuid.eq(&row.uuid))
+            .filter(prescriptions::version.eq(expected_version)),
+    )
+    .set(row)
+    .execute(conn)?;
+    if changed != 1 {
+        return Ok(false);
+    }
+    for item in item_rows {
+        diesel::update(items::table.filter(items::uuid.eq(&item.uuid)))
+            .set((
+                items::status.eq(item.status),
+                items::dispensed_quantity.eq(item.dispensed_quantity),
+                items::not_dispensed_reason.eq(item.not_dispensed_reason),
+            ))
+            .execute(conn)?;
+    }
+    Ok(true)
+}
+
+/// Up to `limit` prescriptions nominated to `org` and waiting, oldest first. On PostgreSQL the
+/// batch is locked up front; rows another instance is releasing are skipped, not waited for.
+pub fn lock_nominated(
+    conn: &mut DbConnection,
+    org: &str,
+    at: NaiveDateTime,
+    limit: usize,
+) -> Result<Vec<Row>, AppError> {
+    let query = prescriptions::table
+        .filter(prescriptions::nominated_pharmacy.eq(org))
+        .filter(prescriptions::status.eq(Code(Status::ToBeDispensed)))
+        .filter(prescriptions::expires_at.gt(at))
+        .order(prescriptions::created_at.asc())
+        .limit(i64::try_from(limit).unwrap_or(i64::MAX));
+    Ok(match conn {
+        DbConnection::Postgresql(pg) => query
+            .select(Row::as_select())
+            .for_update()
+            .skip_locked()
+            .load(pg)?,
+        other => query.select(Row::as_select()).load(other)?,
+    })
+}
+
+/// Up to `limit` prescriptions in one of `statuses` whose time is up; locked as in
+/// [`lock_nominated`] (rows busy elsewhere wait for the next sweep).
+pub fn lock_due(
+    conn: &mut DbConnection,
+    statuses: &[Status],
+    at: NaiveDateTime,
+    limit: i64,
+) -> Result<Vec<Row>, AppError> {
+    let codes: Vec<Code<Status>> = statuses.iter().copied().map(Code).collect();
+    let query = prescriptions::table
+        .filter(prescriptions::expires_at.le(at))
+        .filter(prescriptions::status.eq_any(codes))
+        .limit(limit);
+    Ok(match conn {
+        DbConnection::Postgresql(pg) => query
+            .select(Row::as_select())
+            .for_update()
+            .skip_locked()
+            .load(pg)?,
+        other => query.select(Row::as_select()).load(other)?,
+    })
+}
+
+/// The organisation's next sequence value (from 1), in the caller's transaction.
+pub fn next_sequence(conn: &mut DbConnection, org: &str) -> Result<i64, AppError> {
+    // One upsert, so two instances creating an organisation's first prescription at once
+    // cannot both insert its row.
+    let upsert = diesel::insert_into(org_sequences::table)
+        .values((
+            org_sequences::org.eq(org),
+            org_sequences::next_value.eq(1_i64),
+        ))
+        .on_conflict(org_sequences::org)
+        .do_update()
+        .set(org_sequences::next_value.eq(org_sequences::next_value + 1));
+    match conn {
+        DbConnection::Postgresql(pg) => upsert.execute(pg)?,
+        DbConnection::Sqlite(sqlite) => upsert.execute(sqlite)?,
+    };
+    Ok(org_sequences::table
+        .filter(org_sequences::org.eq(org))
+        .select(org_sequences::next_value)
+        .first(conn)?)
+}
+
+/// Prescription counts by status.
+pub fn count_by_status(conn: &mut DbConnection) -> Result<Vec<(Status, i64)>, AppError> {
+    use diesel::dsl::count_star;
+    let counts: Vec<(Code<Status>, i64)> = prescriptions::table
+        .group_by(prescriptions::status)
+        .select((prescriptions::status, count_star()))
+        .load(conn)?;
+    Ok(counts
+        .into_iter()
+        .map(|(status, count)| (status.0, count))
+        .collect())
+}
+
+/// A dispense notification as recorded: what the prescription was before it, to withdraw it.
+#[derive(Debug, Clone, Insertable)]
+#[diesel(table_name = dispense_notifications)]
+pub struct Notification {
+    pub uuid: String,
+    pub prescription_uuid: String,
+    pub org: String,
+    pub actor: String,
+    pub created_at: NaiveDateTime,
+    pub withdrawn: bool,
+    pub prior_status: Code<Status>,
+    /// JSON: the items before the notification.
+    pub prior_items: String,
+    /// JSON: the notification as received.
+    pub body: String,
+}
+
+pub fn insert_notification(
+    conn: &mut DbConnection,
+    notification: &Notification,
+) -> Result<(), AppError> {
+    diesel::insert_into(dispense_notifications::table)
+        .values(notification)
+        .execute(conn)?;
+    Ok(())
+}
+
+/// The latest notification not withdrawn yet: its uuid, prior status and prior items (JSON).
+pub fn latest_notification(
+    conn: &mut DbConnection,
+    prescription_uuid: &str,
+) -> Result<Option<(String, Code<Status>, String)>, AppError> {
+    Ok(dispense_notifications::table
+        .filter(dispense_notifications::prescription_uuid.eq(prescription_uuid))
+        .filter(dispense_notifications::withdrawn.eq(false))
+        .order(dispense_notifications::created_at.desc())
+        .select((
+            dispense_notifications::uuid,
+            dispense_notifications::prior_status,
+            dispense_notifications::prior_items,
+        ))
+        .first(conn)
+        .optional()?)
+}
+
+pub fn mark_withdrawn(conn: &mut DbConnection, notification_uuid: &str) -> Result<(), AppError> {
+    diesel::update(
+        dispense_notifications::table.filter(dispense_notifications::uuid.eq(notification_uuid)),
+    )
+    .set(dispense_notifications::withdrawn.eq(true))
+    .execute(conn)?;
+    Ok(())
+}
