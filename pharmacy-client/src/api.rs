@@ -9,7 +9,6 @@ use reqwest::blocking::{Client, RequestBuilder};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
-use crate::error::Error;
 use crate::model::{Events, NominatedBatch, Prescription};
 
 /// The service's `application/problem+json` answer.
@@ -96,20 +95,6 @@ impl fmt::Display for ApiError {
     }
 }
 
-impl From<ApiError> for Error {
-    fn from(error: ApiError) -> Self {
-        match error {
-            ApiError::Unreachable(reason) => Self::Offline(reason),
-            ApiError::Transient(problem) if problem.status == 401 => Self::Config(format!(
-                "the centre does not accept the credentials ({problem}); run `pharmacy login`"
-            )),
-            ApiError::Transient(problem) => Self::Offline(problem.to_string()),
-            ApiError::Refused(problem) => Self::Refused(problem),
-            ApiError::Unexpected(reason) => Self::Other(reason),
-        }
-    }
-}
-
 /// Classifies an HTTP status the way the outbox needs it.
 pub fn is_transient_status(status: StatusCode) -> bool {
     status.is_server_error()
@@ -127,13 +112,17 @@ pub struct Api {
 }
 
 impl Api {
-    pub fn new(server: &str, token: Option<String>, timeout: Duration) -> Result<Self, Error> {
+    /// Fails only if the TLS backend cannot be set up.
+    pub fn new(
+        server: &str,
+        token: Option<String>,
+        timeout: Duration,
+    ) -> Result<Self, reqwest::Error> {
         let http = Client::builder()
             .connect_timeout(timeout.min(Duration::from_secs(5)))
             .timeout(timeout)
             .user_agent(concat!("prescrypt-pharmacy/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .map_err(|e| Error::Config(format!("HTTP client: {e}")))?;
+            .build()?;
         Ok(Self {
             http,
             server: server.trim_end_matches('/').to_owned(),

@@ -19,12 +19,12 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, List, ListItem, ListState, Paragraph, Wrap};
 use serde_json::{Value, json};
 
-use crate::app::Session;
 use crate::config::ScannerSource;
 use crate::error::{Error, Result};
 use crate::model::{Item, Prescription, number};
-use crate::outbox::{Due, Kind};
-use crate::scan::{ScannedCode, Source};
+use crate::outbox::{Counts, Due, Kind};
+use crate::scan::{ScanKind, ScannedCode, Source};
+use crate::session::Session;
 
 pub const HELP: &str = "scan or type a code + Enter │ ↑↓ item │ Space outcome │ +/- quantity │ * reason │ \
                         F5 dispense │ F6 sync outbox │ Esc clear │ F10 quit";
@@ -69,6 +69,8 @@ impl Mark {
 
 enum Job {
     Scan(ScannedCode),
+    /// The serial scanner could not be opened: said on screen, scans from it never come.
+    ScannerFailed(Error),
     Dispense(PrescriptionId, Vec<Value>),
     Sync,
     Quit,
@@ -78,12 +80,7 @@ enum Job {
 enum Update {
     Message(Level, String),
     Shown(Box<Prescription>, String),
-    Status {
-        online: bool,
-        queued: i64,
-        sent: i64,
-        failed: i64,
-    },
+    Status { online: bool, outbox: Counts },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -107,7 +104,7 @@ impl Level {
 
 struct Screen {
     online: Option<bool>,
-    outbox: (i64, i64, i64),
+    outbox: Counts,
     prescription: Option<Prescription>,
     marks: Vec<Mark>,
     selected: usize,
@@ -164,7 +161,7 @@ pub fn run(session: Session) -> Result<()> {
     let mut terminal = ratatui::try_init().map_err(|e| Error::io("terminal", e))?;
     let mut screen = Screen {
         online: None,
-        outbox: (0, 0, 0),
+        outbox: Counts::default(),
         prescription: None,
         marks: Vec::new(),
         selected: 0,
@@ -187,11 +184,7 @@ fn spawn_serial(device: String, jobs: Sender<Job>) {
         let mut scanner = match crate::serial::Scanner::open(&device) {
             Ok(scanner) => scanner,
             Err(error) => {
-                let _ = jobs.send(Job::Scan(ScannedCode {
-                    source: Source::Serial(device),
-                    aim: None,
-                    text: format!("!{error}"),
-                }));
+                let _ = jobs.send(Job::ScannerFailed(error));
                 return;
             }
         };
@@ -223,14 +216,9 @@ fn ui_loop(
                     screen.say(Level::Good, text);
                     screen.show(*prescription);
                 }
-                Update::Status {
-                    online,
-                    queued,
-                    sent,
-                    failed,
-                } => {
+                Update::Status { online, outbox } => {
                     screen.online = Some(online);
-                    screen.outbox = (queued, sent, failed);
+                    screen.outbox = outbox;
                 }
             }
         }
@@ -365,30 +353,24 @@ fn work(mut session: Session, jobs: &Receiver<Job>, updates: &Sender<Update>) {
         let wait = HEARTBEAT.saturating_sub(last_beat.elapsed());
         match jobs.recv_timeout(wait) {
             Ok(Job::Quit) | Err(RecvTimeoutError::Disconnected) => return,
-            Ok(Job::Scan(code)) => {
-                if let Some(error) = code.text.strip_prefix('!') {
-                    say(Level::Bad, error.to_owned());
-                    continue;
+            Ok(Job::ScannerFailed(error)) => say(Level::Bad, error.to_string()),
+            Ok(Job::Scan(code)) => match session.release_scanned(code) {
+                Ok(released) => {
+                    let how = match released.scanned {
+                        ScanKind::Token => "token verified offline",
+                        ScanKind::Id => "nominated ID",
+                    };
+                    let _ = updates.send(Update::Shown(
+                        Box::new(released.released.prescription),
+                        format!(
+                            "Released {} ({how}; prescription signature verified).",
+                            released.prescription_id
+                        ),
+                    ));
                 }
-                match session.release_scanned(code) {
-                    Ok(released) => {
-                        let how = if released.scanned == "token" {
-                            "token verified offline"
-                        } else {
-                            "nominated ID"
-                        };
-                        let _ = updates.send(Update::Shown(
-                            Box::new(released.released.prescription),
-                            format!(
-                                "Released {} ({how}; prescription signature verified).",
-                                released.prescription_id
-                            ),
-                        ));
-                    }
-                    Err(error @ Error::Offline(_)) => say(Level::Warn, error.to_string()),
-                    Err(error) => say(Level::Bad, error.to_string()),
-                }
-            }
+                Err(error @ Error::Offline(_)) => say(Level::Warn, error.to_string()),
+                Err(error) => say(Level::Bad, error.to_string()),
+            },
             Ok(Job::Dispense(id, items)) => {
                 match session.submit(Kind::Dispense, &id, &json!({ "items": items })) {
                     Ok(entry) => {
@@ -470,13 +452,8 @@ fn heartbeat(session: &mut Session, updates: &Sender<Update>) {
             }
         }
     }
-    if let Ok((queued, sent, failed)) = session.outbox().and_then(|mut o| o.counts()) {
-        let _ = updates.send(Update::Status {
-            online,
-            queued,
-            sent,
-            failed,
-        });
+    if let Ok(outbox) = session.outbox().and_then(|mut o| o.counts()) {
+        let _ = updates.send(Update::Status { online, outbox });
     }
 }
 
@@ -498,7 +475,11 @@ fn draw(frame: &mut Frame<'_>, screen: &Screen) {
         ),
         None => ("checking the centre…", Color::Yellow),
     };
-    let (queued, sent, failed) = screen.outbox;
+    let Counts {
+        queued,
+        sent,
+        failed,
+    } = screen.outbox;
     frame.render_widget(
         Paragraph::new(Line::from(vec![
             Span::styled(

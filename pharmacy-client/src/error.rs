@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use crate::api::Problem;
+use crate::api::{ApiError, Problem};
 
 /// Documented exit codes (also in the README).
 pub mod exit {
@@ -87,6 +87,20 @@ impl Error {
         Self::Io {
             path: path.into(),
             source,
+        }
+    }
+}
+
+impl From<ApiError> for Error {
+    fn from(error: ApiError) -> Self {
+        match error {
+            ApiError::Unreachable(reason) => Self::Offline(reason),
+            ApiError::Transient(problem) if problem.status == 401 => Self::Config(format!(
+                "the centre does not accept the credentials ({problem}); run `pharmacy login`"
+            )),
+            ApiError::Transient(problem) => Self::Offline(problem.to_string()),
+            ApiError::Refused(problem) => Self::Refused(problem),
+            ApiError::Unexpected(reason) => Self::Other(reason),
         }
     }
 }

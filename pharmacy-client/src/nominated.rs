@@ -4,9 +4,9 @@
 use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::json;
 
-use crate::app::Session;
-use crate::commands::Out;
 use crate::error::{Error, Result};
+use crate::output::Out;
+use crate::session::Session;
 
 /// The centre's batch size for nominated release.
 pub const BATCH: u64 = 25;

@@ -275,6 +275,14 @@ pub struct SyncReport {
 }
 
 /// Which queued entries a sync should attempt.
+/// How many entries are in each state (the counter screen's status line).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Counts {
+    pub queued: i64,
+    pub sent: i64,
+    pub failed: i64,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Due {
     /// Only those whose backoff has run out (automatic retries).
@@ -364,7 +372,7 @@ impl Outbox {
     }
 
     /// Counts per state: (queued, sent, failed).
-    pub fn counts(&mut self) -> Result<(i64, i64, i64)> {
+    pub fn counts(&mut self) -> Result<Counts> {
         let rows: Vec<(String, i64)> = outbox::table
             .group_by(outbox::state)
             .select((outbox::state, diesel::dsl::count_star()))
@@ -374,11 +382,11 @@ impl Outbox {
                 .find(|(s, _)| s == state.as_str())
                 .map_or(0, |(_, n)| *n)
         };
-        Ok((
-            count(State::Queued),
-            count(State::Sent),
-            count(State::Failed),
-        ))
+        Ok(Counts {
+            queued: count(State::Queued),
+            sent: count(State::Sent),
+            failed: count(State::Failed),
+        })
     }
 
     /// Records an attempt's outcome. A sent or failed entry is never changed again.
@@ -562,7 +570,14 @@ mod tests {
             )
             .unwrap();
         assert_eq!(after, sent);
-        assert_eq!(outbox.counts().unwrap(), (0, 1, 0));
+        assert_eq!(
+            outbox.counts().unwrap(),
+            Counts {
+                queued: 0,
+                sent: 1,
+                failed: 0
+            }
+        );
     }
 
     #[test]

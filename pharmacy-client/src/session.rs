@@ -13,7 +13,7 @@ use crate::error::{Error, Result};
 use crate::jwks::KeyCache;
 use crate::model::{Events, Prescription};
 use crate::outbox::{Due, Entry, Kind, Outbox, State, SyncReport};
-use crate::scan::{Scanned, ScannedCode, classify};
+use crate::scan::{Accepted, ScanKind, ScannedCode, classify};
 
 /// A released (or fetched) prescription whose JWS verified.
 #[derive(Debug, Clone, Serialize)]
@@ -27,8 +27,8 @@ pub struct Verified {
 #[derive(Debug, Clone, Serialize)]
 pub struct Released {
     pub scan: ScannedCode,
-    /// `token` (signature verified offline) or `id` (bare prescription ID).
-    pub scanned: &'static str,
+    /// A token (signature verified offline) or a bare prescription ID.
+    pub scanned: ScanKind,
     pub prescription_id: String,
     pub released: Verified,
 }
@@ -43,7 +43,8 @@ pub struct Session {
 impl Session {
     pub fn new(settings: Settings) -> Result<Self> {
         settings.ensure_data_dir()?;
-        let api = Api::new(&settings.server, settings.token.clone(), settings.timeout)?;
+        let api = Api::new(&settings.server, settings.token.clone(), settings.timeout)
+            .map_err(|e| Error::Config(format!("HTTP client: {e}")))?;
         let keys = KeyCache::load(settings.jwks_path());
         Ok(Self {
             settings,
@@ -58,9 +59,9 @@ impl Session {
 
     /// Checks a scanned code without any release call: a token's signature is verified against the
     /// cached keys (one refresh for an unknown key id).
-    pub fn check_offline(&mut self, code: &ScannedCode) -> Result<Scanned> {
+    pub fn check_offline(&mut self, code: &ScannedCode) -> Result<Accepted> {
         let scanned = classify(code)?;
-        if let Scanned::Token(token) = &scanned {
+        if let Accepted::Token(token) = &scanned {
             self.keys.refresh_if_stale(&self.api);
             self.keys.verify_token(token, Some(&self.api))?;
         }
@@ -70,20 +71,20 @@ impl Session {
     /// Scan → offline verification → release → JWS verification.
     pub fn release_scanned(&mut self, code: ScannedCode) -> Result<Released> {
         let scanned = self.check_offline(&code)?;
-        let (request, what) = match &scanned {
-            Scanned::Token(token) => (token.text().as_str().to_owned(), "token"),
-            Scanned::Id(id) => (id.to_string(), "id"),
-        };
+        let what = scanned.kind();
         let id = scanned.prescription_id();
-        let prescription = self.api.release(&request).map_err(|e| match (e, what) {
-            (ApiError::Unreachable(reason), "token") => Error::Offline(format!(
+        let prescription = self
+            .api
+            .release(&scanned.release_text())
+            .map_err(|e| match (e, what) {
+            (ApiError::Unreachable(reason), ScanKind::Token) => Error::Offline(format!(
                 "{reason}. The token for {id} is genuine (verified offline), \
                  but the release must wait until the centre is back"
             )),
             (ApiError::Unreachable(reason), _) => Error::Offline(format!(
                 "{reason}. The release of {id} must wait until the centre is back"
             )),
-            (ApiError::Refused(problem), "id") if problem.status == 404 => {
+            (ApiError::Refused(problem), ScanKind::Id) if problem.status == 404 => {
                 Error::Refused(Box::new(crate::api::Problem {
                     detail: Some(format!(
                         "a bare prescription ID is only released to the pharmacy the patient \
