@@ -3,7 +3,9 @@
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, ResponseError};
-use serde::Serialize;
+use prescrypt_contract::Problem;
+use prescrypt_contract::limits::IDEMPOTENCY_KEY_HEADER;
+use prescrypt_contract::problem::PROBLEM_JSON;
 
 /// Everything a request can fail with.
 #[derive(Debug, thiserror::Error)]
@@ -150,15 +152,15 @@ impl AppError {
         };
         Problem {
             problem_type: format!("https://prescrypt.example/problems/{}", self.code()),
-            title: self.title(),
+            title: self.title().to_owned(),
             status: status.as_u16(),
-            code: self.code(),
+            code: self.code().to_owned(),
             detail,
             field: match self {
                 Self::Invalid { field, .. } | Self::UnknownField { field, .. } => {
                     Some(field.clone())
                 }
-                Self::IdempotencyKeyRequired => Some("Idempotency-Key".to_owned()),
+                Self::IdempotencyKeyRequired => Some(IDEMPOTENCY_KEY_HEADER.to_owned()),
                 _ => None,
             },
             holder: match self {
@@ -167,21 +169,6 @@ impl AppError {
             },
         }
     }
-}
-
-/// RFC 9457 problem details, as sent on the wire.
-#[derive(Debug, Serialize, utoipa::ToSchema)]
-pub struct Problem {
-    #[serde(rename = "type")]
-    pub problem_type: String,
-    pub title: &'static str,
-    pub status: u16,
-    pub code: &'static str,
-    pub detail: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub field: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub holder: Option<String>,
 }
 
 impl ResponseError for AppError {
@@ -218,7 +205,7 @@ impl ResponseError for AppError {
             _ => tracing::debug!(code = self.code(), "request rejected"),
         }
         let mut response = HttpResponse::build(self.status_code());
-        response.content_type("application/problem+json");
+        response.content_type(PROBLEM_JSON);
         if matches!(self, Self::Unauthenticated(_)) {
             response.insert_header(("WWW-Authenticate", "Bearer"));
         }

@@ -2,6 +2,7 @@
 //! original response and changes nothing; the same key with a different request is refused.
 
 use diesel::prelude::*;
+use prescrypt_contract::limits::{IDEMPOTENCY_KEY_HEADER, IDEMPOTENCY_KEY_MAX_LEN};
 use subtle::ConstantTimeEq;
 
 use crate::error::AppError;
@@ -14,13 +15,17 @@ pub struct IdempotencyKey(String);
 
 impl IdempotencyKey {
     pub fn parse(text: &str) -> Result<Self, AppError> {
-        if (1..=128).contains(&text.len()) && text.bytes().all(|b| b.is_ascii_graphic()) {
+        if (1..=IDEMPOTENCY_KEY_MAX_LEN).contains(&text.len())
+            && text.bytes().all(|b| b.is_ascii_graphic())
+        {
             Ok(Self(text.to_owned()))
         } else {
             Err(AppError::invalid(
                 "invalid-field",
-                "Idempotency-Key",
-                "an Idempotency-Key is 1 to 128 visible ASCII characters",
+                IDEMPOTENCY_KEY_HEADER,
+                format!(
+                    "an Idempotency-Key is 1 to {IDEMPOTENCY_KEY_MAX_LEN} visible ASCII characters"
+                ),
             ))
         }
     }

@@ -21,6 +21,7 @@ pub mod signing;
 pub mod startup;
 pub mod store;
 pub mod telemetry;
-pub mod views;
 
 pub use error::AppError;
+/// The wire contract (views, code tables, `Problem`, routes, limits) shared with clients.
+pub use prescrypt_contract as contract;

@@ -20,15 +20,12 @@ use crate::keys::KeyRing;
 use crate::signing;
 use crate::store::DbConnection;
 use crate::store::schema::{dispense_notifications, items, org_sequences, prescriptions};
-use crate::views::{
+use prescrypt_contract::limits::{MAX_ITEMS, NOMINATED_BATCH};
+use prescrypt_contract::views::{
     CancelResult, DispenseRequest, History, HistoryEvent, ItemView, NewPrescription,
     NominatedRelease, Outcome, Patient, Prescriber, PrescriptionView, ReleaseRequest,
 };
-
-/// Most prescriptions one nominated release hands out (EPS: 25).
-pub const NOMINATED_BATCH: i64 = 25;
-/// Most items on one prescription (FP10).
-pub const MAX_ITEMS: usize = 4;
+use prescrypt_contract::{SignedItem, SignedPrescription};
 
 /// Now, truncated to microseconds so SQLite and PostgreSQL store the same value.
 pub fn now() -> NaiveDateTime {
@@ -161,34 +158,6 @@ impl Loaded {
             .map(|i| ItemStatus::parse(&i.status).unwrap_or(ItemStatus::ToBeDispensed))
             .collect()
     }
-}
-
-/// The signed clinical content (the JWS payload).
-#[derive(Debug, Serialize)]
-struct ClinicalContent<'a> {
-    id: String,
-    uuid: &'a str,
-    prescriber: Prescriber,
-    patient: Patient,
-    items: Vec<SignedItem<'a>>,
-    treatment_type: &'a str,
-    issue_number: i32,
-    issue_count: i32,
-    nominated_pharmacy: Option<&'a str>,
-    controlled_drug_schedule: Option<i32>,
-    created_at: String,
-    expires_at: String,
-}
-
-#[derive(Debug, Serialize)]
-struct SignedItem<'a> {
-    line: i32,
-    uuid: &'a str,
-    code: &'a str,
-    display: &'a str,
-    quantity: f64,
-    unit: &'a str,
-    dosage: &'a str,
 }
 
 fn text_field(value: &str, field: &str, max: usize) -> Result<String, AppError> {
@@ -389,27 +358,27 @@ pub fn create(
         name: new.name.clone(),
         birth_date: new.birth_date.format("%Y-%m-%d").to_string(),
     };
-    let content = ClinicalContent {
+    let content = SignedPrescription {
         id: id.to_string(),
-        uuid: &uuid,
+        uuid: uuid.clone(),
         prescriber: prescriber.clone(),
         patient: patient.clone(),
         items: item_rows
             .iter()
             .map(|i| SignedItem {
                 line: i.line,
-                uuid: &i.uuid,
-                code: &i.code,
-                display: &i.display,
+                uuid: i.uuid.clone(),
+                code: i.code.clone(),
+                display: i.display.clone(),
                 quantity: i.quantity,
-                unit: &i.unit,
-                dosage: &i.dosage,
+                unit: i.unit.clone(),
+                dosage: i.dosage.clone(),
             })
             .collect(),
-        treatment_type: new.treatment_type.code(),
+        treatment_type: new.treatment_type.code().to_owned(),
         issue_number: 1,
         issue_count: new.issue_count,
-        nominated_pharmacy: new.nominated.as_deref(),
+        nominated_pharmacy: new.nominated.clone(),
         controlled_drug_schedule: new.schedule.map(i32::from),
         created_at: at
             .and_utc()
@@ -788,7 +757,7 @@ pub fn release_nominated(
         .filter(prescriptions::status.eq(Status::ToBeDispensed.code()))
         .filter(prescriptions::expires_at.gt(at))
         .order(prescriptions::created_at.asc())
-        .limit(NOMINATED_BATCH + 1);
+        .limit(i64::try_from(NOMINATED_BATCH + 1).unwrap_or(i64::MAX));
     // Lock the whole batch before the first audit append (which locks a chain head): taking
     // row locks one by one while holding a head could deadlock with a single-row write. The
     // batch is then released in chain order (audit::append's rule for several chains).
@@ -801,12 +770,8 @@ pub fn release_nominated(
             .load(pg)?,
         other => query.select(Row::as_select()).load(other)?,
     };
-    let more = rows.len() > usize::try_from(NOMINATED_BATCH).unwrap_or(25);
-    let mut batch: Vec<(usize, Row)> = rows
-        .into_iter()
-        .take(usize::try_from(NOMINATED_BATCH).unwrap_or(25))
-        .enumerate()
-        .collect();
+    let more = rows.len() > NOMINATED_BATCH;
+    let mut batch: Vec<(usize, Row)> = rows.into_iter().take(NOMINATED_BATCH).enumerate().collect();
     batch.sort_by_key(|(oldest_first, row)| (audit::chain_of(Some(&row.uuid), ""), *oldest_first));
     let mut released = Vec::with_capacity(batch.len());
     for (oldest_first, row) in batch {

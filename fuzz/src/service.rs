@@ -1,14 +1,14 @@
 //! Checks for the central service's JSON request bodies: what `actix-web`'s `Json` extractor
-//! does (serde_json into the public `prescrypt::views` types), then what the handlers do with a
+//! does (serde_json into the public `prescrypt::contract::views` types), then what the handlers do with a
 //! body before any database access — validation, the idempotency fingerprint's canonical JSON,
 //! the path ID parser and the reason code tables.
 
+use prescrypt::contract::views::{
+    CancelRequest, DispenseRequest, NewPrescription, ReleaseRequest, ReturnRequest,
+};
 use prescrypt::domain::{CancelReason, NotDispensedReason, ReturnReason};
 use prescrypt::prescriptions::{parse_id, validate_new};
 use prescrypt::signing::canonical_json;
-use prescrypt::views::{
-    CancelRequest, DispenseRequest, NewPrescription, ReleaseRequest, ReturnRequest,
-};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 

@@ -12,6 +12,8 @@ use actix_web::error::JsonPayloadError;
 use actix_web::http::StatusCode;
 use actix_web::middleware::Next;
 use actix_web::{FromRequest, HttpMessage, HttpRequest, HttpResponse, web};
+use prescrypt_contract::Problem;
+use prescrypt_contract::limits::{BODY_LIMIT, IDEMPOTENCY_KEY_HEADER, IDEMPOTENCY_REPLAYED_HEADER};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
@@ -21,13 +23,10 @@ use crate::idempotency::{self, Earlier, IdempotencyKey};
 use crate::keys::KeyRing;
 use crate::prescriptions::{self as ops, now};
 use crate::store::{DbConnection, Store};
-use crate::views::{
+use prescrypt_contract::views::{
     CancelRequest, CancelResult, DispenseRequest, History, NewPrescription, NominatedRelease,
     PrescriptionView, ReleaseRequest, ReturnRequest,
 };
-
-/// Largest accepted JSON body.
-pub const BODY_LIMIT: usize = 64 * 1024;
 
 /// What every handler shares.
 #[derive(Debug)]
@@ -106,12 +105,16 @@ fn from_serde(error: &serde_json::Error) -> AppError {
 }
 
 fn idempotency_key(req: &HttpRequest, required: bool) -> Result<Option<IdempotencyKey>, AppError> {
-    match req.headers().get("Idempotency-Key") {
+    match req.headers().get(IDEMPOTENCY_KEY_HEADER) {
         None if required => Err(AppError::IdempotencyKeyRequired),
         None => Ok(None),
         Some(value) => {
             let text = value.to_str().map_err(|_| {
-                AppError::invalid("invalid-field", "Idempotency-Key", "visible ASCII only")
+                AppError::invalid(
+                    "invalid-field",
+                    IDEMPOTENCY_KEY_HEADER,
+                    "visible ASCII only",
+                )
             })?;
             IdempotencyKey::parse(text).map(Some)
         }
@@ -173,7 +176,7 @@ where
     let mut response = HttpResponse::build(StatusCode::from_u16(status).unwrap_or(success));
     response.content_type("application/json");
     if replayed {
-        response.insert_header(("Idempotency-Replayed", "true"));
+        response.insert_header((IDEMPOTENCY_REPLAYED_HEADER, "true"));
     }
     Ok(response.body(body))
 }
@@ -190,8 +193,8 @@ where
 
 /// Create and sign a prescription.
 #[utoipa::path(post, path = "/api/v1/prescriptions", request_body = NewPrescription,
-    responses((status = 201, body = PrescriptionView), (status = 400, body = crate::error::Problem),
-              (status = 403, body = crate::error::Problem)),
+    responses((status = 201, body = PrescriptionView), (status = 400, body = Problem),
+              (status = 403, body = Problem)),
     security(("bearer" = [])), tag = "prescribing")]
 pub async fn create(
     state: State,
@@ -217,7 +220,7 @@ pub async fn create(
 /// The current state of a prescription (prescribing org, holding pharmacy).
 #[utoipa::path(get, path = "/api/v1/prescriptions/{id}",
     params(("id" = String, Path, description = "short-form ID, any case, with or without hyphens")),
-    responses((status = 200, body = PrescriptionView), (status = 404, body = crate::error::Problem)),
+    responses((status = 200, body = PrescriptionView), (status = 404, body = Problem)),
     security(("bearer" = [])), tag = "prescriptions")]
 pub async fn get(
     state: State,
@@ -245,7 +248,7 @@ pub async fn get(
 
 /// Every event of a prescription with actor and time.
 #[utoipa::path(get, path = "/api/v1/prescriptions/{id}/history", params(("id" = String, Path)),
-    responses((status = 200, body = History), (status = 404, body = crate::error::Problem)),
+    responses((status = 200, body = History), (status = 404, body = Problem)),
     security(("bearer" = [])), tag = "prescriptions")]
 pub async fn history(
     state: State,
@@ -277,7 +280,7 @@ pub async fn history(
 /// Cancel (or mark pending cancellation when with a dispenser).
 #[utoipa::path(post, path = "/api/v1/prescriptions/{id}/cancel", params(("id" = String, Path)),
     request_body = CancelRequest,
-    responses((status = 200, body = CancelResult), (status = 404, body = crate::error::Problem)),
+    responses((status = 200, body = CancelResult), (status = 404, body = Problem)),
     security(("bearer" = [])), tag = "prescribing")]
 pub async fn cancel(
     state: State,
@@ -303,8 +306,8 @@ pub async fn cancel(
 
 /// Release one prescription by scanned token (or bare ID when nominated to the caller).
 #[utoipa::path(post, path = "/api/v1/release", request_body = ReleaseRequest,
-    responses((status = 200, body = PrescriptionView), (status = 404, body = crate::error::Problem),
-              (status = 409, body = crate::error::Problem)),
+    responses((status = 200, body = PrescriptionView), (status = 404, body = Problem),
+              (status = 409, body = Problem)),
     security(("bearer" = [])), tag = "dispensing")]
 pub async fn release(
     state: State,
@@ -350,7 +353,7 @@ pub async fn release_nominated(
 /// Hand a prescription back to the central store.
 #[utoipa::path(post, path = "/api/v1/prescriptions/{id}/return", params(("id" = String, Path)),
     request_body = ReturnRequest,
-    responses((status = 200, body = PrescriptionView), (status = 409, body = crate::error::Problem)),
+    responses((status = 200, body = PrescriptionView), (status = 409, body = Problem)),
     security(("bearer" = [])), tag = "dispensing")]
 pub async fn return_prescription(
     state: State,
@@ -378,8 +381,8 @@ pub async fn return_prescription(
 #[utoipa::path(post, path = "/api/v1/prescriptions/{id}/dispense",
     params(("id" = String, Path), ("Idempotency-Key" = String, Header, description = "1 to 128 characters")),
     request_body = DispenseRequest,
-    responses((status = 200, body = PrescriptionView), (status = 409, body = crate::error::Problem),
-              (status = 422, body = crate::error::Problem)),
+    responses((status = 200, body = PrescriptionView), (status = 409, body = Problem),
+              (status = 422, body = Problem)),
     security(("bearer" = [])), tag = "dispensing")]
 pub async fn dispense(
     state: State,
@@ -405,7 +408,7 @@ pub async fn dispense(
 
 /// Withdraw the latest dispense notification.
 #[utoipa::path(post, path = "/api/v1/prescriptions/{id}/dispense/withdraw", params(("id" = String, Path)),
-    responses((status = 200, body = PrescriptionView), (status = 409, body = crate::error::Problem)),
+    responses((status = 200, body = PrescriptionView), (status = 409, body = Problem)),
     security(("bearer" = [])), tag = "dispensing")]
 pub async fn withdraw(
     state: State,
@@ -428,7 +431,7 @@ pub async fn withdraw(
 
 /// Claim reimbursement for a dispensed prescription.
 #[utoipa::path(post, path = "/api/v1/prescriptions/{id}/claim", params(("id" = String, Path)),
-    responses((status = 200, body = PrescriptionView), (status = 409, body = crate::error::Problem)),
+    responses((status = 200, body = PrescriptionView), (status = 409, body = Problem)),
     security(("bearer" = [])), tag = "dispensing")]
 pub async fn claim(
     state: State,
@@ -465,7 +468,7 @@ pub struct TokenQuery {
         example = "pdf", pattern = "^(pdf|png|svg)$"), TokenQuery),
     responses((status = 200, description = "the token", content(
         ("application/pdf"), ("image/png"), ("image/svg+xml"))),
-        (status = 404, body = crate::error::Problem)),
+        (status = 404, body = Problem)),
     security(("bearer" = [])), tag = "prescribing")]
 pub async fn token_document(
     state: State,
@@ -514,7 +517,7 @@ pub async fn healthz() -> HttpResponse {
 }
 
 #[utoipa::path(get, path = "/readyz", responses((status = 200, description = "the database answers"),
-    (status = 503, body = crate::error::Problem)), tag = "operations")]
+    (status = 503, body = Problem)), tag = "operations")]
 pub async fn readyz(state: State) -> Result<HttpResponse, AppError> {
     state.store.ping().await?;
     Ok(HttpResponse::Ok().content_type("text/plain").body("ready"))

@@ -9,13 +9,13 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::openapi::{ContentBuilder, HeaderBuilder, Ref, RefOr, Required, ResponseBuilder};
 use utoipa::{Modify, OpenApi};
 
-use crate::domain::Coded;
-use crate::error::Problem;
-use crate::views::{
+use prescrypt_contract::problem::PROBLEM_JSON;
+use prescrypt_contract::views::{
     CancelRequest, CancelResult, DispenseLine, DispenseRequest, History, HistoryEvent, ItemView,
     NewItem, NewPatient, NewPrescription, NominatedRelease, Outcome, Patient, Prescriber,
     PrescriptionView, ReleaseRequest, ReturnRequest,
 };
+use prescrypt_contract::{Coded, Problem};
 
 struct BearerAuth;
 
@@ -33,9 +33,6 @@ impl Modify for BearerAuth {
         );
     }
 }
-
-/// Every failure is `application/problem+json` (the handlers' annotations name only the body).
-const PROBLEM_JSON: &str = "application/problem+json";
 
 /// The errors an operation can answer with follow from what it has, so they are documented
 /// from that rather than repeated on every handler: a bearer token (401, 403), a JSON body

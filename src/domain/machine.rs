@@ -1,6 +1,6 @@
 //! THE prescription status machine: every legal transition is in [`next`]; everything else is illegal.
 
-use super::codes::{CancelResponse, ItemStatus, Status};
+use prescrypt_contract::codes::{CancelResponse, ItemStatus, Status};
 
 /// Something that happens to a prescription.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -1,12 +1,12 @@
-//! The EPS rules, in one place: code tables, the status machine and validity.
+//! The EPS rules, in one place: the status machine and validity over the contract's code tables.
 //! The prescription ID, NHS number and token codecs are `prescrypt_barcode`'s.
 
-pub mod codes;
 pub mod machine;
 pub mod validity;
 
-pub use codes::{
+// The code tables are part of the wire contract; the rules over them live here.
+pub use machine::{CancelDecision, DispenseOutcome, Event, IllegalTransition};
+pub use prescrypt_contract::codes::{
     CancelReason, CancelResponse, Coded, ItemStatus, NotDispensedReason, ReturnReason, Status,
     TreatmentType,
 };
-pub use machine::{CancelDecision, DispenseOutcome, Event, IllegalTransition};

@@ -1,12 +1,12 @@
-//! The JSON shapes of the API (requests and responses), shared by the handlers, the operations
-//! (responses are stored for idempotent replay) and the OpenAPI document.
+//! The JSON shapes of the API (requests and responses): the service's handlers, operations
+//! (responses are stored for idempotent replay) and OpenAPI document use them, and so do clients.
 
 use serde::{Deserialize, Serialize};
-use utoipa::ToSchema;
 
-use crate::domain::Coded;
+use crate::codes::Coded;
 
-#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct NewPatient {
     /// 10 digits, Modulus 11 (spaces allowed).
@@ -16,7 +16,8 @@ pub struct NewPatient {
     pub birth_date: String,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct NewItem {
     pub code: String,
@@ -26,13 +27,14 @@ pub struct NewItem {
     pub dosage: String,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
-#[schema(example = json!({
+#[cfg_attr(feature = "openapi", schema(example = json!({
     "patient": {"nhs_number": "9434765919", "name": "Jane Smith", "birth_date": "1970-01-31"},
     "items": [{"code": "39732311000001104", "display": "Amoxicillin 250mg capsules",
                "quantity": 21.0, "unit": "capsule", "dosage": "one three times a day"}]
-}))]
+})))]
 pub struct NewPrescription {
     pub patient: NewPatient,
     pub items: Vec<NewItem>,
@@ -48,31 +50,35 @@ pub struct NewPrescription {
     pub controlled_drug_schedule: Option<u8>,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct ReleaseRequest {
     /// The scanned token (`RX1…`) or, for a prescription nominated to the caller, its ID.
     pub token: String,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
-#[schema(example = json!({"reason": "0002"}))]
+#[cfg_attr(feature = "openapi", schema(example = json!({"reason": "0002"})))]
 pub struct ReturnRequest {
     /// Return reason `0001`–`0008`.
     pub reason: String,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
-#[schema(example = json!({"reason": "0001"}))]
+#[cfg_attr(feature = "openapi", schema(example = json!({"reason": "0001"})))]
 pub struct CancelRequest {
     /// Cancellation reason `0001`–`0009` (default `0001`).
     #[serde(default)]
     pub reason: Option<String>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum Outcome {
     Complete,
@@ -80,7 +86,8 @@ pub enum Outcome {
     NotDispensed,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct DispenseLine {
     pub line: i32,
@@ -93,27 +100,31 @@ pub struct DispenseLine {
     pub reason: Option<String>,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
-#[schema(example = json!({"items": [{"line": 1, "outcome": "complete"}]}))]
+#[cfg_attr(feature = "openapi", schema(example = json!({"items": [{"line": 1, "outcome": "complete"}]})))]
 pub struct DispenseRequest {
     pub items: Vec<DispenseLine>,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Prescriber {
     pub id: String,
     pub org: String,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Patient {
     pub nhs_number: String,
     pub name: String,
     pub birth_date: String,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ItemView {
     pub line: i32,
     pub uuid: String,
@@ -128,7 +139,8 @@ pub struct ItemView {
     pub not_dispensed_reason: Option<Coded>,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct PrescriptionView {
     /// Short form, hyphenated.
     pub id: String,
@@ -150,31 +162,35 @@ pub struct PrescriptionView {
     pub token: String,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct CancelResult {
     /// `null` when cancelled outright; otherwise the EPS R-code.
     pub response: Option<Coded>,
     pub prescription: PrescriptionView,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct NominatedRelease {
     pub prescriptions: Vec<PrescriptionView>,
     pub more: bool,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct HistoryEvent {
     pub at: chrono::DateTime<chrono::Utc>,
     pub actor: String,
     pub org: String,
     pub role: String,
     pub action: String,
-    #[schema(value_type = Object)]
+    #[cfg_attr(feature = "openapi", schema(value_type = Object))]
     pub detail: serde_json::Value,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct History {
     pub events: Vec<HistoryEvent>,
 }

@@ -1,9 +1,10 @@
 //! The EPS code tables: each a Rust enum with its code and display text.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// A coded value as the API shows it: `{"code":"0002","display":"With Dispenser"}`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Coded {
     pub code: String,
     pub display: String,

@@ -1,0 +1,27 @@
+//! The contract between the Prescrypt service and its clients: what goes over the wire.
+//!
+//! - [`codes`]: the EPS code tables (statuses, reasons, responses) and [`Coded`], their wire form.
+//! - [`views`]: the JSON request and response bodies of the API.
+//! - [`problem`]: [`Problem`], the `application/problem+json` body of every failure.
+//! - [`signed`]: [`SignedPrescription`], the clinical content the service signs into each
+//!   prescription's JWS.
+//! - [`routes`]: the paths of the API, as route templates and as functions that fill them in.
+//! - [`limits`]: the numbers both sides must agree on (batch sizes, item counts, header lengths).
+//!
+//! The service serialises these types and the pharmacy client deserialises them, so a change to
+//! the wire format is a change here that both must compile against. The `openapi` feature adds
+//! the utoipa schemas the service documents its API with.
+
+pub mod codes;
+pub mod limits;
+pub mod problem;
+pub mod routes;
+pub mod signed;
+pub mod views;
+
+pub use codes::{
+    CancelReason, CancelResponse, Coded, ItemStatus, NotDispensedReason, ReturnReason, Status,
+    TreatmentType,
+};
+pub use problem::Problem;
+pub use signed::{SignedItem, SignedPrescription};
