@@ -1,5 +1,6 @@
 //! Runs a parsed command line: human output by default, one JSON object per result with `--json`.
 
+use prescrypt_contract::views::PrescriptionView;
 use serde_json::{Value, json};
 
 use crate::cli::{Cli, Command, OutboxAction, ScanArgs};
@@ -7,6 +8,7 @@ use crate::config::{ConfigFile, Settings, read_token, store_token};
 use crate::error::{Error, Result};
 use crate::outbox::{Due, Entry, Filter, Kind, State, SyncReport};
 use crate::output::Out;
+use crate::render;
 use crate::scan::{ScanKind, ScannedCode, wedge_codes};
 use crate::session::{Released, Session, Verified, parse_id};
 
@@ -86,7 +88,7 @@ pub fn run(cli: Cli) -> Result<()> {
                     for e in &events.events {
                         text.push_str(&format!(
                             "  {}  {:<12} {} ({}) {}\n",
-                            e.at,
+                            render::time(&e.at),
                             e.action,
                             e.actor,
                             e.org,
@@ -249,7 +251,7 @@ fn show_released(out: Out, released: &Released) {
             format!(
                 "Scanned from {}: {how}\nReleased to this pharmacy.\n{}Prescription signature verified (key {}).\n",
                 released.scan.source,
-                released.released.prescription.render(),
+                render::prescription(&released.released.prescription),
                 released.released.signed_by
             )
         },
@@ -262,7 +264,7 @@ fn show_verified(out: Out, verified: &Verified) {
         || {
             format!(
                 "{}Prescription signature verified (key {}).\n",
-                verified.prescription.render(),
+                render::prescription(&verified.prescription),
                 verified.signed_by
             )
         },
@@ -287,9 +289,9 @@ fn submitted(
             if let Some(p) = entry
                 .response
                 .clone()
-                .and_then(|v| serde_json::from_value::<crate::model::Prescription>(v).ok())
+                .and_then(|v| serde_json::from_value::<PrescriptionView>(v).ok())
             {
-                text.push_str(&p.render());
+                text.push_str(&render::prescription(&p));
             }
             text
         },

@@ -9,8 +9,10 @@
 //! - [`outbox`]: every state change (dispense, return, withdraw, claim) is written to durable SQLite
 //!   first, so outages and crashes lose nothing and never duplicate an effect.
 //! - [`commands`] runs the command line ([`cli`]), printing through [`output`]; [`nominated`] is
-//!   the batch download; [`counter`] the interactive screen. [`model`] holds the API's views,
-//!   [`config`] the settings, [`error`] the exit codes. See README.md.
+//!   the batch download; [`counter`] the interactive screen; [`render`] shows the API's views.
+//! - The wire types (views, problem details, signed content, routes, EPS codes, limits) are the
+//!   service's own, from `prescrypt-contract`; [`config`] holds the settings, [`error`] the exit
+//!   codes. See README.md.
 
 pub mod api;
 pub mod cli;
@@ -20,10 +22,10 @@ pub mod counter;
 pub mod error;
 pub mod image;
 pub mod jwks;
-pub mod model;
 pub mod nominated;
 pub mod outbox;
 pub mod output;
+pub mod render;
 pub mod scan;
 mod schema;
 pub mod serial;
