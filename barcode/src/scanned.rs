@@ -82,10 +82,12 @@ pub fn classify_bytes(text: &[u8]) -> Scanned {
 
 /// Classifies a symbol's data given the AIM symbology identifier the reader reported with it
 /// (`]C0`, `]d1`, …). Prescrypt prints its codes as plain Code 128 (`]C0`), Data Matrix ECC 200
-/// (`]d1`) and QR model 2 (`]Q1`); data from any other identifier — GS1-128 `]C1`, GS1 Data Matrix
-/// `]d2`, GS1 QR `]Q3`, FNC1 in second position, ECI, other symbologies, or an identifier that is
-/// not three bytes — is [`Unrecognised::Foreign`] even when it happens to pass a check, e.g. an
-/// 18-character GS1 element string whose last character matches MOD 37-2 by chance.
+/// (`]d1`) and QR model 2 (`]Q1`); a phone app may add an ECI header to the QR or Data Matrix
+/// (`]Q2`, `]d4`), which changes nothing for an ASCII token. Data from any other identifier —
+/// FNC1 in first position (GS1-128 `]C1`, GS1 Data Matrix `]d2`, GS1 QR `]Q3`) or second, other
+/// symbologies, or an identifier that is not three bytes — is [`Unrecognised::Foreign`] even when
+/// it happens to pass a check, e.g. an 18-character GS1 element string whose last character
+/// matches MOD 37-2 by chance.
 pub fn classify_symbol(aim: &[u8], data: &[u8]) -> Scanned {
     if is_plain_symbology(aim) {
         classify_bytes(data)
@@ -94,8 +96,8 @@ pub fn classify_symbol(aim: &[u8], data: &[u8]) -> Scanned {
     }
 }
 
-/// The AIM identifiers of the symbols Prescrypt prints.
-pub const PLAIN_SYMBOLOGIES: [&[u8; 3]; 3] = [b"]C0", b"]d1", b"]Q1"];
+/// The AIM identifiers that can carry a token or an ID: the symbols Prescrypt prints, without FNC1.
+pub const PLAIN_SYMBOLOGIES: [&[u8; 3]; 5] = [b"]C0", b"]d1", b"]d4", b"]Q1", b"]Q2"];
 
 fn is_plain_symbology(aim: &[u8]) -> bool {
     PLAIN_SYMBOLOGIES.iter().any(|plain| plain[..] == *aim)
@@ -245,8 +247,9 @@ mod tests {
             &b"]C1"[..],
             b"]C2",
             b"]d2",
+            b"]d5",
             b"]Q3",
-            b"]d4",
+            b"]Q4",
             b"]E0",
             b"",
             b"]C",
@@ -266,7 +269,7 @@ mod tests {
             Scanned::PrescriptionId(id())
         );
         let text = token().text();
-        for aim in [b"]d1", b"]Q1"] {
+        for aim in [b"]d1", b"]d4", b"]Q1", b"]Q2"] {
             assert_eq!(
                 classify_symbol(aim, text.as_bytes()),
                 Scanned::Token(token())

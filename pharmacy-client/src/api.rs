@@ -4,63 +4,65 @@ use std::fmt;
 use std::time::Duration;
 
 use jsonwebtoken::jwk::JwkSet;
+use prescrypt_contract::limits::IDEMPOTENCY_KEY_HEADER;
+use prescrypt_contract::routes::{self, API_PREFIX};
+use prescrypt_contract::views::{History, NominatedRelease, PrescriptionView, ReleaseRequest};
 use reqwest::StatusCode;
 use reqwest::blocking::{Client, RequestBuilder};
-use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
-use crate::error::Error;
-use crate::model::{Events, NominatedBatch, Prescription};
+pub use prescrypt_contract::Problem;
 
-/// The service's `application/problem+json` answer.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Problem {
-    #[serde(default)]
-    pub status: u16,
-    #[serde(default)]
-    pub code: Option<String>,
-    #[serde(default)]
-    pub title: Option<String>,
-    #[serde(default)]
-    pub detail: Option<String>,
-    #[serde(default)]
-    pub field: Option<String>,
-    #[serde(default)]
-    pub holder: Option<String>,
-    /// The `Retry-After` header of a 429/503, in seconds: the centre's own word on when to retry.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub retry_after: Option<u64>,
-}
-
-impl Problem {
-    fn from_response(status: StatusCode, body: &str) -> Self {
-        let mut problem: Self = serde_json::from_str(body).unwrap_or_else(|_| Self {
-            detail: (!body.trim().is_empty()).then(|| body.trim().chars().take(300).collect()),
-            ..Self::default()
-        });
-        problem.status = status.as_u16();
-        if problem.title.is_none() {
-            problem.title = status.canonical_reason().map(str::to_owned);
+/// The centre's problem details from an error answer. A body that is not one (a proxy's HTML page,
+/// an empty 503 from a load balancer) still becomes a [`Problem`], built from the status line, so
+/// every refusal reads and is stored the same way.
+pub fn problem_from_response(status: StatusCode, body: &str) -> Problem {
+    match serde_json::from_str::<Problem>(body) {
+        Ok(mut problem) => {
+            problem.status = status.as_u16();
+            problem
         }
-        problem
+        Err(_) => plain_problem(
+            status.as_u16(),
+            status.canonical_reason().unwrap_or("refused"),
+            &body.trim().chars().take(300).collect::<String>(),
+        ),
     }
 }
 
-impl fmt::Display for Problem {
+/// A [`Problem`] with no code, for an answer (or a stored one) that carried none.
+pub fn plain_problem(status: u16, title: &str, detail: &str) -> Problem {
+    Problem {
+        problem_type: "about:blank".to_owned(),
+        title: title.to_owned(),
+        status,
+        code: String::new(),
+        detail: detail.to_owned(),
+        field: None,
+        holder: None,
+    }
+}
+
+/// A problem as one line for the pharmacist: title, detail, holder, field, status and code.
+#[derive(Debug, Clone, Copy)]
+pub struct Shown<'a>(pub &'a Problem);
+
+impl fmt::Display for Shown<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.title.as_deref().unwrap_or("refused"))?;
-        if let Some(detail) = &self.detail {
-            write!(f, ": {detail}")?;
+        let problem = self.0;
+        f.write_str(&problem.title)?;
+        if !problem.detail.is_empty() {
+            write!(f, ": {}", problem.detail)?;
         }
-        if let Some(holder) = &self.holder {
+        if let Some(holder) = &problem.holder {
             write!(f, " (held by {holder})")?;
         }
-        if let Some(field) = &self.field {
+        if let Some(field) = &problem.field {
             write!(f, " [field {field}]")?;
         }
-        write!(f, " (HTTP {}", self.status)?;
-        if let Some(code) = &self.code {
-            write!(f, ", {code}")?;
+        write!(f, " (HTTP {}", problem.status)?;
+        if !problem.code.is_empty() {
+            write!(f, ", {}", problem.code)?;
         }
         f.write_str(")")
     }
@@ -71,8 +73,12 @@ impl fmt::Display for Problem {
 pub enum ApiError {
     /// No answer: connection refused, DNS, timeout.
     Unreachable(String),
-    /// The service answered but could not process it now (5xx, 408, 429, 401): worth retrying.
-    Transient(Box<Problem>),
+    /// The service answered but could not process it now (5xx, 408, 429, 401): worth retrying,
+    /// not before `retry_after` seconds when the centre said so (`Retry-After` of a 429/503).
+    Transient {
+        problem: Box<Problem>,
+        retry_after: Option<u64>,
+    },
     /// A final refusal (other 4xx).
     Refused(Box<Problem>),
     /// A 2xx answer that is not what the contract says.
@@ -82,7 +88,7 @@ pub enum ApiError {
 impl ApiError {
     /// Worth sending the same request again later.
     pub fn is_transient(&self) -> bool {
-        matches!(self, Self::Unreachable(_) | Self::Transient(_))
+        matches!(self, Self::Unreachable(_) | Self::Transient { .. })
     }
 }
 
@@ -90,22 +96,8 @@ impl fmt::Display for ApiError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Self::Unreachable(reason) => write!(f, "centre unreachable: {reason}"),
-            Self::Transient(problem) | Self::Refused(problem) => problem.fmt(f),
+            Self::Transient { problem, .. } | Self::Refused(problem) => Shown(problem).fmt(f),
             Self::Unexpected(reason) => write!(f, "unexpected answer: {reason}"),
-        }
-    }
-}
-
-impl From<ApiError> for Error {
-    fn from(error: ApiError) -> Self {
-        match error {
-            ApiError::Unreachable(reason) => Self::Offline(reason),
-            ApiError::Transient(problem) if problem.status == 401 => Self::Config(format!(
-                "the centre does not accept the credentials ({problem}); run `pharmacy login`"
-            )),
-            ApiError::Transient(problem) => Self::Offline(problem.to_string()),
-            ApiError::Refused(problem) => Self::Refused(problem),
-            ApiError::Unexpected(reason) => Self::Other(reason),
         }
     }
 }
@@ -127,13 +119,17 @@ pub struct Api {
 }
 
 impl Api {
-    pub fn new(server: &str, token: Option<String>, timeout: Duration) -> Result<Self, Error> {
+    /// Fails only if the TLS backend cannot be set up.
+    pub fn new(
+        server: &str,
+        token: Option<String>,
+        timeout: Duration,
+    ) -> Result<Self, reqwest::Error> {
         let http = Client::builder()
             .connect_timeout(timeout.min(Duration::from_secs(5)))
             .timeout(timeout)
             .user_agent(concat!("prescrypt-pharmacy/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .map_err(|e| Error::Config(format!("HTTP client: {e}")))?;
+            .build()?;
         Ok(Self {
             http,
             server: server.trim_end_matches('/').to_owned(),
@@ -145,8 +141,9 @@ impl Api {
         &self.server
     }
 
-    fn api_url(&self, path: &str) -> String {
-        format!("{}/api/v1{path}", self.server)
+    /// `route` is a full path, as `prescrypt_contract::routes` gives it.
+    fn url(&self, route: &str) -> String {
+        format!("{}{route}", self.server)
     }
 
     fn authorised(&self, request: RequestBuilder) -> RequestBuilder {
@@ -172,11 +169,12 @@ impl Api {
         if status.is_success() {
             Ok(body)
         } else if is_transient_status(status) {
-            let mut problem = Problem::from_response(status, &body);
-            problem.retry_after = retry_after;
-            Err(ApiError::Transient(Box::new(problem)))
+            Err(ApiError::Transient {
+                problem: Box::new(problem_from_response(status, &body)),
+                retry_after,
+            })
         } else {
-            Err(ApiError::Refused(Box::new(Problem::from_response(
+            Err(ApiError::Refused(Box::new(problem_from_response(
                 status, &body,
             ))))
         }
@@ -186,53 +184,69 @@ impl Api {
         serde_json::from_str(body).map_err(|e| ApiError::Unexpected(e.to_string()))
     }
 
-    pub fn get(&self, path: &str) -> Result<String, ApiError> {
-        Self::run(self.authorised(self.http.get(self.api_url(path))))
+    /// GETs `route` (a full path from `prescrypt_contract::routes`).
+    pub fn get_route(&self, route: &str) -> Result<String, ApiError> {
+        Self::run(self.authorised(self.http.get(self.url(route))))
     }
 
-    /// POSTs JSON with an optional `Idempotency-Key`; returns the response body.
+    /// POSTs JSON to `route` with an optional `Idempotency-Key`; returns the response body.
+    pub fn post_route(
+        &self,
+        route: &str,
+        body: &Value,
+        idempotency_key: Option<&str>,
+    ) -> Result<String, ApiError> {
+        let mut request = self.authorised(self.http.post(self.url(route)).json(body));
+        if let Some(key) = idempotency_key {
+            request = request.header(IDEMPOTENCY_KEY_HEADER, key);
+        }
+        Self::run(request)
+    }
+
+    /// GETs `path` under the API prefix (`/prescriptions/…`), for tests and tools.
+    pub fn get(&self, path: &str) -> Result<String, ApiError> {
+        self.get_route(&format!("{API_PREFIX}{path}"))
+    }
+
+    /// POSTs JSON to `path` under the API prefix, like [`post_route`](Self::post_route).
     pub fn post(
         &self,
         path: &str,
         body: &Value,
         idempotency_key: Option<&str>,
     ) -> Result<String, ApiError> {
-        let mut request = self.authorised(self.http.post(self.api_url(path)).json(body));
-        if let Some(key) = idempotency_key {
-            request = request.header("Idempotency-Key", key);
-        }
-        Self::run(request)
+        self.post_route(&format!("{API_PREFIX}{path}"), body, idempotency_key)
     }
 
     /// Releases one prescription by token text or (nominated only) bare prescription ID.
-    pub fn release(&self, code: &str) -> Result<Prescription, ApiError> {
-        Self::parse(&self.post("/release", &json!({ "token": code }), None)?)
+    pub fn release(&self, code: &str) -> Result<PrescriptionView, ApiError> {
+        let request = ReleaseRequest {
+            token: code.to_owned(),
+        };
+        Self::parse(&self.post_route(routes::RELEASE, &json!(request), None)?)
     }
 
-    pub fn release_nominated(&self) -> Result<NominatedBatch, ApiError> {
-        Self::parse(&self.post("/release/nominated", &json!({}), None)?)
+    pub fn release_nominated(&self) -> Result<NominatedRelease, ApiError> {
+        Self::parse(&self.post_route(routes::RELEASE_NOMINATED, &json!({}), None)?)
     }
 
-    pub fn prescription(&self, id: &str) -> Result<Prescription, ApiError> {
-        Self::parse(&self.get(&format!("/prescriptions/{id}"))?)
+    pub fn prescription(&self, id: &str) -> Result<PrescriptionView, ApiError> {
+        Self::parse(&self.get_route(&routes::prescription(id))?)
     }
 
-    pub fn history(&self, id: &str) -> Result<Events, ApiError> {
-        Self::parse(&self.get(&format!("/prescriptions/{id}/history"))?)
+    pub fn history(&self, id: &str) -> Result<History, ApiError> {
+        Self::parse(&self.get_route(&routes::history(id))?)
     }
 
     /// The service's published signing keys (no authentication).
     pub fn jwks(&self) -> Result<(JwkSet, String), ApiError> {
-        let body = Self::run(
-            self.http
-                .get(format!("{}/.well-known/jwks.json", self.server)),
-        )?;
+        let body = Self::run(self.http.get(self.url(routes::JWKS)))?;
         Ok((Self::parse(&body)?, body))
     }
 
     /// Cheap connectivity probe for the counter screen.
     pub fn is_reachable(&self) -> bool {
-        Self::run(self.http.get(format!("{}/healthz", self.server))).is_ok()
+        Self::run(self.http.get(self.url(routes::HEALTHZ))).is_ok()
     }
 }
 
@@ -268,7 +282,7 @@ mod tests {
 
     #[test]
     fn an_overloaded_centre_is_transient_and_its_retry_after_is_kept() {
-        let body = r#"{"status":503,"code":"overloaded","title":"Service overloaded"}"#;
+        let body = r#"{"type":"about:blank","status":503,"code":"overloaded","title":"Service overloaded","detail":"try later"}"#;
         let response = format!(
             "HTTP/1.1 503 Service Unavailable\r\nRetry-After: 7\r\n\
              Content-Type: application/problem+json\r\nContent-Length: {}\r\n\
@@ -277,12 +291,27 @@ mod tests {
         );
         let api = Api::new(&answering(response), None, Duration::from_secs(5)).unwrap();
         match api.get("/api/v1/prescriptions/x") {
-            Err(ApiError::Transient(problem)) => {
+            Err(ApiError::Transient {
+                problem,
+                retry_after,
+            }) => {
                 assert_eq!(problem.status, 503);
-                assert_eq!(problem.code.as_deref(), Some("overloaded"));
-                assert_eq!(problem.retry_after, Some(7));
+                assert_eq!(problem.code, "overloaded");
+                assert_eq!(retry_after, Some(7));
             }
             other => panic!("expected a transient error, got {other:?}"),
         }
+    }
+
+    #[test]
+    fn an_answer_that_is_not_problem_details_still_reads_as_one() {
+        let problem = problem_from_response(StatusCode::BAD_GATEWAY, "<html>Bad gateway</html>\n");
+        assert_eq!(problem.status, 502);
+        assert_eq!(problem.title, "Bad Gateway");
+        assert_eq!(problem.detail, "<html>Bad gateway</html>");
+        assert_eq!(
+            Shown(&problem).to_string(),
+            "Bad Gateway: <html>Bad gateway</html> (HTTP 502)"
+        );
     }
 }

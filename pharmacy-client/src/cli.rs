@@ -3,6 +3,7 @@
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
+use prescrypt_contract::NotDispensedReason;
 use serde_json::{Value, json};
 
 use crate::config::Overrides;
@@ -168,12 +169,12 @@ pub fn parse_item(text: &str) -> Result<Value, String> {
         return Ok(json!({"line": line, "outcome": "partial", "quantity": quantity}));
     }
     if let Some(reason) = outcome.strip_prefix("not-dispensed:") {
-        if reason.len() != 4 || !reason.bytes().all(|b| b.is_ascii_digit()) {
+        let Some(reason) = NotDispensedReason::parse(reason) else {
             return Err(format!(
-                "`{reason}`: a not-dispensed reason is a 4-digit code"
+                "`{reason}`: a not-dispensed reason is a 4-digit EPS code, 0001–0011"
             ));
-        }
-        return Ok(json!({"line": line, "outcome": "not_dispensed", "reason": reason}));
+        };
+        return Ok(json!({"line": line, "outcome": "not_dispensed", "reason": reason.code()}));
     }
     Err(format!(
         "`{outcome}`: expected complete, partial:QTY or not-dispensed:REASON"
@@ -213,6 +214,7 @@ mod tests {
             "1=partial:0",
             "1=partial:-1",
             "1=not-dispensed:2",
+            "1=not-dispensed:0099",
             "1=gone",
             "1",
         ] {

@@ -1,53 +1,16 @@
 //! Runs a parsed command line: human output by default, one JSON object per result with `--json`.
 
-use std::io::Write as _;
-
+use prescrypt_contract::views::PrescriptionView;
 use serde_json::{Value, json};
 
-use crate::app::{Released, Session, Verified, parse_id};
 use crate::cli::{Cli, Command, OutboxAction, ScanArgs};
 use crate::config::{ConfigFile, Settings, read_token, store_token};
 use crate::error::{Error, Result};
 use crate::outbox::{Due, Entry, Filter, Kind, State, SyncReport};
-use crate::scan::{ScannedCode, wedge_codes};
-
-/// Prints results in the chosen format.
-#[derive(Debug, Clone, Copy)]
-pub struct Out {
-    pub json: bool,
-}
-
-impl Out {
-    pub fn emit(&self, human: impl FnOnce() -> String, machine: impl FnOnce() -> Value) {
-        let mut stdout = std::io::stdout().lock();
-        if self.json {
-            let _ = writeln!(stdout, "{}", machine());
-        } else {
-            let text = human();
-            let _ = write!(stdout, "{text}");
-            if !text.ends_with('\n') {
-                let _ = writeln!(stdout);
-            }
-        }
-        let _ = stdout.flush();
-    }
-
-    pub fn error(&self, error: &Error) {
-        if self.json {
-            let mut stdout = std::io::stdout().lock();
-            let _ = writeln!(
-                stdout,
-                "{}",
-                json!({"ok": false, "error": {"code": error.code(), "message": error.to_string(),
-                       "exit_code": error.exit_code(),
-                       "problem": match error { Error::Refused(p) => serde_json::to_value(p).ok(), _ => None }}})
-            );
-            let _ = stdout.flush();
-        } else {
-            eprintln!("error: {error}");
-        }
-    }
-}
+use crate::output::Out;
+use crate::render;
+use crate::scan::{ScanKind, ScannedCode, wedge_codes};
+use crate::session::{Released, Session, Verified, parse_id};
 
 pub fn run(cli: Cli) -> Result<()> {
     let out = Out {
@@ -125,7 +88,7 @@ pub fn run(cli: Cli) -> Result<()> {
                     for e in &events.events {
                         text.push_str(&format!(
                             "  {}  {:<12} {} ({}) {}\n",
-                            e.at,
+                            render::time(&e.at),
                             e.action,
                             e.actor,
                             e.org,
@@ -282,13 +245,13 @@ fn show_released(out: Out, released: &Released) {
     out.emit(
         || {
             let how = match released.scanned {
-                "token" => "token signature verified offline",
-                _ => "bare prescription ID (nominated release)",
+                ScanKind::Token => "token signature verified offline",
+                ScanKind::Id => "bare prescription ID (nominated release)",
             };
             format!(
                 "Scanned from {}: {how}\nReleased to this pharmacy.\n{}Prescription signature verified (key {}).\n",
                 released.scan.source,
-                released.released.prescription.render(),
+                render::prescription(&released.released.prescription),
                 released.released.signed_by
             )
         },
@@ -301,7 +264,7 @@ fn show_verified(out: Out, verified: &Verified) {
         || {
             format!(
                 "{}Prescription signature verified (key {}).\n",
-                verified.prescription.render(),
+                render::prescription(&verified.prescription),
                 verified.signed_by
             )
         },
@@ -326,9 +289,9 @@ fn submitted(
             if let Some(p) = entry
                 .response
                 .clone()
-                .and_then(|v| serde_json::from_value::<crate::model::Prescription>(v).ok())
+                .and_then(|v| serde_json::from_value::<PrescriptionView>(v).ok())
             {
-                text.push_str(&p.render());
+                text.push_str(&render::prescription(&p));
             }
             text
         },

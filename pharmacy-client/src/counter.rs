@@ -11,6 +11,8 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use prescrypt_barcode::PrescriptionId;
+use prescrypt_contract::NotDispensedReason;
+use prescrypt_contract::views::{ItemView, PrescriptionView};
 use ratatui::Frame;
 use ratatui::crossterm::event::{self, Event, KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
 use ratatui::layout::{Constraint, Layout};
@@ -19,12 +21,12 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, List, ListItem, ListState, Paragraph, Wrap};
 use serde_json::{Value, json};
 
-use crate::app::Session;
 use crate::config::ScannerSource;
 use crate::error::{Error, Result};
-use crate::model::{Item, Prescription, number};
-use crate::outbox::{Due, Kind};
-use crate::scan::{ScannedCode, Source};
+use crate::outbox::{Counts, Due, Kind};
+use crate::render::{self, is_settled, number};
+use crate::scan::{ScanKind, ScannedCode, Source};
+use crate::session::Session;
 
 pub const HELP: &str = "scan or type a code + Enter │ ↑↓ item │ Space outcome │ +/- quantity │ * reason │ \
                         F5 dispense │ F6 sync outbox │ Esc clear │ F10 quit";
@@ -32,12 +34,21 @@ pub const HELP: &str = "scan or type a code + Enter │ ↑↓ item │ Space ou
 /// How often the worker probes the centre and retries due outbox entries.
 const HEARTBEAT: Duration = Duration::from_secs(3);
 
-/// Not-dispensed reasons offered by `*` (EPS codes).
-const REASONS: [(&str, &str); 4] = [
-    ("0001", "not required (patient)"),
-    ("0002", "clinically unsuitable"),
-    ("0010", "patient did not collect"),
-    ("0011", "bought over the counter"),
+/// Not-dispensed reasons offered by `*`, with the screen's short label for each.
+const REASONS: [(NotDispensedReason, &str); 4] = [
+    (NotDispensedReason::NotRequired, "not required (patient)"),
+    (
+        NotDispensedReason::ClinicallyUnsuitable,
+        "clinically unsuitable",
+    ),
+    (
+        NotDispensedReason::PatientDidNotCollect,
+        "patient did not collect",
+    ),
+    (
+        NotDispensedReason::PurchasedOverTheCounter,
+        "bought over the counter",
+    ),
 ];
 
 #[derive(Debug, Clone, PartialEq)]
@@ -52,16 +63,18 @@ impl Mark {
         match self {
             Self::Complete => "complete".to_owned(),
             Self::Partial(q) => format!("partial {q}"),
-            Self::NotDispensed(r) => format!("not dispensed: {} {}", REASONS[*r].0, REASONS[*r].1),
+            Self::NotDispensed(r) => {
+                format!("not dispensed: {} {}", REASONS[*r].0.code(), REASONS[*r].1)
+            }
         }
     }
 
-    fn body(&self, line: u32) -> Value {
+    fn body(&self, line: i32) -> Value {
         match self {
             Self::Complete => json!({"line": line, "outcome": "complete"}),
             Self::Partial(q) => json!({"line": line, "outcome": "partial", "quantity": q}),
             Self::NotDispensed(r) => {
-                json!({"line": line, "outcome": "not_dispensed", "reason": REASONS[*r].0})
+                json!({"line": line, "outcome": "not_dispensed", "reason": REASONS[*r].0.code()})
             }
         }
     }
@@ -69,6 +82,8 @@ impl Mark {
 
 enum Job {
     Scan(ScannedCode),
+    /// The serial scanner could not be opened: said on screen, scans from it never come.
+    ScannerFailed(Error),
     Dispense(PrescriptionId, Vec<Value>),
     Sync,
     Quit,
@@ -77,13 +92,8 @@ enum Job {
 #[derive(Debug)]
 enum Update {
     Message(Level, String),
-    Shown(Box<Prescription>, String),
-    Status {
-        online: bool,
-        queued: i64,
-        sent: i64,
-        failed: i64,
-    },
+    Shown(Box<PrescriptionView>, String),
+    Status { online: bool, outbox: Counts },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -107,8 +117,8 @@ impl Level {
 
 struct Screen {
     online: Option<bool>,
-    outbox: (i64, i64, i64),
-    prescription: Option<Prescription>,
+    outbox: Counts,
+    prescription: Option<PrescriptionView>,
     marks: Vec<Mark>,
     selected: usize,
     input: String,
@@ -124,12 +134,12 @@ impl Screen {
         }
     }
 
-    fn show(&mut self, prescription: Prescription) {
+    fn show(&mut self, prescription: PrescriptionView) {
         self.marks = prescription
             .items
             .iter()
             .map(|item| {
-                if item.is_settled() {
+                if is_settled(item) {
                     Mark::NotDispensed(0)
                 } else {
                     Mark::Complete
@@ -140,11 +150,11 @@ impl Screen {
         self.prescription = Some(prescription);
     }
 
-    fn open_items(&self) -> Vec<(usize, &Item)> {
+    fn open_items(&self) -> Vec<(usize, &ItemView)> {
         self.prescription
             .iter()
             .flat_map(|p| p.items.iter().enumerate())
-            .filter(|(_, item)| !item.is_settled())
+            .filter(|(_, item)| !is_settled(item))
             .collect()
     }
 }
@@ -164,7 +174,7 @@ pub fn run(session: Session) -> Result<()> {
     let mut terminal = ratatui::try_init().map_err(|e| Error::io("terminal", e))?;
     let mut screen = Screen {
         online: None,
-        outbox: (0, 0, 0),
+        outbox: Counts::default(),
         prescription: None,
         marks: Vec::new(),
         selected: 0,
@@ -187,11 +197,7 @@ fn spawn_serial(device: String, jobs: Sender<Job>) {
         let mut scanner = match crate::serial::Scanner::open(&device) {
             Ok(scanner) => scanner,
             Err(error) => {
-                let _ = jobs.send(Job::Scan(ScannedCode {
-                    source: Source::Serial(device),
-                    aim: None,
-                    text: format!("!{error}"),
-                }));
+                let _ = jobs.send(Job::ScannerFailed(error));
                 return;
             }
         };
@@ -223,14 +229,9 @@ fn ui_loop(
                     screen.say(Level::Good, text);
                     screen.show(*prescription);
                 }
-                Update::Status {
-                    online,
-                    queued,
-                    sent,
-                    failed,
-                } => {
+                Update::Status { online, outbox } => {
                     screen.online = Some(online);
-                    screen.outbox = (queued, sent, failed);
+                    screen.outbox = outbox;
                 }
             }
         }
@@ -300,7 +301,7 @@ fn handle_key(key: KeyEvent, screen: &mut Screen, jobs: &Sender<Job>) -> bool {
     true
 }
 
-fn selected_item(screen: &Screen) -> Option<&Item> {
+fn selected_item(screen: &Screen) -> Option<&ItemView> {
     screen.prescription.as_ref()?.items.get(screen.selected)
 }
 
@@ -308,10 +309,10 @@ fn cycle_mark(screen: &mut Screen) {
     let Some(item) = selected_item(screen) else {
         return;
     };
-    if item.is_settled() {
+    if is_settled(item) {
         return;
     }
-    let full = item.quantity.as_f64().unwrap_or(1.0);
+    let full = item.quantity;
     let Some(mark) = screen.marks.get_mut(screen.selected) else {
         return;
     };
@@ -323,9 +324,7 @@ fn cycle_mark(screen: &mut Screen) {
 }
 
 fn adjust_quantity(screen: &mut Screen, delta: f64) {
-    let full = selected_item(screen)
-        .and_then(|i| i.quantity.as_f64())
-        .unwrap_or(f64::MAX);
+    let full = selected_item(screen).map_or(f64::MAX, |i| i.quantity);
     if let Some(Mark::Partial(q)) = screen.marks.get_mut(screen.selected) {
         *q = (*q + delta).clamp(1.0, full.max(1.0));
     }
@@ -365,40 +364,36 @@ fn work(mut session: Session, jobs: &Receiver<Job>, updates: &Sender<Update>) {
         let wait = HEARTBEAT.saturating_sub(last_beat.elapsed());
         match jobs.recv_timeout(wait) {
             Ok(Job::Quit) | Err(RecvTimeoutError::Disconnected) => return,
-            Ok(Job::Scan(code)) => {
-                if let Some(error) = code.text.strip_prefix('!') {
-                    say(Level::Bad, error.to_owned());
-                    continue;
+            Ok(Job::ScannerFailed(error)) => say(Level::Bad, error.to_string()),
+            Ok(Job::Scan(code)) => match session.release_scanned(code) {
+                Ok(released) => {
+                    let how = match released.scanned {
+                        ScanKind::Token => "token verified offline",
+                        ScanKind::Id => "nominated ID",
+                    };
+                    let _ = updates.send(Update::Shown(
+                        Box::new(released.released.prescription),
+                        format!(
+                            "Released {} ({how}; prescription signature verified).",
+                            released.prescription_id
+                        ),
+                    ));
                 }
-                match session.release_scanned(code) {
-                    Ok(released) => {
-                        let how = if released.scanned == "token" {
-                            "token verified offline"
-                        } else {
-                            "nominated ID"
-                        };
-                        let _ = updates.send(Update::Shown(
-                            Box::new(released.released.prescription),
-                            format!(
-                                "Released {} ({how}; prescription signature verified).",
-                                released.prescription_id
-                            ),
-                        ));
-                    }
-                    Err(error @ Error::Offline(_)) => say(Level::Warn, error.to_string()),
-                    Err(error) => say(Level::Bad, error.to_string()),
-                }
-            }
+                Err(error @ Error::Offline(_)) => say(Level::Warn, error.to_string()),
+                Err(error) => say(Level::Bad, error.to_string()),
+            },
             Ok(Job::Dispense(id, items)) => {
                 match session.submit(Kind::Dispense, &id, &json!({ "items": items })) {
                     Ok(entry) => {
                         match entry
                             .response
-                            .and_then(|v| serde_json::from_value::<Prescription>(v).ok())
+                            .and_then(|v| serde_json::from_value::<PrescriptionView>(v).ok())
                         {
                             Some(p) => {
-                                let text =
-                                    format!("Dispense of {id} recorded: {}.", p.status.label());
+                                let text = format!(
+                                    "Dispense of {id} recorded: {}.",
+                                    render::label(&p.status)
+                                );
                                 let _ = updates.send(Update::Shown(Box::new(p), text));
                             }
                             None => say(Level::Good, format!("Dispense of {id} recorded.")),
@@ -470,13 +465,8 @@ fn heartbeat(session: &mut Session, updates: &Sender<Update>) {
             }
         }
     }
-    if let Ok((queued, sent, failed)) = session.outbox().and_then(|mut o| o.counts()) {
-        let _ = updates.send(Update::Status {
-            online,
-            queued,
-            sent,
-            failed,
-        });
+    if let Ok(outbox) = session.outbox().and_then(|mut o| o.counts()) {
+        let _ = updates.send(Update::Status { online, outbox });
     }
 }
 
@@ -498,7 +488,11 @@ fn draw(frame: &mut Frame<'_>, screen: &Screen) {
         ),
         None => ("checking the centre…", Color::Yellow),
     };
-    let (queued, sent, failed) = screen.outbox;
+    let Counts {
+        queued,
+        sent,
+        failed,
+    } = screen.outbox;
     frame.render_widget(
         Paragraph::new(Line::from(vec![
             Span::styled(
@@ -522,26 +516,21 @@ fn draw(frame: &mut Frame<'_>, screen: &Screen) {
         Some(p) => {
             let [head, items] =
                 Layout::vertical([Constraint::Length(5), Constraint::Min(3)]).areas(body);
-            let nhs = prescrypt_barcode::NhsNumber::parse(&p.patient.nhs_number)
-                .map(|n| n.to_string())
-                .unwrap_or_else(|_| p.patient.nhs_number.clone());
+            let nhs = render::nhs_number(&p.patient.nhs_number);
             let mut lines = vec![
                 Line::from(vec![
                     Span::styled(
                         p.patient.name.clone(),
                         Style::default().add_modifier(Modifier::BOLD),
                     ),
-                    Span::raw(format!(
-                        "  NHS {nhs}  born {}",
-                        p.patient.birth_date.as_deref().unwrap_or("?")
-                    )),
+                    Span::raw(format!("  NHS {nhs}  born {}", p.patient.birth_date)),
                 ]),
                 Line::from(format!(
                     "Status: {}   Prescriber {} ({})   Expires {}",
-                    p.status.label(),
+                    render::label(&p.status),
                     p.prescriber.id,
                     p.prescriber.org,
-                    p.expires_at.as_deref().unwrap_or("?")
+                    render::time(&p.expires_at)
                 )),
             ];
             if p.pending_cancellation {
@@ -561,7 +550,7 @@ fn draw(frame: &mut Frame<'_>, screen: &Screen) {
                 .iter()
                 .zip(&screen.marks)
                 .map(|(item, mark)| {
-                    let plan = if item.is_settled() {
+                    let plan = if is_settled(item) {
                         "—".to_owned()
                     } else {
                         mark.label()
@@ -570,7 +559,7 @@ fn draw(frame: &mut Frame<'_>, screen: &Screen) {
                         "{}. {} — {} {} — {}  [{}]  → {plan}",
                         item.line,
                         item.display,
-                        number(&item.quantity),
+                        number(item.quantity),
                         item.unit,
                         item.dosage,
                         item.status.display

@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use crate::api::Problem;
+use crate::api::{ApiError, Problem, Shown};
 
 /// Documented exit codes (also in the README).
 pub mod exit {
@@ -37,7 +37,7 @@ pub enum Error {
     Database(String),
     #[error("scanned code rejected: {0}")]
     Rejected(String),
-    #[error("{0}")]
+    #[error("{}", Shown(.0))]
     Refused(Box<Problem>),
     #[error("the centre is unreachable ({0})")]
     Offline(String),
@@ -74,7 +74,8 @@ impl Error {
             Self::Io { .. } => "io",
             Self::Database(_) => "database",
             Self::Rejected(_) => "rejected",
-            Self::Refused(problem) => problem.code.as_deref().unwrap_or("refused"),
+            Self::Refused(problem) if problem.code.is_empty() => "refused",
+            Self::Refused(problem) => &problem.code,
             Self::Offline(_) => "offline",
             Self::Queued(_) => "queued",
             Self::BadSignature(_) => "bad-signature",
@@ -87,6 +88,21 @@ impl Error {
         Self::Io {
             path: path.into(),
             source,
+        }
+    }
+}
+
+impl From<ApiError> for Error {
+    fn from(error: ApiError) -> Self {
+        match error {
+            ApiError::Unreachable(reason) => Self::Offline(reason),
+            ApiError::Transient { problem, .. } if problem.status == 401 => Self::Config(format!(
+                "the centre does not accept the credentials ({}); run `pharmacy login`",
+                Shown(&problem)
+            )),
+            ApiError::Transient { problem, .. } => Self::Offline(Shown(&problem).to_string()),
+            ApiError::Refused(problem) => Self::Refused(problem),
+            ApiError::Unexpected(reason) => Self::Other(reason),
         }
     }
 }

@@ -9,7 +9,7 @@ use ed25519_dalek::VerifyingKey;
 use jsonwebtoken::jwk::{AlgorithmParameters, Jwk, JwkSet};
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use prescrypt_barcode::Token;
-use serde_json::Value;
+use serde::de::DeserializeOwned;
 
 use crate::api::{Api, ApiError};
 use crate::config::write_atomically;
@@ -99,8 +99,8 @@ impl KeyCache {
         })
     }
 
-    /// Verifies a compact JWS (EdDSA) and returns its payload.
-    pub fn verify_jws(&mut self, jws: &str, api: Option<&Api>) -> Result<Value> {
+    /// Verifies a compact JWS (EdDSA) and returns its payload, decoded as `T`.
+    pub fn verify_jws<T: DeserializeOwned>(&mut self, jws: &str, api: Option<&Api>) -> Result<T> {
         let header = jsonwebtoken::decode_header(jws)
             .map_err(|e| Error::BadSignature(format!("malformed JWS: {e}")))?;
         let kid = header
@@ -116,7 +116,7 @@ impl KeyCache {
         validation.validate_exp = false;
         validation.validate_nbf = false;
         validation.validate_aud = false;
-        jsonwebtoken::decode::<Value>(jws, &key, &validation)
+        jsonwebtoken::decode::<T>(jws, &key, &validation)
             .map(|data| data.claims)
             .map_err(|e| Error::BadSignature(e.to_string()))
     }
@@ -217,7 +217,10 @@ mod tests {
         header.kid = Some(KeyId::of(&signer.verifying_key()).as_str().to_owned());
         let payload = json!({"id": "D7AC09-A99968-4BA59C", "items": []});
         let jws = jsonwebtoken::encode(&header, &payload, &encoding).unwrap();
-        assert_eq!(cache.verify_jws(&jws, None).unwrap(), payload);
+        assert_eq!(
+            cache.verify_jws::<serde_json::Value>(&jws, None).unwrap(),
+            payload
+        );
 
         let mut parts: Vec<String> = jws.split('.').map(str::to_owned).collect();
         parts[1] = data_encoding::BASE64URL_NOPAD.encode(
@@ -227,7 +230,7 @@ mod tests {
         );
         let tampered = parts.join(".");
         assert!(matches!(
-            cache.verify_jws(&tampered, None),
+            cache.verify_jws::<serde_json::Value>(&tampered, None),
             Err(Error::BadSignature(_))
         ));
     }

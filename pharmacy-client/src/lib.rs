@@ -1,14 +1,20 @@
 //! Prescrypt pharmacy client: the pharmacist's tool at the counter (binary `pharmacy`).
 //!
-//! A scanned code ([`scan`]: image file, keyboard wedge, or the counter scanner over [`serial`]) is
-//! verified offline against the centre's cached signing keys ([`jwks`]) before anything is sent;
-//! the prescription is then released over the HTTP [`api`] and its own signature checked ([`app`]).
-//! Every state change (dispense, return, withdraw, claim) goes through the durable SQLite
-//! [`outbox`] first, so outages and crashes lose nothing and never duplicate an effect.
-//! [`counter`] is the interactive screen; [`commands`] the command line. See README.md.
+//! What lives where:
+//! - [`scan`]: where codes come from (image file via [`image`], keyboard wedge, the counter scanner
+//!   over [`serial`]) and what the counter accepts of them (a token or a bare prescription ID, by
+//!   the barcode crate's one classification).
+//! - [`session`]: one run's settings, HTTP client and key cache; scan → offline token check
+//!   ([`jwks`]) → release over the HTTP [`api`] → the prescription's own signature checked.
+//! - [`outbox`]: every state change (dispense, return, withdraw, claim) is written to durable SQLite
+//!   first, so outages and crashes lose nothing and never duplicate an effect.
+//! - [`commands`] runs the command line ([`cli`]), printing through [`output`]; [`nominated`] is
+//!   the batch download; [`counter`] the interactive screen; [`render`] shows the API's views.
+//! - The wire types (views, problem details, signed content, routes, EPS codes, limits) are the
+//!   service's own, from `prescrypt-contract`; [`config`] holds the settings, [`error`] the exit
+//!   codes. See README.md.
 
 pub mod api;
-pub mod app;
 pub mod cli;
 pub mod commands;
 pub mod config;
@@ -16,11 +22,13 @@ pub mod counter;
 pub mod error;
 pub mod image;
 pub mod jwks;
-pub mod model;
 pub mod nominated;
 pub mod outbox;
+pub mod output;
+pub mod render;
 pub mod scan;
 mod schema;
 pub mod serial;
+pub mod session;
 
 pub use error::{Error, Result};

@@ -4,8 +4,9 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use prescrypt_pharmacy::cli::Cli;
-use prescrypt_pharmacy::commands::{Out, run};
+use prescrypt_pharmacy::commands::run;
 use prescrypt_pharmacy::error::exit;
+use prescrypt_pharmacy::output::Out;
 
 fn main() -> ExitCode {
     let cli = match Cli::try_parse() {

@@ -1,15 +1,16 @@
-//! `pharmacy nominated`: downloads every prescription nominated to this pharmacy, 25 per request,
+//! `pharmacy nominated`: downloads every prescription nominated to this pharmacy, a batch per request,
 //! until the centre says there are no more, with a progress bar.
 
 use indicatif::{ProgressBar, ProgressStyle};
+use prescrypt_contract::limits::NOMINATED_BATCH;
 use serde_json::json;
 
-use crate::app::Session;
-use crate::commands::Out;
 use crate::error::{Error, Result};
+use crate::output::Out;
+use crate::session::Session;
 
 /// The centre's batch size for nominated release.
-pub const BATCH: u64 = 25;
+const BATCH: u64 = NOMINATED_BATCH as u64;
 
 pub fn run(out: Out, session: &mut Session) -> Result<()> {
     let bar = if out.json {

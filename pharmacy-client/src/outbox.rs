@@ -18,10 +18,11 @@ use diesel::prelude::*;
 use diesel::sqlite::SqliteConnection;
 use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
 use prescrypt_barcode::PrescriptionId;
+use prescrypt_contract::routes;
 use serde::Serialize;
 use serde_json::Value;
 
-use crate::api::{Api, ApiError, Problem};
+use crate::api::{Api, ApiError, Problem, Shown};
 use crate::error::{Error, Result};
 use crate::schema::outbox;
 
@@ -72,17 +73,14 @@ impl Kind {
             .find(|kind| kind.as_str() == text)
     }
 
-    fn path_suffix(self) -> &'static str {
-        match self {
-            Self::Dispense => "dispense",
-            Self::Return => "return",
-            Self::Withdraw => "dispense/withdraw",
-            Self::Claim => "claim",
-        }
-    }
-
+    /// The route the request goes to.
     pub fn path(self, prescription_id: &str) -> String {
-        format!("/prescriptions/{prescription_id}/{}", self.path_suffix())
+        match self {
+            Self::Dispense => routes::dispense(prescription_id),
+            Self::Return => routes::return_(prescription_id),
+            Self::Withdraw => routes::withdraw(prescription_id),
+            Self::Claim => routes::claim(prescription_id),
+        }
     }
 }
 
@@ -194,16 +192,10 @@ impl From<std::result::Result<String, ApiError>> for Attempt {
         match result {
             Ok(body) => Self::Delivered(serde_json::from_str(&body).unwrap_or(Value::Null)),
             Err(error @ ApiError::Unreachable(_)) => Self::Unreachable(error.to_string()),
-            Err(error @ ApiError::Transient(_)) => {
-                let retry_after = match &error {
-                    ApiError::Transient(problem) => problem.retry_after.map(Duration::from_secs),
-                    _ => None,
-                };
-                Self::Transient {
-                    reason: error.to_string(),
-                    retry_after,
-                }
-            }
+            Err(error @ ApiError::Transient { retry_after, .. }) => Self::Transient {
+                reason: error.to_string(),
+                retry_after: retry_after.map(Duration::from_secs),
+            },
             Err(ApiError::Refused(problem)) => Self::Refused(problem),
             // A 2xx we could not read was still applied centrally: never resend as something else.
             Err(ApiError::Unexpected(reason)) => Self::Delivered(Value::String(reason)),
@@ -253,7 +245,7 @@ pub fn transition(entry: &Entry, attempt: &Attempt, now: i64) -> Transition {
             state: State::Failed,
             attempts,
             next_attempt_at: now,
-            last_error: Some(problem.to_string()),
+            last_error: Some(Shown(problem).to_string()),
             response: serde_json::to_value(problem).ok(),
         },
         Attempt::Transient {
@@ -275,6 +267,14 @@ pub struct SyncReport {
 }
 
 /// Which queued entries a sync should attempt.
+/// How many entries are in each state (the counter screen's status line).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Counts {
+    pub queued: i64,
+    pub sent: i64,
+    pub failed: i64,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Due {
     /// Only those whose backoff has run out (automatic retries).
@@ -364,7 +364,7 @@ impl Outbox {
     }
 
     /// Counts per state: (queued, sent, failed).
-    pub fn counts(&mut self) -> Result<(i64, i64, i64)> {
+    pub fn counts(&mut self) -> Result<Counts> {
         let rows: Vec<(String, i64)> = outbox::table
             .group_by(outbox::state)
             .select((outbox::state, diesel::dsl::count_star()))
@@ -374,11 +374,11 @@ impl Outbox {
                 .find(|(s, _)| s == state.as_str())
                 .map_or(0, |(_, n)| *n)
         };
-        Ok((
-            count(State::Queued),
-            count(State::Sent),
-            count(State::Failed),
-        ))
+        Ok(Counts {
+            queued: count(State::Queued),
+            sent: count(State::Sent),
+            failed: count(State::Failed),
+        })
     }
 
     /// Records an attempt's outcome. A sent or failed entry is never changed again.
@@ -403,7 +403,7 @@ impl Outbox {
 
     /// Sends one entry (same idempotency key every time) and records the outcome.
     pub fn deliver(&mut self, api: &Api, entry: &Entry) -> Result<(Entry, Attempt)> {
-        let attempt = Attempt::from(api.post(
+        let attempt = Attempt::from(api.post_route(
             &entry.kind.path(&entry.prescription_id),
             &entry.body,
             Some(&entry.idempotency_key),
@@ -512,9 +512,13 @@ mod tests {
         let refused = transition(
             &entry,
             &Attempt::Refused(Box::new(Problem {
+                problem_type: "about:blank".into(),
+                title: "Conflict".into(),
                 status: 409,
-                code: Some("held-by-another-dispenser".into()),
-                ..Problem::default()
+                code: "held-by-another-dispenser".into(),
+                detail: "another pharmacy holds it".into(),
+                field: None,
+                holder: Some("FCG71".into()),
             })),
             1_000,
         );
@@ -537,7 +541,7 @@ mod tests {
         assert_eq!(listed[0].body, body);
         assert_eq!(
             listed[0].kind.path(&listed[0].prescription_id),
-            "/prescriptions/D7AC09-A99968-4BA59C/dispense"
+            "/api/v1/prescriptions/D7AC09-A99968-4BA59C/dispense"
         );
     }
 
@@ -562,7 +566,14 @@ mod tests {
             )
             .unwrap();
         assert_eq!(after, sent);
-        assert_eq!(outbox.counts().unwrap(), (0, 1, 0));
+        assert_eq!(
+            outbox.counts().unwrap(),
+            Counts {
+                queued: 0,
+                sent: 1,
+                failed: 0
+            }
+        );
     }
 
     #[test]

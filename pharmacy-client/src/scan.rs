@@ -1,8 +1,9 @@
 //! Scanning sources — image files, keyboard wedge, the counter scanner over serial — all producing
-//! the same [`ScannedCode`], and its classification into a token or a bare prescription ID.
+//! the same [`ScannedCode`], and what the counter accepts of it: a token or a bare prescription ID.
 
 use std::fmt;
 
+use prescrypt_barcode::scanned::{self, Scanned, Unrecognised};
 use prescrypt_barcode::{PrescriptionId, Token, TokenError};
 use serde::Serialize;
 
@@ -35,45 +36,73 @@ pub struct ScannedCode {
     pub text: String,
 }
 
-/// What a scanned code is.
+/// A scanned code the counter acts on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Scanned {
+pub enum Accepted {
     /// A signed dispensing token (Data Matrix): verify it before anything else.
     Token(Token),
     /// A bare prescription ID (the Code 128): the centre releases it only to the nominated pharmacy.
     Id(PrescriptionId),
 }
 
-impl Scanned {
+/// Which kind of code was scanned (`"token"` or `"id"` in JSON output).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ScanKind {
+    Token,
+    Id,
+}
+
+impl Accepted {
     pub fn prescription_id(&self) -> PrescriptionId {
         match self {
             Self::Token(token) => token.prescription_id(),
             Self::Id(id) => *id,
         }
     }
+
+    pub fn kind(&self) -> ScanKind {
+        match self {
+            Self::Token(_) => ScanKind::Token,
+            Self::Id(_) => ScanKind::Id,
+        }
+    }
+
+    /// The text the centre's release call takes.
+    pub fn release_text(&self) -> String {
+        match self {
+            Self::Token(token) => token.text().as_str().to_owned(),
+            Self::Id(id) => id.to_string(),
+        }
+    }
 }
 
-/// Tells a token from an ID; anything else (or a malformed token) is rejected with the reason.
-pub fn classify(code: &ScannedCode) -> Result<Scanned> {
+/// Accepts a token or an ID (the rule is `prescrypt_barcode::scanned`, given the reader's AIM
+/// identifier when it reports one); anything else is rejected with the reason.
+pub fn classify(code: &ScannedCode) -> Result<Accepted> {
     let text = code.text.trim();
-    let looks_like_token =
-        text.len() == prescrypt_barcode::token::TOKEN_LEN || text.starts_with("RX");
-    if looks_like_token {
-        return Token::parse(text).map(Scanned::Token).map_err(|e| {
-            Error::Rejected(match e {
-                TokenError::Length { .. } | TokenError::Character { .. } => {
-                    format!("damaged token ({e}) — rescan it")
-                }
-                _ => format!("invalid token ({e})"),
-            })
-        });
+    let scanned = match &code.aim {
+        Some(aim) => scanned::classify_symbol(aim.as_bytes(), text.as_bytes()),
+        None => scanned::classify(text),
+    };
+    match scanned {
+        Scanned::Token(token) => Ok(Accepted::Token(token)),
+        Scanned::PrescriptionId(id) => Ok(Accepted::Id(id)),
+        Scanned::Other(Unrecognised::TokenShaped(
+            e @ (TokenError::Length { .. } | TokenError::Character { .. }),
+        )) => Err(Error::Rejected(format!("damaged token ({e}) — rescan it"))),
+        Scanned::Other(Unrecognised::TokenShaped(e)) => {
+            Err(Error::Rejected(format!("invalid token ({e})")))
+        }
+        Scanned::Other(reason) => Err(Error::Rejected(format!(
+            "`{}` is neither a prescription token nor a prescription ID{}",
+            text.chars().take(40).collect::<String>(),
+            match reason {
+                Unrecognised::IdShaped(e) => format!(" ({e})"),
+                _ => String::new(),
+            }
+        ))),
     }
-    PrescriptionId::parse(text).map(Scanned::Id).map_err(|e| {
-        Error::Rejected(format!(
-            "`{}` is neither a prescription token nor a prescription ID ({e:?})",
-            text.chars().take(40).collect::<String>()
-        ))
-    })
 }
 
 /// Cleans one line typed by a keyboard-wedge scanner: drops whitespace, CR and other control
@@ -142,11 +171,11 @@ mod tests {
         let id = PrescriptionId::parse("D7AC09-A99968-4BA59C").unwrap();
         assert_eq!(
             classify(&wedge("D7AC09A999684BA59C")).unwrap(),
-            Scanned::Id(id)
+            Accepted::Id(id)
         );
         let token = Token::sign(id, &SigningKey::from_bytes(&[4; 32]));
         let text = token.text().as_str().to_owned();
-        assert_eq!(classify(&wedge(&text)).unwrap(), Scanned::Token(token));
+        assert_eq!(classify(&wedge(&text)).unwrap(), Accepted::Token(token));
         let short = &text[..100];
         assert!(
             matches!(classify(&wedge(short)), Err(Error::Rejected(m)) if m.contains("damaged"))
@@ -157,5 +186,22 @@ mod tests {
             Err(Error::Rejected(_))
         ));
         assert!(classify(&wedge("hello")).is_err());
+    }
+
+    #[test]
+    fn the_readers_symbology_identifier_is_heeded() {
+        let id = PrescriptionId::parse("D7AC09-A99968-4BA59C").unwrap();
+        let read = |aim: &str| {
+            classify(&ScannedCode {
+                source: Source::Serial("/dev/ttyACM0".to_owned()),
+                aim: Some(aim.to_owned()),
+                text: id.to_string(),
+            })
+        };
+        assert_eq!(read("]C0").unwrap(), Accepted::Id(id));
+        // The same characters from a GS1-128 label are GS1 data, not a prescription ID.
+        assert!(
+            matches!(read("]C1"), Err(Error::Rejected(m)) if m.contains("neither a prescription token"))
+        );
     }
 }

@@ -1,10 +1,9 @@
 //! What the scanner may send: the checks made before any symbol leaves the device.
 //!
-//! The rules themselves (MOD 37-2, token format) live in `prescrypt-barcode`; this module only
-//! decides which rule applies to which symbol.
+//! What a symbol's text is (token, prescription ID or other) is decided by
+//! `prescrypt_barcode::scanned`; this module only decides what the scanner does with each answer.
 
-use prescrypt_barcode::id::{COMPACT_LEN, HYPHENATED_LEN};
-use prescrypt_barcode::{PrescriptionId, Token};
+use prescrypt_barcode::scanned::{Scanned, Unrecognised, classify_symbol};
 
 use crate::aim::AimId;
 use crate::host_link::MAX_SCAN_DATA;
@@ -29,23 +28,6 @@ pub enum Reject {
     NotLayoutSafe,
 }
 
-/// Whether `data` has the shape of a prescription ID (18 characters, or 20 with hyphens at
-/// positions 7 and 14, of `0-9A-Za-z` and `+`), whatever its check character.
-pub fn looks_like_id(data: &[u8]) -> bool {
-    let id_char = |b: &u8| b.is_ascii_alphanumeric() || *b == b'+';
-    match data.len() {
-        COMPACT_LEN => data.iter().all(id_char),
-        HYPHENATED_LEN => data.iter().enumerate().all(|(i, b)| {
-            if i == 6 || i == 13 {
-                *b == b'-'
-            } else {
-                id_char(b)
-            }
-        }),
-        _ => false,
-    }
-}
-
 /// Decides whether a decoded symbol may be sent to the host.
 ///
 /// `programming` is set by the decoder when the symbol carried a reader-programming marker
@@ -57,21 +39,62 @@ pub fn check(aim: AimId, data: &[u8], programming: bool) -> Result<(), Reject> {
     if data.is_empty() || data.len() > MAX_SCAN_DATA {
         return Err(Reject::BadLength);
     }
+    let scanned = classify_symbol(aim.as_bytes(), data);
     match aim.code() {
-        b'C' => {
-            if looks_like_id(data) && PrescriptionId::parse_bytes(data).is_err() {
-                return Err(Reject::BadCheckCharacter);
-            }
-            Ok(())
-        }
+        // Other Code 128 data (GS1-128 included) goes through for the host to judge.
+        b'C' => match scanned {
+            Scanned::Other(Unrecognised::IdShaped(_)) => Err(Reject::BadCheckCharacter),
+            _ => Ok(()),
+        },
         b'd' | b'Q' => {
             if data[0] == DATA_MATRIX_READER_PROGRAMMING {
                 return Err(Reject::ProgrammingSymbol);
             }
-            Token::parse_bytes(data)
-                .map(drop)
-                .map_err(|_| Reject::NotAToken)
+            match scanned {
+                Scanned::Token(_) => Ok(()),
+                _ => Err(Reject::NotAToken),
+            }
         }
         _ => Err(Reject::UnsupportedSymbology),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// 18 characters of GS1 element strings (AI 11 production date, AI 10 batch) whose last
+    /// character fails MOD 37-2: ID-shaped, but not an ID.
+    const GS1_DATA: &[u8] = b"1126010110ABC1234X";
+
+    #[test]
+    fn an_id_shaped_code128_with_a_wrong_check_character_is_not_sent() {
+        assert!(prescrypt_barcode::PrescriptionId::parse_bytes(GS1_DATA).is_err());
+        assert_eq!(
+            check(AimId::CODE128, GS1_DATA, false),
+            Err(Reject::BadCheckCharacter)
+        );
+        assert_eq!(
+            check(AimId::CODE128, b"D7AC09-A99968-4BA59C", false),
+            Ok(())
+        );
+        assert_eq!(check(AimId::CODE128, b"PJJ123C", false), Ok(()));
+    }
+
+    #[test]
+    fn gs1_128_data_is_forwarded_whatever_its_shape() {
+        assert_eq!(check(AimId::GS1_128, GS1_DATA, false), Ok(()));
+    }
+
+    #[test]
+    fn a_2d_symbol_must_be_a_token_from_a_plain_symbology() {
+        assert_eq!(
+            check(AimId::DATA_MATRIX, b"RX1NOTATOKEN", false),
+            Err(Reject::NotAToken)
+        );
+        assert_eq!(
+            check(AimId::GS1_DATA_MATRIX, b"0109501101530003", false),
+            Err(Reject::NotAToken)
+        );
     }
 }

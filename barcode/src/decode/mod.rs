@@ -20,7 +20,7 @@ use std::time::Duration;
 
 use image::{DynamicImage, GrayImage, ImageReader, Limits};
 
-use crate::{PrescriptionId, Token};
+use crate::{PrescriptionId, Scanned, Token, Unrecognised};
 
 pub use pipeline::Decoder;
 
@@ -83,42 +83,18 @@ pub enum Rejection {
 }
 
 impl Payload {
-    /// The rule that keeps misreads out: a text that *looks like* one of ours must *be* one.
-    ///
-    /// - A text starting with `RX` must parse as a [`Token`] (exact length, alphabet, version,
-    ///   signature encoding).
-    /// - A text of ID shape — 18 characters of `[0-9A-Za-z+]`, or 20 with `-` at positions 7
-    ///   and 14 — must parse as a [`PrescriptionId`] (MOD 37-2).
-    /// - Everything else is reported as [`Payload::Other`], for the caller to judge.
-    ///
-    /// The rule is the same for all formats.
+    /// The rule that keeps misreads out: a text that *looks like* one of ours must *be* one
+    /// (the classification is [`crate::scanned::classify`]; a text it finds token- or ID-shaped
+    /// but not valid is a misread and rejected). Everything else is [`Payload::Other`], for the
+    /// caller to judge. The rule is the same for all formats.
     pub fn classify(text: &str) -> Result<Self, Rejection> {
-        if text.starts_with("RX") {
-            return Token::parse(text)
-                .map(Self::Token)
-                .map_err(Rejection::Token);
+        match crate::scanned::classify(text) {
+            Scanned::Token(token) => Ok(Self::Token(token)),
+            Scanned::PrescriptionId(id) => Ok(Self::PrescriptionId(id)),
+            Scanned::Other(Unrecognised::TokenShaped(error)) => Err(Rejection::Token(error)),
+            Scanned::Other(Unrecognised::IdShaped(error)) => Err(Rejection::Id(error)),
+            Scanned::Other(Unrecognised::Foreign) => Ok(Self::Other),
         }
-        if is_id_shaped(text.as_bytes()) {
-            return PrescriptionId::parse(text)
-                .map(Self::PrescriptionId)
-                .map_err(Rejection::Id);
-        }
-        Ok(Self::Other)
-    }
-}
-
-fn is_id_shaped(text: &[u8]) -> bool {
-    let id_char = |b: &u8| b.is_ascii_alphanumeric() || *b == b'+';
-    match text.len() {
-        18 => text.iter().all(id_char),
-        20 => text.iter().enumerate().all(|(i, b)| {
-            if i == 6 || i == 13 {
-                *b == b'-'
-            } else {
-                id_char(b)
-            }
-        }),
-        _ => false,
     }
 }
 

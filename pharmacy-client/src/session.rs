@@ -3,22 +3,25 @@
 
 use std::path::Path;
 
+use chrono::DateTime;
 use prescrypt_barcode::PrescriptionId;
+use prescrypt_contract::SignedPrescription;
+use prescrypt_contract::views::{History, PrescriptionView};
 use serde::Serialize;
 use serde_json::{Value, json};
 
-use crate::api::{Api, ApiError};
+use crate::api::{Api, ApiError, Problem, plain_problem};
 use crate::config::{Settings, write_atomically};
 use crate::error::{Error, Result};
 use crate::jwks::KeyCache;
-use crate::model::{Events, Prescription};
 use crate::outbox::{Due, Entry, Kind, Outbox, State, SyncReport};
-use crate::scan::{Scanned, ScannedCode, classify};
+use crate::render::is_settled;
+use crate::scan::{Accepted, ScanKind, ScannedCode, classify};
 
 /// A released (or fetched) prescription whose JWS verified.
 #[derive(Debug, Clone, Serialize)]
 pub struct Verified {
-    pub prescription: Prescription,
+    pub prescription: PrescriptionView,
     /// Key id that signed the prescription.
     pub signed_by: String,
 }
@@ -27,8 +30,8 @@ pub struct Verified {
 #[derive(Debug, Clone, Serialize)]
 pub struct Released {
     pub scan: ScannedCode,
-    /// `token` (signature verified offline) or `id` (bare prescription ID).
-    pub scanned: &'static str,
+    /// A token (signature verified offline) or a bare prescription ID.
+    pub scanned: ScanKind,
     pub prescription_id: String,
     pub released: Verified,
 }
@@ -43,7 +46,8 @@ pub struct Session {
 impl Session {
     pub fn new(settings: Settings) -> Result<Self> {
         settings.ensure_data_dir()?;
-        let api = Api::new(&settings.server, settings.token.clone(), settings.timeout)?;
+        let api = Api::new(&settings.server, settings.token.clone(), settings.timeout)
+            .map_err(|e| Error::Config(format!("HTTP client: {e}")))?;
         let keys = KeyCache::load(settings.jwks_path());
         Ok(Self {
             settings,
@@ -58,9 +62,9 @@ impl Session {
 
     /// Checks a scanned code without any release call: a token's signature is verified against the
     /// cached keys (one refresh for an unknown key id).
-    pub fn check_offline(&mut self, code: &ScannedCode) -> Result<Scanned> {
+    pub fn check_offline(&mut self, code: &ScannedCode) -> Result<Accepted> {
         let scanned = classify(code)?;
-        if let Scanned::Token(token) = &scanned {
+        if let Accepted::Token(token) = &scanned {
             self.keys.refresh_if_stale(&self.api);
             self.keys.verify_token(token, Some(&self.api))?;
         }
@@ -70,26 +74,26 @@ impl Session {
     /// Scan → offline verification → release → JWS verification.
     pub fn release_scanned(&mut self, code: ScannedCode) -> Result<Released> {
         let scanned = self.check_offline(&code)?;
-        let (request, what) = match &scanned {
-            Scanned::Token(token) => (token.text().as_str().to_owned(), "token"),
-            Scanned::Id(id) => (id.to_string(), "id"),
-        };
+        let what = scanned.kind();
         let id = scanned.prescription_id();
-        let prescription = self.api.release(&request).map_err(|e| match (e, what) {
-            (ApiError::Unreachable(reason), "token") => Error::Offline(format!(
+        let prescription = self
+            .api
+            .release(&scanned.release_text())
+            .map_err(|e| match (e, what) {
+            (ApiError::Unreachable(reason), ScanKind::Token) => Error::Offline(format!(
                 "{reason}. The token for {id} is genuine (verified offline), \
                  but the release must wait until the centre is back"
             )),
             (ApiError::Unreachable(reason), _) => Error::Offline(format!(
                 "{reason}. The release of {id} must wait until the centre is back"
             )),
-            (ApiError::Refused(problem), "id") if problem.status == 404 => {
-                Error::Refused(Box::new(crate::api::Problem {
-                    detail: Some(format!(
+            (ApiError::Refused(problem), ScanKind::Id) if problem.status == 404 => {
+                Error::Refused(Box::new(Problem {
+                    detail: format!(
                         "a bare prescription ID is only released to the pharmacy the patient \
                          nominated, and {id} is not nominated to this pharmacy (or does not exist). \
                          Scan the token's 2-D code (Data Matrix) instead"
-                    )),
+                    ),
                     ..*problem
                 }))
             }
@@ -105,17 +109,19 @@ impl Session {
     }
 
     /// Verifies a prescription's JWS against the centre's keys and that it signs what is shown.
-    pub fn verify(&mut self, prescription: Prescription) -> Result<Verified> {
-        let jws = prescription
-            .jws
-            .as_deref()
-            .ok_or_else(|| Error::BadSignature("the centre sent no signature".to_owned()))?;
+    pub fn verify(&mut self, prescription: PrescriptionView) -> Result<Verified> {
+        let jws = prescription.jws.as_str();
+        if jws.is_empty() {
+            return Err(Error::BadSignature(
+                "the centre sent no signature".to_owned(),
+            ));
+        }
         let signed_by = jsonwebtoken::decode_header(jws)
             .ok()
             .and_then(|h| h.kid)
             .unwrap_or_default();
-        let payload = self.keys.verify_jws(jws, Some(&self.api))?;
-        check_signed_content(&payload, &prescription)?;
+        let signed: SignedPrescription = self.keys.verify_jws(jws, Some(&self.api))?;
+        check_signed_content(&signed, &prescription)?;
         self.cache(&prescription);
         Ok(Verified {
             prescription,
@@ -123,7 +129,7 @@ impl Session {
         })
     }
 
-    fn cache(&self, prescription: &Prescription) {
+    fn cache(&self, prescription: &PrescriptionView) {
         let dir = self.settings.prescription_cache_dir();
         if std::fs::create_dir_all(&dir).is_ok()
             && let Ok(text) = serde_json::to_vec_pretty(prescription)
@@ -132,8 +138,9 @@ impl Session {
         }
     }
 
-    /// The last copy of a prescription seen by this pharmacy (for working offline).
-    pub fn cached(&self, id: &PrescriptionId) -> Option<Prescription> {
+    /// The last copy of a prescription seen by this pharmacy (for working offline). A copy this
+    /// version cannot read (written by an older client) is treated as missing.
+    pub fn cached(&self, id: &PrescriptionId) -> Option<PrescriptionView> {
         let path = self
             .settings
             .prescription_cache_dir()
@@ -146,7 +153,7 @@ impl Session {
         self.verify(prescription)
     }
 
-    pub fn history(&self, id: &PrescriptionId) -> Result<Events> {
+    pub fn history(&self, id: &PrescriptionId) -> Result<History> {
         Ok(self.api.history(&id.to_string())?)
     }
 
@@ -164,7 +171,7 @@ impl Session {
         let items: Vec<Value> = prescription
             .items
             .iter()
-            .filter(|item| !item.is_settled())
+            .filter(|item| !is_settled(item))
             .map(|item| json!({"line": item.line, "outcome": "complete"}))
             .collect();
         if items.is_empty() {
@@ -182,12 +189,15 @@ impl Session {
         let entry = outbox.get(entry.id)?;
         match entry.state {
             State::Sent => Ok(entry),
-            State::Failed => Err(Error::Refused(
+            State::Failed => Err(Error::Refused(Box::new(
                 entry
                     .response
                     .and_then(|v| serde_json::from_value(v).ok())
-                    .unwrap_or_default(),
-            )),
+                    // An entry refused by an older client stored a different shape.
+                    .unwrap_or_else(|| {
+                        plain_problem(0, "refused", entry.last_error.as_deref().unwrap_or(""))
+                    }),
+            ))),
             State::Queued => Err(Error::Queued(format!(
                 "{} (outbox entry {}, attempt {})",
                 entry
@@ -205,61 +215,51 @@ impl Session {
     }
 }
 
-/// The JWS must sign the prescription that is shown: same ID and, when the payload carries them,
-/// the same patient and items.
-fn check_signed_content(payload: &Value, prescription: &Prescription) -> Result<()> {
+/// The JWS must sign the prescription that is shown: same ID, prescriber, patient, treatment,
+/// issue, schedule, expiry and items.
+fn check_signed_content(signed: &SignedPrescription, shown: &PrescriptionView) -> Result<()> {
     let mismatch = |what: &str| {
         Err(Error::BadSignature(format!(
             "the signed content's {what} differs from what the centre sent"
         )))
     };
-    let signed_id = payload
-        .get("id")
-        .or_else(|| payload.get("prescription_id"))
-        .and_then(Value::as_str);
-    match signed_id {
-        Some(signed) => {
-            let same = PrescriptionId::parse(signed)
-                .ok()
-                .zip(PrescriptionId::parse(&prescription.id).ok())
-                .is_some_and(|(a, b)| a == b);
-            if !same {
-                return mismatch("prescription ID");
-            }
-        }
-        None => return mismatch("prescription ID"),
+    let same_id = PrescriptionId::parse(&signed.id)
+        .ok()
+        .zip(PrescriptionId::parse(&shown.id).ok())
+        .is_some_and(|(a, b)| a == b);
+    if !same_id {
+        return mismatch("prescription ID");
     }
-    let text = |value: &Value, key: &str| value.get(key).and_then(Value::as_str).map(str::to_owned);
-    if let Some(patient) = payload.get("patient") {
-        let shown = &prescription.patient;
-        if text(patient, "nhs_number").is_some_and(|n| n != shown.nhs_number)
-            || text(patient, "name").is_some_and(|n| n != shown.name)
-        {
-            return mismatch("patient");
-        }
+    if signed.patient != shown.patient {
+        return mismatch("patient");
     }
-    if let Some(items) = payload.get("items").and_then(Value::as_array) {
-        let same = items.len() == prescription.items.len()
-            && items
-                .iter()
-                .zip(&prescription.items)
-                .all(|(signed, shown)| {
-                    let quantity = match (
-                        signed.get("quantity").and_then(Value::as_f64),
-                        shown.quantity.as_f64(),
-                    ) {
-                        (Some(a), Some(b)) => (a - b).abs() < 1e-9,
-                        _ => false,
-                    };
-                    quantity
-                        && text(signed, "code").is_none_or(|c| c == shown.code)
-                        && text(signed, "display").is_none_or(|d| d == shown.display)
-                        && text(signed, "dosage").is_none_or(|d| d == shown.dosage)
-                        && text(signed, "unit").is_none_or(|u| u == shown.unit)
-                });
-        if !same {
-            return mismatch("items");
-        }
+    if signed.prescriber != shown.prescriber {
+        return mismatch("prescriber");
+    }
+    if signed.treatment_type != shown.treatment_type.code
+        || signed.issue_number != shown.issue_number
+        || signed.issue_count != shown.issue_count
+    {
+        return mismatch("treatment type or issue");
+    }
+    if signed.controlled_drug_schedule != shown.controlled_drug_schedule {
+        return mismatch("controlled drug schedule");
+    }
+    let signed_expiry = DateTime::parse_from_rfc3339(&signed.expires_at).ok();
+    if signed_expiry.is_none_or(|at| at != shown.expires_at) {
+        return mismatch("expiry");
+    }
+    let same_items = signed.items.len() == shown.items.len()
+        && signed.items.iter().zip(&shown.items).all(|(s, v)| {
+            s.line == v.line
+                && s.code == v.code
+                && s.display == v.display
+                && (s.quantity - v.quantity).abs() < 1e-9
+                && s.unit == v.unit
+                && s.dosage == v.dosage
+        });
+    if !same_items {
+        return mismatch("items");
     }
     Ok(())
 }
@@ -277,38 +277,96 @@ pub fn parse_id(text: &str) -> Result<PrescriptionId> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use prescrypt_contract::views::{ItemView, Patient, Prescriber};
+    use prescrypt_contract::{ItemStatus, SignedItem, Status, TreatmentType};
 
-    fn shown() -> Prescription {
-        serde_json::from_value(json!({
-            "id": "D7AC09-A99968-4BA59C",
-            "patient": {"nhs_number": "9434765919", "name": "Jane Smith"},
-            "items": [{"line": 1, "code": "397", "display": "Paracetamol", "quantity": 32,
-                       "unit": "tablet", "dosage": "2 qds"}]
-        }))
-        .unwrap()
+    const EXPIRES: &str = "2027-05-25T10:00:00.123456Z";
+
+    fn shown() -> PrescriptionView {
+        let at = DateTime::parse_from_rfc3339(EXPIRES).unwrap().to_utc();
+        PrescriptionView {
+            id: "D7AC09-A99968-4BA59C".into(),
+            uuid: "u".into(),
+            status: Status::WithDispenser.coded(),
+            pending_cancellation: false,
+            treatment_type: TreatmentType::Acute.coded(),
+            issue_number: 1,
+            issue_count: 1,
+            prescriber: Prescriber {
+                id: "G1234567".into(),
+                org: "A99968".into(),
+            },
+            patient: Patient {
+                nhs_number: "9434765919".into(),
+                name: "Jane Smith".into(),
+                birth_date: "1970-01-31".into(),
+            },
+            items: vec![ItemView {
+                line: 1,
+                uuid: "i".into(),
+                code: "397".into(),
+                display: "Paracetamol".into(),
+                quantity: 32.0,
+                unit: "tablet".into(),
+                dosage: "2 qds".into(),
+                status: ItemStatus::WithDispenser.coded(),
+                dispensed_quantity: 0.0,
+                not_dispensed_reason: None,
+            }],
+            nominated_pharmacy: None,
+            controlled_drug_schedule: None,
+            dispenser: Some("FCG71".into()),
+            created_at: at,
+            expires_at: at,
+            jws: String::new(),
+            token: String::new(),
+        }
     }
 
-    fn signed() -> Value {
-        json!({
-            "id": "D7AC09-A99968-4BA59C",
-            "patient": {"nhs_number": "9434765919", "name": "Jane Smith"},
-            "items": [{"line": 1, "code": "397", "display": "Paracetamol", "quantity": 32.0,
-                       "unit": "tablet", "dosage": "2 qds"}]
-        })
+    fn signed() -> SignedPrescription {
+        let view = shown();
+        SignedPrescription {
+            id: "D7AC09A999684BA59C".into(),
+            uuid: view.uuid,
+            prescriber: view.prescriber,
+            patient: view.patient,
+            items: vec![SignedItem {
+                line: 1,
+                uuid: "i".into(),
+                code: "397".into(),
+                display: "Paracetamol".into(),
+                quantity: 32.0,
+                unit: "tablet".into(),
+                dosage: "2 qds".into(),
+            }],
+            treatment_type: "0001".into(),
+            issue_number: 1,
+            issue_count: 1,
+            nominated_pharmacy: None,
+            controlled_drug_schedule: None,
+            created_at: EXPIRES.into(),
+            expires_at: EXPIRES.into(),
+        }
     }
 
     #[test]
     fn the_signature_must_cover_what_is_shown() {
         check_signed_content(&signed(), &shown()).unwrap();
         let mut other_id = signed();
-        other_id["id"] = json!("83C40E-A23856-00123W");
+        other_id.id = "83C40E-A23856-00123W".into();
         let mut more = signed();
-        more["items"][0]["quantity"] = json!(320);
+        more.items[0].quantity = 320.0;
         let mut renamed = signed();
-        renamed["patient"]["name"] = json!("John Smith");
+        renamed.patient.name = "John Smith".into();
         let mut redosed = signed();
-        redosed["items"][0]["dosage"] = json!("4 qds");
-        for tampered in [other_id, more, renamed, redosed, json!({})] {
+        redosed.items[0].dosage = "4 qds".into();
+        let mut scheduled = signed();
+        scheduled.controlled_drug_schedule = Some(2);
+        let mut later = signed();
+        later.expires_at = "2027-06-25T10:00:00.123456Z".into();
+        let mut fewer = signed();
+        fewer.items.clear();
+        for tampered in [other_id, more, renamed, redosed, scheduled, later, fewer] {
             assert!(matches!(
                 check_signed_content(&tampered, &shown()),
                 Err(Error::BadSignature(_))
