@@ -22,9 +22,8 @@ use clap::Parser;
 use diesel::connection::SimpleConnection;
 use diesel::{Connection, SqliteConnection};
 use ed25519_dalek::{Signer, SigningKey};
-use prescrypt::auth::{self, Role};
-use prescrypt::config::ServeConfig;
-use prescrypt::startup::Application;
+use prescrypt::auth::Role;
+use prescrypt_testkit::{PHARMACIST, PRESCRIBER, PRESCRIBER_ORG, TestApp, dev_token_lasting};
 use serde_json::{Value, json};
 
 #[derive(Debug, Parser)]
@@ -77,22 +76,8 @@ fn percentile(sorted: &[Duration], p: f64) -> Duration {
     sorted[index.min(sorted.len() - 1)]
 }
 
-fn body() -> Value {
-    json!({
-        "patient": {"nhs_number": "9434765919", "name": "Jane Smith", "birth_date": "1970-01-31"},
-        "items": [
-            {"code": "39720311000001101", "display": "Paracetamol 500mg tablets", "quantity": 32,
-             "unit": "tablet", "dosage": "2 four times a day"},
-            {"code": "39113611000001102", "display": "Amoxicillin 500mg capsules", "quantity": 21,
-             "unit": "capsule", "dosage": "1 three times a day"}
-        ]
-    })
-}
-
 /// The pharmacies of the lifecycle load; client N dispenses as `PHARMACY_ORGS[N % 4]`.
 const PHARMACY_ORGS: [&str; 4] = ["FA565", "FCG71", "FX001", "FX002"];
-/// The prescribing organisation of every created prescription.
-const PRESCRIBER_ORG: &str = "A83008";
 
 struct Target {
     base: String,
@@ -127,7 +112,7 @@ async fn timed(request: reqwest::RequestBuilder, tally: &mut Tally, expect: u16)
 
 async fn creates(target: Arc<Target>, client_no: usize, deadline: Instant) -> Tally {
     let mut tally = Tally::default();
-    let body = body();
+    let body = prescrypt_testkit::new_prescription();
     while Instant::now() < deadline {
         let request = target
             .client
@@ -143,7 +128,7 @@ async fn creates(target: Arc<Target>, client_no: usize, deadline: Instant) -> Ta
 
 async fn lifecycles(target: Arc<Target>, client_no: usize, deadline: Instant) -> Tally {
     let mut tally = Tally::default();
-    let body = body();
+    let body = prescrypt_testkit::new_prescription();
     let pharmacist = &target.pharmacists[client_no % target.pharmacists.len()];
     let dispense =
         json!({"items": [{"line": 1, "outcome": "complete"}, {"line": 2, "outcome": "complete"}]});
@@ -285,6 +270,8 @@ fn main() -> anyhow::Result<()> {
         .enable_all()
         .build()?;
     runtime.block_on(async {
+        // The in-process service (the test kit's, on SQLite), unless `--url` names one.
+        let mut in_process = None;
         let (base, keys_dir) = match (&args.url, &args.keys_dir) {
             (Some(url), Some(keys)) => {
                 anyhow::ensure!(is_loopback(url), "the load generator only targets loopback");
@@ -292,19 +279,19 @@ fn main() -> anyhow::Result<()> {
             }
             (Some(_), None) => anyhow::bail!("--url needs --keys-dir of that server"),
             _ => {
-                let mut config = ServeConfig::for_test(
-                    scratch.path().join("prescrypt.db").display().to_string(),
-                    scratch.path().join("keys"),
+                let app = in_process.insert(
+                    TestApp::builder()
+                        .database_url(scratch.path().join("prescrypt.db").display().to_string())
+                        .keys_dir(scratch.path().join("keys"))
+                        .flags(["--workers".to_owned(), args.workers.to_string()])
+                        .spawn()
+                        .await,
                 );
-                config.workers = Some(args.workers);
-                let app = Application::build(&config)?;
-                let base = app.address().to_owned();
-                tokio::spawn(app.run_until_stopped());
-                (base, scratch.path().join("keys"))
+                (app.address.clone(), app.keys_dir())
             }
         };
-        let issuer = prescrypt::keys::dev_issuer(&keys_dir)?;
         let ttl = chrono::Duration::hours(if args.journal.is_some() { 24 } else { 1 });
+        let mint = |role, org: &str, sub| dev_token_lasting(&keys_dir, role, org, sub, ttl);
         let mut client = reqwest::Client::builder().pool_max_idle_per_host(args.clients);
         if args.journal.is_some() {
             client = client.timeout(Duration::from_secs(10));
@@ -312,15 +299,15 @@ fn main() -> anyhow::Result<()> {
         let target = Arc::new(Target {
             base,
             client: client.build()?,
-            prescriber: auth::mint(&issuer, Role::Prescriber, PRESCRIBER_ORG, "G1234567", ttl)?,
+            prescriber: mint(Role::Prescriber, PRESCRIBER_ORG, PRESCRIBER),
             practices: std::iter::once(PRESCRIBER_ORG.to_owned())
                 .chain((1..args.practices.max(1)).map(|n| format!("A8{n:04}")))
-                .map(|org| auth::mint(&issuer, Role::Prescriber, &org, "G1234567", ttl))
-                .collect::<Result<_, _>>()?,
+                .map(|org| mint(Role::Prescriber, &org, PRESCRIBER))
+                .collect(),
             pharmacists: PHARMACY_ORGS
                 .iter()
-                .map(|org| auth::mint(&issuer, Role::Pharmacist, org, "P7654321", ttl))
-                .collect::<Result<_, _>>()?,
+                .map(|org| mint(Role::Pharmacist, org, PHARMACIST))
+                .collect(),
         });
         if let Some(path) = &args.journal {
             return crash::run(&target, path, args.clients, args.seconds, args.until_eof).await;
@@ -358,7 +345,9 @@ mod crash {
     use serde_json::{Value, json};
     use sha2::{Digest, Sha256};
 
-    use super::{PHARMACY_ORGS, PRESCRIBER_ORG, Target, body};
+    use prescrypt_testkit::{PRESCRIBER_ORG, new_prescription};
+
+    use super::{PHARMACY_ORGS, Target};
 
     /// One line of the journal.
     #[derive(Debug, Serialize)]
@@ -544,7 +533,7 @@ mod crash {
                     token: &self.target.prescriber,
                     path: "/api/v1/prescriptions".into(),
                     key: key("create"),
-                    body: body(),
+                    body: new_prescription(),
                     id: None,
                 };
                 let Some(created) = self.operation(&create, replay_after).await else {

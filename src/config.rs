@@ -68,24 +68,6 @@ pub(crate) fn parse_interval(text: &str) -> Result<Duration, String> {
 }
 
 impl ServeConfig {
-    /// A configuration for tests and benchmarks: port 0 on loopback, the given paths.
-    pub fn for_test(database_url: String, keys_dir: PathBuf) -> Self {
-        Self {
-            bind: "127.0.0.1:0".into(),
-            store: StoreArgs { database_url },
-            keys: KeysArgs { keys_dir },
-            jwks_file: None,
-            jwks_issuer: "prescrypt-idp".into(),
-            no_dev_issuer: false,
-            sweep_interval: Duration::from_secs(60),
-            workers: Some(2),
-            read_database_url: None,
-            db_pool_size: 16,
-            db_timeout: Duration::from_secs(5),
-            guard: crate::guard::GuardArgs::for_test(),
-        }
-    }
-
     /// What the store needs from this configuration.
     pub fn store_options(&self) -> crate::store::StoreOptions {
         crate::store::StoreOptions {

@@ -79,25 +79,6 @@ pub struct GuardArgs {
     pub trust_forwarded_for: bool,
 }
 
-impl GuardArgs {
-    /// The defaults, with the brute-force throttle off (tests make many failed lookups).
-    pub fn for_test() -> Self {
-        Self {
-            max_in_flight: 256,
-            write_queue: 1024,
-            request_timeout: Duration::from_secs(30),
-            client_request_timeout: Duration::from_secs(5),
-            keep_alive: Duration::from_secs(5),
-            max_connections: 4096,
-            backlog: 1024,
-            throttle_org_failures: 0,
-            throttle_addr_failures: 0,
-            throttle_window: Duration::from_secs(60),
-            trust_forwarded_for: false,
-        }
-    }
-}
-
 /// The shared state of the guards (one per server, shared by every worker).
 #[derive(Debug)]
 pub struct Guard {

@@ -108,12 +108,16 @@ async fn tokens_from_a_configured_jwks_file_are_trusted_for_its_issuer_only() {
     };
     let jwks_path = dir.path().join("jwks.json");
     std::fs::write(&jwks_path, serde_json::to_vec(&jwks).unwrap()).unwrap();
-    let mut config =
-        prescrypt::config::ServeConfig::for_test(fresh_database_url(&dir), dir.path().join("keys"));
-    config.jwks_file = Some(jwks_path);
-    config.jwks_issuer = "https://idp.example".into();
-    config.no_dev_issuer = true;
-    let app = spawn_with(config, dir).await;
+    let app = TestApp::builder()
+        .flags([
+            "--jwks-file",
+            jwks_path.to_str().unwrap(),
+            "--jwks-issuer",
+            "https://idp.example",
+            "--no-dev-issuer",
+        ])
+        .spawn()
+        .await;
 
     let good = jsonwebtoken::encode(
         &header_eddsa(idp.kid.as_str()),

@@ -1,16 +1,15 @@
 //! Hygiene: security headers on every response, size limits, private key files, and logs at
 //! `info` that carry no secret and no patient data (checked on the real `prescrypt serve`).
 
-use std::io::{BufRead, BufReader, Read};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
 
-use prescrypt::auth::{self, Role};
-use prescrypt::config::ServeConfig;
+use prescrypt::auth::Role;
 use prescrypt::startup::Application;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
+
+use prescrypt_testkit::{PHARMACIST, PRESCRIBER, Service};
 
 use crate::helpers::*;
 
@@ -134,72 +133,38 @@ async fn key_files_are_owner_only_and_a_readable_key_is_refused_at_start() {
 
     for file in &files {
         std::fs::set_permissions(file, std::fs::Permissions::from_mode(0o644)).unwrap();
-        let config = ServeConfig::for_test(app.database_url.clone(), keys_dir.clone());
+        let config = TestApp::builder()
+            .database_url(app.database_url.clone())
+            .keys_dir(&keys_dir)
+            .config();
         let refused = Application::build(&config).expect_err("a readable key is refused");
         let message = format!("{refused:#}");
         assert!(message.contains("chmod 600"), "{message}");
         assert!(message.contains(&file.display().to_string()), "{message}");
         std::fs::set_permissions(file, std::fs::Permissions::from_mode(0o600)).unwrap();
     }
-    let config = ServeConfig::for_test(app.database_url, keys_dir);
+    let config = TestApp::builder()
+        .database_url(app.database_url)
+        .keys_dir(&keys_dir)
+        .config();
     Application::build(&config).expect("private again: starts");
 }
 
-/// `prescrypt serve` as a child process with JSON logs at `info`; its output is collected by
-/// two threads until it is killed.
-struct Served {
-    child: Child,
-    address: String,
-    stdout: std::thread::JoinHandle<String>,
-    stderr: std::thread::JoinHandle<String>,
-}
-
-fn serve(dir: &Path) -> Served {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_prescrypt"))
-        .args(["--log-format", "json", "serve", "--bind", "127.0.0.1:0"])
-        .arg("--database-url")
-        .arg(dir.join("logs.db"))
-        .arg("--keys-dir")
-        .arg(dir.join("keys"))
-        .args(["--throttle-org-failures", "3", "--workers", "2"])
+/// `prescrypt serve` as a child process with JSON logs at `info`.
+fn serve(dir: &Path) -> Service {
+    Service::builder(prescrypt_testkit::prescrypt_bin!())
+        .dir(dir)
+        .database_url(dir.join("logs.db").display().to_string())
+        .global_flags(["--log-format", "json"])
+        .flags(["--throttle-org-failures", "3"])
         .env("RUST_LOG", "info")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("prescrypt serve starts");
-    let mut stdout = BufReader::new(child.stdout.take().unwrap());
-    let mut first = String::new();
-    stdout.read_line(&mut first).unwrap();
-    let address = first
-        .trim()
-        .strip_prefix("listening on ")
-        .unwrap_or_else(|| panic!("first stdout line: {first:?}"))
-        .to_owned();
-    let mut stderr = child.stderr.take().unwrap();
-    Served {
-        child,
-        address,
-        stdout: std::thread::spawn(move || {
-            let mut rest = first;
-            stdout.read_to_string(&mut rest).unwrap();
-            rest
-        }),
-        stderr: std::thread::spawn(move || {
-            let mut text = String::new();
-            stderr.read_to_string(&mut text).unwrap();
-            text
-        }),
-    }
+        .start()
 }
 
-impl Served {
-    fn stop(mut self) -> String {
-        self.child.kill().unwrap();
-        self.child.wait().unwrap();
-        let stdout = self.stdout.join().unwrap();
-        let stderr = self.stderr.join().unwrap();
-        format!("{stdout}\n{stderr}")
-    }
+/// Everything the service wrote on stdout and stderr, once it is killed.
+fn output_of(mut served: Service) -> String {
+    served.kill();
+    format!("{}\n{}", served.stdout(), served.log())
 }
 
 /// Every way a private key's bytes could be written out.
@@ -248,13 +213,10 @@ async fn logs_at_info_carry_no_secrets_and_no_patient_data() {
     use reqwest::Method;
     let dir = tempfile::tempdir().unwrap();
     let served = serve(dir.path());
-    let base = served.address.clone();
+    let base = served.url.clone();
     let url = |path: &str| format!("{base}{path}");
-    let issuer = prescrypt::keys::dev_issuer(&dir.path().join("keys")).unwrap();
-    let ttl = chrono::Duration::hours(1);
-    let prescriber =
-        auth::mint(&issuer, Role::Prescriber, PRESCRIBER_ORG, "G1234567", ttl).unwrap();
-    let pharmacist = auth::mint(&issuer, Role::Pharmacist, PHARMACY, "P7654321", ttl).unwrap();
+    let prescriber = served.token(Role::Prescriber, PRESCRIBER_ORG, PRESCRIBER);
+    let pharmacist = served.token(Role::Pharmacist, PHARMACY, PHARMACIST);
     let client = reqwest::Client::new();
 
     // A whole lifecycle.
@@ -378,7 +340,7 @@ async fn logs_at_info_carry_no_secrets_and_no_patient_data() {
         assert!(status.is_client_error());
     }
 
-    let logs = served.stop();
+    let logs = output_of(served);
     assert!(
         logs.contains("\"serving\""),
         "the logs are JSON at info: {logs}"

@@ -1,10 +1,9 @@
 //! Health, readiness, metrics, the OpenAPI snapshot, the audit chain and the binary's process contract.
 
-use std::io::{BufRead, BufReader};
-use std::process::{Command, Stdio};
-
 use diesel::prelude::*;
 use prescrypt::audit::{self, Verification};
+use prescrypt_testkit::service::{audit_verify, run_prescrypt};
+use prescrypt_testkit::{Service, prescrypt_bin};
 use reqwest::StatusCode;
 use serde_json::json;
 
@@ -149,20 +148,9 @@ async fn audit_chain_verifies_and_catches_edits_and_deletions() {
         audit::verify(&mut conn).unwrap(),
         Verification::Intact { entries: 4 }
     );
-    let cli = |db: &str| {
-        Command::new(env!("CARGO_BIN_EXE_prescrypt"))
-            .args(["audit", "verify", "--database-url"])
-            .arg(db)
-            .output()
-            .unwrap()
-    };
-    let ok = cli(&app.database_url);
-    assert!(
-        ok.status.success(),
-        "{}",
-        String::from_utf8_lossy(&ok.stdout)
-    );
-    assert!(String::from_utf8_lossy(&ok.stdout).contains("intact: 4 entries"));
+    let ok = audit_verify(prescrypt_bin!(), &app.database_url);
+    assert!(ok.success(), "{ok:?}");
+    assert!(ok.stdout.contains("intact: 4 entries"), "{ok:?}");
 
     use prescrypt::store::schema::audit_log::dsl::*;
     diesel::update(audit_log.filter(seq.eq(2)))
@@ -173,9 +161,9 @@ async fn audit_chain_verifies_and_catches_edits_and_deletions() {
         audit::verify(&mut conn).unwrap(),
         Verification::Broken { seq: 2, .. }
     ));
-    let broken = cli(&app.database_url);
-    assert!(!broken.status.success());
-    assert!(String::from_utf8_lossy(&broken.stdout).contains(" entry 2: "));
+    let broken = audit_verify(prescrypt_bin!(), &app.database_url);
+    assert!(!broken.success(), "{broken:?}");
+    assert!(broken.stdout.contains(" entry 2: "), "{broken:?}");
 
     // Put it back, then delete the last entry: the head no longer matches.
     diesel::update(audit_log.filter(seq.eq(2)))
@@ -206,8 +194,10 @@ async fn audit_chain_verifies_and_catches_edits_and_deletions() {
 fn the_binary_serves_on_port_0_and_mints_tokens_it_trusts() {
     let dir = tempfile::tempdir().unwrap();
     let keys = dir.path().join("keys");
-    let token = Command::new(env!("CARGO_BIN_EXE_prescrypt"))
-        .args([
+    let keys_arg = keys.display().to_string();
+    let token = run_prescrypt(
+        prescrypt_bin!(),
+        [
             "token",
             "--role",
             "prescriber",
@@ -218,45 +208,35 @@ fn the_binary_serves_on_port_0_and_mints_tokens_it_trusts() {
             "--ttl",
             "10m",
             "--keys-dir",
-        ])
-        .arg(&keys)
-        .output()
-        .unwrap();
-    assert!(token.status.success());
-    let token = String::from_utf8(token.stdout).unwrap().trim().to_owned();
+            keys_arg.as_str(),
+        ],
+    );
+    assert!(token.success(), "{token:?}");
+    let token = token.stdout.trim().to_owned();
     assert_eq!(token.split('.').count(), 3);
 
-    let mut child = Command::new(env!("CARGO_BIN_EXE_prescrypt"))
-        .args(["serve", "--bind", "127.0.0.1:0", "--database-url"])
-        .arg(dir.path().join("db.sqlite"))
-        .arg("--keys-dir")
-        .arg(&keys)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let address = line
-        .trim()
-        .strip_prefix("listening on ")
-        .expect("the listening line")
-        .to_owned();
-    assert!(address.starts_with("http://127.0.0.1:"), "{address}");
+    let service = Service::builder(prescrypt_bin!())
+        .dir(dir.path())
+        .database_url(dir.path().join("db.sqlite").display().to_string())
+        .keys_dir(&keys)
+        .start();
+    assert!(
+        service
+            .stdout()
+            .starts_with("listening on http://127.0.0.1:"),
+        "{}",
+        service.stdout()
+    );
+    assert!(
+        service.url.starts_with("http://127.0.0.1:"),
+        "{}",
+        service.url
+    );
     let runtime = tokio::runtime::Runtime::new().unwrap();
-    let status = runtime.block_on(async {
-        reqwest::Client::new()
-            .post(format!("{address}/api/v1/prescriptions"))
-            .bearer_auth(&token)
-            .json(&new_prescription())
-            .send()
-            .await
-            .unwrap()
-            .status()
-    });
-    child.kill().unwrap();
-    child.wait().unwrap();
-    assert_eq!(status, StatusCode::CREATED);
+    let (status, created) = runtime.block_on(service.endpoint().post(
+        "/api/v1/prescriptions",
+        &token,
+        &new_prescription(),
+    ));
+    assert_eq!(status, StatusCode::CREATED, "{created}");
 }

@@ -9,7 +9,6 @@
 use std::time::Duration;
 
 use diesel::prelude::*;
-use prescrypt::config::ServeConfig;
 use prescrypt::store::Backend;
 use prescrypt::store::schema::prescriptions;
 use reqwest::StatusCode;
@@ -141,10 +140,10 @@ fn in_store(app: &TestApp, id: &str) -> Option<String> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn past_max_in_flight_requests_are_shed_with_503_retry_after_and_recover() {
-    let dir = tempfile::tempdir().unwrap();
-    let mut config = ServeConfig::for_test(fresh_database_url(&dir), dir.path().join("keys"));
-    config.guard.max_in_flight = 4;
-    let app = spawn_with(config, dir).await;
+    let app = TestApp::builder()
+        .flags(["--max-in-flight", "4"])
+        .spawn()
+        .await;
 
     let held = hold_store(&app).await;
     let mut answers = flood_creates(&app, 40);
@@ -176,10 +175,10 @@ async fn past_max_in_flight_requests_are_shed_with_503_retry_after_and_recover()
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_full_write_queue_sheds_writes_instead_of_queueing_without_bound() {
-    let dir = tempfile::tempdir().unwrap();
-    let mut config = ServeConfig::for_test(fresh_database_url(&dir), dir.path().join("keys"));
-    config.guard.write_queue = 2;
-    let app = spawn_with(config, dir).await;
+    let app = TestApp::builder()
+        .flags(["--write-queue", "2"])
+        .spawn()
+        .await;
     if app.store.backend() != Backend::Sqlite {
         // PostgreSQL has no writer queue; its bound is the pool checkout timeout (--db-timeout).
         return;
@@ -216,10 +215,10 @@ async fn a_full_write_queue_sheds_writes_instead_of_queueing_without_bound() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_request_past_the_time_limit_gets_503_timeout_not_a_hang() {
-    let dir = tempfile::tempdir().unwrap();
-    let mut config = ServeConfig::for_test(fresh_database_url(&dir), dir.path().join("keys"));
-    config.guard.request_timeout = Duration::from_secs(1);
-    let app = spawn_with(config, dir).await;
+    let app = TestApp::builder()
+        .flags(["--request-timeout", "1s"])
+        .spawn()
+        .await;
     let held = hold_store(&app).await;
     let mut answers = flood_creates(&app, 1);
     let timed_out = collect(&mut answers, 1).await;
@@ -261,10 +260,10 @@ fn lifecycle_after_create(id: &str, token: &str, n: usize) -> Vec<Step> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_flood_of_lifecycles_gets_only_2xx_or_clean_503s_and_every_2xx_is_stored() {
-    let dir = tempfile::tempdir().unwrap();
-    let mut config = ServeConfig::for_test(fresh_database_url(&dir), dir.path().join("keys"));
-    config.guard.max_in_flight = 3;
-    let app = spawn_with(config, dir).await;
+    let app = TestApp::builder()
+        .flags(["--max-in-flight", "3"])
+        .spawn()
+        .await;
     let client = client();
     let (prescriber, pharmacist) = (app.prescriber(), app.pharmacist());
     let mut tasks = Vec::new();

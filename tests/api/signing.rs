@@ -82,31 +82,23 @@ async fn jwks_verifies_the_stored_jws_and_token() {
 
 #[tokio::test]
 async fn after_rotation_old_signatures_still_verify_and_still_release() {
-    let dir = tempfile::tempdir().unwrap();
-    let config =
-        prescrypt::config::ServeConfig::for_test(fresh_database_url(&dir), dir.path().join("keys"));
-    let keys_dir = dir.path().join("keys");
-    let old = spawn_with(config.clone(), tempfile::tempdir().unwrap()).await;
-    let created = {
-        let (status, created) = old
-            .post(
-                "/api/v1/prescriptions",
-                &token_for(&keys_dir, prescrypt::auth::Role::Prescriber, PRESCRIBER_ORG),
-                &new_prescription(),
-            )
-            .await;
-        assert_eq!(status, StatusCode::CREATED, "{created}");
-        created
-    };
+    let old = spawn_app().await;
+    let keys_dir = old.keys_dir();
+    let created = old.create_default().await;
     let new_kid = prescrypt::keys::rotate(&keys_dir).unwrap();
-    let app = spawn_with(config, dir).await;
+    // A second app on the same database and keys: the restart after a rotation.
+    let app = TestApp::builder()
+        .database_url(old.database_url.clone())
+        .keys_dir(&keys_dir)
+        .spawn()
+        .await;
     let set = jwks(&app).await;
     assert_eq!(set.keys.len(), 2);
     verify_jws(&set, created["jws"].as_str().unwrap());
     let (_, fresh) = app
         .post(
             "/api/v1/prescriptions",
-            &token_for(&keys_dir, prescrypt::auth::Role::Prescriber, PRESCRIBER_ORG),
+            &app.prescriber(),
             &new_prescription(),
         )
         .await;
@@ -117,15 +109,7 @@ async fn after_rotation_old_signatures_still_verify_and_still_release() {
         new_kid
     );
     let (status, released) = app
-        .release(
-            &token_for(&keys_dir, prescrypt::auth::Role::Pharmacist, PHARMACY),
-            created["token"].as_str().unwrap(),
-        )
+        .release(&app.pharmacist(), created["token"].as_str().unwrap())
         .await;
     assert_eq!(status, StatusCode::OK, "{released}");
-}
-
-fn token_for(keys_dir: &std::path::Path, role: prescrypt::auth::Role, org: &str) -> String {
-    let issuer = prescrypt::keys::dev_issuer(keys_dir).unwrap();
-    prescrypt::auth::mint(&issuer, role, org, "X1", chrono::Duration::hours(1)).unwrap()
 }

@@ -2,11 +2,8 @@
 //! client address (429 + Retry-After, problem+json), counted in metrics, audited once per onset,
 //! and never spill over onto another organisation or address.
 
-use std::time::Duration;
-
 use diesel::prelude::*;
 use prescrypt::audit::{self, Verification};
-use prescrypt::config::ServeConfig;
 use prescrypt::store::schema::audit_log;
 use prescrypt_barcode::PrescriptionId;
 use reqwest::StatusCode;
@@ -20,13 +17,20 @@ async fn throttled_app(
     addr_failures: u32,
     trust_forwarded_for: bool,
 ) -> TestApp {
-    let dir = tempfile::tempdir().unwrap();
-    let mut config = ServeConfig::for_test(fresh_database_url(&dir), dir.path().join("keys"));
-    config.guard.throttle_org_failures = org_failures;
-    config.guard.throttle_addr_failures = addr_failures;
-    config.guard.throttle_window = Duration::from_secs(60);
-    config.guard.trust_forwarded_for = trust_forwarded_for;
-    spawn_with(config, dir).await
+    let app = TestApp::builder().flags([
+        "--throttle-org-failures".to_owned(),
+        org_failures.to_string(),
+        "--throttle-addr-failures".to_owned(),
+        addr_failures.to_string(),
+        "--throttle-window".to_owned(),
+        "60s".to_owned(),
+    ]);
+    let app = if trust_forwarded_for {
+        app.flags(["--trust-forwarded-for"])
+    } else {
+        app
+    };
+    app.spawn().await
 }
 
 /// A lookup answer with the headers the throttle sets.

@@ -5,9 +5,5 @@
 // Test helpers outside #[test] functions may unwrap and panic like the tests themselves.
 #![allow(clippy::unwrap_used, clippy::panic)]
 
-// The end-to-end harness (service on port 0, pharmacy workstation); not every helper is used here.
-#[allow(dead_code)]
-#[path = "../e2e/harness.rs"]
-mod harness;
 mod outbox;
 mod service;

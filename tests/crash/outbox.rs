@@ -11,7 +11,7 @@ use diesel::prelude::*;
 use prescrypt::store::schema::{dispense_notifications, idempotency_keys};
 use serde_json::Value;
 
-use crate::harness::{Hold, PHARMACY, Pharmacy, Proxy, Service, actions};
+use prescrypt_testkit::{Hold, PHARMACY, Pharmacy, Proxy, Service, actions, prescrypt_bin};
 
 fn dispense_events(service: &Service, id: &str) -> usize {
     actions(&service.history(id))
@@ -92,7 +92,7 @@ fn kill_mid_dispense(service: &Service, pharmacy: &Pharmacy, hold: Hold) {
         .as_str()
         .expect("key")
         .to_owned();
-    let database = service.dir.path().join("prescrypt.db");
+    let database = Path::new(service.database_url());
     let applied = usize::from(hold == Hold::Answer);
     assert_eq!(dispense_events(service, &id), applied, "{hold:?}");
     assert_eq!(
@@ -120,7 +120,7 @@ fn kill_mid_dispense(service: &Service, pharmacy: &Pharmacy, hold: Hold) {
         "{:?}",
         service.history(&id)
     );
-    assert_eq!(stored(&database, &key, &uuid), (1, 1), "{hold:?}");
+    assert_eq!(stored(database, &key, &uuid), (1, 1), "{hold:?}");
 
     // Nothing left to send; a further sync changes nothing.
     assert!(
@@ -141,7 +141,7 @@ fn kill_mid_dispense(service: &Service, pharmacy: &Pharmacy, hold: Hold) {
 
 #[test]
 fn a_pharmacy_killed_mid_dispense_loses_nothing_and_duplicates_nothing() {
-    let service = Service::start();
+    let service = Service::start(prescrypt_bin!());
     let pharmacy = Pharmacy::login(&service, PHARMACY);
     for round in 0..6 {
         let hold = if round % 2 == 0 {

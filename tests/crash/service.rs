@@ -14,16 +14,16 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use diesel::prelude::*;
-use diesel::sql_types::Text;
-use prescrypt::auth::{self, Role};
+use diesel::sql_types::{BigInt, Nullable, Text};
+use prescrypt::auth::Role;
 use prescrypt::store::schema::{dispense_notifications, idempotency_keys, prescriptions};
 use prescrypt_pharmacy::api::Api;
+use prescrypt_testkit::service::audit_verify;
+use prescrypt_testkit::{PRESCRIBER, PRESCRIBER_ORG, Service, prescrypt_bin};
 use rand::{Rng, SeedableRng};
 use serde::Deserialize;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
-
-use crate::harness::prescrypt_bin;
 
 /// Longest pause between a restart and the next kill.
 const MAX_KILL_DELAY_MS: u64 = 700;
@@ -48,97 +48,6 @@ fn free_port() -> u16 {
         .and_then(|listener| listener.local_addr())
         .map(|address| address.port())
         .expect("a free loopback port")
-}
-
-/// `prescrypt serve` on a fixed port over one database and keys directory.
-struct Server {
-    dir: PathBuf,
-    port: u16,
-    child: Option<Child>,
-    starts: u32,
-}
-
-impl Server {
-    fn start(dir: &Path) -> Self {
-        let mut server = Self {
-            dir: dir.to_owned(),
-            port: free_port(),
-            child: None,
-            starts: 0,
-        };
-        server.launch();
-        server
-    }
-
-    fn database(&self) -> PathBuf {
-        self.dir.join("prescrypt.db")
-    }
-
-    fn keys_dir(&self) -> PathBuf {
-        self.dir.join("keys")
-    }
-
-    fn url(&self) -> String {
-        format!("http://127.0.0.1:{}", self.port)
-    }
-
-    fn log(&self) -> String {
-        std::fs::read_to_string(self.dir.join("service.log")).unwrap_or_default()
-    }
-
-    /// Starts the server and waits for `listening on`; retries while the port is not yet free.
-    fn launch(&mut self) {
-        for _ in 0..50 {
-            let log = std::fs::OpenOptions::new()
-                .create(true)
-                .append(true)
-                .open(self.dir.join("service.log"))
-                .expect("log file");
-            let mut child = Command::new(prescrypt_bin())
-                .args(["serve", "--workers", "2", "--bind"])
-                .arg(format!("127.0.0.1:{}", self.port))
-                .arg("--database-url")
-                .arg(self.database())
-                .arg("--keys-dir")
-                .arg(self.keys_dir())
-                .env("RUST_LOG", "warn")
-                .stdin(Stdio::null())
-                .stdout(Stdio::piped())
-                .stderr(log)
-                .spawn()
-                .expect("start prescrypt serve");
-            let stdout = child.stdout.take().expect("stdout");
-            let rx = crate::harness::first_line(stdout);
-            match rx.recv_timeout(Duration::from_secs(60)) {
-                Ok(line) => {
-                    assert_eq!(line, format!("listening on {}", self.url()));
-                    self.child = Some(child);
-                    self.starts += 1;
-                    return;
-                }
-                Err(_) => {
-                    let _ = child.kill();
-                    let _ = child.wait();
-                    thread::sleep(Duration::from_millis(100));
-                }
-            }
-        }
-        panic!("the service did not restart on its port: {}", self.log());
-    }
-
-    /// SIGKILL (`Child::kill` on Unix): no shutdown code runs.
-    fn kill(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            child.kill().expect("SIGKILL the service");
-            child.wait().expect("reap the service");
-        }
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        self.kill();
-    }
 }
 
 /// One line of the load generator's journal.
@@ -303,6 +212,19 @@ struct PragmaText {
     integrity_check: String,
 }
 
+/// A row of `PRAGMA foreign_key_check`: a row of `table` whose key names no row of `parent`.
+#[derive(QueryableByName)]
+struct ForeignKeyViolation {
+    #[diesel(sql_type = Text)]
+    table: String,
+    #[diesel(sql_type = Nullable<BigInt>)]
+    rowid: Option<i64>,
+    #[diesel(sql_type = Text)]
+    parent: String,
+    #[diesel(sql_type = BigInt)]
+    fkid: i64,
+}
+
 /// Checks the database file with the service stopped.
 fn check_database(path: &Path, acknowledged: &Acknowledged, uuids: &HashMap<String, String>) {
     let mut conn =
@@ -315,10 +237,21 @@ fn check_database(path: &Path, acknowledged: &Acknowledged, uuids: &HashMap<Stri
         .map(|r| r.integrity_check.as_str())
         .collect();
     assert_eq!(integrity, ["ok"]);
-    let violations = diesel::sql_query("PRAGMA foreign_key_check")
-        .execute(&mut conn)
-        .expect("foreign_key_check");
-    assert_eq!(violations, 0, "foreign key violations");
+    let violations: Vec<String> = diesel::sql_query("PRAGMA foreign_key_check")
+        .load::<ForeignKeyViolation>(&mut conn)
+        .expect("foreign_key_check")
+        .iter()
+        .map(|v| {
+            format!(
+                "{} row {:?} names no {} row (foreign key {})",
+                v.table, v.rowid, v.parent, v.fkid
+            )
+        })
+        .collect();
+    assert!(
+        violations.is_empty(),
+        "foreign key violations: {violations:#?}"
+    );
 
     let stored: HashMap<(String, String), (i32, String)> = idempotency_keys::table
         .select((
@@ -392,7 +325,7 @@ struct Load {
 }
 
 impl Load {
-    fn start(server: &Server) -> Self {
+    fn start(server: &Service) -> Self {
         let journal = server.dir.join("journal.jsonl");
         let mut child = Command::new(loadgen_bin())
             .args([
@@ -403,7 +336,7 @@ impl Load {
                 "--until-eof",
                 "--url",
             ])
-            .arg(server.url())
+            .arg(&server.url)
             .arg("--keys-dir")
             .arg(server.keys_dir())
             .arg("--journal")
@@ -455,7 +388,10 @@ fn sigkill_under_load_loses_no_acknowledged_request() {
     assert!(loadgen.exists());
     let dir = tempfile::tempdir().expect("tempdir");
     let started = Instant::now();
-    let mut server = Server::start(dir.path());
+    let mut server = Service::builder(prescrypt_bin!())
+        .dir(dir.path())
+        .port(free_port())
+        .start();
     let mut load = Load::start(&server);
     let until = Instant::now() + Duration::from_secs(60);
     while load.lines() == 0 {
@@ -468,8 +404,7 @@ fn sigkill_under_load_loses_no_acknowledged_request() {
         thread::sleep(Duration::from_millis(rng.gen_range(0..=MAX_KILL_DELAY_MS)));
         load.assert_running();
         lines_at_kill.push(load.lines());
-        server.kill();
-        server.launch();
+        server.restart();
     }
     // Some quiet load after the last restart, then stop it.
     thread::sleep(Duration::from_millis(1000));
@@ -505,16 +440,7 @@ fn sigkill_under_load_loses_no_acknowledged_request() {
     assert_eq!(server.starts, u32::try_from(kills).expect("kills") + 1);
 
     // Through the API, with the service up (4 readers in parallel).
-    let issuer = prescrypt::keys::dev_issuer(&server.keys_dir()).expect("dev issuer");
-    let token = auth::mint(
-        &issuer,
-        Role::Prescriber,
-        "A83008",
-        "G1234567",
-        chrono::Duration::hours(1),
-    )
-    .expect("token");
-    let api = Api::new(&server.url(), Some(token), Duration::from_secs(30)).expect("api");
+    let api = server.api(server.token(Role::Prescriber, PRESCRIBER_ORG, PRESCRIBER));
     let ids: Vec<&String> = acknowledged.creates.keys().collect();
     let uuids = Mutex::new(HashMap::new());
     thread::scope(|scope| {
@@ -532,24 +458,36 @@ fn sigkill_under_load_loses_no_acknowledged_request() {
 
     // The file itself, with the service stopped.
     server.kill();
-    check_database(&server.database(), &acknowledged, &uuids);
-    let verify = Command::new(prescrypt_bin())
-        .args(["audit", "verify", "--database-url"])
-        .arg(server.database())
-        .output()
-        .expect("prescrypt audit verify");
-    assert!(
-        verify.status.success(),
-        "audit verify: {}{}",
-        String::from_utf8_lossy(&verify.stdout),
-        String::from_utf8_lossy(&verify.stderr)
-    );
-    let kills_under_load = lines_at_kill.windows(2).filter(|w| w[1] > w[0]).count();
+    check_database(Path::new(server.database_url()), &acknowledged, &uuids);
+    let verify = audit_verify(prescrypt_bin!(), server.database_url());
+    assert!(verify.success(), "audit verify: {verify:?}");
+    let kills_under_load = kills_under_load(&journal, &lines_at_kill);
     println!(
-        "{kills} kills ({kills_under_load} with requests since the previous one), load {:.1} s, \
-         total {:.1} s; {}",
+        "{kills} kills ({kills_under_load} with requests answered since the previous one), \
+         load {:.1} s, total {:.1} s; {}",
         load_done.as_secs_f64(),
         started.elapsed().as_secs_f64(),
-        String::from_utf8_lossy(&verify.stdout).trim()
+        verify.stdout.trim()
     );
+    // A kill of an idle service proves nothing: most kills must hit it while it answers.
+    assert!(
+        kills_under_load * 2 >= usize::try_from(kills).expect("kills"),
+        "only {kills_under_load} of {kills} kills came while the service was answering requests"
+    );
+}
+
+/// How many kills came after the service had answered at least one request since it was
+/// (re)started: the journal lines written between the previous kill and this one
+/// (`lines_at_kill` holds the journal's length at each kill) include an HTTP answer.
+fn kills_under_load(journal: &[Outcome], lines_at_kill: &[usize]) -> usize {
+    let mut since = 0;
+    let mut under_load = 0;
+    for &until in lines_at_kill {
+        let window = &journal[since.min(journal.len())..until.min(journal.len())];
+        if window.iter().any(|outcome| outcome.status.is_some()) {
+            under_load += 1;
+        }
+        since = until;
+    }
+    under_load
 }

@@ -8,7 +8,8 @@ use std::time::{Duration, Instant};
 
 use portable_pty::{CommandBuilder, PtySize, native_pty_system};
 
-use crate::harness::{PHARMACY, Pharmacy, Service, pharmacy_bin};
+use prescrypt_testkit::pharmacy::pharmacy_bin;
+use prescrypt_testkit::{PHARMACY, Pharmacy, Service, prescrypt_bin};
 
 const F5: &str = "\x1b[15~";
 const F10: &str = "\x1b[21~";
@@ -49,7 +50,7 @@ impl Screen {
 
 #[test]
 fn counter_screen_scans_marks_and_dispenses() {
-    let mut service = Service::start();
+    let mut service = Service::start(prescrypt_bin!());
     let created = service.create(None);
     let id = created["id"].as_str().expect("id").to_owned();
     let token = created["token"].as_str().expect("token").to_owned();
@@ -121,7 +122,7 @@ fn counter_screen_scans_marks_and_dispenses() {
     screen.wait_for("1 sent");
 
     // The centre goes away: the screen says so.
-    service.stop();
+    service.kill();
     screen.wait_for("CENTRE UNREACHABLE");
     screen.keys(F10);
     let deadline = Instant::now() + Duration::from_secs(10);

@@ -3,11 +3,11 @@
 use prescrypt_barcode::Token;
 use prescrypt_barcode::render::{Dpi, TokenSheet, token_label_png};
 
-use crate::harness::{PHARMACY, Pharmacy, Service, actions};
+use prescrypt_testkit::{PHARMACY, Pharmacy, Service, actions, prescrypt_bin};
 
 #[test]
 fn token_photo_to_dispensed() {
-    let service = Service::start();
+    let service = Service::start(prescrypt_bin!());
     let created = service.create(None);
     let id = created["id"].as_str().expect("id").to_owned();
     let token = Token::parse(created["token"].as_str().expect("token")).expect("token parses");
@@ -90,7 +90,7 @@ fn token_photo_to_dispensed() {
 
 #[test]
 fn refusals_are_final_and_shown() {
-    let service = Service::start();
+    let service = Service::start(prescrypt_bin!());
     let created = service.create(None);
     let id = created["id"].as_str().expect("id").to_owned();
     let pharmacy = Pharmacy::login(&service, PHARMACY);
@@ -112,7 +112,7 @@ fn refusals_are_final_and_shown() {
 
 #[test]
 fn nominated_download_takes_every_batch() {
-    let service = Service::start();
+    let service = Service::start(prescrypt_bin!());
     let mut ids: Vec<String> = (0..27)
         .map(|_| {
             service.create(Some(PHARMACY))["id"]
@@ -145,7 +145,7 @@ fn nominated_download_takes_every_batch() {
 
 #[test]
 fn withdraw_and_return_go_through_the_outbox() {
-    let service = Service::start();
+    let service = Service::start(prescrypt_bin!());
     let created = service.create(None);
     let id = created["id"].as_str().expect("id").to_owned();
     let token = created["token"].as_str().expect("token");

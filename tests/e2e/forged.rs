@@ -4,7 +4,7 @@
 use ed25519_dalek::SigningKey;
 use prescrypt_barcode::{KeyId, Token};
 
-use crate::harness::{PHARMACY, Pharmacy, Service};
+use prescrypt_testkit::{PHARMACY, Pharmacy, Service, prescrypt_bin};
 
 /// Replaces the character at `position` with a different one from the token alphabet.
 fn flip(text: &str, position: usize) -> String {
@@ -15,7 +15,7 @@ fn flip(text: &str, position: usize) -> String {
 
 #[test]
 fn forged_tokens_are_rejected_offline() {
-    let mut service = Service::start();
+    let mut service = Service::start(prescrypt_bin!());
     let genuine = service.create(None);
     let other = service.create(None);
     let pharmacy = Pharmacy::login(&service, PHARMACY);
@@ -23,7 +23,7 @@ fn forged_tokens_are_rejected_offline() {
     let text = genuine["token"].as_str().expect("token").to_owned();
     let scan = pharmacy.run(&["scan", "--stdin"], &format!("{text}\n"));
     assert_eq!(scan.code, 0, "{scan:?}");
-    service.stop();
+    service.kill();
 
     let token = Token::parse(&text).expect("token");
     let wrong_key = SigningKey::from_bytes(&[9; 32]);

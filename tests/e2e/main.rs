@@ -7,7 +7,6 @@
 mod counter;
 mod flow;
 mod forged;
-mod harness;
 mod outbox;
 mod serial;
 mod wedge;

@@ -3,7 +3,7 @@
 use std::process::Stdio;
 use std::time::Duration;
 
-use crate::harness::{Hold, PHARMACY, Pharmacy, Proxy, Service, actions};
+use prescrypt_testkit::{Hold, PHARMACY, Pharmacy, Proxy, Service, actions, prescrypt_bin};
 
 fn dispense_events(service: &Service, id: &str) -> usize {
     actions(&service.history(id))
@@ -14,7 +14,7 @@ fn dispense_events(service: &Service, id: &str) -> usize {
 
 #[test]
 fn outage_then_crash_mid_send_then_sync_gives_exactly_one_dispense() {
-    let mut service = Service::start();
+    let mut service = Service::start(prescrypt_bin!());
     let created = service.create(None);
     let id = created["id"].as_str().expect("id").to_owned();
     let token = created["token"].as_str().expect("token").to_owned();
@@ -23,7 +23,7 @@ fn outage_then_crash_mid_send_then_sync_gives_exactly_one_dispense() {
     assert_eq!(scan.code, 0, "{scan:?}");
 
     // The centre goes down: the dispense is committed locally and queued (exit 5).
-    service.stop();
+    service.kill();
     let queued = pharmacy.run(
         &[
             "dispense",

@@ -4,11 +4,12 @@
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 
-use crate::harness::{PHARMACY, Pharmacy, Service, scanner_sim_bin};
+use prescrypt_testkit::pharmacy::scanner_sim_bin;
+use prescrypt_testkit::{PHARMACY, Pharmacy, Service, prescrypt_bin};
 
 #[test]
 fn scanner_on_a_pty_releases_token_and_nominated_id() {
-    let service = Service::start();
+    let service = Service::start(prescrypt_bin!());
     let by_token = service.create(None);
     let nominated = service.create(Some(PHARMACY));
     let pharmacy = Pharmacy::login(&service, PHARMACY);

@@ -1,10 +1,10 @@
 //! Keyboard-wedge input: stray whitespace and carriage returns, blank lines, bare IDs.
 
-use crate::harness::{OTHER_PHARMACY, PHARMACY, Pharmacy, Service};
+use prescrypt_testkit::{OTHER_PHARMACY, PHARMACY, Pharmacy, Service, prescrypt_bin};
 
 #[test]
 fn wedge_lines_with_stray_whitespace_release() {
-    let service = Service::start();
+    let service = Service::start(prescrypt_bin!());
     let by_token = service.create(None);
     let nominated = service.create(Some(PHARMACY));
     let elsewhere = service.create(Some(OTHER_PHARMACY));

@@ -13,7 +13,10 @@ use rand::{Rng, SeedableRng};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use crate::instance::{Instance, audit_verify, new_prescription, token};
+use prescrypt_testkit::service::audit_verify;
+use prescrypt_testkit::{dev_token, new_prescription, prescrypt_bin};
+
+use crate::instance;
 use crate::pg::{Cluster, require_postgres};
 
 const PRESCRIPTIONS: usize = 10;
@@ -97,20 +100,16 @@ async fn two_instances_race_200_conflicting_operations_and_the_database_stays_co
     let dir = tempfile::tempdir().expect("temp dir");
     let keys = dir.path().join("keys");
     // The first instance creates the shared keys directory; both sign with the same ring.
-    let first = Instance::start("a", &url, &keys, &[]);
-    let second = Instance::start("b", &url, &keys, &[]);
+    let first = instance::start("a", &url, &keys, &[]);
+    let second = instance::start("b", &url, &keys, &[]);
     let servers = Arc::new([first, second]);
 
-    let prescriber = token(&keys, Role::Prescriber, PRESCRIBER_ORG, "G1234567");
+    let prescriber = dev_token(&keys, Role::Prescriber, PRESCRIBER_ORG, "G1234567");
     let mut created = Vec::new();
     for n in 0..PRESCRIPTIONS {
-        let ((status, body), _) = servers[n % 2]
-            .post(
-                "/api/v1/prescriptions",
-                &prescriber,
-                &new_prescription(None),
-                None,
-            )
+        let (status, body) = servers[n % 2]
+            .endpoint()
+            .post("/api/v1/prescriptions", &prescriber, &new_prescription())
             .await;
         assert_eq!(status, StatusCode::CREATED, "{body}");
         created.push(body);
@@ -120,7 +119,7 @@ async fn two_instances_race_200_conflicting_operations_and_the_database_stays_co
         .map(|org| {
             (
                 *org,
-                token(&keys, Role::Pharmacist, org, &format!("P{org}")),
+                dev_token(&keys, Role::Pharmacist, org, &format!("P{org}")),
             )
         })
         .collect();
@@ -159,14 +158,15 @@ async fn two_instances_race_200_conflicting_operations_and_the_database_stays_co
                     json!({"reason": "0001"}),
                 ),
             };
-            let ((status, body), replayed) = server
-                .post(&path, &bearer, &body, op.key.as_deref())
+            let reply = server
+                .endpoint()
+                .post_keyed(&path, &bearer, &body, op.key.as_deref())
                 .await;
             Outcome {
                 op,
-                status,
-                body,
-                replayed,
+                status: reply.status,
+                body: reply.body,
+                replayed: reply.replayed,
             }
         }));
     }
@@ -183,8 +183,8 @@ async fn two_instances_race_200_conflicting_operations_and_the_database_stays_co
             outcome.op,
             outcome.status,
             outcome.body,
-            servers[0].log.display(),
-            servers[1].log.display()
+            servers[0].log_path().display(),
+            servers[1].log_path().display()
         );
         assert_ne!(
             outcome.body["code"], "concurrent-update",
@@ -319,9 +319,9 @@ async fn two_instances_race_200_conflicting_operations_and_the_database_stays_co
         );
     }
 
-    let (intact, report) = audit_verify(&url);
-    assert!(intact, "{report}");
-    assert!(report.contains("intact"), "{report}");
+    let report = audit_verify(prescrypt_bin!(), &url);
+    assert!(report.success(), "{report:?}");
+    assert!(report.stdout.contains("intact"), "{report:?}");
     drop(servers);
     drop(cluster);
 }

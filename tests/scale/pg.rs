@@ -236,12 +236,7 @@ impl Cluster {
 
     /// Creates database `name` and returns its URL.
     pub fn create_database(&self, name: &str) -> String {
-        use diesel::{Connection, RunQueryDsl};
-        let mut admin = diesel::PgConnection::establish(&self.url("postgres")).expect("connect");
-        diesel::sql_query(format!("CREATE DATABASE {name}"))
-            .execute(&mut admin)
-            .expect("create database");
-        self.url(name)
+        prescrypt_testkit::database::create_pg_database(&self.url("postgres"), name)
     }
 }
 

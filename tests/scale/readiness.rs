@@ -6,15 +6,18 @@ use std::time::{Duration, Instant};
 use prescrypt::auth::Role;
 use reqwest::StatusCode;
 
-use crate::instance::{Instance, new_prescription, token};
+use prescrypt_testkit::{Service, dev_token, new_prescription};
+
+use crate::instance;
 use crate::pg::{Cluster, require_postgres};
 
-async fn wait_for_ready(service: &Instance, want: StatusCode, within: Duration) -> StatusCode {
+async fn wait_for_ready(service: &Service, want: StatusCode, within: Duration) -> StatusCode {
     let started = Instant::now();
     loop {
-        let status = service
+        let endpoint = service.endpoint();
+        let status = endpoint
             .client
-            .get(service.url("/readyz"))
+            .get(endpoint.url("/readyz"))
             .send()
             .await
             .map(|r| r.status())
@@ -35,8 +38,8 @@ async fn readiness_fails_while_the_database_is_down_and_recovers_by_itself() {
     let url = cluster.create_database("prescrypt");
     let dir = tempfile::tempdir().expect("temp dir");
     let keys = dir.path().join("keys");
-    let service = Instance::start("readiness", &url, &keys, &["--db-timeout", "2s"]);
-    let prescriber = token(&keys, Role::Prescriber, "A83008", "G1234567");
+    let service = instance::start("readiness", &url, &keys, &["--db-timeout", "2s"]);
+    let prescriber = dev_token(&keys, Role::Prescriber, "A83008", "G1234567");
 
     assert_eq!(
         wait_for_ready(&service, StatusCode::OK, Duration::ZERO).await,
@@ -52,13 +55,9 @@ async fn readiness_fails_while_the_database_is_down_and_recovers_by_itself() {
         .await,
         StatusCode::SERVICE_UNAVAILABLE
     );
-    let ((status, problem), _) = service
-        .post(
-            "/api/v1/prescriptions",
-            &prescriber,
-            &new_prescription(None),
-            None,
-        )
+    let (status, problem) = service
+        .endpoint()
+        .post("/api/v1/prescriptions", &prescriber, &new_prescription())
         .await;
     assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{problem}");
 
@@ -67,15 +66,11 @@ async fn readiness_fails_while_the_database_is_down_and_recovers_by_itself() {
         wait_for_ready(&service, StatusCode::OK, Duration::from_secs(30)).await,
         StatusCode::OK,
         "log: {}",
-        service.log.display()
+        service.log_path().display()
     );
-    let ((status, created), _) = service
-        .post(
-            "/api/v1/prescriptions",
-            &prescriber,
-            &new_prescription(None),
-            None,
-        )
+    let (status, created) = service
+        .endpoint()
+        .post("/api/v1/prescriptions", &prescriber, &new_prescription())
         .await;
     assert_eq!(status, StatusCode::CREATED, "{created}");
 }

@@ -8,7 +8,10 @@ use prescrypt::auth::Role;
 use reqwest::StatusCode;
 use serde_json::json;
 
-use crate::instance::{Instance, audit_verify, new_prescription, token};
+use prescrypt_testkit::service::audit_verify;
+use prescrypt_testkit::{dev_token, new_prescription, prescrypt_bin};
+
+use crate::instance;
 use crate::pg::{Cluster, require_postgres};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -22,22 +25,18 @@ async fn reads_come_from_the_standby_and_the_service_survives_its_promotion() {
     let standby_url = standby.url("prescrypt");
     let dir = tempfile::tempdir().expect("temp dir");
     let keys = dir.path().join("keys");
-    let mut service = Instance::start(
+    let mut service = instance::start(
         "primary-with-replica",
         &primary_url,
         &keys,
         &["--read-database-url", &standby_url],
     );
 
-    let prescriber = token(&keys, Role::Prescriber, "A83008", "G1234567");
-    let pharmacist = token(&keys, Role::Pharmacist, "FA565", "P7654321");
-    let ((status, created), _) = service
-        .post(
-            "/api/v1/prescriptions",
-            &prescriber,
-            &new_prescription(None),
-            None,
-        )
+    let prescriber = dev_token(&keys, Role::Prescriber, "A83008", "G1234567");
+    let pharmacist = dev_token(&keys, Role::Pharmacist, "FA565", "P7654321");
+    let (status, created) = service
+        .endpoint()
+        .post("/api/v1/prescriptions", &prescriber, &new_prescription())
         .await;
     assert_eq!(status, StatusCode::CREATED, "{created}");
     let id = created["id"].as_str().expect("id").to_owned();
@@ -45,17 +44,17 @@ async fn reads_come_from_the_standby_and_the_service_survives_its_promotion() {
 
     // Read-your-writes: every GET straight after the pharmacy's own change shows that change,
     // whichever server answers it.
-    let ((status, released), _) = service
+    let (status, released) = service
+        .endpoint()
         .post(
             "/api/v1/release",
             &pharmacist,
             &json!({"token": created["token"]}),
-            None,
         )
         .await;
     assert_eq!(status, StatusCode::OK, "{released}");
     for _ in 0..20 {
-        let (status, seen) = service.get(&path, &pharmacist).await;
+        let (status, seen) = service.endpoint().get(&path, &pharmacist).await;
         assert_eq!(status, StatusCode::OK, "{seen}");
         assert_eq!(
             seen["dispenser"], "FA565",
@@ -64,7 +63,10 @@ async fn reads_come_from_the_standby_and_the_service_survives_its_promotion() {
         assert_eq!(seen["status"]["code"], "0002");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    let (status, history) = service.get(&format!("{path}/history"), &pharmacist).await;
+    let (status, history) = service
+        .endpoint()
+        .get(&format!("{path}/history"), &pharmacist)
+        .await;
     assert_eq!(status, StatusCode::OK, "{history}");
     let actions: Vec<&str> = history["events"]
         .as_array()
@@ -74,43 +76,33 @@ async fn reads_come_from_the_standby_and_the_service_survives_its_promotion() {
         .collect();
     assert_eq!(actions, ["created", "released"]);
     let from_standby = service
-        .counter("prescrypt_reads_total", "source=\"replica\"")
+        .endpoint()
+        .metric_sum("prescrypt_reads_total", "source=\"replica\"")
         .await;
     assert!(
         from_standby >= 1.0,
         "the standby served no read (log: {})",
-        service.log.display()
+        service.log_path().display()
     );
 
     // Lose the primary, promote the standby, restart the service against it.
     service.kill();
     primary.stop();
     standby.promote();
-    let promoted = Instance::start("after-promotion", &standby_url, &keys, &[]);
-    let (status, seen) = promoted.get(&path, &pharmacist).await;
+    let promoted = instance::start("after-promotion", &standby_url, &keys, &[]);
+    let (status, seen) = promoted.endpoint().get(&path, &pharmacist).await;
     assert_eq!(status, StatusCode::OK, "{seen}");
     assert_eq!(seen["dispenser"], "FA565");
-    let ((status, dispensed), _) = promoted
-        .post(
-            &format!("{path}/dispense"),
-            &pharmacist,
-            &json!({"items": [{"line": 1, "outcome": "complete"}, {"line": 2, "outcome": "complete"}]}),
-            Some("after-failover"),
-        )
-        .await;
+    let (status, dispensed) = promoted.endpoint().post_with(&format!("{path}/dispense"), &pharmacist, &json!({"items": [{"line": 1, "outcome": "complete"}, {"line": 2, "outcome": "complete"}]}), Some("after-failover")).await;
     assert_eq!(status, StatusCode::OK, "{dispensed}");
     assert_eq!(dispensed["status"]["code"], "0006");
-    let ((status, fresh), _) = promoted
-        .post(
-            "/api/v1/prescriptions",
-            &prescriber,
-            &new_prescription(None),
-            None,
-        )
+    let (status, fresh) = promoted
+        .endpoint()
+        .post("/api/v1/prescriptions", &prescriber, &new_prescription())
         .await;
     assert_eq!(status, StatusCode::CREATED, "{fresh}");
-    let (status, ready) = promoted.get("/readyz", &pharmacist).await;
+    let (status, ready) = promoted.endpoint().get("/readyz", &pharmacist).await;
     assert_eq!(status, StatusCode::OK, "{ready}");
-    let (intact, report) = audit_verify(&standby_url);
-    assert!(intact, "{report}");
+    let report = audit_verify(prescrypt_bin!(), &standby_url);
+    assert!(report.success(), "{report:?}");
 }

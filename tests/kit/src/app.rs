@@ -1,0 +1,210 @@
+//! The service in-process, on port 0 of loopback, in the calling test's tokio runtime.
+
+use std::ffi::OsString;
+use std::ops::Deref;
+use std::path::PathBuf;
+
+use clap::Parser;
+use prescrypt::auth::Role;
+use prescrypt::config::ServeConfig;
+use prescrypt::startup::Application;
+use prescrypt::store::Store;
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+use tempfile::TempDir;
+
+use crate::http::Endpoint;
+
+/// The flags of `prescrypt serve`, parsed as the binary parses them; a later flag overrides an
+/// earlier one, so a test's flags override the kit's.
+#[derive(Debug, Parser)]
+#[command(name = "prescrypt-serve", args_override_self = true)]
+struct ServeFlags {
+    #[command(flatten)]
+    config: ServeConfig,
+}
+
+/// Builds a [`TestApp`]: a temp dir, a fresh database (see [`crate::fresh_database_url`]), keys
+/// in the temp dir, and the defaults of `prescrypt serve` except for what tests need:
+/// port 0, two workers and the brute-force throttle off (tests make many failed lookups).
+#[derive(Debug)]
+pub struct TestAppBuilder {
+    dir: TempDir,
+    database_url: Option<String>,
+    keys_dir: PathBuf,
+    flags: Vec<OsString>,
+}
+
+impl TestAppBuilder {
+    /// Serve this database instead of a fresh one.
+    pub fn database_url(mut self, url: impl Into<String>) -> Self {
+        self.database_url = Some(url.into());
+        self
+    }
+
+    /// Keep the keys here instead of in the app's temp dir.
+    pub fn keys_dir(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.keys_dir = dir.into();
+        self
+    }
+
+    /// More `prescrypt serve` flags, e.g. `["--max-in-flight", "4"]`.
+    pub fn flags<I, S>(mut self, flags: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<OsString>,
+    {
+        self.flags.extend(flags.into_iter().map(Into::into));
+        self
+    }
+
+    /// The configuration the app will be built from (creates the fresh database once).
+    pub fn config(&mut self) -> ServeConfig {
+        let database_url = self
+            .database_url
+            .get_or_insert_with(|| crate::fresh_database_url(self.dir.path()))
+            .clone();
+        let mut argv: Vec<OsString> = [
+            "prescrypt-serve",
+            "--bind",
+            "127.0.0.1:0",
+            "--workers",
+            "2",
+            "--throttle-org-failures",
+            "0",
+            "--throttle-addr-failures",
+            "0",
+            "--database-url",
+            database_url.as_str(),
+            "--keys-dir",
+        ]
+        .iter()
+        .map(OsString::from)
+        .collect();
+        argv.push(self.keys_dir.clone().into());
+        argv.extend(self.flags.iter().cloned());
+        ServeFlags::try_parse_from(&argv)
+            .unwrap_or_else(|e| panic!("prescrypt serve {argv:?}: {e}"))
+            .config
+    }
+
+    /// Builds the app and runs it on the current tokio runtime.
+    pub async fn spawn(mut self) -> TestApp {
+        let config = self.config();
+        let app = Application::build(&config)
+            .unwrap_or_else(|e| panic!("the app builds from {config:?}: {e:#}"));
+        let address = app.address().to_owned();
+        let store = app.store();
+        tokio::spawn(app.run_until_stopped());
+        TestApp {
+            endpoint: Endpoint::new(
+                address,
+                reqwest::Client::builder()
+                    .pool_max_idle_per_host(64)
+                    .build()
+                    .expect("HTTP client"),
+            ),
+            database_url: config.store.database_url,
+            keys_dir: self.keys_dir,
+            store,
+            dir: self.dir,
+        }
+    }
+}
+
+/// The service running in-process, with its store at hand and HTTP helpers (it dereferences to
+/// its [`Endpoint`]).
+#[derive(Debug)]
+pub struct TestApp {
+    endpoint: Endpoint,
+    pub dir: TempDir,
+    pub store: Store,
+    /// What `--database-url` the app was given (SQLite path or PostgreSQL URL).
+    pub database_url: String,
+    keys_dir: PathBuf,
+}
+
+impl Deref for TestApp {
+    type Target = Endpoint;
+
+    fn deref(&self) -> &Endpoint {
+        &self.endpoint
+    }
+}
+
+impl TestApp {
+    pub fn builder() -> TestAppBuilder {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let keys_dir = dir.path().join("keys");
+        TestAppBuilder {
+            dir,
+            database_url: None,
+            keys_dir,
+            flags: Vec::new(),
+        }
+    }
+
+    /// An app with the test defaults (see [`TestAppBuilder`]).
+    pub async fn spawn() -> Self {
+        Self::builder().spawn().await
+    }
+
+    pub fn keys_dir(&self) -> PathBuf {
+        self.keys_dir.clone()
+    }
+
+    /// A bearer token from the app's development issuer.
+    pub fn token(&self, role: Role, org: &str, sub: &str) -> String {
+        crate::dev_token(&self.keys_dir, role, org, sub)
+    }
+
+    pub fn prescriber(&self) -> String {
+        self.token(Role::Prescriber, crate::PRESCRIBER_ORG, crate::PRESCRIBER)
+    }
+
+    pub fn pharmacist(&self) -> String {
+        self.token(Role::Pharmacist, crate::PHARMACY, crate::PHARMACIST)
+    }
+
+    pub fn other_pharmacist(&self) -> String {
+        self.token(
+            Role::Pharmacist,
+            crate::OTHER_PHARMACY,
+            crate::OTHER_PHARMACIST,
+        )
+    }
+
+    /// Creates `body` as the prescriber; the 201's body.
+    pub async fn create(&self, body: &Value) -> Value {
+        let (status, created) = self
+            .post("/api/v1/prescriptions", &self.prescriber(), body)
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{created}");
+        created
+    }
+
+    pub async fn create_default(&self) -> Value {
+        self.create(&crate::new_prescription()).await
+    }
+
+    pub async fn release(&self, bearer: &str, token: &str) -> (StatusCode, Value) {
+        self.post("/api/v1/release", bearer, &json!({"token": token}))
+            .await
+    }
+
+    pub async fn dispense(
+        &self,
+        bearer: &str,
+        id: &str,
+        key: &str,
+        body: &Value,
+    ) -> (StatusCode, Value) {
+        self.post_with(
+            &format!("/api/v1/prescriptions/{id}/dispense"),
+            bearer,
+            body,
+            Some(key),
+        )
+        .await
+    }
+}
