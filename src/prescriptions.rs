@@ -1156,7 +1156,13 @@ pub fn token_sheet(
     sheet.items = loaded
         .items
         .iter()
-        .map(|item| format!("{} — {} {}", item.display, item.quantity, item.unit))
+        .map(|item| {
+            prescrypt_barcode::render::SheetItem::new(
+                &item.display,
+                format!("{} {}", item.quantity, item.unit),
+                &item.dosage,
+            )
+        })
         .collect();
     sheet.prescriber = Some(format!(
         "{} ({})",
