@@ -5,6 +5,11 @@
 //! rxing's writers produce the symbols at one pixel per module with no margin; this module adds the
 //! quiet zones the standards ask for (10 modules for Code 128, [`DATAMATRIX_QUIET_ZONE`] for Data
 //! Matrix) and scales by an integer, so every module is the same number of printer dots.
+//!
+//! - [`layout`]: where everything goes on the A5 sheet, from the fonts' real metrics.
+//! - [`font`]: the embedded DejaVu Sans fonts (Latin, Greek, Cyrillic) and text measurement.
+//! - `pdf`: writes a [`SheetLayout`] as PDF with subset, searchable fonts.
+//! - `svg`: the two codes with the ID as SVG.
 
 pub mod font;
 pub mod layout;
