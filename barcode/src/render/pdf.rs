@@ -9,7 +9,7 @@
 use std::collections::BTreeMap;
 
 use pdf_writer::types::{CidFontType, FontFlags, SystemInfo, UnicodeCmap};
-use pdf_writer::{Content, Finish, Name, Pdf, Rect, Ref, Str, TextStr};
+use pdf_writer::{Content, Filter, Finish, Name, Pdf, Rect, Ref, Str, TextStr};
 use subsetter::GlyphRemapper;
 
 use super::font::Weight;
@@ -140,7 +140,8 @@ fn sheet_pdf(layout: &SheetLayout, title: &str) -> Result<Vec<u8>, RenderError> 
     for (used, id) in fonts.iter().zip(font_refs) {
         write_font(&mut pdf, used, id, &mut alloc)?;
     }
-    pdf.stream(contents, &content.finish());
+    pdf.stream(contents, &deflate(&content.finish()))
+        .filter(Filter::FlateDecode);
     pdf.document_info(info)
         .title(TextStr(title))
         .creator(TextStr("prescrypt-barcode"));
@@ -213,7 +214,8 @@ fn write_font(
 
     let subset = subsetter::subset(font.data(), 0, &used.remapper)
         .map_err(|e| RenderError::Font(e.to_string()))?;
-    pdf.stream(file, &subset);
+    pdf.stream(file, &deflate(&subset))
+        .filter(Filter::FlateDecode);
 
     let mut unicode = UnicodeCmap::new(
         Name(b"Custom"),
@@ -226,6 +228,11 @@ fn write_font(
     for (&glyph, &c) in &used.chars {
         unicode.pair(glyph, c);
     }
-    pdf.cmap(cmap, &unicode.finish());
+    pdf.cmap(cmap, &deflate(&unicode.finish()))
+        .filter(Filter::FlateDecode);
     Ok(())
+}
+
+fn deflate(data: &[u8]) -> Vec<u8> {
+    miniz_oxide::deflate::compress_to_vec_zlib(data, 6)
 }
