@@ -122,7 +122,9 @@ fn assert_no_overlap(layout: &SheetLayout, what: &str) {
 #[test]
 fn nothing_overlaps_at_any_name_id_or_item_count() {
     let mut checked = 0;
-    for dpi in Dpi::ALL {
+    // The three tested printers and the extremes the service accepts.
+    let dpis = [Dpi::new(150).unwrap(), Dpi::new(2400).unwrap()];
+    for dpi in Dpi::ALL.into_iter().chain(dpis) {
         for id in ids() {
             for name in names() {
                 for items in [Vec::new(), usual_items(), many_long_items(40)] {
@@ -143,7 +145,7 @@ fn nothing_overlaps_at_any_name_id_or_item_count() {
             }
         }
     }
-    assert_eq!(checked, 3 * 3 * 7 * 3);
+    assert_eq!(checked, 5 * 3 * 7 * 3);
 }
 
 #[test]
