@@ -6,7 +6,8 @@ mod common;
 use image::DynamicImage;
 use prescrypt_barcode::decode::{CodeFormat, Payload};
 use prescrypt_barcode::render::{
-    self, Code128Symbol, Dpi, Orientation, TokenFormat, TokenSheet, matrix_dots_per_module,
+    self, Code128Symbol, Dpi, Orientation, SheetItem, TokenFormat, TokenSheet,
+    matrix_dots_per_module,
 };
 use prescrypt_barcode::{NhsNumber, PrescriptionId};
 
@@ -129,26 +130,33 @@ fn pdf_sheet_is_an_a5_page_with_the_human_readable_parts() {
     sheet.patient_name = Some("Zoë Example".to_owned());
     sheet.nhs_number = Some(NhsNumber::parse("9434765919").unwrap());
     sheet.items = vec![
-        "Amoxicillin 500mg capsules — 21".to_owned(),
-        "Paracetamol 500mg tablets, 32".to_owned(),
+        SheetItem::new(
+            "Amoxicillin 500mg capsules",
+            "21 capsule",
+            "One capsule three times a day",
+        ),
+        "Paracetamol 500mg tablets, 32".into(),
     ];
     sheet.prescriber = Some("Dr A Clinician (FCG71)".to_owned());
     sheet.date = Some("2026-11-21".to_owned());
     let pdf = render::render_token(&sheet, TokenFormat::Pdf).unwrap();
-    let text = String::from_utf8_lossy(&pdf);
+    let raw = String::from_utf8_lossy(&pdf);
     assert!(pdf.starts_with(b"%PDF-"));
-    assert!(text.trim_end().ends_with("%%EOF"));
-    assert!(text.contains("/MediaBox [0 0 419.52"), "A5 width in points");
-    assert!(text.contains("/BaseFont /Helvetica-Bold"));
+    assert!(raw.trim_end().ends_with("%%EOF"));
+    assert!(raw.contains("/MediaBox [0 0 419.52"), "A5 width in points");
+    // Text is glyph IDs of the embedded font: read it back the way a PDF reader does.
+    let text = pdf_extract::extract_text_from_mem(&pdf).unwrap();
     for needle in [
         "E7ZG38-ZBACYU-V38SR+",
+        "Zoë Example",
         "943 476 5919",
-        // Strings with non-ASCII characters are written hex-encoded, so check an ASCII one.
+        "Amoxicillin 500mg capsules — 21 capsule",
+        "Dosage: One capsule three times a day",
         "Paracetamol 500mg tablets, 32",
         "Dr A Clinician (FCG71)",
         "2026-11-21",
     ] {
-        assert!(text.contains(needle), "missing {needle}");
+        assert!(text.contains(needle), "missing {needle} in {text:?}");
     }
 }
 

@@ -1,6 +1,6 @@
 //! `GET /api/v1/prescriptions/{id}/token.{format}`: what the printed token shows.
 
-use prescrypt_barcode::render::{Dpi, TokenSheet};
+use prescrypt_barcode::render::{Dpi, SheetItem, TokenSheet};
 use prescrypt_barcode::{NhsNumber, PrescriptionId, Token};
 use serde_json::json;
 
@@ -34,7 +34,13 @@ pub fn token_sheet(
     sheet.items = loaded
         .items
         .iter()
-        .map(|item| format!("{} — {} {}", item.display, item.quantity, item.unit))
+        .map(|item| {
+            SheetItem::new(
+                &item.display,
+                format!("{} {}", item.quantity, item.unit),
+                &item.dosage,
+            )
+        })
         .collect();
     sheet.prescriber = Some(format!(
         "{} ({})",

@@ -5,7 +5,14 @@
 //! rxing's writers produce the symbols at one pixel per module with no margin; this module adds the
 //! quiet zones the standards ask for (10 modules for Code 128, [`DATAMATRIX_QUIET_ZONE`] for Data
 //! Matrix) and scales by an integer, so every module is the same number of printer dots.
+//!
+//! - [`layout`]: where everything goes on the A5 sheet, from the fonts' real metrics.
+//! - [`font`]: the embedded DejaVu Sans fonts (Latin, Greek, Cyrillic) and text measurement.
+//! - `pdf`: writes a [`SheetLayout`] as PDF with subset, searchable fonts.
+//! - `svg`: the two codes with the ID as SVG.
 
+pub mod font;
+pub mod layout;
 mod pdf;
 mod svg;
 
@@ -18,6 +25,7 @@ use rxing::{BarcodeFormat, EncodeHints, MultiFormatWriter, Writer};
 use crate::token::TokenText;
 use crate::{NhsNumber, PrescriptionId, Token};
 
+pub use layout::{SheetLayout, layout_sheet};
 pub use pdf::token_sheet_pdf;
 pub use svg::{matrix_svg, token_label_svg};
 
@@ -51,6 +59,8 @@ pub enum RenderError {
     Dpi(u32),
     #[error("unsupported output format {0:?} (use .pdf, .png or .svg)")]
     Format(String),
+    #[error("could not embed the font: {0}")]
+    Font(String),
     #[error("could not encode the image: {0}")]
     Image(#[from] image::ImageError),
 }
@@ -361,8 +371,8 @@ pub struct TokenSheet {
     pub token: TokenText,
     pub patient_name: Option<String>,
     pub nhs_number: Option<NhsNumber>,
-    /// One line per prescribed item, e.g. "Amoxicillin 500mg capsules — 21".
-    pub items: Vec<String>,
+    /// The prescribed items, each printed with its quantity and dosage.
+    pub items: Vec<SheetItem>,
     pub prescriber: Option<String>,
     /// As it should be printed, e.g. "2026-11-21".
     pub date: Option<String>,
@@ -382,6 +392,44 @@ impl TokenSheet {
             date: None,
             dpi,
         }
+    }
+}
+
+/// One prescribed item as the sheet prints it.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct SheetItem {
+    /// What is prescribed, e.g. "Amoxicillin 500mg capsules".
+    pub medication: String,
+    /// How much, e.g. "21 capsule".
+    pub quantity: String,
+    /// How to take it, e.g. "One capsule three times a day".
+    pub dosage: String,
+}
+
+impl SheetItem {
+    pub fn new(
+        medication: impl Into<String>,
+        quantity: impl Into<String>,
+        dosage: impl Into<String>,
+    ) -> Self {
+        Self {
+            medication: medication.into(),
+            quantity: quantity.into(),
+            dosage: dosage.into(),
+        }
+    }
+}
+
+/// An item known only by one line of text (no separate quantity or dosage).
+impl From<&str> for SheetItem {
+    fn from(medication: &str) -> Self {
+        Self::new(medication, "", "")
+    }
+}
+
+impl From<String> for SheetItem {
+    fn from(medication: String) -> Self {
+        Self::new(medication, "", "")
     }
 }
 

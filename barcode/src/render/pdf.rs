@@ -1,243 +1,238 @@
-//! The printable token sheet: one A5 page (the FP10 size class) written with `pdf-writer`.
+//! The printable token sheet: one A5 page (the FP10 size class) written with `pdf-writer`, drawing
+//! exactly what [`layout_sheet`] placed.
 //!
 //! Barcodes are vector rectangles whose sizes are whole printer dots at the sheet's resolution,
-//! so a printer at that resolution reproduces every module exactly. Text uses the standard
-//! Helvetica fonts (no embedding), so it is limited to the WinAnsi character set; other
-//! characters print as `?`.
+//! so a printer at that resolution reproduces every module exactly. Text is set in DejaVu Sans,
+//! embedded as a subset (`subsetter`) in Type 0 / CIDFontType2 fonts with a ToUnicode map, so
+//! any Latin, Greek or Cyrillic name prints as written and can be selected, searched and copied.
 
-use pdf_writer::{Content, Name, Pdf, Rect, Ref, Str, TextStr};
+use std::collections::BTreeMap;
 
-use super::{
-    Code128Symbol, Dpi, RenderError, TokenSheet, datamatrix_modules, matrix_dots_per_module, runs,
-};
+use pdf_writer::types::{CidFontType, FontFlags, SystemInfo, UnicodeCmap};
+use pdf_writer::{Content, Filter, Finish, Name, Pdf, Rect, Ref, Str, TextStr};
+use subsetter::GlyphRemapper;
 
-const PT_PER_MM: f32 = 72.0 / 25.4;
-const A5_WIDTH_MM: f32 = 148.0;
-const A5_HEIGHT_MM: f32 = 210.0;
-const REGULAR: Name<'static> = Name(b"F1");
-const BOLD: Name<'static> = Name(b"F2");
-/// The EPS asks for the human-readable ID in bold, at least 7.5 pt.
-const ID_FONT_PT: f32 = 9.0;
-const BODY_FONT_PT: f32 = 9.0;
-/// Average advance of Helvetica-Bold capitals and digits, in em (for centring the ID).
-const BOLD_ADVANCE_EM: f32 = 0.68;
-const MAX_ITEM_LINES: usize = 20;
-const MAX_LINE_CHARS: usize = 70;
-
-fn mm(v: f32) -> f32 {
-    v * PT_PER_MM
-}
-
-/// Length of `dots` printer dots in points.
-fn dots_pt(dpi: Dpi, dots: u32) -> f32 {
-    dots as f32 * 72.0 / dpi.get() as f32
-}
+use super::font::Weight;
+use super::layout::{Direction, SheetLayout, layout_sheet};
+use super::{RenderError, TokenSheet, runs};
 
 /// The full token sheet as a PDF document.
 pub fn token_sheet_pdf(sheet: &TokenSheet) -> Result<Vec<u8>, RenderError> {
-    let code128 = Code128Symbol::for_id(&sheet.id, sheet.dpi)?;
-    let matrix = datamatrix_modules(&sheet.token)?;
-    let page_height = mm(A5_HEIGHT_MM);
-    let mut content = Content::new();
+    let layout = layout_sheet(sheet)?;
+    sheet_pdf(&layout, &format!("Prescription token {}", sheet.id))
+}
 
-    // Title.
-    text(
-        &mut content,
-        BOLD,
-        12.0,
-        mm(12.0),
-        page_height - mm(14.0),
-        "Prescription token",
-    );
-    text(
-        &mut content,
-        REGULAR,
-        7.0,
-        mm(12.0),
-        page_height - mm(18.5),
-        "Any pharmacy can scan the barcode or the 2-D code to find this prescription.",
-    );
+/// The glyphs one font uses on the sheet, renumbered for its subset.
+struct UsedGlyphs {
+    weight: Weight,
+    remapper: GlyphRemapper,
+    /// Subset glyph → the character it was chosen for (for the ToUnicode map).
+    chars: BTreeMap<u16, char>,
+}
 
-    // Code 128, vertical, read top to bottom; its quiet zones lie inside the white page margin.
-    let module = dots_pt(sheet.dpi, code128.layout.dots_per_module);
-    let bars_width = dots_pt(sheet.dpi, code128.layout.bar_height_dots);
-    let bars_left = mm(14.0);
-    let bars_top = page_height - mm(26.0);
-    content.set_fill_gray(0.0);
-    for (start, len) in runs(&code128.modules) {
-        let top = bars_top - start as f32 * module;
-        let height = len as f32 * module;
-        content.rect(bars_left, top - height, bars_width, height);
+impl UsedGlyphs {
+    fn new(weight: Weight) -> Self {
+        Self {
+            weight,
+            remapper: GlyphRemapper::new(),
+            chars: BTreeMap::new(),
+        }
     }
-    content.fill_nonzero();
-    let bars_length = code128.modules.len() as f32 * module;
-    let id = sheet.id.to_string();
-    let id_length = id.len() as f32 * BOLD_ADVANCE_EM * ID_FONT_PT;
-    content
-        .begin_text()
-        .set_font(BOLD, ID_FONT_PT)
-        .set_text_matrix([
-            0.0,
-            -1.0,
-            1.0,
-            0.0,
-            bars_left + bars_width + mm(1.5),
-            bars_top - (bars_length - id_length) / 2.0,
-        ])
-        .show(Str(&win_ansi(&id)))
-        .end_text();
 
-    // Data Matrix with the ID under it.
-    let dots = matrix_dots_per_module(sheet.dpi);
-    let cell = dots_pt(sheet.dpi, dots);
-    let matrix_left = mm(36.0);
-    let matrix_top = page_height - mm(26.0);
-    for (y, x, len) in matrix.dark_runs() {
+    /// The text as big-endian subset glyph IDs (Identity-H: CID = subset glyph ID).
+    fn encode(&mut self, text: &str) -> Vec<u8> {
+        let font = self.weight.font();
+        let mut encoded = Vec::with_capacity(2 * text.len());
+        for c in text.chars() {
+            let glyph = self.remapper.remap(font.glyph(c).0);
+            self.chars.entry(glyph).or_insert(c);
+            encoded.extend_from_slice(&glyph.to_be_bytes());
+        }
+        encoded
+    }
+
+    fn resource_name(&self) -> Name<'static> {
+        match self.weight {
+            Weight::Regular => Name(b"F1"),
+            Weight::Bold => Name(b"F2"),
+        }
+    }
+
+    /// A six-letter subset tag derived from the glyph set (FNV-1a), as PDF readers expect.
+    fn subset_tag(&self) -> String {
+        let hash = self
+            .remapper
+            .remapped_gids()
+            .fold(0xcbf2_9ce4_8422_2325_u64, |hash, glyph| {
+                (hash ^ u64::from(glyph)).wrapping_mul(0x0100_0000_01b3)
+            });
+        (0..6)
+            .map(|i| char::from(b'A' + ((hash >> (i * 5)) % 26) as u8))
+            .collect()
+    }
+}
+
+fn sheet_pdf(layout: &SheetLayout, title: &str) -> Result<Vec<u8>, RenderError> {
+    let page_height = layout.page.height();
+    let mut content = Content::new();
+    let mut fonts = [
+        UsedGlyphs::new(Weight::Regular),
+        UsedGlyphs::new(Weight::Bold),
+    ];
+
+    content.set_fill_gray(0.0);
+    let module = layout.dot_pt() * layout.code128.layout.dots_per_module as f32;
+    let bars = layout.code128_bounds;
+    for (start, len) in runs(&layout.code128.modules) {
+        let top = bars.top + start as f32 * module;
+        let height = len as f32 * module;
+        content.rect(bars.left, page_height - top - height, bars.width(), height);
+    }
+    let cell = layout.matrix_bounds.width() / layout.matrix.width() as f32;
+    for (y, x, len) in layout.matrix.dark_runs() {
         content.rect(
-            matrix_left + x as f32 * cell,
-            matrix_top - (y + 1) as f32 * cell,
+            layout.matrix_bounds.left + x as f32 * cell,
+            page_height - layout.matrix_bounds.top - (y + 1) as f32 * cell,
             len as f32 * cell,
             cell,
         );
     }
     content.fill_nonzero();
-    let matrix_side = matrix.width() as f32 * cell;
-    text(
-        &mut content,
-        BOLD,
-        ID_FONT_PT,
-        matrix_left + (matrix_side - id_length) / 2.0,
-        matrix_top - matrix_side - mm(4.0),
-        &id,
-    );
 
-    // Patient, prescriber and date beside the Data Matrix.
-    let details_left = matrix_left + matrix_side + mm(6.0);
-    let mut y = matrix_top - mm(3.0);
-    let line = BODY_FONT_PT * 1.45;
-    let mut field = |content: &mut Content, label: &str, value: &str| {
-        text(content, BOLD, BODY_FONT_PT, details_left, y, label);
-        text(
-            content,
-            REGULAR,
-            BODY_FONT_PT,
-            details_left + mm(22.0),
-            y,
-            &clip(value, 34),
-        );
-        y -= line;
-    };
-    if let Some(name) = &sheet.patient_name {
-        field(&mut content, "Patient", name);
-    }
-    if let Some(nhs) = &sheet.nhs_number {
-        field(&mut content, "NHS number", &nhs.to_string());
-    }
-    if let Some(prescriber) = &sheet.prescriber {
-        field(&mut content, "Prescriber", prescriber);
-    }
-    if let Some(date) = &sheet.date {
-        field(&mut content, "Date", date);
-    }
-    field(&mut content, "Prescription", &id);
-
-    // Items under the Data Matrix.
-    let mut y = matrix_top - matrix_side - mm(14.0);
-    if !sheet.items.is_empty() {
-        text(&mut content, BOLD, BODY_FONT_PT, matrix_left, y, "Items");
-        y -= line;
-        for (number, item) in sheet.items.iter().take(MAX_ITEM_LINES).enumerate() {
-            let entry = format!("{}. {}", number + 1, clip(item, MAX_LINE_CHARS));
-            text(&mut content, REGULAR, BODY_FONT_PT, matrix_left, y, &entry);
-            y -= line;
-        }
-        if sheet.items.len() > MAX_ITEM_LINES {
-            let more = format!("… and {} more", sheet.items.len() - MAX_ITEM_LINES);
-            text(&mut content, REGULAR, BODY_FONT_PT, matrix_left, y, &more);
-        }
+    for run in &layout.texts {
+        let used = &mut fonts[match run.weight {
+            Weight::Regular => 0,
+            Weight::Bold => 1,
+        }];
+        let glyphs = used.encode(&run.text);
+        let (x, y) = (run.x, page_height - run.y);
+        let matrix = match run.direction {
+            Direction::Across => [1.0, 0.0, 0.0, 1.0, x, y],
+            Direction::Down => [0.0, -1.0, 1.0, 0.0, x, y],
+        };
+        content
+            .begin_text()
+            .set_font(used.resource_name(), run.size)
+            .set_text_matrix(matrix)
+            .show(Str(&glyphs))
+            .end_text();
     }
 
     let mut pdf = Pdf::new();
-    let (catalog, pages, page, regular, bold, contents, info) = (
-        Ref::new(1),
-        Ref::new(2),
-        Ref::new(3),
-        Ref::new(4),
-        Ref::new(5),
-        Ref::new(6),
-        Ref::new(7),
-    );
+    let mut next = Ref::new(1);
+    let mut alloc = || next.bump();
+    let (catalog, pages, page, contents, info) = (alloc(), alloc(), alloc(), alloc(), alloc());
+    let font_refs: Vec<Ref> = fonts.iter().map(|_| alloc()).collect();
     pdf.catalog(catalog).pages(pages);
     pdf.pages(pages).kids([page]).count(1);
     {
         let mut page_writer = pdf.page(page);
         page_writer
-            .media_box(Rect::new(0.0, 0.0, mm(A5_WIDTH_MM), page_height))
+            .media_box(Rect::new(0.0, 0.0, layout.page.width(), page_height))
             .parent(pages)
             .contents(contents);
         let mut resources = page_writer.resources();
-        let mut fonts = resources.fonts();
-        fonts.pair(REGULAR, regular).pair(BOLD, bold);
+        let mut font_dict = resources.fonts();
+        for (used, id) in fonts.iter().zip(&font_refs) {
+            font_dict.pair(used.resource_name(), *id);
+        }
     }
-    for (id, base) in [(regular, "Helvetica"), (bold, "Helvetica-Bold")] {
-        pdf.type1_font(id)
-            .base_font(Name(base.as_bytes()))
-            .encoding_predefined(Name(b"WinAnsiEncoding"));
+    for (used, id) in fonts.iter().zip(font_refs) {
+        write_font(&mut pdf, used, id, &mut alloc)?;
     }
-    pdf.stream(contents, &content.finish());
+    pdf.stream(contents, &deflate(&content.finish()))
+        .filter(Filter::FlateDecode);
     pdf.document_info(info)
-        .title(TextStr(&format!("Prescription token {id}")))
+        .title(TextStr(title))
         .creator(TextStr("prescrypt-barcode"));
     Ok(pdf.finish())
 }
 
-fn text(content: &mut Content, font: Name<'_>, size: f32, x: f32, y: f32, value: &str) {
-    content
-        .begin_text()
-        .set_font(font, size)
-        .next_line(x, y)
-        .show(Str(&win_ansi(value)))
-        .end_text();
-}
+/// One font as Type 0 → CIDFontType2 → descriptor → subset TrueType file, plus its ToUnicode
+/// map (PDF 1.7, 9.7 and 9.10).
+fn write_font(
+    pdf: &mut Pdf,
+    used: &UsedGlyphs,
+    type0: Ref,
+    alloc: &mut impl FnMut() -> Ref,
+) -> Result<(), RenderError> {
+    let (cid, descriptor, file, cmap) = (alloc(), alloc(), alloc(), alloc());
+    let font = used.weight.font();
+    let face = font.face();
+    let base_font = format!("{}+{}", used.subset_tag(), font.postscript_name());
+    let base_font = Name(base_font.as_bytes());
 
-fn clip(value: &str, max_chars: usize) -> String {
-    if value.chars().count() <= max_chars {
-        value.to_owned()
-    } else {
-        let mut clipped: String = value.chars().take(max_chars - 1).collect();
-        clipped.push('…');
-        clipped
-    }
-}
+    pdf.type0_font(type0)
+        .base_font(base_font)
+        .encoding_predefined(Name(b"Identity-H"))
+        .descendant_font(cid)
+        .to_unicode(cmap);
 
-/// Text in the standard fonts' WinAnsi encoding; control and unsupported characters become `?`.
-fn win_ansi(value: &str) -> Vec<u8> {
-    value
-        .chars()
-        .map(|c| match c {
-            ' '..='~' => c as u8,
-            '\u{a0}'..='\u{ff}' => c as u32 as u8,
-            '€' => 0x80,
-            '…' => 0x85,
-            '‘' => 0x91,
-            '’' => 0x92,
-            '“' => 0x93,
-            '”' => 0x94,
-            '•' => 0x95,
-            '–' => 0x96,
-            '—' => 0x97,
-            _ => b'?',
+    let widths: Vec<f32> = used
+        .remapper
+        .remapped_gids()
+        .map(|glyph| {
+            let advance = face.glyph_hor_advance(ttf_parser::GlyphId(glyph));
+            font.to_pdf_units(f32::from(advance.unwrap_or(0)))
         })
-        .collect()
+        .collect();
+    let system_info = SystemInfo {
+        registry: Str(b"Adobe"),
+        ordering: Str(b"Identity"),
+        supplement: 0,
+    };
+    let mut cid_font = pdf.cid_font(cid);
+    cid_font
+        .subtype(CidFontType::Type2)
+        .base_font(base_font)
+        .system_info(system_info)
+        .font_descriptor(descriptor)
+        .default_width(0.0)
+        .cid_to_gid_map_predefined(Name(b"Identity"));
+    cid_font.widths().consecutive(0, widths);
+    cid_font.finish();
+
+    let to_pdf = |v: i16| font.to_pdf_units(f32::from(v));
+    let bbox = face.global_bounding_box();
+    let cap_height = face.capital_height().unwrap_or(face.ascender());
+    let stem_v = 10.0 + 0.244 * (f32::from(face.weight().to_number()) - 50.0);
+    pdf.font_descriptor(descriptor)
+        .name(base_font)
+        .flags(FontFlags::SYMBOLIC)
+        .bbox(Rect::new(
+            to_pdf(bbox.x_min),
+            to_pdf(bbox.y_min),
+            to_pdf(bbox.x_max),
+            to_pdf(bbox.y_max),
+        ))
+        .italic_angle(0.0)
+        .ascent(to_pdf(face.ascender()))
+        .descent(to_pdf(face.descender()))
+        .cap_height(to_pdf(cap_height))
+        .stem_v(stem_v)
+        .font_file2(file);
+
+    let subset = subsetter::subset(font.data(), 0, &used.remapper)
+        .map_err(|e| RenderError::Font(e.to_string()))?;
+    pdf.stream(file, &deflate(&subset))
+        .filter(Filter::FlateDecode);
+
+    let mut unicode = UnicodeCmap::new(
+        Name(b"Custom"),
+        SystemInfo {
+            registry: Str(b"Adobe"),
+            ordering: Str(b"UCS"),
+            supplement: 0,
+        },
+    );
+    for (&glyph, &c) in &used.chars {
+        unicode.pair(glyph, c);
+    }
+    pdf.cmap(cmap, &deflate(&unicode.finish()))
+        .filter(Filter::FlateDecode);
+    Ok(())
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn win_ansi_maps_latin1_and_replaces_the_rest() {
-        assert_eq!(win_ansi("Zoë – 5 mg"), b"Zo\xeb \x96 5 mg");
-        assert_eq!(win_ansi("中\n"), b"??");
-    }
+fn deflate(data: &[u8]) -> Vec<u8> {
+    miniz_oxide::deflate::compress_to_vec_zlib(data, 6)
 }

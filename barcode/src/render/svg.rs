@@ -3,6 +3,7 @@
 
 use std::fmt::Write as _;
 
+use super::font::Weight;
 use super::{
     Code128Symbol, Dpi, ModuleMatrix, RenderError, TokenSheet, datamatrix_modules,
     matrix_dots_per_module,
@@ -18,7 +19,9 @@ pub fn matrix_svg(matrix: &ModuleMatrix, dots: u32, dpi: Dpi) -> String {
 }
 
 /// Both codes of a token with the human-readable ID: the vertical Code 128 with the ID in bold
-/// beside it, the Data Matrix to the right.
+/// beside it, the Data Matrix to the right with the ID under it, left-aligned. Widths come from
+/// the sheet's bold font and are pinned with `textLength`, so whatever font the viewer picks
+/// the text keeps the measured extent and the two IDs cannot meet.
 pub fn token_label_svg(sheet: &TokenSheet) -> Result<String, RenderError> {
     let dpi = sheet.dpi;
     let code128 = Code128Symbol::for_id(&sheet.id, dpi)?;
@@ -26,13 +29,21 @@ pub fn token_label_svg(sheet: &TokenSheet) -> Result<String, RenderError> {
     let matrix_dots = matrix_dots_per_module(dpi);
     let mm = |v: f64| (v * f64::from(dpi.get()) / 25.4).round() as u32;
     let gap = mm(8.0);
-    let text_band = mm(5.0);
+    let bold = Weight::Bold.font();
+    let font = mm(3.2); // ≈ 9 pt, bold: the EPS asks for ≥ 7.5 pt beside the barcode
+    let id = sheet.id.to_string();
+    let id_length = bold.width(&id, font as f32).ceil() as u32;
+    let ascent = (bold.ascent_em() * font as f32).ceil() as u32;
+    let descent = (bold.descent_em() * font as f32).ceil() as u32;
     let bars_w = code128.layout.bar_height_dots;
     let bars_h = code128.modules.len() as u32 * code128.layout.dots_per_module;
     let matrix_side = matrix.width() as u32 * matrix_dots;
-    let matrix_x = gap + bars_w + text_band + gap;
-    let width = matrix_x + matrix_side + gap;
-    let height = gap + bars_h.max(matrix_side + text_band) + gap;
+    // Rotated ID: baseline `descent` right of a 1 mm gap, glyph tops facing right.
+    let text_x = gap + bars_w + mm(1.0) + descent;
+    let matrix_x = text_x + ascent + gap;
+    let width = matrix_x + matrix_side.max(id_length) + gap;
+    let under_matrix = gap + matrix_side + mm(1.0) + ascent;
+    let height = gap + bars_h.max(under_matrix + descent - gap) + gap;
 
     let mut svg = header(width, height, dpi);
     svg.push_str(r##"<path fill="#000" d=""##);
@@ -43,19 +54,17 @@ pub fn token_label_svg(sheet: &TokenSheet) -> Result<String, RenderError> {
     }
     svg.push_str("\"/>\n");
     push_matrix(&mut svg, &matrix, matrix_dots, matrix_x, gap);
-    let font = mm(3.2); // ≈ 9 pt, bold: the EPS asks for ≥ 7.5 pt beside the barcode
-    let id = sheet.id.to_string();
-    let text_x = gap + bars_w + mm(1.0) + font;
     let text_y = gap + bars_h / 2;
-    let _ = writeln!(
-        svg,
-        r#"<text x="{text_x}" y="{text_y}" font-family="Helvetica, Arial, sans-serif" font-weight="bold" font-size="{font}" text-anchor="middle" transform="rotate(90 {text_x} {text_y})">{id}</text>"#
+    let attributes = format!(
+        r#"font-family="DejaVu Sans, Verdana, Helvetica, Arial, sans-serif" font-weight="bold" font-size="{font}" textLength="{id_length}" lengthAdjust="spacingAndGlyphs""#
     );
     let _ = writeln!(
         svg,
-        r#"<text x="{}" y="{}" font-family="Helvetica, Arial, sans-serif" font-weight="bold" font-size="{font}" text-anchor="middle">{id}</text>"#,
-        matrix_x + matrix_side / 2,
-        gap + matrix_side + font
+        r#"<text x="{text_x}" y="{text_y}" {attributes} text-anchor="middle" transform="rotate(90 {text_x} {text_y})">{id}</text>"#
+    );
+    let _ = writeln!(
+        svg,
+        r#"<text x="{matrix_x}" y="{under_matrix}" {attributes}>{id}</text>"#
     );
     svg.push_str("</svg>\n");
     Ok(svg)
