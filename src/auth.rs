@@ -11,6 +11,11 @@ use jsonwebtoken::jwk::JwkSet;
 use jsonwebtoken::{Algorithm, DecodingKey, Header, Validation};
 use serde::{Deserialize, Serialize};
 
+use std::future::{Ready, ready};
+
+use actix_web::dev::Payload;
+use actix_web::{FromRequest, HttpMessage, HttpRequest, web};
+
 use crate::error::AppError;
 use crate::keys::NamedKey;
 
@@ -182,6 +187,42 @@ impl Default for Authenticator {
     fn default() -> Self {
         Self::new()
     }
+}
+
+impl FromRequest for Principal {
+    type Error = AppError;
+    type Future = Ready<Result<Self, AppError>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        ready(authenticate(req))
+    }
+}
+
+/// The caller of a request, from its bearer token and the `App`'s [`Authenticator`] (verified
+/// once per request; the guards and the handler share it).
+pub fn authenticate(req: &HttpRequest) -> Result<Principal, AppError> {
+    if let Some(known) = req.extensions().get::<Principal>() {
+        return Ok(known.clone());
+    }
+    let principal = verify_bearer(req)?;
+    req.extensions_mut().insert(principal.clone());
+    Ok(principal)
+}
+
+fn verify_bearer(req: &HttpRequest) -> Result<Principal, AppError> {
+    let authenticator = req
+        .app_data::<web::Data<Authenticator>>()
+        .ok_or_else(|| AppError::Internal("no authenticator".into()))?;
+    let header = req
+        .headers()
+        .get(actix_web::http::header::AUTHORIZATION)
+        .ok_or_else(|| AppError::Unauthenticated("no Authorization header".into()))?
+        .to_str()
+        .map_err(|_| AppError::Unauthenticated("unreadable Authorization header".into()))?;
+    let token = header
+        .strip_prefix("Bearer ")
+        .ok_or_else(|| AppError::Unauthenticated("expected a Bearer token".into()))?;
+    authenticator.authenticate(token.trim())
 }
 
 /// An ODS organisation code: 1 to 6 letters or digits (the ID format pads it to 6).

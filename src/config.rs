@@ -55,7 +55,7 @@ pub struct ServeConfig {
     #[arg(long, env = "PRESCRYPT_DB_TIMEOUT", default_value = "5s", value_parser = parse_interval)]
     pub db_timeout: Duration,
     #[command(flatten)]
-    pub guard: crate::guard::GuardArgs,
+    pub guard: GuardArgs,
 }
 
 pub(crate) fn parse_interval(text: &str) -> Result<Duration, String> {
@@ -78,4 +78,46 @@ impl ServeConfig {
             write_queue: self.guard.write_queue,
         }
     }
+}
+
+/// Capacity, time and abuse limits of `prescrypt serve`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct GuardArgs {
+    /// Most requests handled at once; past it a request is answered 503 + Retry-After at once
+    /// (`/healthz`, `/readyz` and `/metrics` are exempt).
+    #[arg(long, env = "PRESCRYPT_MAX_IN_FLIGHT", default_value_t = 256)]
+    pub max_in_flight: usize,
+    /// Most writes waiting for the SQLite writer thread; past it a write is answered 503.
+    #[arg(long, env = "PRESCRYPT_WRITE_QUEUE", default_value_t = 1024)]
+    pub write_queue: usize,
+    /// Longest a request may take (body included) before it is answered 503 `timeout`.
+    #[arg(long, env = "PRESCRYPT_REQUEST_TIMEOUT", default_value = "30s", value_parser = parse_interval)]
+    pub request_timeout: Duration,
+    /// How long a client has to send the request head once connected (else 408).
+    #[arg(long, env = "PRESCRYPT_CLIENT_REQUEST_TIMEOUT", default_value = "5s", value_parser = parse_interval)]
+    pub client_request_timeout: Duration,
+    /// How long an idle keep-alive connection stays open.
+    #[arg(long, env = "PRESCRYPT_KEEP_ALIVE", default_value = "5s", value_parser = parse_interval)]
+    pub keep_alive: Duration,
+    /// Most open connections per worker thread.
+    #[arg(long, env = "PRESCRYPT_MAX_CONNECTIONS", default_value_t = 4096)]
+    pub max_connections: usize,
+    /// Most connections waiting to be accepted (listen backlog).
+    #[arg(long, env = "PRESCRYPT_BACKLOG", default_value_t = 1024)]
+    pub backlog: u32,
+    /// Failed lookups (unknown or invalid prescription ID or token) one organisation may make per
+    /// `--throttle-window` before its lookups get 429; 0 turns the per-organisation limit off.
+    #[arg(long, env = "PRESCRYPT_THROTTLE_ORG_FAILURES", default_value_t = 30)]
+    pub throttle_org_failures: u32,
+    /// The same per client address; 0 turns it off. Behind a reverse proxy every client has the
+    /// proxy's address unless `--trust-forwarded-for` is set.
+    #[arg(long, env = "PRESCRYPT_THROTTLE_ADDR_FAILURES", default_value_t = 100)]
+    pub throttle_addr_failures: u32,
+    /// The window of the failure limits, e.g. `60s`.
+    #[arg(long, env = "PRESCRYPT_THROTTLE_WINDOW", default_value = "60s", value_parser = parse_interval)]
+    pub throttle_window: Duration,
+    /// Take the client address from `Forwarded` / `X-Forwarded-For` (only behind a proxy that
+    /// overwrites them; otherwise clients choose their own address).
+    #[arg(long, env = "PRESCRYPT_TRUST_FORWARDED_FOR")]
+    pub trust_forwarded_for: bool,
 }

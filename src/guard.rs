@@ -33,51 +33,12 @@ use tokio::sync::Semaphore;
 use tracing::Span;
 use tracing_actix_web::{RequestId, RootSpanBuilder};
 
+use prescrypt_contract::routes;
+
 use crate::auth::Principal;
+use crate::config::GuardArgs;
 use crate::error::AppError;
 use crate::store::Store;
-
-/// Capacity, time and abuse limits of `prescrypt serve`.
-#[derive(Debug, Clone, clap::Args)]
-pub struct GuardArgs {
-    /// Most requests handled at once; past it a request is answered 503 + Retry-After at once
-    /// (`/healthz`, `/readyz` and `/metrics` are exempt).
-    #[arg(long, env = "PRESCRYPT_MAX_IN_FLIGHT", default_value_t = 256)]
-    pub max_in_flight: usize,
-    /// Most writes waiting for the SQLite writer thread; past it a write is answered 503.
-    #[arg(long, env = "PRESCRYPT_WRITE_QUEUE", default_value_t = 1024)]
-    pub write_queue: usize,
-    /// Longest a request may take (body included) before it is answered 503 `timeout`.
-    #[arg(long, env = "PRESCRYPT_REQUEST_TIMEOUT", default_value = "30s", value_parser = crate::config::parse_interval)]
-    pub request_timeout: Duration,
-    /// How long a client has to send the request head once connected (else 408).
-    #[arg(long, env = "PRESCRYPT_CLIENT_REQUEST_TIMEOUT", default_value = "5s", value_parser = crate::config::parse_interval)]
-    pub client_request_timeout: Duration,
-    /// How long an idle keep-alive connection stays open.
-    #[arg(long, env = "PRESCRYPT_KEEP_ALIVE", default_value = "5s", value_parser = crate::config::parse_interval)]
-    pub keep_alive: Duration,
-    /// Most open connections per worker thread.
-    #[arg(long, env = "PRESCRYPT_MAX_CONNECTIONS", default_value_t = 4096)]
-    pub max_connections: usize,
-    /// Most connections waiting to be accepted (listen backlog).
-    #[arg(long, env = "PRESCRYPT_BACKLOG", default_value_t = 1024)]
-    pub backlog: u32,
-    /// Failed lookups (unknown or invalid prescription ID or token) one organisation may make per
-    /// `--throttle-window` before its lookups get 429; 0 turns the per-organisation limit off.
-    #[arg(long, env = "PRESCRYPT_THROTTLE_ORG_FAILURES", default_value_t = 30)]
-    pub throttle_org_failures: u32,
-    /// The same per client address; 0 turns it off. Behind a reverse proxy every client has the
-    /// proxy's address unless `--trust-forwarded-for` is set.
-    #[arg(long, env = "PRESCRYPT_THROTTLE_ADDR_FAILURES", default_value_t = 100)]
-    pub throttle_addr_failures: u32,
-    /// The window of the failure limits, e.g. `60s`.
-    #[arg(long, env = "PRESCRYPT_THROTTLE_WINDOW", default_value = "60s", value_parser = crate::config::parse_interval)]
-    pub throttle_window: Duration,
-    /// Take the client address from `Forwarded` / `X-Forwarded-For` (only behind a proxy that
-    /// overwrites them; otherwise clients choose their own address).
-    #[arg(long, env = "PRESCRYPT_TRUST_FORWARDED_FOR")]
-    pub trust_forwarded_for: bool,
-}
 
 /// The shared state of the guards (one per server, shared by every worker).
 #[derive(Debug)]
@@ -112,7 +73,7 @@ fn refuse<B>(req: ServiceRequest, error: AppError) -> ServiceResponse<EitherBody
     req.error_response(error).map_into_right_body()
 }
 
-fn exempt_from_shedding(path: &str) -> bool {
+pub fn exempt_from_shedding(path: &str) -> bool {
     matches!(path, "/healthz" | "/readyz" | "/metrics")
 }
 
@@ -364,11 +325,15 @@ fn parse_addr(text: &str) -> Option<IpAddr> {
         .or_else(|| text.parse::<SocketAddr>().ok().map(|s| s.ip()))
 }
 
-/// Lookups by prescription ID or token: the routes a brute force would go through.
+/// Lookups by prescription ID or token: the route templates a brute force would go through
+/// (the throttle's and the OpenAPI document's one rule).
+pub fn is_lookup_route(template: &str) -> bool {
+    template == routes::RELEASE || template.starts_with(routes::PRESCRIPTION)
+}
+
 fn is_lookup(req: &ServiceRequest) -> bool {
-    req.match_pattern().is_some_and(|pattern| {
-        pattern == "/api/v1/release" || pattern.starts_with("/api/v1/prescriptions/{id}")
-    })
+    req.match_pattern()
+        .is_some_and(|pattern| is_lookup_route(&pattern))
 }
 
 /// A failure that tells a guesser "no such thing" (or "not a valid one").
@@ -397,7 +362,7 @@ pub async fn throttle<B: MessageBody>(
         return Ok(next.call(req).await?.map_into_left_body());
     }
     // Unauthenticated requests fail in the handler and are not lookups of anything.
-    let Ok(who) = crate::api::authenticate(req.request()) else {
+    let Ok(who) = crate::auth::authenticate(req.request()) else {
         return Ok(next.call(req).await?.map_into_left_body());
     };
     let keys = throttle.keys(&who.org, throttle.client_addr(&req));
@@ -450,7 +415,7 @@ pub async fn audit_refusals<B: MessageBody>(
     req: ServiceRequest,
     next: Next<B>,
 ) -> Result<ServiceResponse<B>, Error> {
-    let who = crate::api::authenticate(req.request()).ok();
+    let who = crate::auth::authenticate(req.request()).ok();
     let response = next.call(req).await?;
     let (Some(who), Some(code)) = (who, refusal_code(&response)) else {
         return Ok(response);
@@ -570,59 +535,6 @@ impl RootSpanBuilder for QuietRootSpan {
             .map(AppError::code)
         {
             span.record("code", code);
-        }
-    }
-}
-
-/// Adds the guards' answers to the OpenAPI document: 503 (`overloaded`, `timeout`,
-/// `unavailable`) on every route but `/healthz` and `/metrics`, 429 on the lookup routes, both
-/// with `Retry-After`.
-pub fn document_responses(doc: &mut utoipa::openapi::OpenApi) {
-    use utoipa::openapi::schema::{ObjectBuilder, Type};
-    use utoipa::openapi::{ContentBuilder, HeaderBuilder, Ref, ResponseBuilder};
-    let problem = |description: &str| {
-        ResponseBuilder::new()
-            .description(description)
-            .content(
-                "application/problem+json",
-                ContentBuilder::new()
-                    .schema(Some(Ref::from_schema_name("Problem")))
-                    .build(),
-            )
-            .header(
-                "Retry-After",
-                HeaderBuilder::new()
-                    .schema(ObjectBuilder::new().schema_type(Type::Integer))
-                    .description(Some("seconds to wait before retrying"))
-                    .build(),
-            )
-            .build()
-    };
-    for (path, item) in &mut doc.paths.paths {
-        if exempt_from_shedding(path) && path != "/readyz" {
-            continue;
-        }
-        let lookup = path == "/api/v1/release" || path.starts_with("/api/v1/prescriptions/{id}");
-        let operations = [
-            &mut item.get,
-            &mut item.put,
-            &mut item.post,
-            &mut item.delete,
-            &mut item.patch,
-        ];
-        for operation in operations.into_iter().flatten() {
-            let responses = &mut operation.responses.responses;
-            responses.entry("503".into()).or_insert_with(|| {
-                problem(
-                    "overloaded, timed out or the store is unavailable; retry after Retry-After",
-                )
-                .into()
-            });
-            if lookup {
-                responses.entry("429".into()).or_insert_with(|| {
-                    problem("too many failed lookups from this organisation or address").into()
-                });
-            }
         }
     }
 }

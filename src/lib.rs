@@ -2,10 +2,14 @@
 //! pharmacy calls to release, dispense and claim them.
 //!
 //! Start at [`startup::Application`] (what `prescrypt serve` runs). The EPS rules live in
-//! [`domain`] (codes, THE status machine, validity); [`prescriptions`] applies them in store
-//! transactions; [`store`] is diesel over SQLite (group commit) or PostgreSQL; [`api`] holds the
-//! thin HTTP handlers; [`auth`], [`keys`], [`signing`] and [`audit`] do the security work.
-//! IDs, NHS numbers and barcode tokens come from `prescrypt_barcode`.
+//! [`domain`] (THE status machine with its item-level rules, validity); [`prescriptions`] applies
+//! them in store transactions, one file per operation; [`store`] is diesel over SQLite (group
+//! commit) or PostgreSQL and holds every query; [`api`] holds the thin HTTP handlers and the
+//! OpenAPI document; [`auth`] finds the caller, [`guard`] bounds load and abuse ([`config`] has
+//! its settings); [`keys`], [`signing`] and [`audit`] do the security work.
+//! IDs, NHS numbers, barcode tokens and the classification of scanned text come from
+//! `prescrypt_barcode`; the wire types (views, code tables, `Problem`, routes, limits) from
+//! `prescrypt_contract`. docs/architecture.md draws the whole path.
 
 pub mod api;
 pub mod audit;

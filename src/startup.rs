@@ -48,7 +48,7 @@ impl Application {
         let state = Arc::new(AppState {
             store,
             keys,
-            auth,
+            auth: actix_web::web::Data::new(auth),
             metrics: crate::telemetry::metrics_handle(),
         });
         let shared = state.clone();

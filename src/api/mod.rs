@@ -2,16 +2,15 @@
 
 pub mod openapi;
 
-use std::future::{Ready, ready};
 use std::sync::Arc;
 use std::time::Instant;
 
 use actix_web::body::MessageBody;
-use actix_web::dev::{Payload, ServiceRequest, ServiceResponse};
+use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::error::JsonPayloadError;
 use actix_web::http::StatusCode;
 use actix_web::middleware::Next;
-use actix_web::{FromRequest, HttpMessage, HttpRequest, HttpResponse, web};
+use actix_web::{HttpRequest, HttpResponse, web};
 use prescrypt_contract::Problem;
 use prescrypt_contract::limits::{BODY_LIMIT, IDEMPOTENCY_KEY_HEADER, IDEMPOTENCY_REPLAYED_HEADER};
 use serde::Serialize;
@@ -33,46 +32,12 @@ use prescrypt_contract::views::{
 pub struct AppState {
     pub store: Store,
     pub keys: KeyRing,
-    pub auth: Authenticator,
+    /// Also registered as `App` data on its own: [`crate::auth`] extracts the caller from it.
+    pub auth: web::Data<Authenticator>,
     pub metrics: metrics_exporter_prometheus::PrometheusHandle,
 }
 
 type State = web::Data<Arc<AppState>>;
-
-impl FromRequest for Principal {
-    type Error = AppError;
-    type Future = Ready<Result<Self, AppError>>;
-
-    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        ready(authenticate(req))
-    }
-}
-
-/// The caller of a request (verified once per request; the throttle and the handler share it).
-pub(crate) fn authenticate(req: &HttpRequest) -> Result<Principal, AppError> {
-    if let Some(known) = req.extensions().get::<Principal>() {
-        return Ok(known.clone());
-    }
-    let principal = verify_bearer(req)?;
-    req.extensions_mut().insert(principal.clone());
-    Ok(principal)
-}
-
-fn verify_bearer(req: &HttpRequest) -> Result<Principal, AppError> {
-    let state = req
-        .app_data::<State>()
-        .ok_or_else(|| AppError::Internal("no state".into()))?;
-    let header = req
-        .headers()
-        .get(actix_web::http::header::AUTHORIZATION)
-        .ok_or_else(|| AppError::Unauthenticated("no Authorization header".into()))?
-        .to_str()
-        .map_err(|_| AppError::Unauthenticated("unreadable Authorization header".into()))?;
-    let token = header
-        .strip_prefix("Bearer ")
-        .ok_or_else(|| AppError::Unauthenticated("expected a Bearer token".into()))?;
-    state.auth.authenticate(token.trim())
-}
 
 /// Maps actix's JSON extractor failures onto the contract's errors.
 fn json_error(error: JsonPayloadError, _req: &HttpRequest) -> actix_web::Error {
@@ -567,7 +532,8 @@ async fn record_metrics(
 /// Mounts every route on an actix `App`.
 pub fn configure(state: Arc<AppState>) -> impl FnOnce(&mut web::ServiceConfig) {
     move |cfg: &mut web::ServiceConfig| {
-        cfg.app_data(web::Data::new(state))
+        cfg.app_data(state.auth.clone())
+            .app_data(web::Data::new(state))
             .app_data(
                 web::JsonConfig::default()
                     .limit(BODY_LIMIT)

@@ -200,6 +200,59 @@ pub fn document() -> utoipa::openapi::OpenApi {
     let mut doc = ApiDoc::openapi();
     // The crate version is part of the build, not of the contract; keep the snapshot stable.
     doc.info.version = "1".into();
-    crate::guard::document_responses(&mut doc);
+    document_guard_responses(&mut doc);
     doc
+}
+
+/// Adds the guards' answers to the OpenAPI document: 503 (`overloaded`, `timeout`,
+/// `unavailable`) on every route but `/healthz` and `/metrics`, 429 on the lookup routes, both
+/// with `Retry-After`.
+fn document_guard_responses(doc: &mut utoipa::openapi::OpenApi) {
+    use utoipa::openapi::schema::{ObjectBuilder, Type};
+    use utoipa::openapi::{ContentBuilder, HeaderBuilder, Ref, ResponseBuilder};
+    let problem = |description: &str| {
+        ResponseBuilder::new()
+            .description(description)
+            .content(
+                "application/problem+json",
+                ContentBuilder::new()
+                    .schema(Some(Ref::from_schema_name("Problem")))
+                    .build(),
+            )
+            .header(
+                "Retry-After",
+                HeaderBuilder::new()
+                    .schema(ObjectBuilder::new().schema_type(Type::Integer))
+                    .description(Some("seconds to wait before retrying"))
+                    .build(),
+            )
+            .build()
+    };
+    for (path, item) in &mut doc.paths.paths {
+        if crate::guard::exempt_from_shedding(path) && path != "/readyz" {
+            continue;
+        }
+        let lookup = crate::guard::is_lookup_route(path);
+        let operations = [
+            &mut item.get,
+            &mut item.put,
+            &mut item.post,
+            &mut item.delete,
+            &mut item.patch,
+        ];
+        for operation in operations.into_iter().flatten() {
+            let responses = &mut operation.responses.responses;
+            responses.entry("503".into()).or_insert_with(|| {
+                problem(
+                    "overloaded, timed out or the store is unavailable; retry after Retry-After",
+                )
+                .into()
+            });
+            if lookup {
+                responses.entry("429".into()).or_insert_with(|| {
+                    problem("too many failed lookups from this organisation or address").into()
+                });
+            }
+        }
+    }
 }
