@@ -56,6 +56,8 @@ pub struct ServeConfig {
     pub db_timeout: Duration,
     #[command(flatten)]
     pub guard: crate::guard::GuardArgs,
+    #[command(flatten)]
+    pub audit_checkpoints: crate::audit::checkpoint::CheckpointArgs,
 }
 
 pub(crate) fn parse_interval(text: &str) -> Result<Duration, String> {
@@ -83,6 +85,7 @@ impl ServeConfig {
             db_pool_size: 16,
             db_timeout: Duration::from_secs(5),
             guard: crate::guard::GuardArgs::for_test(),
+            audit_checkpoints: crate::audit::checkpoint::CheckpointArgs::default(),
         }
     }
 

@@ -4,7 +4,8 @@
 //! Start at [`startup::Application`] (what `prescrypt serve` runs). The EPS rules live in
 //! [`domain`] (codes, THE status machine, validity); [`prescriptions`] applies them in store
 //! transactions; [`store`] is diesel over SQLite (group commit) or PostgreSQL; [`api`] holds the
-//! thin HTTP handlers; [`auth`], [`keys`], [`signing`] and [`audit`] do the security work.
+//! thin HTTP handlers; [`auth`], [`keys`], [`signing`] and [`audit`] (hash chains, and signed
+//! checkpoints in `audit::checkpoint`) do the security work.
 //! IDs, NHS numbers and barcode tokens come from `prescrypt_barcode`.
 
 pub mod api;
