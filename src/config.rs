@@ -56,6 +56,8 @@ pub struct ServeConfig {
     pub db_timeout: Duration,
     #[command(flatten)]
     pub guard: GuardArgs,
+    #[command(flatten)]
+    pub audit_checkpoints: crate::audit::checkpoint::CheckpointArgs,
 }
 
 pub(crate) fn parse_interval(text: &str) -> Result<Duration, String> {

@@ -71,6 +71,15 @@ impl KeyRing {
         Ok(Self { keys })
     }
 
+    /// Loads the signing keys without creating one (verifying tools).
+    pub fn load(dir: &Path) -> anyhow::Result<Self> {
+        let keys = load_signing_keys(dir)?;
+        if keys.is_empty() {
+            anyhow::bail!("{}: no signing keys", dir.join(SIGNING_DIR).display());
+        }
+        Ok(Self { keys })
+    }
+
     pub fn active(&self) -> &NamedKey {
         // load_or_create guarantees at least one key.
         &self.keys[self.keys.len() - 1]

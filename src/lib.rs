@@ -6,7 +6,8 @@
 //! them in store transactions, one file per operation; [`store`] is diesel over SQLite (group
 //! commit) or PostgreSQL and holds every query; [`api`] holds the thin HTTP handlers and the
 //! OpenAPI document; [`auth`] finds the caller, [`guard`] bounds load and abuse ([`config`] has
-//! its settings); [`keys`], [`signing`] and [`audit`] do the security work.
+//! its settings); [`keys`], [`signing`] and [`audit`] (hash chains, and signed
+//! checkpoints in `audit::checkpoint`) do the security work.
 //! IDs, NHS numbers, barcode tokens and the classification of scanned text come from
 //! `prescrypt_barcode`; the wire types (views, code tables, `Problem`, routes, limits) from
 //! `prescrypt_contract`. docs/architecture.md draws the whole path.

@@ -1,8 +1,11 @@
-//! The `prescrypt` command: serve the API, migrate, mint dev tokens, rotate keys, verify the audit log.
+//! The `prescrypt` command: serve the API, migrate, mint dev tokens, rotate keys, verify and checkpoint the
+//! audit log.
 
 use std::io::Write;
+use std::path::{Path, PathBuf};
 
 use clap::{Parser, Subcommand};
+use prescrypt::audit::checkpoint::{self, CheckpointFileArgs};
 use prescrypt::auth::{self, Role};
 use prescrypt::config::{KeysArgs, ServeConfig, StoreArgs};
 use prescrypt::telemetry::{self, LogFormat};
@@ -69,8 +72,33 @@ enum KeysCommand {
 
 #[derive(Debug, Subcommand)]
 enum AuditCommand {
-    /// Walk the hash chain; exit 1 and name the first broken entry if any.
-    Verify(StoreArgs),
+    /// Walk every hash chain; exit 1 and name the first broken entry if any. With
+    /// `--checkpoints`, also check every signed checkpoint in the file and that the log still
+    /// extends each of them.
+    Verify {
+        #[command(flatten)]
+        store: StoreArgs,
+        /// A checkpoint file (as written by `serve` or `audit checkpoint`, or saved from
+        /// `GET /api/v1/audit/checkpoints`, one JSON checkpoint per line).
+        #[arg(long)]
+        checkpoints: Option<PathBuf>,
+        /// The service's published keys (`/.well-known/jwks.json`) to check the checkpoints'
+        /// signatures with; default: the public halves of the keys directory's signing keys.
+        #[arg(long, requires = "checkpoints")]
+        jwks: Option<PathBuf>,
+        #[command(flatten)]
+        keys: KeysArgs,
+    },
+    /// Sign a checkpoint of the audit log now: append it to the checkpoint file, publish it,
+    /// and print it.
+    Checkpoint {
+        #[command(flatten)]
+        store: StoreArgs,
+        #[command(flatten)]
+        keys: KeysArgs,
+        #[command(flatten)]
+        file: CheckpointFileArgs,
+    },
 }
 
 fn main() -> anyhow::Result<()> {
@@ -106,19 +134,70 @@ fn main() -> anyhow::Result<()> {
             Ok(())
         }
         Command::Audit {
-            command: AuditCommand::Verify(args),
+            command:
+                AuditCommand::Verify {
+                    store,
+                    checkpoints,
+                    jwks,
+                    keys,
+                },
+        } => verify_audit(&store, checkpoints.as_deref(), jwks.as_deref(), &keys),
+        Command::Audit {
+            command: AuditCommand::Checkpoint { store, keys, file },
         } => {
-            let mut conn = store::connect(&args.database_url)?;
-            match audit::verify(&mut conn)? {
-                audit::Verification::Intact { entries } => {
-                    println!("audit log intact: {entries} entries");
-                    Ok(())
-                }
-                audit::Verification::Broken { chain, seq, reason } => {
-                    println!("audit log BROKEN at chain {chain} entry {seq}: {reason}");
+            let ring = keys::KeyRing::load_or_create(&keys.keys_dir)?;
+            let mut conn = store::connect(&store.database_url)?;
+            let path = file.resolve(&keys.keys_dir);
+            let signed = checkpoint::take(&mut conn, ring.active(), &path)?;
+            println!("{}", signed.to_line()?);
+            Ok(())
+        }
+    }
+}
+
+fn verify_audit(
+    store: &StoreArgs,
+    checkpoints: Option<&Path>,
+    jwks: Option<&Path>,
+    keys: &KeysArgs,
+) -> anyhow::Result<()> {
+    let pinned = match checkpoints {
+        None => Vec::new(),
+        Some(file) => {
+            let verifying = match jwks {
+                Some(jwks) => checkpoint::VerifyingKeys::from_jwks_file(jwks)?,
+                None => checkpoint::VerifyingKeys::from_jwks(
+                    &keys::KeyRing::load(&keys.keys_dir)?.jwks()?,
+                )?,
+            };
+            match checkpoint::read_file(file, &verifying) {
+                Ok(pinned) => pinned,
+                Err(error) => {
+                    println!("checkpoint REFUSED: {error}");
                     std::process::exit(1);
                 }
             }
+        }
+    };
+    let mut conn = store::connect(&store.database_url)?;
+    match audit::verify_extends(&mut conn, &pinned)? {
+        audit::Verification::Intact { entries } => {
+            match (checkpoints, pinned.last()) {
+                (None, _) => println!("audit log intact: {entries} entries"),
+                (Some(_), None) => {
+                    println!("audit log intact: {entries} entries; the checkpoint file is empty")
+                }
+                (Some(_), Some(latest)) => println!(
+                    "audit log intact: {entries} entries; extends all {} checkpoints (latest {})",
+                    pinned.len(),
+                    latest.at
+                ),
+            }
+            Ok(())
+        }
+        audit::Verification::Broken { chain, seq, reason } => {
+            println!("audit log BROKEN at chain {chain} entry {seq}: {reason}");
+            std::process::exit(1);
         }
     }
 }

@@ -1,4 +1,5 @@
-//! Building and running the server: store, keys, authenticator, HTTP listener, expiry sweep.
+//! Building and running the server: store, keys, authenticator, HTTP listener, expiry sweep,
+//! audit checkpoints.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -23,6 +24,8 @@ pub struct Application {
     server: Server,
     state: Arc<AppState>,
     sweep_interval: std::time::Duration,
+    checkpoint_interval: Duration,
+    checkpoint_file: std::path::PathBuf,
 }
 
 impl std::fmt::Debug for Application {
@@ -86,6 +89,8 @@ impl Application {
             server: server.run(),
             state,
             sweep_interval: config.sweep_interval,
+            checkpoint_interval: config.audit_checkpoints.interval,
+            checkpoint_file: config.audit_checkpoints.file.resolve(&config.keys.keys_dir),
         })
     }
 
@@ -120,8 +125,14 @@ impl Application {
                 }
             }
         });
+        let checkpoints = tokio::spawn(crate::audit::checkpoint::run_periodically(
+            self.state.clone(),
+            self.checkpoint_interval,
+            self.checkpoint_file,
+        ));
         let result = self.server.await;
         sweep.abort();
+        checkpoints.abort();
         result
     }
 }

@@ -1,5 +1,6 @@
 //! The HTTP API: routing, thin handlers, authentication extractor, idempotent mutations.
 
+pub mod audit;
 pub mod openapi;
 
 use std::sync::Arc;
@@ -566,6 +567,7 @@ pub fn configure(state: Arc<AppState>) -> impl FnOnce(&mut web::ServiceConfig) {
                             )
                             .route("/release", web::post().to(release))
                             .route("/release/nominated", web::post().to(release_nominated))
+                            .route("/audit/checkpoints", web::get().to(audit::checkpoints))
                             .route("/openapi.json", web::get().to(openapi_json))
                             .default_service(web::to(no_route)),
                     )

@@ -154,11 +154,13 @@ fn idempotency_key(required: Required) -> utoipa::openapi::path::Parameter {
         super::create, super::get, super::history, super::cancel, super::release,
         super::release_nominated, super::return_prescription, super::dispense, super::withdraw,
         super::claim, super::token_document, super::jwks, super::healthz, super::readyz, super::metrics_endpoint,
+        super::audit::checkpoints,
     ),
     components(schemas(
         Coded, Problem, NewPatient, NewItem, NewPrescription, ReleaseRequest, ReturnRequest,
         CancelRequest, Outcome, DispenseLine, DispenseRequest, Prescriber, Patient, ItemView,
         PrescriptionView, CancelResult, NominatedRelease, HistoryEvent, History,
+        crate::audit::checkpoint::ChainHead, super::audit::SignedCheckpointView, super::audit::CheckpointPage,
     )),
     modifiers(&BearerAuth, &ProblemResponses),
 )]

@@ -100,6 +100,14 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    audit_checkpoint (id) {
+        id -> BigInt,
+        at -> Timestamp,
+        signed -> Text,
+    }
+}
+
 diesel::joinable!(items -> prescriptions (prescription_uuid));
 diesel::joinable!(dispense_notifications -> prescriptions (prescription_uuid));
 diesel::allow_tables_to_appear_in_same_query!(
@@ -110,4 +118,5 @@ diesel::allow_tables_to_appear_in_same_query!(
     idempotency_keys,
     audit_log,
     audit_head,
+    audit_checkpoint,
 );

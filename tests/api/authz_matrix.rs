@@ -211,6 +211,9 @@ const MATRIX: &[Row] = &[
           cells: [Blind(200), Blind(200), Blind(200), Blind(200), Blind(200), Blind(200), Blind(200), Blind(200), Blind(200), Blind(200)] },
     Row { call: "GET /metrics", body: None, given: HeldByHolder,
           cells: [Blind(200), Blind(200), Blind(200), Blind(200), Blind(200), Blind(200), Blind(200), Blind(200), Blind(200), Blind(200)] },
+    // Signed audit checkpoints: no patient data, for every organisation to keep; not anonymous.
+    Row { call: "GET /api/v1/audit/checkpoints", body: None, given: HeldByHolder,
+          cells: [Deny(401), Deny(401), Deny(401), Deny(401), Deny(401), Blind(200), Blind(200), Blind(200), Blind(200), Blind(200)] },
 ];
 
 /// A prescription made for one cell, and everything about it a stranger must never see.

@@ -19,6 +19,10 @@ use crate::error::AppError;
 use crate::store::DbConnection;
 use crate::store::schema::{audit_head, audit_log};
 
+pub mod checkpoint;
+
+pub use checkpoint::Checkpoint;
+
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
 #[diesel(table_name = audit_log)]
 pub struct AuditEntry {
@@ -48,7 +52,8 @@ struct Hashed<'a> {
 }
 
 impl AuditEntry {
-    fn compute_hash(&self) -> Result<String, AppError> {
+    /// The hash this entry must carry: `SHA-256(prev_hash || "\\n" || canonical JSON)`.
+    pub fn compute_hash(&self) -> Result<String, AppError> {
         let body = crate::signing::canonical_json(&Hashed {
             seq: self.seq,
             at: self.at.format("%Y-%m-%dT%H:%M:%S%.6f").to_string(),
@@ -160,16 +165,48 @@ pub enum Verification {
     },
 }
 
-/// Walks every chain and reports the first broken entry.
+/// The hash a chain starts from (and an empty chain's head carries).
+pub fn genesis_hash() -> String {
+    "0".repeat(64)
+}
+
+/// Walks every chain and reports the first broken entry: every chain `1..=CHAINS` must have a
+/// head, every entry up to the head must link to the one before and match its hash, the last
+/// one must be the head, and no entry may lie beyond it.
 pub fn verify(conn: &mut DbConnection) -> Result<Verification, AppError> {
+    verify_extends(conn, &[])
+}
+
+/// [`verify`], and also that the log still extends every checkpoint: each chain's entries up
+/// to the checkpointed head still hash to the checkpointed hash (so nothing before it changed,
+/// even if every later hash was recomputed) and the chain was not cut back below it.
+pub fn verify_extends(
+    conn: &mut DbConnection,
+    checkpoints: &[Checkpoint],
+) -> Result<Verification, AppError> {
     // Not locked: verifying must not stall writers, and it also runs on a read-only standby.
     let heads: Vec<(i32, i64, String)> = audit_head::table
         .order(audit_head::id.asc())
         .select((audit_head::id, audit_head::seq, audit_head::hash))
         .load(conn)?;
+    if let Some((stray, _, _)) = heads.iter().find(|(id, _, _)| !(1..=CHAINS).contains(id)) {
+        return Ok(Verification::Broken {
+            chain: *stray,
+            seq: 0,
+            reason: format!("a head for chain {stray}, which does not exist"),
+        });
+    }
     let mut entries = 0;
-    for (chain, seq, hash) in heads {
-        match verify_chain(conn, chain, seq, &hash)? {
+    for chain in 1..=CHAINS {
+        let Some((_, seq, hash)) = heads.iter().find(|(id, _, _)| *id == chain) else {
+            return Ok(Verification::Broken {
+                chain,
+                seq: 0,
+                reason: "the chain has no head (its audit_head row was deleted)".into(),
+            });
+        };
+        let pins = Pins::of(checkpoints, chain);
+        match verify_chain(conn, chain, *seq, hash, &pins)? {
             Ok(walked) => entries += walked,
             Err((seq, reason)) => return Ok(Verification::Broken { chain, seq, reason }),
         }
@@ -189,6 +226,44 @@ pub fn verify(conn: &mut DbConnection) -> Result<Verification, AppError> {
     Ok(Verification::Intact { entries })
 }
 
+/// What the checkpoints say one chain's entries hash to: seq → (hash, checkpoint time).
+struct Pins(std::collections::BTreeMap<i64, Vec<(String, String)>>);
+
+impl Pins {
+    fn of(checkpoints: &[Checkpoint], chain: i32) -> Self {
+        let mut pins = std::collections::BTreeMap::<i64, Vec<(String, String)>>::new();
+        for checkpoint in checkpoints {
+            for head in checkpoint.chains.iter().filter(|h| h.chain == chain) {
+                pins.entry(head.seq)
+                    .or_default()
+                    .push((head.hash.clone(), checkpoint.at.clone()));
+            }
+        }
+        Self(pins)
+    }
+
+    /// The first checkpoint that disagrees with entry `seq` hashing to `hash`.
+    fn disagreement(&self, seq: i64, hash: &str) -> Option<String> {
+        self.0.get(&seq)?.iter().find(|(pinned, _)| pinned != hash).map(|(pinned, at)| {
+            format!(
+                "does not extend the checkpoint of {at}: entry {seq} hashed to {pinned}, now to {hash} (rewritten)"
+            )
+        })
+    }
+
+    /// The first checkpointed entry past the chain's end.
+    fn beyond(&self, end: i64) -> Option<(i64, String)> {
+        let (seq, pins) = self.0.range(end + 1..).next()?;
+        let at = &pins[0].1;
+        Some((
+            *seq,
+            format!(
+                "does not extend the checkpoint of {at}: it pinned entry {seq}, the chain now ends at {end} (truncated or rolled back)"
+            ),
+        ))
+    }
+}
+
 /// Walks one chain up to the head read before the walk; `Err((seq, reason))` names the first
 /// broken entry.
 fn verify_chain(
@@ -196,8 +271,12 @@ fn verify_chain(
     chain: i32,
     head_seq: i64,
     head_hash: &str,
+    pins: &Pins,
 ) -> Result<Result<i64, (i64, String)>, AppError> {
-    let mut expected_prev = "0".repeat(64);
+    let mut expected_prev = genesis_hash();
+    if let Some(reason) = pins.disagreement(0, &expected_prev) {
+        return Ok(Err((0, reason)));
+    }
     let mut expected_seq = 1;
     let mut last_seen = 0;
     loop {
@@ -233,6 +312,9 @@ fn verify_chain(
                     "content does not match its hash (edited)".into(),
                 )));
             }
+            if let Some(reason) = pins.disagreement(entry.seq, &entry.hash) {
+                return Ok(Err((entry.seq, reason)));
+            }
             expected_prev = entry.hash;
             expected_seq += 1;
             last_seen = entry.seq;
@@ -242,6 +324,29 @@ fn verify_chain(
         return Ok(Err((
             last_seen + 1,
             format!("the chain ends at {last_seen} but the head says {head_seq}"),
+        )));
+    }
+    if let Some(pinned) = pins.beyond(last_seen) {
+        return Ok(Err(pinned));
+    }
+    // One statement, so the head it compares with is as new as the entries it sees: an entry
+    // committed meanwhile moved the head in the same transaction and is not beyond it.
+    let current_head = audit_head::table
+        .filter(audit_head::id.eq(chain))
+        .select(audit_head::seq)
+        .single_value()
+        .assume_not_null();
+    if let Some(beyond) = audit_log::table
+        .filter(audit_log::chain.eq(chain))
+        .filter(audit_log::seq.gt(current_head))
+        .order(audit_log::seq.asc())
+        .select(audit_log::seq)
+        .first::<i64>(conn)
+        .optional()?
+    {
+        return Ok(Err((
+            beyond,
+            format!("entry {beyond} lies beyond the chain's head (the head was moved back)"),
         )));
     }
     Ok(Ok(last_seen))
