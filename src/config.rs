@@ -1,6 +1,6 @@
 //! Configuration: clap flags with environment fallbacks (`PRESCRYPT_*`).
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 /// Where the data lives.
@@ -57,7 +57,7 @@ pub struct ServeConfig {
     #[command(flatten)]
     pub guard: GuardArgs,
     #[command(flatten)]
-    pub audit_checkpoints: crate::audit::checkpoint::CheckpointArgs,
+    pub audit_checkpoints: CheckpointArgs,
 }
 
 pub(crate) fn parse_interval(text: &str) -> Result<Duration, String> {
@@ -122,4 +122,52 @@ pub struct GuardArgs {
     /// overwrites them; otherwise clients choose their own address).
     #[arg(long, env = "PRESCRYPT_TRUST_FORWARDED_FOR")]
     pub trust_forwarded_for: bool,
+}
+
+/// Where checkpoints are written.
+#[derive(Debug, Clone, clap::Args)]
+pub struct CheckpointFileArgs {
+    /// File the signed audit checkpoints are appended to, one JSON line each (created 0600,
+    /// fsynced); default `audit-checkpoints.jsonl` in the keys directory. In production put it
+    /// beyond the reach of whoever can write the database (another volume, host or append-only
+    /// store).
+    #[arg(
+        long = "audit-checkpoint-file",
+        env = "PRESCRYPT_AUDIT_CHECKPOINT_FILE"
+    )]
+    pub path: Option<PathBuf>,
+}
+
+impl CheckpointFileArgs {
+    /// The file, given the keys directory.
+    pub fn resolve(&self, keys_dir: &Path) -> PathBuf {
+        self.path
+            .clone()
+            .unwrap_or_else(|| keys_dir.join("audit-checkpoints.jsonl"))
+    }
+}
+
+/// `prescrypt serve`'s checkpoint settings.
+#[derive(Debug, Clone, clap::Args)]
+pub struct CheckpointArgs {
+    #[command(flatten)]
+    pub file: CheckpointFileArgs,
+    /// How often the service signs a checkpoint of the audit log, e.g. `5m` (also once at start).
+    #[arg(
+        long = "audit-checkpoint-interval",
+        env = "PRESCRYPT_AUDIT_CHECKPOINT_INTERVAL",
+        default_value = "5m",
+        value_parser = parse_interval
+    )]
+    pub interval: Duration,
+}
+
+impl Default for CheckpointArgs {
+    /// The defaults of the flags (tests, benchmarks).
+    fn default() -> Self {
+        Self {
+            file: CheckpointFileArgs { path: None },
+            interval: Duration::from_secs(300),
+        }
+    }
 }

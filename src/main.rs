@@ -5,8 +5,9 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use clap::{Parser, Subcommand};
-use prescrypt::audit::checkpoint::{self, CheckpointFileArgs};
+use prescrypt::audit::checkpoint;
 use prescrypt::auth::{self, Role};
+use prescrypt::config::CheckpointFileArgs;
 use prescrypt::config::{KeysArgs, ServeConfig, StoreArgs};
 use prescrypt::telemetry::{self, LogFormat};
 use prescrypt::{audit, keys, startup, store};

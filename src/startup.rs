@@ -10,6 +10,7 @@ use actix_web::{App, HttpServer};
 use tracing_actix_web::TracingLogger;
 
 use crate::api::{self, AppState};
+use crate::audit::checkpoint;
 use crate::auth::Authenticator;
 use crate::config::ServeConfig;
 use crate::guard::{self, Guard, QuietRootSpan};
@@ -125,7 +126,7 @@ impl Application {
                 }
             }
         });
-        let checkpoints = tokio::spawn(crate::audit::checkpoint::run_periodically(
+        let checkpoints = tokio::spawn(checkpoint_periodically(
             self.state.clone(),
             self.checkpoint_interval,
             self.checkpoint_file,
@@ -134,5 +135,48 @@ impl Application {
         sweep.abort();
         checkpoints.abort();
         result
+    }
+}
+
+/// Signs a checkpoint every `interval` (the first at once) until the task is aborted.
+async fn checkpoint_periodically(
+    state: Arc<AppState>,
+    interval: Duration,
+    file: std::path::PathBuf,
+) {
+    let mut ticker = tokio::time::interval(interval);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        ticker.tick().await;
+        let shared = state.clone();
+        let path = file.clone();
+        // Read, sign, append and fsync off the async workers; the insert goes through the
+        // store's writer like every write.
+        let signed =
+            tokio::task::spawn_blocking(move || -> anyhow::Result<checkpoint::SignedCheckpoint> {
+                let mut conn = shared.store.connection()?;
+                let checkpoint =
+                    checkpoint::checkpoint_of(checkpoint::heads(&mut conn)?, chrono::Utc::now());
+                let signed = checkpoint::SignedCheckpoint::sign(checkpoint, shared.keys.active())?;
+                checkpoint::append_to_file(&path, &signed)?;
+                Ok(signed)
+            })
+            .await;
+        let outcome = match signed {
+            Ok(Ok(signed)) => state
+                .store
+                .write(move |conn| checkpoint::publish(conn, &signed))
+                .await
+                .map_err(anyhow::Error::from),
+            Ok(Err(error)) => Err(error),
+            Err(join) => Err(anyhow::anyhow!(join.to_string())),
+        };
+        match outcome {
+            Ok(()) => metrics::counter!("prescrypt_audit_checkpoints_total").increment(1),
+            Err(error) => {
+                metrics::counter!("prescrypt_audit_checkpoint_failures_total").increment(1);
+                tracing::error!(%error, "could not write an audit checkpoint");
+            }
+        }
     }
 }

@@ -16,8 +16,7 @@ use std::collections::HashMap;
 use std::fs;
 use std::io::{BufRead, Write};
 use std::os::unix::fs::OpenOptionsExt;
-use std::path::{Path, PathBuf};
-use std::time::Duration;
+use std::path::Path;
 
 use chrono::{NaiveDateTime, SecondsFormat, Utc};
 use data_encoding::BASE64URL_NOPAD;
@@ -345,95 +344,6 @@ pub fn take(
     append_to_file(file, &signed)?;
     publish(conn, &signed)?;
     Ok(signed)
-}
-
-/// Where checkpoints are written.
-#[derive(Debug, Clone, clap::Args)]
-pub struct CheckpointFileArgs {
-    /// File the signed audit checkpoints are appended to, one JSON line each (created 0600,
-    /// fsynced); default `audit-checkpoints.jsonl` in the keys directory. In production put it
-    /// beyond the reach of whoever can write the database (another volume, host or append-only
-    /// store).
-    #[arg(
-        long = "audit-checkpoint-file",
-        env = "PRESCRYPT_AUDIT_CHECKPOINT_FILE"
-    )]
-    pub path: Option<PathBuf>,
-}
-
-impl CheckpointFileArgs {
-    /// The file, given the keys directory.
-    pub fn resolve(&self, keys_dir: &Path) -> PathBuf {
-        self.path
-            .clone()
-            .unwrap_or_else(|| keys_dir.join("audit-checkpoints.jsonl"))
-    }
-}
-
-/// `prescrypt serve`'s checkpoint settings.
-#[derive(Debug, Clone, clap::Args)]
-pub struct CheckpointArgs {
-    #[command(flatten)]
-    pub file: CheckpointFileArgs,
-    /// How often the service signs a checkpoint of the audit log, e.g. `5m` (also once at start).
-    #[arg(
-        long = "audit-checkpoint-interval",
-        env = "PRESCRYPT_AUDIT_CHECKPOINT_INTERVAL",
-        default_value = "5m",
-        value_parser = crate::config::parse_interval
-    )]
-    pub interval: Duration,
-}
-
-impl Default for CheckpointArgs {
-    /// The defaults of the flags (tests, benchmarks).
-    fn default() -> Self {
-        Self {
-            file: CheckpointFileArgs { path: None },
-            interval: Duration::from_secs(300),
-        }
-    }
-}
-
-/// Signs a checkpoint every `interval` (the first at once) until the task is aborted.
-pub async fn run_periodically(
-    state: std::sync::Arc<crate::api::AppState>,
-    interval: Duration,
-    file: PathBuf,
-) {
-    let mut ticker = tokio::time::interval(interval);
-    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        ticker.tick().await;
-        let shared = state.clone();
-        let path = file.clone();
-        // Read, sign, append and fsync off the async workers; the insert goes through the
-        // store's writer like every write.
-        let signed = tokio::task::spawn_blocking(move || -> anyhow::Result<SignedCheckpoint> {
-            let mut conn = shared.store.connection()?;
-            let checkpoint = checkpoint_of(heads(&mut conn)?, Utc::now());
-            let signed = SignedCheckpoint::sign(checkpoint, shared.keys.active())?;
-            append_to_file(&path, &signed)?;
-            Ok(signed)
-        })
-        .await;
-        let outcome = match signed {
-            Ok(Ok(signed)) => state
-                .store
-                .write(move |conn| publish(conn, &signed))
-                .await
-                .map_err(anyhow::Error::from),
-            Ok(Err(error)) => Err(error),
-            Err(join) => Err(anyhow::anyhow!(join.to_string())),
-        };
-        match outcome {
-            Ok(()) => metrics::counter!("prescrypt_audit_checkpoints_total").increment(1),
-            Err(error) => {
-                metrics::counter!("prescrypt_audit_checkpoint_failures_total").increment(1);
-                tracing::error!(%error, "could not write an audit checkpoint");
-            }
-        }
-    }
 }
 
 #[cfg(test)]
