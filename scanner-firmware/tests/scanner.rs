@@ -9,17 +9,19 @@ use std::rc::Rc;
 use ed25519_dalek::SigningKey;
 use prescrypt_barcode::{PrescriptionId, Token};
 use prescrypt_scanner_firmware::aim::AimId;
+use prescrypt_scanner_firmware::code128::{self, Code128Config, LineRead};
 use prescrypt_scanner_firmware::hal::{Absent, Beep, Led};
 use prescrypt_scanner_firmware::hid::PosAssembler;
 use prescrypt_scanner_firmware::host_link::{
     Command, Decoder, Frame, FrameBuf, MAX_ENCODED, NakReason, Opcode, Param, Status, encode,
 };
+use prescrypt_scanner_firmware::scanline::{EdgeConfig, Edges};
 use prescrypt_scanner_firmware::scanner::{Config, Event, Interface, Scanner, TriggerMode};
 use prescrypt_scanner_firmware::sim::devices::{
     MemoryPort, Scene, SimClock, SimEngine, SimIndicators, SimInputs, SimSensor, SimUsb,
 };
 use prescrypt_scanner_firmware::sim::optics::{
-    Optics, code128_modules, code128_modules_from_values,
+    Optics, code128_modules, code128_modules_from_values, with_blotted_character,
 };
 use prescrypt_scanner_firmware::ssi;
 use prescrypt_scanner_firmware::validate::Reject;
@@ -48,6 +50,7 @@ impl Rig {
         clock.set(1_000);
         let scene = Rc::new(RefCell::new(Scene {
             modules: None,
+            rows: Vec::new(),
             optics: Optics {
                 module_samples: 3.0,
                 blur: 0.7,
@@ -92,7 +95,42 @@ impl Rig {
     }
 
     fn hide(&self) {
-        self.scene.borrow_mut().modules = None;
+        let mut scene = self.scene.borrow_mut();
+        scene.modules = None;
+        scene.rows.clear();
+    }
+
+    /// A label whose consecutive lines cross `rows` in turn (blots at different heights).
+    fn show_rows(&self, rows: Vec<Vec<bool>>) {
+        let mut scene = self.scene.borrow_mut();
+        scene.modules = Some(rows[0].clone());
+        scene.rows = rows;
+    }
+
+    /// Whether the sensor's line through `modules` reads alone with either edge setting.
+    fn reads_alone(&self, modules: &[bool]) -> bool {
+        let optics = self.scene.borrow().optics.clone();
+        let mut edges = Edges::new();
+        (1..=4).any(|seed| {
+            let line = Optics {
+                seed,
+                ..optics.clone()
+            }
+            .scanline(modules);
+            [EdgeConfig::SHARP, EdgeConfig::SMOOTH]
+                .iter()
+                .any(|edge_config| {
+                    matches!(
+                        code128::read_line(
+                            &line,
+                            &mut edges,
+                            edge_config,
+                            &Code128Config::default()
+                        ),
+                        LineRead::Symbol(_)
+                    )
+                })
+        })
     }
 
     /// Runs the scanner for `ms` in 1 ms steps (the engine answers between polls).
@@ -197,6 +235,108 @@ fn trigger_read_sends_the_id_once_and_the_ack_completes_it() {
     let again = rig.frames();
     assert_eq!(again.len(), 1);
     assert_eq!(again[0].seq, frames[0].seq.wrapping_add(1));
+}
+
+/// The Code 128 of `text` in code set B from its symbol values (start B = 104).
+fn code_b_values(text: &str) -> Vec<u8> {
+    std::iter::once(104)
+        .chain(text.bytes().map(|b| b - 32))
+        .collect()
+}
+
+#[test]
+fn a_clean_label_answers_on_the_first_line() {
+    let mut rig = Rig::new(Config::default());
+    rig.show(code128_modules(ID).unwrap());
+    rig.inputs.trigger.set(true);
+    rig.run(1);
+    assert_eq!(rig.scanner.stats().lines, 1);
+    let frames = rig.frames();
+    assert_eq!(
+        frames.len(),
+        1,
+        "sent from the first line, no waiting for votes"
+    );
+    assert_eq!(
+        scan_of(&frames[0]),
+        (AimId::CODE128, ID.as_bytes().to_vec())
+    );
+}
+
+#[test]
+fn a_trigger_whose_lines_none_reads_alone_is_read_by_their_votes() {
+    // The printed ID with a blot at a different height on three characters: each line crosses
+    // one blot, so no line reads alone, but every character is readable on some line.
+    let values = code_b_values(ID);
+    let clean = code128_modules_from_values(&values, 0);
+    let rows: Vec<Vec<bool>> = [3, 9, 15]
+        .iter()
+        .map(|&c| with_blotted_character(&clean, c))
+        .collect();
+    let mut rig = Rig::new(Config::default());
+    for row in &rows {
+        assert!(!rig.reads_alone(row), "a blotted line must not read alone");
+    }
+    assert!(rig.reads_alone(&clean));
+    rig.show_rows(rows);
+    rig.inputs.trigger.set(true);
+    // Six lines at 30 lines/s, under the 250 ms ACK timeout.
+    rig.run(200);
+    let frames = rig.frames();
+    assert_eq!(frames.len(), 1);
+    assert_eq!(
+        scan_of(&frames[0]),
+        (AimId::CODE128, ID.as_bytes().to_vec())
+    );
+    let lines = rig.scanner.stats().lines;
+    assert!((2..=4).contains(&lines), "read after {lines} lines");
+    assert_eq!(rig.beeps(), vec![Beep::GoodRead]);
+    assert!(!rig.scanner.in_session());
+}
+
+#[test]
+fn votes_that_cannot_agree_send_nothing() {
+    let values = code_b_values(ID);
+    let clean = code128_modules_from_values(&values, 0);
+    // Every line blotted at the same character: that character is never read.
+    let mut rig = Rig::new(Config::default());
+    rig.show_rows(vec![with_blotted_character(&clean, 9); 3]);
+    rig.inputs.trigger.set(true);
+    rig.run(1_000);
+    assert!(rig.frames().is_empty());
+    assert!(rig.beeps().is_empty());
+    assert!(
+        rig.scanner.in_session(),
+        "still trying while the trigger is held"
+    );
+    assert!(rig.scanner.stats().lines > 20);
+    // Lines alternating between two different IDs, each blotted: whatever is sent is one of
+    // them exactly, never a mixture of their characters.
+    let other = PrescriptionId::new(0x12_3456, "A99968", 7).unwrap();
+    let other_values = code_b_values(other.compact());
+    let other_clean = code128_modules_from_values(&other_values, 0);
+    for seed in 0..6u64 {
+        let mut rig = Rig::new(Config::default());
+        rig.scene.borrow_mut().optics.seed = seed;
+        let a = (3 + seed as usize) % 18 + 1;
+        let b = (11 + 2 * seed as usize) % 18 + 1;
+        rig.show_rows(vec![
+            with_blotted_character(&clean, a),
+            with_blotted_character(&other_clean, b),
+            with_blotted_character(&clean, b),
+            with_blotted_character(&other_clean, a),
+        ]);
+        rig.inputs.trigger.set(true);
+        rig.run(1_000);
+        for frame in rig.frames() {
+            let (aim, data) = scan_of(&frame);
+            assert_eq!(aim, AimId::CODE128);
+            assert!(
+                data == ID.as_bytes() || data == other.compact().as_bytes(),
+                "seed {seed}: misread {data:?}"
+            );
+        }
+    }
 }
 
 #[test]
@@ -591,6 +731,10 @@ fn presentation_mode_without_a_target_keeps_quiet() {
     rig.run(1_000);
     assert!(rig.frames().is_empty());
     assert!(rig.beeps().is_empty());
+    assert!(
+        rig.scanner.in_session(),
+        "still trying while the trigger is held"
+    );
     let _ = Absent;
 }
 

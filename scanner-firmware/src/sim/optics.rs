@@ -191,6 +191,23 @@ pub fn printed_with_dead_dots(modules: &[bool], dots: usize, dead: &[usize]) -> 
     printed
 }
 
+/// The symbol with its character number `character` (0 = the start character; 11 modules each)
+/// blotted: printed as 1-1-1-1-1-6 modules, which no Code 128 pattern is near, so that no
+/// reading of it is possible. For lines that do not read alone.
+pub fn with_blotted_character(modules: &[bool], character: usize) -> Vec<bool> {
+    let mut blotted = modules.to_vec();
+    let mut i = 11 * character;
+    for (k, &w) in [1usize, 1, 1, 1, 1, 6].iter().enumerate() {
+        for _ in 0..w {
+            if let Some(module) = blotted.get_mut(i) {
+                *module = k % 2 == 0;
+            }
+            i += 1;
+        }
+    }
+    blotted
+}
+
 fn trim_quiet_zone(modules: &[bool]) -> Vec<bool> {
     let first = modules.iter().position(|&m| m).unwrap_or(0);
     let last = modules.iter().rposition(|&m| m).map_or(0, |i| i + 1);

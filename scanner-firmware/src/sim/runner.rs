@@ -249,6 +249,7 @@ pub fn run(plan: &Plan, link: FdLink, log: &mut dyn Write) -> Result<Report, Str
     let clock = SimClock::default();
     let scene = Rc::new(RefCell::new(Scene {
         modules: None,
+        rows: Vec::new(),
         optics: plan.optics.clone(),
     }));
     let inputs = SimInputs::default();
