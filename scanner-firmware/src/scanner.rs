@@ -700,7 +700,9 @@ where
                 }
             }
             Some(kind) => {
-                if kind == HidKind::Wedge && crate::hid::wedge_reports(data).is_err() {
+                if kind == HidKind::Wedge
+                    && (validate::is_gs1(aim) || crate::hid::wedge_reports(data).is_err())
+                {
                     self.reject(Reject::NotLayoutSafe, now_ms);
                     return;
                 }

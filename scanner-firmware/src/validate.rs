@@ -1,8 +1,9 @@
 //! What the scanner may send: the checks made before any symbol leaves the device.
 //!
-//! The rules themselves (MOD 37-2, token format) live in `prescrypt-barcode`; this module only
-//! decides which rule applies to which symbol.
+//! The rules themselves (MOD 37-2, token format, GS1 element strings) live in
+//! `prescrypt-barcode`; this module only decides which rule applies to which symbol.
 
+use prescrypt_barcode::gs1::{ElementString, Symbology};
 use prescrypt_barcode::id::{COMPACT_LEN, HYPHENATED_LEN};
 use prescrypt_barcode::{PrescriptionId, Token};
 
@@ -25,8 +26,12 @@ pub enum Reject {
     UnsupportedSymbology,
     /// No data, or more than one host-link frame holds.
     BadLength,
-    /// Keyboard-wedge output, but the data has characters outside `[0-9A-Z]`.
+    /// Keyboard-wedge output, but the data has characters outside `[0-9A-Z]` or is GS1 data
+    /// (the wedge cannot carry the AIM id that marks it).
     NotLayoutSafe,
+    /// A GS1 symbol (AIM `]C1`, `]d2`, `]Q3`, `]e0`) whose element strings do not parse
+    /// (`prescrypt_barcode::gs1`: unknown AI, wrong check digit, bad date, missing FNC1…).
+    NotGs1,
 }
 
 /// Whether `data` has the shape of a prescription ID (18 characters, or 20 with hyphens at
@@ -57,6 +62,9 @@ pub fn check(aim: AimId, data: &[u8], programming: bool) -> Result<(), Reject> {
     if data.is_empty() || data.len() > MAX_SCAN_DATA {
         return Err(Reject::BadLength);
     }
+    if is_gs1(aim) {
+        return check_gs1(data);
+    }
     match aim.code() {
         b'C' => {
             if looks_like_id(data) && PrescriptionId::parse_bytes(data).is_err() {
@@ -74,4 +82,19 @@ pub fn check(aim: AimId, data: &[u8], programming: bool) -> Result<(), Reject> {
         }
         _ => Err(Reject::UnsupportedSymbology),
     }
+}
+
+/// Whether the AIM id marks GS1 element strings (FNC1 in the first position): `]C1`, `]d2`,
+/// `]Q3`, `]e0`, as `prescrypt_barcode::gs1` lists them.
+pub fn is_gs1(aim: AimId) -> bool {
+    Symbology::from_aim(aim.as_str()).is_some()
+}
+
+/// GS1 data (FNC1 after the first position as GS, 0x1D) is sent only if its element strings
+/// parse; it is never checked as a prescription ID or a token.
+fn check_gs1(data: &[u8]) -> Result<(), Reject> {
+    let text = core::str::from_utf8(data).map_err(|_| Reject::NotGs1)?;
+    ElementString::parse(text)
+        .map(drop)
+        .map_err(|_| Reject::NotGs1)
 }

@@ -21,7 +21,7 @@ use prescrypt_scanner_firmware::sim::devices::{
     MemoryPort, Scene, SimClock, SimEngine, SimIndicators, SimInputs, SimSensor, SimUsb,
 };
 use prescrypt_scanner_firmware::sim::optics::{
-    Optics, code128_modules, code128_modules_from_values, with_blotted_character,
+    Optics, code128_modules, code128_modules_from_values, gs1_128_modules, with_blotted_character,
 };
 use prescrypt_scanner_firmware::ssi;
 use prescrypt_scanner_firmware::validate::Reject;
@@ -567,6 +567,153 @@ fn data_matrix_that_is_not_a_token_or_programs_the_reader_is_rejected() {
         assert_eq!(rig.scanner.take_event(), Some(Event::Rejected(reason)));
         assert_eq!(rig.beeps(), vec![Beep::Error]);
     }
+}
+
+/// A pack's element string as the scanner transmits it: GTIN, expiry, batch (variable
+/// length, so FNC1 → GS after it), serial.
+const PACK: &[u8] = b"01095011015300031727013110AB12\x1d21SN1";
+
+/// The same element string built from symbol values: start C, FNC1 (102), the digits in pairs,
+/// code B (100) for the batch, FNC1 as separator, the serial.
+fn pack_values() -> Vec<u8> {
+    let mut values = vec![105, 102, 1, 9, 50, 11, 1, 53, 0, 3, 17, 27, 1, 31, 10, 100];
+    values.extend(b"AB12".iter().map(|b| b - 32));
+    values.push(102);
+    values.extend(b"21SN1".iter().map(|b| b - 32));
+    values
+}
+
+#[test]
+fn a_gs1_128_pack_label_reaches_the_host_as_c1_with_fnc1_as_gs() {
+    let text = std::str::from_utf8(PACK).unwrap();
+    for (encoder, modules) in [
+        ("rxing", gs1_128_modules(text).unwrap()),
+        (
+            "symbol values",
+            code128_modules_from_values(&pack_values(), 0),
+        ),
+    ] {
+        let mut rig = Rig::new(Config::default());
+        rig.show(modules);
+        rig.inputs.trigger.set(true);
+        rig.run(100);
+        let frames = rig.frames();
+        assert_eq!(frames.len(), 1, "{encoder}");
+        assert_eq!(
+            scan_of(&frames[0]),
+            (AimId::GS1_128, PACK.to_vec()),
+            "{encoder}"
+        );
+        assert_eq!(rig.beeps(), vec![Beep::GoodRead]);
+        // The host end parses what arrived as the pack it was.
+        let wire = [&b"]C1"[..], PACK].concat();
+        let parsed =
+            prescrypt_barcode::ElementString::parse(std::str::from_utf8(&wire).unwrap()).unwrap();
+        assert_eq!(parsed.gtin(), Some("09501101530003"));
+        assert_eq!(parsed.batch(), Some("AB12"));
+        assert_eq!(parsed.serial(), Some("SN1"));
+    }
+    // The same digits without FNC1 first are plain Code 128 data, not GS1.
+    let mut rig = Rig::new(Config::default());
+    rig.show(code128_modules("0109501101530003").unwrap());
+    rig.inputs.trigger.set(true);
+    rig.run(100);
+    let frames = rig.frames();
+    assert_eq!(
+        scan_of(&frames[0]),
+        (AimId::CODE128, b"0109501101530003".to_vec())
+    );
+}
+
+#[test]
+fn a_gs1_code_that_does_not_parse_is_refused() {
+    // Wrong GTIN check digit (…0003 is right), a GTIN cut short, an impossible expiry date.
+    use prescrypt_barcode::gs1::{ElementString, Gs1Error};
+    for (text, reason) in [
+        ("010950110153000417270131", "check digit"),
+        ("01095011015300", "too short"),
+        ("010950110153000317271331", "date"),
+    ] {
+        let why = ElementString::parse(text).unwrap_err();
+        assert!(
+            matches!(
+                (reason, why),
+                ("check digit", Gs1Error::CheckDigit { .. })
+                    | ("too short", Gs1Error::TooShort { .. })
+                    | ("date", Gs1Error::Date { .. })
+            ),
+            "{text}: {why:?}"
+        );
+        let mut rig = Rig::new(Config::default());
+        rig.show(gs1_128_modules(text).unwrap());
+        rig.inputs.trigger.set(true);
+        rig.run(100);
+        assert!(rig.frames().is_empty(), "{text}");
+        assert_eq!(
+            rig.scanner.take_event(),
+            Some(Event::Rejected(Reject::NotGs1)),
+            "{text}"
+        );
+        assert!(!rig.beeps().contains(&Beep::GoodRead));
+        assert!(!rig.indicators.is_lit(Led::Good));
+        assert_eq!(rig.scanner.stats().sent, 0);
+    }
+}
+
+#[test]
+fn gs1_128_from_the_engine_is_checked_as_gs1_too() {
+    for (data, sent) in [(PACK.to_vec(), true), (b"0109501101530004".to_vec(), false)] {
+        let mut rig = Rig::new(Config::default());
+        *rig.engine.symbol.borrow_mut() = Some((ssi::symbology::GS1_128, data.clone()));
+        rig.inputs.trigger.set(true);
+        rig.run(50);
+        let frames = rig.frames();
+        if sent {
+            assert_eq!(scan_of(&frames[0]), (AimId::GS1_128, data));
+        } else {
+            assert!(frames.is_empty());
+            assert_eq!(
+                rig.scanner.take_event(),
+                Some(Event::Rejected(Reject::NotGs1))
+            );
+        }
+    }
+}
+
+#[test]
+fn hid_pos_carries_a_gs1_128_with_its_aim_id_and_gs_but_the_wedge_refuses_it() {
+    let mut rig = Rig::new(Config {
+        interface: Interface::HidPos,
+        ..Config::default()
+    });
+    rig.show(code128_modules_from_values(&pack_values(), 0));
+    rig.inputs.trigger.set(true);
+    for _ in 0..20 {
+        rig.usb.host_poll();
+        rig.run(8);
+    }
+    let reports = rig.usb.reports.borrow().clone();
+    assert_eq!(reports.len(), 1);
+    assert_eq!(&reports[0][2..5], b"]C1");
+    let (aim, data) = PosAssembler::default().push(&reports[0]).unwrap().unwrap();
+    assert_eq!(aim, AimId::GS1_128);
+    assert_eq!(&data[..], PACK);
+    // The wedge types no AIM id (and no GS): GS1 data would arrive as anonymous digits.
+    let mut rig = Rig::new(Config {
+        interface: Interface::Wedge,
+        ..Config::default()
+    });
+    rig.show(gs1_128_modules("0109501101530003").unwrap());
+    rig.inputs.trigger.set(true);
+    for _ in 0..20 {
+        rig.usb.host_poll();
+        rig.run(8);
+    }
+    assert!(rig.usb.reports.borrow().is_empty());
+    assert_eq!(
+        rig.scanner.take_event(),
+        Some(Event::Rejected(Reject::NotLayoutSafe))
+    );
 }
 
 #[test]

@@ -167,6 +167,19 @@ pub fn code128_modules(text: &str) -> Result<Vec<bool>, String> {
     Ok(trim_quiet_zone(&modules))
 }
 
+/// The GS1-128 symbol (FNC1 after the start character) of an element string as a scanner
+/// transmits it (`data`: FNC1 separators as GS, 0x1D), encoded by rxing, without its quiet zone.
+pub fn gs1_128_modules(data: &str) -> Result<Vec<bool>, String> {
+    // rxing's Code 128 writer takes U+00F1 for FNC1.
+    let text: String = core::iter::once('\u{f1}')
+        .chain(
+            data.chars()
+                .map(|c| if c == '\u{1d}' { '\u{f1}' } else { c }),
+        )
+        .collect();
+    code128_modules(&text)
+}
+
 /// The Code 128 printed on a prescription for `id` (the barcode crate's layout), without its
 /// quiet zone.
 pub fn id_code128_modules(id: &prescrypt_barcode::PrescriptionId) -> Result<Vec<bool>, String> {
