@@ -212,7 +212,8 @@ impl Line<'_> {
     }
 
     fn sum6(&self, k: usize) -> u32 {
-        (k..k + 6).map(|j| self.width(j)).sum()
+        let first = if self.reversed { self.count - 6 - k } else { k };
+        self.edges.span(first, 6)
     }
 
     /// The value of the character whose six elements start at `k` (`total` = their sum), and
