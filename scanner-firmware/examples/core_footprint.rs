@@ -85,6 +85,10 @@ fn main() {
         size_of::<Edges>()
     );
     println!(
+        "  code128 TriggerVotes                {}",
+        size_of::<prescrypt_scanner_firmware::code128::TriggerVotes>()
+    );
+    println!(
         "  host link Decoder                   {}",
         size_of::<Decoder>()
     );

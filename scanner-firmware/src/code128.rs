@@ -212,7 +212,8 @@ impl Line<'_> {
     }
 
     fn sum6(&self, k: usize) -> u32 {
-        (k..k + 6).map(|j| self.width(j)).sum()
+        let first = if self.reversed { self.count - 6 - k } else { k };
+        self.edges.span(first, 6)
     }
 
     /// The value of the character whose six elements start at `k` (`total` = their sum), and
@@ -349,10 +350,12 @@ pub const MAX_LINES: usize = 8;
 /// a slightly different height): one edge-detector pass per line, alternating
 /// [`EdgeConfig::SHARP`] and [`EdgeConfig::SMOOTH`] as the scanner does from line to line. A line
 /// that reads alone is returned at once; otherwise each line's characters, read from the start
-/// pattern onwards and from the stop pattern backwards, are votes per character position, and the
-/// winners must pass the check character like any single-line read. Stack only, no allocation.
+/// pattern onwards and from the stop pattern backwards (each character once per line), are votes
+/// per character position, and the winners must pass the check character like any single-line
+/// read. Stack only, no allocation. The same rule line by line, for a caller that gets its lines
+/// one at a time: [`TriggerVotes`].
 pub fn read_lines(lines: &[&[u8]], edges: &mut Edges, config: &Code128Config) -> LineRead {
-    let mut votes = Votes::new();
+    let mut trigger = TriggerVotes::new();
     let mut verdict = LineRead::NoRead;
     for (i, line) in lines.iter().take(MAX_LINES).enumerate() {
         let edge_config = if i % 2 == 0 {
@@ -360,20 +363,82 @@ pub fn read_lines(lines: &[&[u8]], edges: &mut Edges, config: &Code128Config) ->
         } else {
             EdgeConfig::SMOOTH
         };
-        let contrast = find_edges(line, &edge_config, edges);
-        match contrast.exposure(edge_config.min_contrast) {
-            Exposure::Good => {}
-            Exposure::Featureless => continue,
-            exposure => {
-                verdict = LineRead::Exposure(exposure);
-                continue;
-            }
-        }
-        if let Some(decoded) = votes.add(edges, config) {
-            return LineRead::Symbol(decoded);
+        match trigger.read(line, edges, &edge_config, config) {
+            LineRead::Symbol(decoded) => return LineRead::Symbol(decoded),
+            LineRead::Exposure(exposure) => verdict = LineRead::Exposure(exposure),
+            LineRead::NoRead => {}
         }
     }
-    votes.decide().map_or(verdict, LineRead::Symbol)
+    verdict
+}
+
+/// The votes of the lines of one trigger so far: [`read_lines`] for lines that arrive one at a
+/// time (the scanner's sensor stream), at the cost of one edge pass per line. Only the votes are
+/// kept (≈ 1.5 KB), not the samples.
+#[derive(Debug, Clone)]
+pub struct TriggerVotes {
+    votes: Votes,
+    lines: usize,
+}
+
+impl Default for TriggerVotes {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl TriggerVotes {
+    /// No lines yet.
+    pub const fn new() -> Self {
+        Self {
+            votes: Votes::new(),
+            lines: 0,
+        }
+    }
+
+    /// Forgets the lines so far (a new trigger, or a different label in view).
+    pub fn clear(&mut self) {
+        *self = Self::new();
+    }
+
+    /// Lines with enough contrast that voted since the last [`clear`](Self::clear).
+    pub fn lines(&self) -> usize {
+        self.lines
+    }
+
+    /// One line, one pass with `edge_config`: the symbol if this line reads alone or the votes
+    /// of the lines so far now read it (the votes are then cleared), the exposure to change if
+    /// the line asks for it. After [`MAX_LINES`] lines without a read the next line starts
+    /// afresh, so a label that has left the view stops voting.
+    pub fn read(
+        &mut self,
+        samples: &[u8],
+        edges: &mut Edges,
+        edge_config: &EdgeConfig,
+        config: &Code128Config,
+    ) -> LineRead {
+        let contrast = find_edges(samples, edge_config, edges);
+        match contrast.exposure(edge_config.min_contrast) {
+            Exposure::Good => {}
+            Exposure::Featureless => return LineRead::NoRead,
+            exposure => return LineRead::Exposure(exposure),
+        }
+        if self.lines == MAX_LINES {
+            self.clear();
+        }
+        self.lines += 1;
+        let read = match self.votes.add(edges, config) {
+            Some(decoded) => Some(decoded),
+            None => self.votes.decide(),
+        };
+        match read {
+            Some(decoded) => {
+                self.clear();
+                LineRead::Symbol(decoded)
+            }
+            None => LineRead::NoRead,
+        }
+    }
 }
 
 /// One candidate value at one position and its weight.
@@ -388,6 +453,13 @@ struct Slot {
 struct Ballot([Slot; 3]);
 
 impl Ballot {
+    const EMPTY: Self = Self(
+        [Slot {
+            value: 0,
+            weight: 0,
+        }; 3],
+    );
+
     fn add(&mut self, value: u8, weight: u8) {
         if let Some(slot) = self.0.iter_mut().find(|s| s.weight > 0 && s.value == value) {
             slot.weight = slot.weight.saturating_add(weight);
@@ -422,6 +494,7 @@ const WEAK_VOTE: u8 = 1;
 const QUORUM: u8 = 2;
 
 /// Per-position votes of several lines.
+#[derive(Debug, Clone)]
 struct Votes {
     start: Ballot,
     /// Symbol length (data + check characters) from lines that saw start and stop.
@@ -433,12 +506,12 @@ struct Votes {
 }
 
 impl Votes {
-    fn new() -> Self {
+    const fn new() -> Self {
         Self {
-            start: Ballot::default(),
-            length: Ballot::default(),
-            from_start: [Ballot::default(); MAX_CHARS],
-            from_stop: [Ballot::default(); MAX_CHARS],
+            start: Ballot::EMPTY,
+            length: Ballot::EMPTY,
+            from_start: [Ballot::EMPTY; MAX_CHARS],
+            from_stop: [Ballot::EMPTY; MAX_CHARS],
         }
     }
 
@@ -477,7 +550,11 @@ impl Votes {
             if voted {
                 continue;
             }
-            let backward = stop_walk(&line, config);
+            // The backward walk stops where the forward walk stopped: a line votes once per
+            // character, or its weak characters would count twice and one line could pass what
+            // it may not read alone.
+            let floor = forward.as_ref().map_or(0, |(_, walk)| walk.end);
+            let backward = stop_walk(&line, config, floor);
             if let Some((_, walk)) = &forward {
                 self.start.add(walk.start, STRONG_VOTE);
                 for i in 0..walk.len {
@@ -532,8 +609,9 @@ impl Votes {
 
 /// Reads backwards from the last stop pattern (with its quiet zone) on the line: the characters
 /// before it, nearest first, until one does not read; `complete` if a start character (after a
-/// quiet zone) ends it. Characters are looked up with the same rules as forwards.
-fn stop_walk(line: &Line<'_>, config: &Code128Config) -> Option<(usize, Walk)> {
+/// quiet zone) ends it. Characters are looked up with the same rules as forwards. No character
+/// beginning before element `floor` is read.
+fn stop_walk(line: &Line<'_>, config: &Code128Config, floor: usize) -> Option<(usize, Walk)> {
     // The stop: 7 elements ending in a bar, followed by the trailing quiet zone.
     let last_bar = if line.is_bar(line.count - 2) {
         line.count - 2
@@ -572,9 +650,10 @@ fn stop_walk(line: &Line<'_>, config: &Code128Config) -> Option<(usize, Walk)> {
         weak: 0,
         len: 0,
         complete: false,
+        end: stop_begin,
     };
     let mut end = stop_begin;
-    while end > 6 && back.len < MAX_CHARS {
+    while end >= floor + 6 && end > 6 && back.len < MAX_CHARS {
         let k = end - 6;
         let next = line.sum6(k);
         if !consistent(next, total) {
@@ -649,6 +728,8 @@ struct Walk {
     len: usize,
     /// Ended with a stop pattern, its final bar and a quiet zone.
     complete: bool,
+    /// The element where the walk stopped (the stop pattern or the first that did not read).
+    end: usize,
 }
 
 impl Walk {
@@ -735,6 +816,7 @@ fn walk(line: &Line<'_>, start: usize, config: &Code128Config) -> Option<Walk> {
         weak: 0,
         len: 0,
         complete: false,
+        end: start + 6,
     };
     let mut k = start + 6;
     // A character plus the stop's final bar and the trailing margin must still fit.
@@ -759,6 +841,7 @@ fn walk(line: &Line<'_>, start: usize, config: &Code128Config) -> Option<Walk> {
         walk.len += 1;
         k = next_k;
     }
+    walk.end = k;
     Some(walk)
 }
 

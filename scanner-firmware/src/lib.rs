@@ -4,9 +4,10 @@
 //! - [`host_link`]: the framed serial protocol to the pharmacy PC (`PROTOCOL.md`); the pharmacy client
 //!   uses this module's codec, and with feature `std` the blocking [`host_client::HostClient`].
 //! - [`ssi`]: Zebra SSI packets from a 2-D scan engine (Data Matrix); [`aim`]: AIM symbology ids.
-//! - [`scanline`] + [`code128`]: decoding a Code 128 from one linear-sensor scanline.
-//! - [`validate`]: what may be sent (ID check character, token format, no programming symbols),
-//!   using `prescrypt-barcode`'s rules.
+//! - [`scanline`] + [`code128`]: decoding a Code 128 from one linear-sensor scanline, or from the
+//!   votes of the lines of one trigger ([`code128::TriggerVotes`], what the scanner runs).
+//! - [`validate`]: what may be sent (ID check character, token format, GS1 element strings, no
+//!   programming symbols), using `prescrypt-barcode`'s rules.
 //! - [`hid`]: USB HID POS scanned-data reports and keyboard-wedge reports.
 //! - [`hal`] + [`scanner`]: the hardware traits and the clock-driven state machine tying it together.
 #![cfg_attr(not(any(feature = "std", test)), no_std)]

@@ -164,6 +164,19 @@ impl Edges {
         end.saturating_sub(start)
     }
 
+    /// Width of the `n` elements from element `k` on, in 1/32 sample (one subtraction, however
+    /// many elements).
+    pub fn span(&self, k: usize, n: usize) -> u32 {
+        let start = if k == 0 { 0 } else { self.pos[k - 1] };
+        let last = k + n - 1;
+        let end = if last < self.len {
+            self.pos[last]
+        } else {
+            self.end
+        };
+        end.saturating_sub(start)
+    }
+
     /// Whether element `k` is dark.
     pub fn is_bar(&self, k: usize) -> bool {
         self.first_is_bar == (k % 2 == 0)
@@ -305,7 +318,8 @@ fn survey(samples: &[u8]) -> Survey {
         histogram[bin] = histogram[bin].wrapping_add(1);
         pairs += 1;
         // Pairs clipped at white or black show no noise: leave them out.
-        clipped += u32::from(quad[0] & quad[1] == u8::MAX) + u32::from(quad[0] | quad[1] == 0);
+        // (Equal samples, at 0 or 255: 255 + 1 and 0 + 1 wrap to 0 and 1.)
+        clipped += u32::from(bin == 0 && quad[0].wrapping_add(1) <= 1);
     }
     histogram[0] = histogram[0].wrapping_sub(clipped as u16);
     let pairs = pairs - clipped;

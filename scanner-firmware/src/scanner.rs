@@ -8,7 +8,7 @@
 use embedded_io::{Read, ReadReady, Write};
 
 use crate::aim::AimId;
-use crate::code128::{self, Code128Config, LineRead};
+use crate::code128::{Code128Config, LineRead, TriggerVotes};
 use crate::hal::{Beep, Beeper, Clock, HidReports, Inputs, Led, Leds, LinearSensor};
 use crate::hid::{HidKind, nth_report};
 use crate::host_link::{
@@ -143,6 +143,8 @@ pub struct Scanner<S, E, H, U, I, B, L> {
     exposure_us: u32,
     line: [u8; MAX_SAMPLES],
     edges: Edges,
+    /// The per-character votes of this session's lines (`code128::read_lines`, line by line).
+    trigger_votes: TriggerVotes,
     host_decoder: Decoder,
     outbox: Outbox,
     inbox: Inbox,
@@ -201,6 +203,7 @@ where
             exposure_us,
             line: [0; MAX_SAMPLES],
             edges: Edges::new(),
+            trigger_votes: TriggerVotes::new(),
             host_decoder: Decoder::new(),
             outbox,
             inbox: Inbox::new(),
@@ -467,6 +470,7 @@ where
     fn start_session(&mut self, now_ms: u64) {
         if self.session_since.is_none() {
             self.session_since = Some(now_ms);
+            self.trigger_votes.clear();
             self.engine_command(ssi::opcode::START_DECODE);
         }
     }
@@ -606,12 +610,14 @@ where
         self.stats.lines = self.stats.lines.wrapping_add(1);
         // Alternate light and heavy smoothing from line to line: one pass per line keeps each
         // line within the same budget, and a blurred or noisy label still reads every other line.
+        // A line that reads alone answers at once; otherwise its characters join the votes of
+        // the session's earlier lines, which may read the label together.
         let edge_config = if self.stats.lines % 2 == 1 {
             EdgeConfig::SHARP
         } else {
             EdgeConfig::SMOOTH
         };
-        match code128::read_line(
+        match self.trigger_votes.read(
             &self.line[..len],
             &mut self.edges,
             &edge_config,
@@ -694,7 +700,9 @@ where
                 }
             }
             Some(kind) => {
-                if kind == HidKind::Wedge && crate::hid::wedge_reports(data).is_err() {
+                if kind == HidKind::Wedge
+                    && (validate::is_gs1(aim) || crate::hid::wedge_reports(data).is_err())
+                {
                     self.reject(Reject::NotLayoutSafe, now_ms);
                     return;
                 }

@@ -1,8 +1,10 @@
 //! What the scanner may send: the checks made before any symbol leaves the device.
 //!
 //! What a symbol's text is (token, prescription ID or other) is decided by
-//! `prescrypt_barcode::scanned`; this module only decides what the scanner does with each answer.
+//! `prescrypt_barcode::scanned`, GS1 element strings by `prescrypt_barcode::gs1`; this module
+//! only decides which rule applies to which symbol and what the scanner does with each answer.
 
+use prescrypt_barcode::gs1::{ElementString, Symbology};
 use prescrypt_barcode::scanned::{Scanned, Unrecognised, classify_symbol};
 
 use crate::aim::AimId;
@@ -24,8 +26,12 @@ pub enum Reject {
     UnsupportedSymbology,
     /// No data, or more than one host-link frame holds.
     BadLength,
-    /// Keyboard-wedge output, but the data has characters outside `[0-9A-Z]`.
+    /// Keyboard-wedge output, but the data has characters outside `[0-9A-Z]` or is GS1 data
+    /// (the wedge cannot carry the AIM id that marks it).
     NotLayoutSafe,
+    /// A GS1 symbol (AIM `]C1`, `]d2`, `]Q3`, `]e0`) whose element strings do not parse
+    /// (`prescrypt_barcode::gs1`: unknown AI, wrong check digit, bad date, missing FNC1…).
+    NotGs1,
 }
 
 /// Decides whether a decoded symbol may be sent to the host.
@@ -38,6 +44,9 @@ pub fn check(aim: AimId, data: &[u8], programming: bool) -> Result<(), Reject> {
     }
     if data.is_empty() || data.len() > MAX_SCAN_DATA {
         return Err(Reject::BadLength);
+    }
+    if is_gs1(aim) {
+        return check_gs1(data);
     }
     let scanned = classify_symbol(aim.as_bytes(), data);
     match aim.code() {
@@ -57,6 +66,21 @@ pub fn check(aim: AimId, data: &[u8], programming: bool) -> Result<(), Reject> {
         }
         _ => Err(Reject::UnsupportedSymbology),
     }
+}
+
+/// Whether the AIM id marks GS1 element strings (FNC1 in the first position): `]C1`, `]d2`,
+/// `]Q3`, `]e0`, as `prescrypt_barcode::gs1` lists them.
+pub fn is_gs1(aim: AimId) -> bool {
+    Symbology::from_aim(aim.as_str()).is_some()
+}
+
+/// GS1 data (FNC1 after the first position as GS, 0x1D) is sent only if its element strings
+/// parse; it is never checked as a prescription ID or a token.
+fn check_gs1(data: &[u8]) -> Result<(), Reject> {
+    let text = core::str::from_utf8(data).map_err(|_| Reject::NotGs1)?;
+    ElementString::parse(text)
+        .map(drop)
+        .map_err(|_| Reject::NotGs1)
 }
 
 #[cfg(test)]
@@ -87,14 +111,14 @@ mod tests {
     }
 
     #[test]
-    fn a_2d_symbol_must_be_a_token_from_a_plain_symbology() {
+    fn a_2d_symbol_must_be_a_token_or_gs1_that_parses() {
         assert_eq!(
             check(AimId::DATA_MATRIX, b"RX1NOTATOKEN", false),
             Err(Reject::NotAToken)
         );
         assert_eq!(
-            check(AimId::GS1_DATA_MATRIX, b"0109501101530003", false),
-            Err(Reject::NotAToken)
+            check(AimId::GS1_DATA_MATRIX, b"0109501101530004", false),
+            Err(Reject::NotGs1)
         );
     }
 }

@@ -9,17 +9,19 @@ use std::rc::Rc;
 use ed25519_dalek::SigningKey;
 use prescrypt_barcode::{PrescriptionId, Token};
 use prescrypt_scanner_firmware::aim::AimId;
+use prescrypt_scanner_firmware::code128::{self, Code128Config, LineRead};
 use prescrypt_scanner_firmware::hal::{Absent, Beep, Led};
 use prescrypt_scanner_firmware::hid::PosAssembler;
 use prescrypt_scanner_firmware::host_link::{
     Command, Decoder, Frame, FrameBuf, MAX_ENCODED, NakReason, Opcode, Param, Status, encode,
 };
+use prescrypt_scanner_firmware::scanline::{EdgeConfig, Edges};
 use prescrypt_scanner_firmware::scanner::{Config, Event, Interface, Scanner, TriggerMode};
 use prescrypt_scanner_firmware::sim::devices::{
     MemoryPort, Scene, SimClock, SimEngine, SimIndicators, SimInputs, SimSensor, SimUsb,
 };
 use prescrypt_scanner_firmware::sim::optics::{
-    Optics, code128_modules, code128_modules_from_values,
+    Optics, code128_modules, code128_modules_from_values, gs1_128_modules, with_blotted_character,
 };
 use prescrypt_scanner_firmware::ssi;
 use prescrypt_scanner_firmware::validate::Reject;
@@ -48,6 +50,7 @@ impl Rig {
         clock.set(1_000);
         let scene = Rc::new(RefCell::new(Scene {
             modules: None,
+            rows: Vec::new(),
             optics: Optics {
                 module_samples: 3.0,
                 blur: 0.7,
@@ -92,7 +95,42 @@ impl Rig {
     }
 
     fn hide(&self) {
-        self.scene.borrow_mut().modules = None;
+        let mut scene = self.scene.borrow_mut();
+        scene.modules = None;
+        scene.rows.clear();
+    }
+
+    /// A label whose consecutive lines cross `rows` in turn (blots at different heights).
+    fn show_rows(&self, rows: Vec<Vec<bool>>) {
+        let mut scene = self.scene.borrow_mut();
+        scene.modules = Some(rows[0].clone());
+        scene.rows = rows;
+    }
+
+    /// Whether the sensor's line through `modules` reads alone with either edge setting.
+    fn reads_alone(&self, modules: &[bool]) -> bool {
+        let optics = self.scene.borrow().optics.clone();
+        let mut edges = Edges::new();
+        (1..=4).any(|seed| {
+            let line = Optics {
+                seed,
+                ..optics.clone()
+            }
+            .scanline(modules);
+            [EdgeConfig::SHARP, EdgeConfig::SMOOTH]
+                .iter()
+                .any(|edge_config| {
+                    matches!(
+                        code128::read_line(
+                            &line,
+                            &mut edges,
+                            edge_config,
+                            &Code128Config::default()
+                        ),
+                        LineRead::Symbol(_)
+                    )
+                })
+        })
     }
 
     /// Runs the scanner for `ms` in 1 ms steps (the engine answers between polls).
@@ -197,6 +235,108 @@ fn trigger_read_sends_the_id_once_and_the_ack_completes_it() {
     let again = rig.frames();
     assert_eq!(again.len(), 1);
     assert_eq!(again[0].seq, frames[0].seq.wrapping_add(1));
+}
+
+/// The Code 128 of `text` in code set B from its symbol values (start B = 104).
+fn code_b_values(text: &str) -> Vec<u8> {
+    std::iter::once(104)
+        .chain(text.bytes().map(|b| b - 32))
+        .collect()
+}
+
+#[test]
+fn a_clean_label_answers_on_the_first_line() {
+    let mut rig = Rig::new(Config::default());
+    rig.show(code128_modules(ID).unwrap());
+    rig.inputs.trigger.set(true);
+    rig.run(1);
+    assert_eq!(rig.scanner.stats().lines, 1);
+    let frames = rig.frames();
+    assert_eq!(
+        frames.len(),
+        1,
+        "sent from the first line, no waiting for votes"
+    );
+    assert_eq!(
+        scan_of(&frames[0]),
+        (AimId::CODE128, ID.as_bytes().to_vec())
+    );
+}
+
+#[test]
+fn a_trigger_whose_lines_none_reads_alone_is_read_by_their_votes() {
+    // The printed ID with a blot at a different height on three characters: each line crosses
+    // one blot, so no line reads alone, but every character is readable on some line.
+    let values = code_b_values(ID);
+    let clean = code128_modules_from_values(&values, 0);
+    let rows: Vec<Vec<bool>> = [3, 9, 15]
+        .iter()
+        .map(|&c| with_blotted_character(&clean, c))
+        .collect();
+    let mut rig = Rig::new(Config::default());
+    for row in &rows {
+        assert!(!rig.reads_alone(row), "a blotted line must not read alone");
+    }
+    assert!(rig.reads_alone(&clean));
+    rig.show_rows(rows);
+    rig.inputs.trigger.set(true);
+    // Six lines at 30 lines/s, under the 250 ms ACK timeout.
+    rig.run(200);
+    let frames = rig.frames();
+    assert_eq!(frames.len(), 1);
+    assert_eq!(
+        scan_of(&frames[0]),
+        (AimId::CODE128, ID.as_bytes().to_vec())
+    );
+    let lines = rig.scanner.stats().lines;
+    assert!((2..=4).contains(&lines), "read after {lines} lines");
+    assert_eq!(rig.beeps(), vec![Beep::GoodRead]);
+    assert!(!rig.scanner.in_session());
+}
+
+#[test]
+fn votes_that_cannot_agree_send_nothing() {
+    let values = code_b_values(ID);
+    let clean = code128_modules_from_values(&values, 0);
+    // Every line blotted at the same character: that character is never read.
+    let mut rig = Rig::new(Config::default());
+    rig.show_rows(vec![with_blotted_character(&clean, 9); 3]);
+    rig.inputs.trigger.set(true);
+    rig.run(1_000);
+    assert!(rig.frames().is_empty());
+    assert!(rig.beeps().is_empty());
+    assert!(
+        rig.scanner.in_session(),
+        "still trying while the trigger is held"
+    );
+    assert!(rig.scanner.stats().lines > 20);
+    // Lines alternating between two different IDs, each blotted: whatever is sent is one of
+    // them exactly, never a mixture of their characters.
+    let other = PrescriptionId::new(0x12_3456, "A99968", 7).unwrap();
+    let other_values = code_b_values(other.compact());
+    let other_clean = code128_modules_from_values(&other_values, 0);
+    for seed in 0..6u64 {
+        let mut rig = Rig::new(Config::default());
+        rig.scene.borrow_mut().optics.seed = seed;
+        let a = (3 + seed as usize) % 18 + 1;
+        let b = (11 + 2 * seed as usize) % 18 + 1;
+        rig.show_rows(vec![
+            with_blotted_character(&clean, a),
+            with_blotted_character(&other_clean, b),
+            with_blotted_character(&clean, b),
+            with_blotted_character(&other_clean, a),
+        ]);
+        rig.inputs.trigger.set(true);
+        rig.run(1_000);
+        for frame in rig.frames() {
+            let (aim, data) = scan_of(&frame);
+            assert_eq!(aim, AimId::CODE128);
+            assert!(
+                data == ID.as_bytes() || data == other.compact().as_bytes(),
+                "seed {seed}: misread {data:?}"
+            );
+        }
+    }
 }
 
 #[test]
@@ -429,6 +569,153 @@ fn data_matrix_that_is_not_a_token_or_programs_the_reader_is_rejected() {
     }
 }
 
+/// A pack's element string as the scanner transmits it: GTIN, expiry, batch (variable
+/// length, so FNC1 → GS after it), serial.
+const PACK: &[u8] = b"01095011015300031727013110AB12\x1d21SN1";
+
+/// The same element string built from symbol values: start C, FNC1 (102), the digits in pairs,
+/// code B (100) for the batch, FNC1 as separator, the serial.
+fn pack_values() -> Vec<u8> {
+    let mut values = vec![105, 102, 1, 9, 50, 11, 1, 53, 0, 3, 17, 27, 1, 31, 10, 100];
+    values.extend(b"AB12".iter().map(|b| b - 32));
+    values.push(102);
+    values.extend(b"21SN1".iter().map(|b| b - 32));
+    values
+}
+
+#[test]
+fn a_gs1_128_pack_label_reaches_the_host_as_c1_with_fnc1_as_gs() {
+    let text = std::str::from_utf8(PACK).unwrap();
+    for (encoder, modules) in [
+        ("rxing", gs1_128_modules(text).unwrap()),
+        (
+            "symbol values",
+            code128_modules_from_values(&pack_values(), 0),
+        ),
+    ] {
+        let mut rig = Rig::new(Config::default());
+        rig.show(modules);
+        rig.inputs.trigger.set(true);
+        rig.run(100);
+        let frames = rig.frames();
+        assert_eq!(frames.len(), 1, "{encoder}");
+        assert_eq!(
+            scan_of(&frames[0]),
+            (AimId::GS1_128, PACK.to_vec()),
+            "{encoder}"
+        );
+        assert_eq!(rig.beeps(), vec![Beep::GoodRead]);
+        // The host end parses what arrived as the pack it was.
+        let wire = [&b"]C1"[..], PACK].concat();
+        let parsed =
+            prescrypt_barcode::ElementString::parse(std::str::from_utf8(&wire).unwrap()).unwrap();
+        assert_eq!(parsed.gtin(), Some("09501101530003"));
+        assert_eq!(parsed.batch(), Some("AB12"));
+        assert_eq!(parsed.serial(), Some("SN1"));
+    }
+    // The same digits without FNC1 first are plain Code 128 data, not GS1.
+    let mut rig = Rig::new(Config::default());
+    rig.show(code128_modules("0109501101530003").unwrap());
+    rig.inputs.trigger.set(true);
+    rig.run(100);
+    let frames = rig.frames();
+    assert_eq!(
+        scan_of(&frames[0]),
+        (AimId::CODE128, b"0109501101530003".to_vec())
+    );
+}
+
+#[test]
+fn a_gs1_code_that_does_not_parse_is_refused() {
+    // Wrong GTIN check digit (…0003 is right), a GTIN cut short, an impossible expiry date.
+    use prescrypt_barcode::gs1::{ElementString, Gs1Error};
+    for (text, reason) in [
+        ("010950110153000417270131", "check digit"),
+        ("01095011015300", "too short"),
+        ("010950110153000317271331", "date"),
+    ] {
+        let why = ElementString::parse(text).unwrap_err();
+        assert!(
+            matches!(
+                (reason, why),
+                ("check digit", Gs1Error::CheckDigit { .. })
+                    | ("too short", Gs1Error::TooShort { .. })
+                    | ("date", Gs1Error::Date { .. })
+            ),
+            "{text}: {why:?}"
+        );
+        let mut rig = Rig::new(Config::default());
+        rig.show(gs1_128_modules(text).unwrap());
+        rig.inputs.trigger.set(true);
+        rig.run(100);
+        assert!(rig.frames().is_empty(), "{text}");
+        assert_eq!(
+            rig.scanner.take_event(),
+            Some(Event::Rejected(Reject::NotGs1)),
+            "{text}"
+        );
+        assert!(!rig.beeps().contains(&Beep::GoodRead));
+        assert!(!rig.indicators.is_lit(Led::Good));
+        assert_eq!(rig.scanner.stats().sent, 0);
+    }
+}
+
+#[test]
+fn gs1_128_from_the_engine_is_checked_as_gs1_too() {
+    for (data, sent) in [(PACK.to_vec(), true), (b"0109501101530004".to_vec(), false)] {
+        let mut rig = Rig::new(Config::default());
+        *rig.engine.symbol.borrow_mut() = Some((ssi::symbology::GS1_128, data.clone()));
+        rig.inputs.trigger.set(true);
+        rig.run(50);
+        let frames = rig.frames();
+        if sent {
+            assert_eq!(scan_of(&frames[0]), (AimId::GS1_128, data));
+        } else {
+            assert!(frames.is_empty());
+            assert_eq!(
+                rig.scanner.take_event(),
+                Some(Event::Rejected(Reject::NotGs1))
+            );
+        }
+    }
+}
+
+#[test]
+fn hid_pos_carries_a_gs1_128_with_its_aim_id_and_gs_but_the_wedge_refuses_it() {
+    let mut rig = Rig::new(Config {
+        interface: Interface::HidPos,
+        ..Config::default()
+    });
+    rig.show(code128_modules_from_values(&pack_values(), 0));
+    rig.inputs.trigger.set(true);
+    for _ in 0..20 {
+        rig.usb.host_poll();
+        rig.run(8);
+    }
+    let reports = rig.usb.reports.borrow().clone();
+    assert_eq!(reports.len(), 1);
+    assert_eq!(&reports[0][2..5], b"]C1");
+    let (aim, data) = PosAssembler::default().push(&reports[0]).unwrap().unwrap();
+    assert_eq!(aim, AimId::GS1_128);
+    assert_eq!(&data[..], PACK);
+    // The wedge types no AIM id (and no GS): GS1 data would arrive as anonymous digits.
+    let mut rig = Rig::new(Config {
+        interface: Interface::Wedge,
+        ..Config::default()
+    });
+    rig.show(gs1_128_modules("0109501101530003").unwrap());
+    rig.inputs.trigger.set(true);
+    for _ in 0..20 {
+        rig.usb.host_poll();
+        rig.run(8);
+    }
+    assert!(rig.usb.reports.borrow().is_empty());
+    assert_eq!(
+        rig.scanner.take_event(),
+        Some(Event::Rejected(Reject::NotLayoutSafe))
+    );
+}
+
 #[test]
 fn damaged_engine_packets_are_nakked() {
     let mut rig = Rig::new(Config::default());
@@ -591,6 +878,10 @@ fn presentation_mode_without_a_target_keeps_quiet() {
     rig.run(1_000);
     assert!(rig.frames().is_empty());
     assert!(rig.beeps().is_empty());
+    assert!(
+        rig.scanner.in_session(),
+        "still trying while the trigger is held"
+    );
     let _ = Absent;
 }
 

@@ -121,3 +121,37 @@ fn serialport_opens_the_sim_pty_like_the_pharmacy_client() {
     drop(client);
     assert!(child.wait().unwrap().success());
 }
+
+#[test]
+fn sim_delivers_a_gs1_128_pack_label_with_its_aim_id_and_gs() {
+    let (mut child, port) = spawn(&[
+        "--pty",
+        "--gs1",
+        "(01)09501101530003(17)270131(10)AB12(21)SN1",
+        "--linger-ms",
+        "200",
+    ]);
+    let mut client = HostClient::new(port);
+    let scan = client
+        .next_scan(Duration::from_secs(20))
+        .unwrap()
+        .expect("a scan");
+    assert_eq!(scan.aim, AimId::GS1_128);
+    assert_eq!(
+        scan.text().unwrap(),
+        "01095011015300031727013110AB12\u{1d}21SN1"
+    );
+    drop(client);
+    assert!(child.wait().unwrap().success());
+}
+
+#[test]
+fn sim_refuses_to_print_a_gs1_string_that_does_not_parse() {
+    let output = Command::new(env!("CARGO_BIN_EXE_scanner-sim"))
+        .args(["--stdout", "--gs1", "(01)09501101530004"])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("--gs1"));
+}

@@ -33,9 +33,13 @@ struct Args {
     /// A dispensing token to present as a Data Matrix to the 2-D engine (repeatable).
     #[arg(long = "token", value_name = "TOKEN")]
     tokens: Vec<String>,
-    /// Any Code 128 text to present (repeatable).
+    /// Any Code 128 text to present (repeatable); U+00F1 (ñ) stands for FNC1.
     #[arg(long = "code128", value_name = "TEXT")]
     code128: Vec<String>,
+    /// GS1 element strings in the bracketed form, e.g. `(01)09501101530003(17)270131(10)AB12`,
+    /// to present as a GS1-128 (a medicine pack or its label; repeatable).
+    #[arg(long = "gs1", value_name = "ELEMENTS")]
+    gs1: Vec<String>,
     /// Speak the host link on a new pty; its path is printed as `pty: <path>` on the first line.
     #[arg(long, conflicts_with = "stdout")]
     pty: bool,
@@ -92,15 +96,17 @@ struct Args {
 fn main() -> ExitCode {
     let args = Args::parse();
     let mut symbols: Vec<Symbol> = Vec::new();
-    // Keep the command line's order across --id, --token and --code128.
+    // Keep the command line's order across --id, --token, --code128 and --gs1.
     let mut ids = args.ids.iter();
     let mut tokens = args.tokens.iter();
     let mut texts = args.code128.iter();
+    let mut gs1 = args.gs1.iter();
     for arg in std::env::args() {
         let next = match arg.split('=').next().unwrap_or_default() {
             "--id" => ids.next().cloned().map(Symbol::Id),
             "--token" => tokens.next().cloned().map(Symbol::Token),
             "--code128" => texts.next().cloned().map(Symbol::Code128),
+            "--gs1" => gs1.next().cloned().map(Symbol::Gs1),
             _ => None,
         };
         symbols.extend(next);

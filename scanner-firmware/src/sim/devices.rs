@@ -43,6 +43,11 @@ impl crate::hal::Clock for SimClock {
 pub struct Scene {
     /// The symbol's modules, or `None` for an empty field of view.
     pub modules: Option<Vec<bool>>,
+    /// The symbol as printed at other heights (blots, voids, dead print elements differ along
+    /// the bars): when not empty, the sensor's line `n` crosses `rows[n % rows.len()]` instead of
+    /// `modules`, as a hand-held scanner's line wanders up and down the label. Ignored while
+    /// `modules` is `None`.
+    pub rows: Vec<Vec<bool>>,
     pub optics: Optics,
 }
 
@@ -99,9 +104,13 @@ impl LinearSensor for SimSensor {
         optics.gain *= f64::from(self.exposure_us) / f64::from(self.nominal_exposure_us);
         optics.seed = optics.seed.wrapping_add(self.lines);
         optics.samples = optics.samples.min(line.len());
-        let samples = match &scene.modules {
-            Some(modules) => optics.scanline(modules),
-            None => optics.scanline(&[]),
+        let row = (self.lines as usize - 1)
+            .checked_rem(scene.rows.len())
+            .map(|n| &scene.rows[n]);
+        let samples = match (&scene.modules, row) {
+            (Some(_), Some(row)) => optics.scanline(row),
+            (Some(modules), None) => optics.scanline(modules),
+            (None, _) => optics.scanline(&[]),
         };
         line[..samples.len()].copy_from_slice(&samples);
         Ok(Some(samples.len()))

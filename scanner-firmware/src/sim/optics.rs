@@ -167,6 +167,19 @@ pub fn code128_modules(text: &str) -> Result<Vec<bool>, String> {
     Ok(trim_quiet_zone(&modules))
 }
 
+/// The GS1-128 symbol (FNC1 after the start character) of an element string as a scanner
+/// transmits it (`data`: FNC1 separators as GS, 0x1D), encoded by rxing, without its quiet zone.
+pub fn gs1_128_modules(data: &str) -> Result<Vec<bool>, String> {
+    // rxing's Code 128 writer takes U+00F1 for FNC1.
+    let text: String = core::iter::once('\u{f1}')
+        .chain(
+            data.chars()
+                .map(|c| if c == '\u{1d}' { '\u{f1}' } else { c }),
+        )
+        .collect();
+    code128_modules(&text)
+}
+
 /// The Code 128 printed on a prescription for `id` (the barcode crate's layout), without its
 /// quiet zone.
 pub fn id_code128_modules(id: &prescrypt_barcode::PrescriptionId) -> Result<Vec<bool>, String> {
@@ -189,6 +202,23 @@ pub fn printed_with_dead_dots(modules: &[bool], dots: usize, dead: &[usize]) -> 
         }
     }
     printed
+}
+
+/// The symbol with its character number `character` (0 = the start character; 11 modules each)
+/// blotted: printed as 1-1-1-1-1-6 modules, which no Code 128 pattern is near, so that no
+/// reading of it is possible. For lines that do not read alone.
+pub fn with_blotted_character(modules: &[bool], character: usize) -> Vec<bool> {
+    let mut blotted = modules.to_vec();
+    let mut i = 11 * character;
+    for (k, &w) in [1usize, 1, 1, 1, 1, 6].iter().enumerate() {
+        for _ in 0..w {
+            if let Some(module) = blotted.get_mut(i) {
+                *module = k % 2 == 0;
+            }
+            i += 1;
+        }
+    }
+    blotted
 }
 
 fn trim_quiet_zone(modules: &[bool]) -> Vec<bool> {

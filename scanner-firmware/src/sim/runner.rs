@@ -17,7 +17,7 @@ use crate::scanner::{Config, Event, Scanner, TriggerMode};
 use crate::sim::devices::{
     MemoryPort, Scene, SimClock, SimEngine, SimIndicators, SimInputs, SimSensor, SimUsb,
 };
-use crate::sim::optics::{Optics, code128_modules, id_code128_modules};
+use crate::sim::optics::{Optics, code128_modules, gs1_128_modules, id_code128_modules};
 use crate::ssi;
 
 /// A symbol to present to the scanner.
@@ -27,6 +27,9 @@ pub enum Symbol {
     Id(String),
     /// Any Code 128 text, read by the linear sensor.
     Code128(String),
+    /// GS1 element strings in the bracketed form `(01)…(17)…`, printed as GS1-128 (FNC1 first,
+    /// FNC1 after each variable-length value that is not last) and read by the linear sensor.
+    Gs1(String),
     /// A dispensing token, printed as Data Matrix and read by the 2-D engine (SSI).
     Token(String),
 }
@@ -36,6 +39,7 @@ impl Symbol {
         match self {
             Self::Id(id) => format!("ID {id} (Code 128, linear sensor)"),
             Self::Code128(text) => format!("Code 128 {text:?} (linear sensor)"),
+            Self::Gs1(text) => format!("GS1-128 {text} (linear sensor)"),
             Self::Token(token) => format!(
                 "token {}… (Data Matrix, 2-D engine)",
                 &token[..token.len().min(12)]
@@ -249,6 +253,7 @@ pub fn run(plan: &Plan, link: FdLink, log: &mut dyn Write) -> Result<Report, Str
     let clock = SimClock::default();
     let scene = Rc::new(RefCell::new(Scene {
         modules: None,
+        rows: Vec::new(),
         optics: plan.optics.clone(),
     }));
     let inputs = SimInputs::default();
@@ -277,6 +282,11 @@ pub fn run(plan: &Plan, link: FdLink, log: &mut dyn Write) -> Result<Report, Str
                 Some(id_code128_modules(&id)?)
             }
             Symbol::Code128(text) => Some(code128_modules(text)?),
+            Symbol::Gs1(text) => {
+                let elements = prescrypt_barcode::gs1::ElementString::parse_bracketed(text)
+                    .map_err(|e| format!("--gs1 {text}: {e}"))?;
+                Some(gs1_128_modules(&elements.canonical().to_string())?)
+            }
             Symbol::Token(_) => None,
         });
     }
@@ -426,7 +436,9 @@ fn present(
             *engine.symbol.borrow_mut() =
                 Some((ssi::symbology::DATA_MATRIX, text.clone().into_bytes()));
         }
-        Symbol::Id(_) | Symbol::Code128(_) => scene.borrow_mut().modules = modules,
+        Symbol::Id(_) | Symbol::Code128(_) | Symbol::Gs1(_) => {
+            scene.borrow_mut().modules = modules;
+        }
     }
     match mode {
         TriggerMode::Manual => inputs.trigger.set(true),
