@@ -3,6 +3,7 @@
 //! `rx-barcode decode FILE...` prints exactly one JSON object per input, one per line:
 //! `{"file": "<as given>", "codes": [{"format": "code128", "text": "...", "aim": "]C0"}], "ms": 1.23}`
 //! with `"error": "..."` added when the file cannot be read. It exits 0 even when nothing is found.
+//! `--want token|id|any|all` says what to look for: decoding a file stops as soon as it is found.
 
 use std::io::Write as _;
 use std::path::PathBuf;
@@ -10,7 +11,7 @@ use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use clap::{Parser, Subcommand};
-use prescrypt_barcode::decode::{DecodeOptions, DecodedCode, Decoder};
+use prescrypt_barcode::decode::{DecodeOptions, DecodedCode, Decoder, Want};
 use prescrypt_barcode::render::{Dpi, TokenFormat, TokenSheet, render_token};
 use prescrypt_barcode::{PrescriptionId, Token};
 use serde::Serialize;
@@ -38,6 +39,10 @@ enum Command {
         /// Time budget per image for the escalation, in milliseconds.
         #[arg(long, default_value_t = 1500)]
         budget_ms: u64,
+        /// What to look for; decoding stops once found: `token` (the 2-D token), `id` (the
+        /// Code 128 ID), `any` (the first of either), `all` (one code of each kind).
+        #[arg(long, default_value = "all", value_parser = parse_want)]
+        want: Want,
     },
     /// Render a token as PDF (A5 sheet), PNG (both codes) or SVG, chosen by the output extension.
     Render {
@@ -88,7 +93,8 @@ fn main() -> ExitCode {
             files,
             max_pixels,
             budget_ms,
-        } => decode(&files, max_pixels, budget_ms),
+            want,
+        } => decode(&files, max_pixels, budget_ms, want),
         Command::Render {
             id,
             token,
@@ -105,10 +111,15 @@ fn main() -> ExitCode {
     }
 }
 
-fn decode(files: &[PathBuf], max_pixels: u64, budget_ms: u64) -> Result<(), String> {
+fn parse_want(name: &str) -> Result<Want, String> {
+    Want::from_name(name).ok_or_else(|| format!("{name:?}: expected token, id, any or all"))
+}
+
+fn decode(files: &[PathBuf], max_pixels: u64, budget_ms: u64, want: Want) -> Result<(), String> {
     let decoder = Decoder::new(DecodeOptions {
         max_pixels,
         time_budget: Duration::from_millis(budget_ms),
+        want,
         ..DecodeOptions::default()
     });
     let stdout = std::io::stdout();
