@@ -43,6 +43,9 @@ enum Command {
         /// Code 128 ID), `any` (the first of either), `all` (one code of each kind).
         #[arg(long, default_value = "all", value_parser = parse_want)]
         want: Want,
+        /// Also print every pipeline step (stage, format, milliseconds, found) to standard error.
+        #[arg(long)]
+        trace: bool,
     },
     /// Render a token as PDF (A5 sheet), PNG (both codes) or SVG, chosen by the output extension.
     Render {
@@ -94,7 +97,8 @@ fn main() -> ExitCode {
             max_pixels,
             budget_ms,
             want,
-        } => decode(&files, max_pixels, budget_ms, want),
+            trace,
+        } => decode(&files, max_pixels, budget_ms, want, trace),
         Command::Render {
             id,
             token,
@@ -115,7 +119,13 @@ fn parse_want(name: &str) -> Result<Want, String> {
     Want::from_name(name).ok_or_else(|| format!("{name:?}: expected token, id, any or all"))
 }
 
-fn decode(files: &[PathBuf], max_pixels: u64, budget_ms: u64, want: Want) -> Result<(), String> {
+fn decode(
+    files: &[PathBuf],
+    max_pixels: u64,
+    budget_ms: u64,
+    want: Want,
+    trace: bool,
+) -> Result<(), String> {
     let decoder = Decoder::new(DecodeOptions {
         max_pixels,
         time_budget: Duration::from_millis(budget_ms),
@@ -126,9 +136,22 @@ fn decode(files: &[PathBuf], max_pixels: u64, budget_ms: u64, want: Want) -> Res
     let mut out = stdout.lock();
     for file in files {
         let started = Instant::now();
-        let result = decoder.decode_file(file);
+        let result = decoder.decode_file_traced(file);
         let ms = (started.elapsed().as_secs_f64() * 1000.0 * 100.0).round() / 100.0;
         let name = file.to_string_lossy();
+        let result = result.map(|(codes, steps)| {
+            if trace {
+                let steps: Vec<String> = steps
+                    .iter()
+                    .map(|s| {
+                        let found = if s.found { " found" } else { "" };
+                        format!("{} {} {:.1} ms{found}", s.stage.name(), s.format, s.ms)
+                    })
+                    .collect();
+                eprintln!("{name}: {}", steps.join(", "));
+            }
+            codes
+        });
         let report = match result {
             Ok(codes) => FileReport {
                 file: &name,

@@ -24,7 +24,8 @@ use clap::Parser;
 use ed25519_dalek::SigningKey;
 use image::GrayImage;
 use prescrypt_barcode::decode::{
-    CodeFormat, DecodeOptions, Decoder, STEP_ORDER, Stage, Step, StepTrace, Want, to_luma_on_white,
+    CANDIDATE_STEPS, CodeFormat, DecodeOptions, Decoder, Stage, Step, StepTrace, Want,
+    to_luma_on_white,
 };
 use prescrypt_barcode::render::{self, Dpi, Orientation};
 use prescrypt_barcode::synth::{self, Label};
@@ -901,7 +902,7 @@ fn step_order(args: &Args, samples: &[Sample]) -> Result<(), String> {
             ))
         })
         .collect::<Result<_, String>>()?;
-    for &step in &STEP_ORDER {
+    for &step in &CANDIDATE_STEPS {
         let mut per_image = Vec::new();
         for (sample, luma) in samples.iter().zip(&lumas) {
             let start = Instant::now();

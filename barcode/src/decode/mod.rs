@@ -30,7 +30,9 @@ use image::{DynamicImage, GrayImage, ImageFormat, ImageReader, Limits};
 
 use crate::{PrescriptionId, Token};
 
-pub use pipeline::{Decoder, Group, STEP_ORDER, Stage, Step, StepTrace, WORK_MAX_PIXELS};
+pub use pipeline::{
+    CANDIDATE_STEPS, Decoder, Group, STEP_ORDER, Stage, Step, StepTrace, WORK_MAX_PIXELS,
+};
 
 /// The symbologies the decoder looks for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -259,6 +261,14 @@ impl Decoder {
     /// Reads and decodes an image file.
     /// The time budget counts from the call: reading and decoding the file come out of it.
     pub fn decode_file(&self, path: impl AsRef<Path>) -> Result<Vec<DecodedCode>, DecodeError> {
+        Ok(self.decode_file_traced(path)?.0)
+    }
+
+    /// [`decode_file`](Self::decode_file) plus the time and outcome of every pipeline step.
+    pub fn decode_file_traced(
+        &self,
+        path: impl AsRef<Path>,
+    ) -> Result<(Vec<DecodedCode>, Vec<StepTrace>), DecodeError> {
         let deadline = Instant::now() + self.options().time_budget;
         let file = std::fs::File::open(path)?;
         let max = self.options().max_file_bytes;
@@ -269,7 +279,7 @@ impl Decoder {
         }
         let luma = to_luma_on_white(&self.load(&bytes)?);
         drop(bytes);
-        Ok(self.decode_luma_until(&luma, deadline).0)
+        Ok(self.decode_luma_until(&luma, deadline))
     }
 
     /// Decodes an encoded image (PNG, JPEG, BMP). The header's dimensions are checked against

@@ -59,6 +59,12 @@ pub enum Stage {
     CropsGlobal,
     /// The inverted image: negative print, dark-mode phone screens.
     Inverted,
+    /// The inverted image with the global histogram binarizer.
+    InvertedGlobal,
+    /// The crops inverted, global histogram binarizer.
+    InvertedCrops,
+    /// The scale pyramid of the inverted image.
+    InvertedPyramid,
     /// ½ and ¼ for large images (averages out noise and smeared edges), ×2 for small ones.
     Pyramid,
     /// 1-D only: 15°-step rotations of the crops and of the whole image.
@@ -74,6 +80,9 @@ impl Stage {
             Self::WholeGlobal => "whole-global",
             Self::CropsGlobal => "crops-global",
             Self::Inverted => "inverted",
+            Self::InvertedGlobal => "inverted-global",
+            Self::InvertedCrops => "inverted-crops",
+            Self::InvertedPyramid => "inverted-pyramid",
             Self::Pyramid => "pyramid",
             Self::Sweep => "sweep",
         }
@@ -84,13 +93,16 @@ impl Stage {
     }
 
     /// Every stage, in declaration order.
-    pub const ALL: [Self; 8] = [
+    pub const ALL: [Self; 11] = [
         Self::Whole,
         Self::Striped,
         Self::Crops,
         Self::WholeGlobal,
         Self::CropsGlobal,
         Self::Inverted,
+        Self::InvertedGlobal,
+        Self::InvertedCrops,
+        Self::InvertedPyramid,
         Self::Pyramid,
         Self::Sweep,
     ];
@@ -107,30 +119,62 @@ fn rxing_format(format: CodeFormat) -> BarcodeFormat {
 /// One attempt of the pipeline: a stage looking for one format.
 pub type Step = (Stage, CodeFormat);
 
-/// The steps, in the order chosen from the readability corpus by measured cost and benefit:
-/// `rx-readability --step-order` runs every step alone on every image and orders them greedily
-/// by codes newly found per millisecond (figures and command in `barcode/BENCHMARKS.md`). The
-/// caller's goal formats ([`Want::goals`]) run in this order first; the others follow as a
-/// fallback while the budget lasts.
-pub const STEP_ORDER: [Step; 18] = [
+/// Every step the pipeline can run: the candidates `rx-readability --step-order` measures.
+pub const CANDIDATE_STEPS: [Step; 28] = [
     (Stage::Whole, CodeFormat::DataMatrix),
     (Stage::Whole, CodeFormat::Code128),
-    (Stage::Striped, CodeFormat::Code128),
     (Stage::Whole, CodeFormat::Qr),
+    (Stage::Striped, CodeFormat::Code128),
     (Stage::Crops, CodeFormat::DataMatrix),
     (Stage::Crops, CodeFormat::Code128),
+    (Stage::Crops, CodeFormat::Qr),
     (Stage::WholeGlobal, CodeFormat::DataMatrix),
     (Stage::WholeGlobal, CodeFormat::Code128),
+    (Stage::WholeGlobal, CodeFormat::Qr),
     (Stage::CropsGlobal, CodeFormat::DataMatrix),
     (Stage::CropsGlobal, CodeFormat::Code128),
     (Stage::Inverted, CodeFormat::DataMatrix),
-    (Stage::Inverted, CodeFormat::Qr),
     (Stage::Inverted, CodeFormat::Code128),
-    (Stage::Crops, CodeFormat::Qr),
+    (Stage::Inverted, CodeFormat::Qr),
+    (Stage::InvertedGlobal, CodeFormat::DataMatrix),
+    (Stage::InvertedGlobal, CodeFormat::Code128),
+    (Stage::InvertedGlobal, CodeFormat::Qr),
+    (Stage::InvertedCrops, CodeFormat::DataMatrix),
+    (Stage::InvertedCrops, CodeFormat::Code128),
+    (Stage::InvertedCrops, CodeFormat::Qr),
+    (Stage::InvertedPyramid, CodeFormat::DataMatrix),
+    (Stage::InvertedPyramid, CodeFormat::Code128),
+    (Stage::InvertedPyramid, CodeFormat::Qr),
     (Stage::Pyramid, CodeFormat::DataMatrix),
     (Stage::Pyramid, CodeFormat::Code128),
     (Stage::Pyramid, CodeFormat::Qr),
     (Stage::Sweep, CodeFormat::Code128),
+];
+
+/// The steps the pipeline runs, in the order measured on the readability corpus:
+/// `rx-readability --step-order` runs every candidate step alone on every image and orders them
+/// greedily by expected codes newly found per millisecond spent on the images still missing
+/// that kind of code (seed 7, 16 images per class: not the benchmark's own images). Steps that
+/// found nothing new are left out (the rotation sweep, the hybrid binarizer on the whole image
+/// for the Data Matrix, the inverted image for the Code 128 …: most find codes alone, but only
+/// codes an earlier step already found).
+/// Figures and command: `barcode/BENCHMARKS.md`. The caller's goal formats
+/// ([`Want::goals`]) run in this order first; the others follow as a fallback.
+pub const STEP_ORDER: [Step; 14] = [
+    (Stage::Whole, CodeFormat::Code128),
+    (Stage::WholeGlobal, CodeFormat::DataMatrix),
+    (Stage::CropsGlobal, CodeFormat::DataMatrix),
+    (Stage::Striped, CodeFormat::Code128),
+    (Stage::InvertedGlobal, CodeFormat::Qr),
+    (Stage::Crops, CodeFormat::DataMatrix),
+    (Stage::Crops, CodeFormat::Qr),
+    (Stage::Inverted, CodeFormat::DataMatrix),
+    (Stage::Crops, CodeFormat::Code128),
+    (Stage::Pyramid, CodeFormat::DataMatrix),
+    (Stage::Pyramid, CodeFormat::Code128),
+    (Stage::Pyramid, CodeFormat::Qr),
+    (Stage::InvertedPyramid, CodeFormat::Qr),
+    (Stage::InvertedPyramid, CodeFormat::DataMatrix),
 ];
 
 /// Time and outcome of one step of a decode (for profiling: `Decoder::decode_luma_traced`).
@@ -222,6 +266,7 @@ impl Decoder {
             image,
             found: Vec::new(),
             crops: None,
+            levels: None,
             trace: Vec::new(),
         };
         for &(stage, format) in steps {
@@ -252,6 +297,8 @@ struct Run<'a> {
     found: Vec<DecodedCode>,
     /// High-contrast crops, computed on first use.
     crops: Option<Vec<GrayImage>>,
+    /// Scale pyramid levels, computed on first use.
+    levels: Option<Vec<GrayImage>>,
     trace: Vec<StepTrace>,
 }
 
@@ -307,28 +354,52 @@ impl Run<'_> {
                 }
                 self.crops = Some(crops);
             }
-            Stage::Inverted => {
+            Stage::Inverted | Stage::InvertedGlobal => {
                 if !self.affordable(pixels(image)) {
                     return;
                 }
                 let mut inverted = image.clone();
                 imageops::invert(&mut inverted);
-                self.attempt(&inverted, Binarization::Hybrid, format);
+                let binarization = if stage == Stage::Inverted {
+                    Binarization::Hybrid
+                } else {
+                    Binarization::GlobalHistogram
+                };
+                self.attempt(&inverted, binarization, format);
             }
-            Stage::Pyramid => {
-                for scale in pyramid(image.width(), image.height()) {
-                    let scaled_pixels = (pixels(image) as f64 * f64::from(scale * scale)) as u64;
-                    if !self.affordable(scaled_pixels) {
-                        return;
-                    }
-                    let scaled = resize(image, scale);
-                    for binarization in [Binarization::Hybrid, Binarization::GlobalHistogram] {
-                        self.attempt(&scaled, binarization, format);
-                        if self.has(group) || self.out_of_time() {
-                            return;
-                        }
+            Stage::InvertedCrops => {
+                let crops = self.crops();
+                for crop in &crops {
+                    let mut inverted = crop.clone();
+                    imageops::invert(&mut inverted);
+                    self.attempt(&inverted, Binarization::GlobalHistogram, format);
+                    if self.has(group) || self.out_of_time() {
+                        break;
                     }
                 }
+                self.crops = Some(crops);
+            }
+            Stage::Pyramid | Stage::InvertedPyramid => {
+                let levels = self.pyramid();
+                for level in &levels {
+                    let level = if stage == Stage::InvertedPyramid {
+                        let mut inverted = level.clone();
+                        imageops::invert(&mut inverted);
+                        inverted
+                    } else {
+                        level.clone()
+                    };
+                    for binarization in [Binarization::Hybrid, Binarization::GlobalHistogram] {
+                        self.attempt(&level, binarization, format);
+                        if self.has(group) || self.out_of_time() {
+                            break;
+                        }
+                    }
+                    if self.has(group) || self.out_of_time() {
+                        break;
+                    }
+                }
+                self.levels = Some(levels);
             }
             Stage::Sweep => {
                 let crops = self.crops();
@@ -349,6 +420,31 @@ impl Run<'_> {
                 }
             }
         }
+    }
+
+    /// The scale pyramid, each level made once per run (reductions by the triangle filter's
+    /// [1 3 3 1] / 8 weights: a plain box average leaves more of a screen's moiré). Levels whose
+    /// decode would not fit the time left are not made.
+    fn pyramid(&mut self) -> Vec<GrayImage> {
+        if let Some(levels) = self.levels.take() {
+            return levels;
+        }
+        let image = self.image;
+        let mut levels = Vec::new();
+        for scale in pyramid(image.width(), image.height()) {
+            let scaled_pixels = (pixels(image) as f64 * f64::from(scale * scale)) as u64;
+            if !self.affordable(scaled_pixels) {
+                break;
+            }
+            levels.push(if scale == 0.5 {
+                halve(image)
+            } else if scale == 0.25 {
+                halve(&halve(image))
+            } else {
+                resize(image, scale)
+            });
+        }
+        levels
     }
 
     fn crops(&mut self) -> Vec<GrayImage> {
@@ -552,6 +648,46 @@ fn box_shrink(image: &GrayImage, max_pixels: u64) -> GrayImage {
     while out_pixels(factor) > max_pixels {
         factor = factor.saturating_add(factor / 8 + 1);
     }
+    box_reduce(image, factor)
+}
+
+/// The image at half size through the [1 3 3 1] / 8 tent in each direction (what a triangle
+/// filter does at scale ½), in integers; allocates the output and one half-width pass.
+fn halve(image: &GrayImage) -> GrayImage {
+    let (w, h) = (image.width() as usize, image.height() as usize);
+    let (out_w, out_h) = ((w / 2).max(1), (h / 2).max(1));
+    let raw = image.as_raw();
+    let tap = |len: usize, i: isize| i.clamp(0, len as isize - 1) as usize;
+    // Horizontal pass: sums ×8.
+    let mut rows = vec![0u16; out_w * h];
+    for y in 0..h {
+        let row = &raw[y * w..(y + 1) * w];
+        let p = |i: isize| u16::from(row[tap(w, i)]);
+        for (ox, out) in rows[y * out_w..(y + 1) * out_w].iter_mut().enumerate() {
+            let x = 2 * ox as isize;
+            *out = p(x - 1) + 3 * p(x) + 3 * p(x + 1) + p(x + 2);
+        }
+    }
+    // Vertical pass: sums ×64, rounded.
+    let mut out = Vec::with_capacity(out_w * out_h);
+    for oy in 0..out_h {
+        let y = 2 * oy as isize;
+        let r = |i: isize| &rows[tap(h, i) * out_w..(tap(h, i) + 1) * out_w];
+        let (a, b, c, d) = (r(y - 1), r(y), r(y + 1), r(y + 2));
+        out.extend((0..out_w).map(|x| {
+            let sum = u32::from(a[x]) + 3 * u32::from(b[x]) + 3 * u32::from(c[x]) + u32::from(d[x]);
+            ((sum + 32) / 64) as u8
+        }));
+    }
+    GrayImage::from_raw(out_w as u32, out_h as u32, out)
+        .unwrap_or_else(|| GrayImage::new(out_w as u32, out_h as u32))
+}
+
+/// The image averaged over `factor`×`factor` blocks (partial blocks at the edges averaged over
+/// what they cover). Allocates only the output and one row of sums.
+fn box_reduce(image: &GrayImage, factor: u32) -> GrayImage {
+    let (w, h) = image.dimensions();
+    let factor = factor.max(1);
     let (out_w, out_h) = (w.div_ceil(factor), h.div_ceil(factor));
     let mut out = Vec::with_capacity(out_w as usize * out_h as usize);
     let mut sums = vec![0u32; out_w as usize];
@@ -629,20 +765,30 @@ fn candidate_regions(image: &GrayImage, deadline: Instant) -> Vec<(u32, u32, u32
         return Vec::new();
     }
     let mut contrast = vec![0u8; (w * h) as usize];
+    let mut lows = vec![255u8; w as usize];
+    let mut highs = vec![0u8; w as usize];
+    let width = half.width() as usize;
     for by in 0..h {
         if Instant::now() >= deadline {
             return Vec::new();
         }
-        for bx in 0..w {
-            let (mut lo, mut hi) = (255u8, 0u8);
-            for y in by * block..((by + 1) * block).min(half.height()) {
-                for x in bx * block..((bx + 1) * block).min(half.width()) {
-                    let v = half.get_pixel(x, y).0[0];
-                    lo = lo.min(v);
-                    hi = hi.max(v);
+        lows.fill(255);
+        highs.fill(0);
+        for y in by * block..((by + 1) * block).min(half.height()) {
+            let row = &half.as_raw()[y as usize * width..(y as usize + 1) * width];
+            for ((lo, hi), cells) in lows
+                .iter_mut()
+                .zip(highs.iter_mut())
+                .zip(row.chunks(block as usize))
+            {
+                for &v in cells {
+                    *lo = (*lo).min(v);
+                    *hi = (*hi).max(v);
                 }
             }
-            contrast[(by * w + bx) as usize] = hi.saturating_sub(lo);
+        }
+        for bx in 0..w as usize {
+            contrast[by as usize * w as usize + bx] = highs[bx].saturating_sub(lows[bx]);
         }
     }
     let mut sorted = contrast.clone();
@@ -721,21 +867,18 @@ fn linear_regions(image: &GrayImage, deadline: Instant) -> Vec<((u32, u32, u32, 
         return Vec::new();
     }
     let mut tensors = vec![[0f32; 3]; (w * h) as usize];
-    let p = |x: u32, y: u32| f32::from(image.get_pixel(x, y).0[0]);
     for y in 1..(h * cell).min(ih - 1) {
         if y % 64 == 0 && Instant::now() >= deadline {
             return Vec::new();
         }
-        for x in 1..(w * cell).min(iw - 1) {
-            let gx = 3.0 * (p(x + 1, y - 1) - p(x - 1, y - 1) + p(x + 1, y + 1) - p(x - 1, y + 1))
-                + 10.0 * (p(x + 1, y) - p(x - 1, y));
-            let gy = 3.0 * (p(x - 1, y + 1) - p(x - 1, y - 1) + p(x + 1, y + 1) - p(x + 1, y - 1))
-                + 10.0 * (p(x, y + 1) - p(x, y - 1));
-            let t = &mut tensors[((y / cell) * w + x / cell) as usize];
+        let row = &mut tensors[((y / cell) * w) as usize..((y / cell + 1) * w) as usize];
+        scharr_row(image, y, (w * cell).min(iw - 1), |x, gx, gy| {
+            let (gx, gy) = (gx as f32, gy as f32);
+            let t = &mut row[(x / cell) as usize];
             t[0] += gx * gx;
             t[1] += gy * gy;
             t[2] += gx * gy;
-        }
+        });
     }
     let energy = |t: &[f32; 3]| t[0] + t[1];
     let coherence = |t: &[f32; 3]| {
@@ -808,6 +951,27 @@ fn linear_regions(image: &GrayImage, deadline: Instant) -> Vec<((u32, u32, u32, 
         .collect()
 }
 
+/// Calls `visit(x, gx, gy)` with the Scharr gradient (far more rotation-invariant than central
+/// differences) of every pixel `1 ≤ x < x_end` of row `y` (`1 ≤ y < height − 1`).
+fn scharr_row(image: &GrayImage, y: u32, x_end: u32, mut visit: impl FnMut(u32, i32, i32)) {
+    let width = image.width() as usize;
+    let y = y as usize;
+    let raw = image.as_raw();
+    let (up, mid, down) = (
+        &raw[(y - 1) * width..y * width],
+        &raw[y * width..(y + 1) * width],
+        &raw[(y + 1) * width..(y + 2) * width],
+    );
+    let p = |row: &[u8], i: usize| i32::from(row[i]);
+    for x in 1..(x_end as usize).min(width.saturating_sub(1)) {
+        let gx = 3 * (p(up, x + 1) - p(up, x - 1) + p(down, x + 1) - p(down, x - 1))
+            + 10 * (p(mid, x + 1) - p(mid, x - 1));
+        let gy = 3 * (p(down, x - 1) - p(up, x - 1) + p(down, x + 1) - p(up, x + 1))
+            + 10 * (p(down, x) - p(up, x));
+        visit(x as u32, gx, gy);
+    }
+}
+
 /// The dominant gradient direction of a striped region (a 1-D code), in degrees, from the
 /// structure tensor; `None` when the region has no clear stripe direction.
 fn stripe_angle(image: &GrayImage) -> Option<f32> {
@@ -816,18 +980,18 @@ fn stripe_angle(image: &GrayImage) -> Option<f32> {
         return None;
     }
     let (mut sxx, mut syy, mut sxy) = (0f64, 0f64, 0f64);
-    let p = |x: u32, y: u32| f64::from(image.get_pixel(x, y).0[0]);
     for y in 1..h - 1 {
-        for x in 1..w - 1 {
-            // Scharr kernels: far more rotation-invariant than central differences.
-            let gx = 3.0 * (p(x + 1, y - 1) - p(x - 1, y - 1) + p(x + 1, y + 1) - p(x - 1, y + 1))
-                + 10.0 * (p(x + 1, y) - p(x - 1, y));
-            let gy = 3.0 * (p(x - 1, y + 1) - p(x - 1, y - 1) + p(x + 1, y + 1) - p(x + 1, y - 1))
-                + 10.0 * (p(x, y + 1) - p(x, y - 1));
-            sxx += gx * gx;
-            syy += gy * gy;
-            sxy += gx * gy;
-        }
+        // Per row in integers (exact), then into the float sums.
+        let (mut xx, mut yy, mut xy) = (0i64, 0i64, 0i64);
+        scharr_row(image, y, w - 1, |_, gx, gy| {
+            let (gx, gy) = (i64::from(gx), i64::from(gy));
+            xx += gx * gx;
+            yy += gy * gy;
+            xy += gx * gy;
+        });
+        sxx += xx as f64;
+        syy += yy as f64;
+        sxy += xy as f64;
     }
     let total = sxx + syy;
     if total <= 0.0 {
@@ -863,6 +1027,20 @@ mod tests {
                 assert!(pixels(&turned) <= WORK_MAX_PIXELS, "{w}×{h} at {degrees}°");
             }
         }
+    }
+
+    #[test]
+    fn halving_keeps_flat_areas_and_smooths_edges() {
+        let flat = GrayImage::from_pixel(9, 5, Luma([77]));
+        let half = halve(&flat);
+        assert_eq!(half.dimensions(), (4, 2));
+        assert!(half.pixels().all(|p| p.0[0] == 77));
+        // A vertical edge between x = 3 and x = 4: the output pixel over it is mixed.
+        let edge = GrayImage::from_fn(8, 2, |x, _| Luma([if x < 4 { 0 } else { 240 }]));
+        let half = halve(&edge);
+        let row: Vec<u8> = (0..4).map(|x| half.get_pixel(x, 0).0[0]).collect();
+        assert_eq!(row, vec![0, 30, 210, 240]);
+        assert_eq!(halve(&GrayImage::new(1, 1)).dimensions(), (1, 1));
     }
 
     #[test]
