@@ -839,7 +839,7 @@ fn report(samples: &[Sample], ours: &[Outcome], zxing: Option<&[Outcome]>) {
 
 /// Where our pipeline spends its time: per step (stage × group), over the images outside the
 /// sweep, how often it ran, its total and mean time, how many codes it found first, and codes
-/// per second of its time (the order of `STEP_ORDER` in the decoder follows this column).
+/// per second of its time (the order itself comes from `--step-order`).
 fn profile(samples: &[Sample], ours: &[Outcome]) {
     let mut by_step: BTreeMap<(Stage, CodeFormat), (usize, f64, usize)> = BTreeMap::new();
     let mut total_ms = 0.0;

@@ -160,21 +160,20 @@ pub const CANDIDATE_STEPS: [Step; 28] = [
 /// codes an earlier step already found).
 /// Figures and command: `barcode/BENCHMARKS.md`. The caller's goal formats
 /// ([`Want::goals`]) run in this order first; the others follow as a fallback.
-pub const STEP_ORDER: [Step; 14] = [
+pub const STEP_ORDER: [Step; 13] = [
     (Stage::Whole, CodeFormat::Code128),
     (Stage::WholeGlobal, CodeFormat::DataMatrix),
     (Stage::CropsGlobal, CodeFormat::DataMatrix),
     (Stage::Striped, CodeFormat::Code128),
     (Stage::InvertedGlobal, CodeFormat::Qr),
-    (Stage::Crops, CodeFormat::DataMatrix),
     (Stage::Crops, CodeFormat::Qr),
-    (Stage::Inverted, CodeFormat::DataMatrix),
-    (Stage::Crops, CodeFormat::Code128),
-    (Stage::Pyramid, CodeFormat::DataMatrix),
+    (Stage::Crops, CodeFormat::DataMatrix),
     (Stage::Pyramid, CodeFormat::Code128),
+    (Stage::Pyramid, CodeFormat::DataMatrix),
     (Stage::Pyramid, CodeFormat::Qr),
-    (Stage::InvertedPyramid, CodeFormat::Qr),
+    (Stage::Crops, CodeFormat::Code128),
     (Stage::InvertedPyramid, CodeFormat::DataMatrix),
+    (Stage::InvertedPyramid, CodeFormat::Qr),
 ];
 
 /// Time and outcome of one step of a decode (for profiling: `Decoder::decode_luma_traced`).
