@@ -168,6 +168,60 @@ pub fn missing_dot_columns<R: Rng>(image: &GrayImage, count: u32, rng: &mut R) -
     out
 }
 
+/// Dead thermal print-head elements inside bars: `count` dot columns chosen among the darkest
+/// (those running along a bar), left white for the whole label.
+pub fn dead_elements_in_bars<R: Rng>(image: &GrayImage, count: u32, rng: &mut R) -> GrayImage {
+    let dark_per_column: Vec<u32> = (0..image.width())
+        .map(|x| {
+            (0..image.height())
+                .filter(|&y| image.get_pixel(x, y).0[0] < 128)
+                .count() as u32
+        })
+        .collect();
+    let most = dark_per_column.iter().copied().max().unwrap_or(0);
+    let inside: Vec<u32> = (0..image.width())
+        .filter(|&x| most > 0 && dark_per_column[x as usize] * 2 >= most)
+        .collect();
+    let mut out = image.clone();
+    for _ in 0..count {
+        let x = if inside.is_empty() {
+            rng.gen_range(0..out.width())
+        } else {
+            inside[rng.gen_range(0..inside.len())]
+        };
+        for y in 0..out.height() {
+            out.put_pixel(x, y, Luma([255]));
+        }
+    }
+    out
+}
+
+/// A code shown on a phone screen: every image pixel becomes a `pitch`×`pitch` block of screen
+/// pixels with dark gaps between them (the pixel grid a camera turns into moiré). In dark mode
+/// the code is light on a dark background.
+pub fn screen(image: &GrayImage, pitch: u32, dark_mode: bool) -> GrayImage {
+    let pitch = pitch.max(2);
+    GrayImage::from_fn(image.width() * pitch, image.height() * pitch, |x, y| {
+        let v = u32::from(image.get_pixel(x / pitch, y / pitch).0[0]);
+        let lit = if dark_mode { 235 - v * 7 / 10 } else { v };
+        let gap = x % pitch == pitch - 1 || y % pitch == pitch - 1;
+        Luma([if gap { lit / 3 } else { lit } as u8])
+    })
+}
+
+/// A specular reflection: a bright blob washing out part of the image.
+pub fn glare<R: Rng>(image: &GrayImage, rng: &mut R) -> GrayImage {
+    let (w, h) = (image.width() as f32, image.height() as f32);
+    let (cx, cy) = (rng.gen_range(0.2..0.8) * w, rng.gen_range(0.2..0.8) * h);
+    let radius = rng.gen_range(0.08..0.2) * w.max(h);
+    let strength = rng.gen_range(0.5..0.9);
+    GrayImage::from_fn(image.width(), image.height(), |x, y| {
+        let d2 = ((x as f32 - cx).powi(2) + (y as f32 - cy).powi(2)) / (radius * radius);
+        let v = f32::from(image.get_pixel(x, y).0[0]);
+        Luma([(v + (255.0 - v) * strength * (-d2).exp()).min(255.0) as u8])
+    })
+}
+
 /// Resamples from one resolution to another (printer dots → scanner pixels).
 pub fn resample(image: &GrayImage, from: Dpi, to: Dpi) -> GrayImage {
     let scale = f64::from(to.get()) / f64::from(from.get());

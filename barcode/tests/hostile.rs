@@ -4,7 +4,9 @@
 
 mod common;
 
-use prescrypt_barcode::decode::{DecodeError, DecodeOptions, Decoder, Payload};
+use std::time::Duration;
+
+use prescrypt_barcode::decode::{DecodeError, DecodeOptions, Decoder, Payload, Want};
 use prescrypt_barcode::render::{self, Dpi, matrix_dots_per_module};
 use prescrypt_barcode::{Token, TokenError};
 use rand::{Rng, SeedableRng};
@@ -202,4 +204,95 @@ fn malicious_payloads_in_a_data_matrix_are_never_tokens() {
             assert!(Token::parse(&codes[0].text).is_err());
         }
     }
+}
+
+/// Issue 21's table: all-zero greyscale PNGs of a few hundred bytes to 78 KB whose proportions
+/// once made the rotation step allocate about width² × sin θ cos θ pixels (2.5 GB for
+/// 100000×1, an abort for 500000×1). They are rejected on the header, before any pixel is
+/// decoded, with an error that says why.
+#[test]
+fn images_of_extreme_proportions_are_rejected_on_the_header() {
+    for (width, height) in [
+        (100_000u32, 1u32),
+        (500_000, 1),
+        (40_000_000, 1),
+        (1, 40_000_000),
+    ] {
+        let png = render::png_bytes(&image::GrayImage::new(width, height)).unwrap();
+        match decoder().decode_bytes(&png) {
+            Err(error @ DecodeError::AspectRatio { .. }) => {
+                assert!(
+                    error
+                        .to_string()
+                        .contains(&format!("{width}×{height} pixels")),
+                    "{error}"
+                );
+            }
+            other => panic!("{width}×{height}: expected the proportion limit, got {other:?}"),
+        }
+    }
+}
+
+/// The same shapes handed to the pipeline directly (no header check): every canvas it builds is
+/// bounded, so it returns nothing, within its budget, instead of allocating gigabytes.
+#[test]
+fn the_pipeline_bounds_its_canvases_on_any_shape() {
+    let budget = Duration::from_millis(300);
+    let decoder = Decoder::new(DecodeOptions {
+        time_budget: budget,
+        want: Want::All,
+        ..DecodeOptions::default()
+    });
+    for (width, height) in [
+        (100_000u32, 1u32),
+        (500_000, 1),
+        (40_000_000, 1),
+        (1, 40_000_000),
+        (6000, 3),
+    ] {
+        let image = image::GrayImage::new(width, height);
+        let (codes, steps) = decoder.decode_luma_traced(&image);
+        assert_eq!(codes, vec![], "{width}×{height}");
+        // Every step started before the deadline (the last may overrun it by one bounded call).
+        let started: f64 = steps.iter().rev().skip(1).map(|step| step.ms).sum();
+        assert!(
+            started <= budget.as_secs_f64() * 1000.0,
+            "{width}×{height}: {steps:?}"
+        );
+    }
+}
+
+#[test]
+fn only_png_jpeg_and_bmp_are_read() {
+    // A GIF header: the format is recognised but not decoded.
+    let gif = b"GIF89a\x01\x00\x01\x00\x00\x00\x00;";
+    let error = decoder().decode_bytes(gif).unwrap_err();
+    assert!(error.to_string().contains("PNG, JPEG or BMP"), "{error}");
+}
+
+/// A 16-bit RGBA image needs eight bytes per pixel: within the pixel limit but above the
+/// decoded-memory limit (four bytes per allowed pixel), it is refused before decoding.
+#[test]
+fn decoded_memory_is_bounded_by_the_pixel_limit() {
+    let image = image::ImageBuffer::<image::Rgba<u16>, Vec<u16>>::new(100, 100);
+    let mut png = Vec::new();
+    image::DynamicImage::ImageRgba16(image)
+        .write_to(&mut std::io::Cursor::new(&mut png), image::ImageFormat::Png)
+        .unwrap();
+    let strict = Decoder::new(DecodeOptions {
+        max_pixels: 100 * 100,
+        ..DecodeOptions::default()
+    });
+    match strict.decode_bytes(&png) {
+        Err(error @ DecodeError::TooMuchMemory { max_bytes: 40_000 }) => {
+            assert!(error.to_string().contains("40000 bytes"), "{error}");
+        }
+        other => panic!("expected the memory limit, got {other:?}"),
+    }
+    // Twice the pixel allowance is enough for it.
+    let roomy = Decoder::new(DecodeOptions {
+        max_pixels: 2 * 100 * 100,
+        ..DecodeOptions::default()
+    });
+    assert_eq!(roomy.decode_bytes(&png).unwrap(), vec![]);
 }

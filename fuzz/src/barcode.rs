@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use image::GrayImage;
-use prescrypt_barcode::decode::{DecodeOptions, Decoder, Payload};
+use prescrypt_barcode::decode::{DecodeOptions, Decoder, Payload, Want};
 use prescrypt_barcode::gs1::{self, ElementString};
 use prescrypt_barcode::token::{TOKEN_LEN, Token};
 use prescrypt_barcode::{NhsNumber, PrescriptionId};
@@ -134,6 +134,9 @@ pub fn image_decoder() -> Decoder {
         max_pixels: IMAGE_MAX_PIXELS,
         max_file_bytes: 64 * 1024,
         time_budget: IMAGE_TIME_BUDGET,
+        // Look for both codes: every stage of the pipeline stays reachable.
+        want: Want::All,
+        ..DecodeOptions::default()
     })
 }
 

@@ -3,6 +3,7 @@
 //! `rx-barcode decode FILE...` prints exactly one JSON object per input, one per line:
 //! `{"file": "<as given>", "codes": [{"format": "code128", "text": "...", "aim": "]C0"}], "ms": 1.23}`
 //! with `"error": "..."` added when the file cannot be read. It exits 0 even when nothing is found.
+//! `--want token|id|any|all` says what to look for: decoding a file stops as soon as it is found.
 
 use std::io::Write as _;
 use std::path::PathBuf;
@@ -10,7 +11,7 @@ use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use clap::{Parser, Subcommand};
-use prescrypt_barcode::decode::{DecodeOptions, DecodedCode, Decoder};
+use prescrypt_barcode::decode::{DecodeOptions, DecodedCode, Decoder, Want};
 use prescrypt_barcode::render::{Dpi, TokenFormat, TokenSheet, render_token};
 use prescrypt_barcode::{PrescriptionId, Token};
 use serde::Serialize;
@@ -38,6 +39,13 @@ enum Command {
         /// Time budget per image for the escalation, in milliseconds.
         #[arg(long, default_value_t = 1500)]
         budget_ms: u64,
+        /// What to look for; decoding stops once found: `token` (the 2-D token), `id` (the
+        /// Code 128 ID), `any` (the first of either), `all` (one code of each kind).
+        #[arg(long, default_value = "all", value_parser = parse_want)]
+        want: Want,
+        /// Also print every pipeline step (stage, format, milliseconds, found) to standard error.
+        #[arg(long)]
+        trace: bool,
     },
     /// Render a token as PDF (A5 sheet), PNG (both codes) or SVG, chosen by the output extension.
     Render {
@@ -88,7 +96,9 @@ fn main() -> ExitCode {
             files,
             max_pixels,
             budget_ms,
-        } => decode(&files, max_pixels, budget_ms),
+            want,
+            trace,
+        } => decode(&files, max_pixels, budget_ms, want, trace),
         Command::Render {
             id,
             token,
@@ -105,19 +115,43 @@ fn main() -> ExitCode {
     }
 }
 
-fn decode(files: &[PathBuf], max_pixels: u64, budget_ms: u64) -> Result<(), String> {
+fn parse_want(name: &str) -> Result<Want, String> {
+    Want::from_name(name).ok_or_else(|| format!("{name:?}: expected token, id, any or all"))
+}
+
+fn decode(
+    files: &[PathBuf],
+    max_pixels: u64,
+    budget_ms: u64,
+    want: Want,
+    trace: bool,
+) -> Result<(), String> {
     let decoder = Decoder::new(DecodeOptions {
         max_pixels,
         time_budget: Duration::from_millis(budget_ms),
+        want,
         ..DecodeOptions::default()
     });
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
     for file in files {
         let started = Instant::now();
-        let result = decoder.decode_file(file);
+        let result = decoder.decode_file_traced(file);
         let ms = (started.elapsed().as_secs_f64() * 1000.0 * 100.0).round() / 100.0;
         let name = file.to_string_lossy();
+        let result = result.map(|(codes, steps)| {
+            if trace {
+                let steps: Vec<String> = steps
+                    .iter()
+                    .map(|s| {
+                        let found = if s.found { " found" } else { "" };
+                        format!("{} {} {:.1} ms{found}", s.stage.name(), s.format, s.ms)
+                    })
+                    .collect();
+                eprintln!("{name}: {}", steps.join(", "));
+            }
+            codes
+        });
         let report = match result {
             Ok(codes) => FileReport {
                 file: &name,

@@ -7,22 +7,32 @@
 //! high-contrast regions (rxing's Data Matrix detector returns one candidate per image, so a
 //! code next to another can hide), and a rotation sweep for the 1-D code.
 //!
-//! Every decode call runs under `catch_unwind`; images above the pixel limit and unreadable files
-//! are errors. A decoded text that claims to be ours but fails our own check is dropped, never
-//! reported (see [`Payload::classify`]).
+//! The pipeline stops as soon as it has what the caller asked for ([`Want`]): a token that parses
+//! is enough for the pharmacy counter.
+//!
+//! Bounds: images above the pixel limit, of extreme proportions or needing more decoded memory
+//! than the limit allows are errors, checked on the header before any pixel is decoded. Inside
+//! the pipeline every canvas is bounded: larger images are box-averaged down to a working canvas
+//! of at most [`WORK_MAX_PIXELS`], and the rotation step scales its input so the turned canvas
+//! stays within the same bound. Every stage checks the time budget, and an rxing call is only
+//! started when its estimated cost fits the time left. Every decode call runs under
+//! `catch_unwind`. A decoded text that claims to be ours but fails our own check is dropped,
+//! never reported (see [`Payload::classify`]).
 
 mod pipeline;
 
 use std::fmt;
 use std::io::{Cursor, Read};
 use std::path::Path;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use image::{DynamicImage, GrayImage, ImageReader, Limits};
+use image::{DynamicImage, GrayImage, ImageFormat, ImageReader, Limits};
 
 use crate::{PrescriptionId, Scanned, Token, Unrecognised};
 
-pub use pipeline::Decoder;
+pub use pipeline::{
+    CANDIDATE_STEPS, Decoder, Group, STEP_ORDER, Stage, Step, StepTrace, WORK_MAX_PIXELS,
+};
 
 /// The symbologies the decoder looks for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -51,8 +61,12 @@ impl CodeFormat {
         }
     }
 
-    fn is_linear(self) -> bool {
-        matches!(self, Self::Code128)
+    /// Which of the two kinds of code on a token this format is.
+    pub fn group(self) -> Group {
+        match self {
+            Self::Code128 => Group::Linear,
+            Self::DataMatrix | Self::Qr => Group::Matrix,
+        }
     }
 }
 
@@ -98,6 +112,70 @@ impl Payload {
     }
 }
 
+/// What the caller needs from an image: the pipeline stops as soon as it has it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum Want {
+    /// A well-formed token (the pharmacy counter). Code 128 attempts come after every 2-D
+    /// attempt, so an image with only the ID still yields it if the budget lasts.
+    #[default]
+    Token,
+    /// A valid prescription ID; 2-D attempts come after every 1-D attempt.
+    Id,
+    /// The first token or ID, whichever is found first (one code per image).
+    Any,
+    /// One code of each kind: the 1-D ID and the 2-D token (a whole token label).
+    All,
+}
+
+impl Want {
+    /// The name used by the CLI (`token`, `id`, `any`, `all`).
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Token => "token",
+            Self::Id => "id",
+            Self::Any => "any",
+            Self::All => "all",
+        }
+    }
+
+    /// Parses a CLI name.
+    pub fn from_name(name: &str) -> Option<Self> {
+        [Self::Token, Self::Id, Self::Any, Self::All]
+            .into_iter()
+            .find(|want| want.name() == name)
+    }
+
+    /// Whether `found` already answers the caller.
+    pub fn is_met(self, found: &[DecodedCode]) -> bool {
+        let has = |group: Group| found.iter().any(|code| code.format.group() == group);
+        let has_token = found.iter().any(|c| is_token(&c.payload));
+        let has_id = found
+            .iter()
+            .any(|c| matches!(c.payload, Payload::PrescriptionId(_)));
+        match self {
+            Self::Token => has_token,
+            Self::Id => has_id,
+            Self::Any => has_token || has_id,
+            Self::All => has(Group::Linear) && has(Group::Matrix),
+        }
+    }
+
+    /// The formats whose codes can answer the caller; the others are only a fallback once
+    /// these are exhausted.
+    pub fn goals(self) -> &'static [CodeFormat] {
+        match self {
+            Self::Token => &[CodeFormat::DataMatrix, CodeFormat::Qr],
+            Self::Id => &[CodeFormat::Code128],
+            Self::Any | Self::All => &[CodeFormat::DataMatrix, CodeFormat::Qr, CodeFormat::Code128],
+        }
+    }
+}
+
+/// The "token or ID?" decision in one place (to be replaced by the core's shared classifier).
+fn is_token(payload: &Payload) -> bool {
+    matches!(payload, Payload::Token(_))
+}
+
 /// One code found in an image.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DecodedCode {
@@ -115,8 +193,13 @@ pub struct DecodeOptions {
     pub max_pixels: u64,
     /// Files larger than this are rejected before decoding.
     pub max_file_bytes: u64,
-    /// Escalation stops when this is spent (a decode call already running finishes).
+    /// Escalation stops when this is spent; a decode call is started only when its estimated
+    /// cost fits in what is left.
     pub time_budget: Duration,
+    /// Images whose longer side exceeds the shorter one by more than this factor are rejected.
+    pub max_aspect_ratio: u32,
+    /// What to look for; the pipeline stops as soon as it has it.
+    pub want: Want,
 }
 
 impl Default for DecodeOptions {
@@ -125,6 +208,8 @@ impl Default for DecodeOptions {
             max_pixels: 40_000_000,
             max_file_bytes: 64 * 1024 * 1024,
             time_budget: Duration::from_millis(1500),
+            max_aspect_ratio: 20,
+            want: Want::Token,
         }
     }
 }
@@ -138,13 +223,29 @@ pub enum DecodeError {
     FileTooLarge { max: u64 },
     #[error("the image is {width}×{height} pixels, more than the limit of {max} pixels")]
     TooManyPixels { width: u32, height: u32, max: u64 },
+    #[error(
+        "the image is {width}×{height} pixels, longer than {max} times its width: not processed"
+    )]
+    AspectRatio { width: u32, height: u32, max: u32 },
+    #[error("the decoded image would need more than {max_bytes} bytes of memory: not processed")]
+    TooMuchMemory { max_bytes: u64 },
     #[error("not a readable image: {0}")]
     Image(String),
 }
 
 impl Decoder {
     /// Reads and decodes an image file.
+    /// The time budget counts from the call: reading and decoding the file come out of it.
     pub fn decode_file(&self, path: impl AsRef<Path>) -> Result<Vec<DecodedCode>, DecodeError> {
+        Ok(self.decode_file_traced(path)?.0)
+    }
+
+    /// [`decode_file`](Self::decode_file) plus the time and outcome of every pipeline step.
+    pub fn decode_file_traced(
+        &self,
+        path: impl AsRef<Path>,
+    ) -> Result<(Vec<DecodedCode>, Vec<StepTrace>), DecodeError> {
+        let deadline = Instant::now() + self.options().time_budget;
         let file = std::fs::File::open(path)?;
         let max = self.options().max_file_bytes;
         let mut bytes = Vec::new();
@@ -152,67 +253,124 @@ impl Decoder {
         if bytes.len() as u64 > max {
             return Err(DecodeError::FileTooLarge { max });
         }
-        self.decode_bytes(&bytes)
+        let luma = to_luma_on_white(&self.load(&bytes)?);
+        drop(bytes);
+        Ok(self.decode_luma_until(&luma, deadline))
     }
 
     /// Decodes an encoded image (PNG, JPEG, BMP). The header's dimensions are checked against
-    /// the pixel limit before any pixel is decoded.
+    /// the pixel and proportion limits before any pixel is decoded. The time budget counts from
+    /// the call.
     pub fn decode_bytes(&self, bytes: &[u8]) -> Result<Vec<DecodedCode>, DecodeError> {
-        let image = self.load(bytes)?;
-        self.decode_image(&image)
+        let deadline = Instant::now() + self.options().time_budget;
+        let luma = to_luma_on_white(&self.load(bytes)?);
+        Ok(self.decode_luma_until(&luma, deadline).0)
     }
 
     /// Decodes a decoded image. Transparent pixels count as white paper.
     pub fn decode_image(&self, image: &DynamicImage) -> Result<Vec<DecodedCode>, DecodeError> {
-        self.check_pixels(image.width(), image.height())?;
+        self.check_shape(image.width(), image.height())?;
         Ok(self.decode_luma(&to_luma_on_white(image)))
     }
 
-    /// Loads an encoded image under the pixel and allocation limits.
+    /// Loads an encoded image (PNG, JPEG or BMP only) under the pixel, proportion and memory
+    /// limits.
     pub fn load(&self, bytes: &[u8]) -> Result<DynamicImage, DecodeError> {
         let reader = || {
-            ImageReader::new(Cursor::new(bytes))
+            let reader = ImageReader::new(Cursor::new(bytes))
                 .with_guessed_format()
-                .map_err(DecodeError::Io)
+                .map_err(DecodeError::Io)?;
+            match reader.format() {
+                Some(ImageFormat::Png | ImageFormat::Jpeg | ImageFormat::Bmp) => Ok(reader),
+                Some(other) => Err(DecodeError::Image(format!(
+                    "{other:?} images are not read (PNG, JPEG or BMP only)"
+                ))),
+                None => Err(DecodeError::Image("not a PNG, JPEG or BMP file".to_owned())),
+            }
         };
         let (width, height) = reader()?
             .into_dimensions()
             .map_err(|e| DecodeError::Image(e.to_string()))?;
-        self.check_pixels(width, height)?;
+        self.check_shape(width, height)?;
+        let max_bytes = self.max_decoded_bytes();
         let mut limits = Limits::default();
         limits.max_image_width = Some(width);
         limits.max_image_height = Some(height);
-        limits.max_alloc = Some(self.options().max_pixels.saturating_mul(16));
+        limits.max_alloc = Some(max_bytes);
         let mut reader = reader()?;
         reader.limits(limits);
         let decoded = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| reader.decode()))
             .map_err(|_| DecodeError::Image("the image decoder crashed".to_owned()))?;
-        decoded.map_err(|e| DecodeError::Image(e.to_string()))
+        decoded.map_err(|e| match e {
+            image::ImageError::Limits(_) => DecodeError::TooMuchMemory { max_bytes },
+            other => DecodeError::Image(other.to_string()),
+        })
     }
 
-    fn check_pixels(&self, width: u32, height: u32) -> Result<(), DecodeError> {
-        let max = self.options().max_pixels;
+    /// The decoded-pixel memory allowed: four bytes per allowed pixel (8-bit RGBA at the pixel
+    /// limit; a 16-bit image must be correspondingly smaller).
+    fn max_decoded_bytes(&self) -> u64 {
+        self.options().max_pixels.saturating_mul(4)
+    }
+
+    fn check_shape(&self, width: u32, height: u32) -> Result<(), DecodeError> {
+        let options = self.options();
+        let max = options.max_pixels;
         if u64::from(width) * u64::from(height) > max {
             return Err(DecodeError::TooManyPixels { width, height, max });
         }
         if width == 0 || height == 0 {
             return Err(DecodeError::Image("the image has no pixels".to_owned()));
         }
+        let (short, long) = (width.min(height), width.max(height));
+        if u64::from(long) > u64::from(short) * u64::from(options.max_aspect_ratio) {
+            return Err(DecodeError::AspectRatio {
+                width,
+                height,
+                max: options.max_aspect_ratio,
+            });
+        }
         Ok(())
     }
 }
 
 /// Grey levels with transparency composited over white paper.
+/// One grey byte per pixel is allocated; 8-bit images are converted without an intermediate copy.
 pub fn to_luma_on_white(image: &DynamicImage) -> GrayImage {
-    if !image.color().has_alpha() {
-        return image.to_luma8();
-    }
-    let with_alpha = image.to_luma_alpha8();
-    GrayImage::from_fn(with_alpha.width(), with_alpha.height(), |x, y| {
-        let [luma, alpha] = with_alpha.get_pixel(x, y).0;
-        let (luma, alpha) = (u32::from(luma), u32::from(alpha));
-        image::Luma([((luma * alpha + 255 * (255 - alpha)) / 255) as u8])
-    })
+    let on_white = |luma: u32, alpha: u32| ((luma * alpha + 255 * (255 - alpha)) / 255) as u8;
+    // ITU-R BT.709 weights, as `image`'s own conversion.
+    let luma_of = |r: u8, g: u8, b: u8| {
+        ((2126 * u32::from(r) + 7152 * u32::from(g) + 722 * u32::from(b)) / 10000) as u8
+    };
+    let (width, height) = (image.width(), image.height());
+    let pixels: Vec<u8> = match image {
+        DynamicImage::ImageLuma8(grey) => return grey.clone(),
+        DynamicImage::ImageLumaA8(grey) => grey
+            .as_raw()
+            .chunks_exact(2)
+            .map(|p| on_white(u32::from(p[0]), u32::from(p[1])))
+            .collect(),
+        DynamicImage::ImageRgb8(rgb) => rgb
+            .as_raw()
+            .chunks_exact(3)
+            .map(|p| luma_of(p[0], p[1], p[2]))
+            .collect(),
+        DynamicImage::ImageRgba8(rgba) => rgba
+            .as_raw()
+            .chunks_exact(4)
+            .map(|p| on_white(u32::from(luma_of(p[0], p[1], p[2])), u32::from(p[3])))
+            .collect(),
+        other if !other.color().has_alpha() => return other.to_luma8(),
+        other => {
+            let with_alpha = other.to_luma_alpha8();
+            with_alpha
+                .as_raw()
+                .chunks_exact(2)
+                .map(|p| on_white(u32::from(p[0]), u32::from(p[1])))
+                .collect()
+        }
+    };
+    GrayImage::from_raw(width, height, pixels).unwrap_or_else(|| GrayImage::new(width, height))
 }
 
 #[cfg(test)]

@@ -1,9 +1,10 @@
-//! The escalation pipeline: cheap attempts first, costlier ones only while a code is missing and
-//! the time budget lasts.
+//! The escalation pipeline: steps (a stage applied to one group of formats) in an order chosen
+//! from measured cost and yield, stopping as soon as the caller's [`Want`] is met or the time
+//! budget is spent. Every canvas it allocates is bounded (see [`WORK_MAX_PIXELS`]).
 
 use std::collections::HashSet;
 use std::panic::{AssertUnwindSafe, catch_unwind};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use image::imageops::{self, FilterType};
 use image::{GrayImage, Luma};
@@ -15,7 +16,7 @@ use rxing::{
     RXingResult, RXingResultMetadataType, RXingResultMetadataValue, Reader,
 };
 
-use super::{CodeFormat, DecodeOptions, DecodedCode, Payload};
+use super::{CodeFormat, DecodeOptions, DecodedCode, Payload, Want};
 
 /// Decodes Code 128, Data Matrix and QR from images within limits and a time budget.
 #[derive(Debug, Clone, Default)]
@@ -24,20 +25,165 @@ pub struct Decoder {
 }
 
 /// The two kinds of code a token carries: the 1-D ID and the 2-D token (Data Matrix, or QR on a
-/// phone). The pipeline stops once it has one of each.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Group {
+/// phone). At most one code of each group is reported.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Group {
     Linear,
     Matrix,
 }
 
 impl Group {
-    fn formats(self) -> HashSet<BarcodeFormat> {
+    pub fn name(self) -> &'static str {
         match self {
-            Self::Linear => HashSet::from([BarcodeFormat::CODE_128]),
-            Self::Matrix => HashSet::from([BarcodeFormat::DATA_MATRIX, BarcodeFormat::QR_CODE]),
+            Self::Linear => "1-D",
+            Self::Matrix => "2-D",
         }
     }
+}
+
+/// One way of looking at the image.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Stage {
+    /// The working image as it is, local-threshold (hybrid) binarizer.
+    Whole,
+    /// 1-D only: regions of coherent stripes (structure tensor), each turned upright.
+    Striped,
+    /// Crops of high-contrast regions, each symbol alone (rxing's Data Matrix detector returns
+    /// one candidate per image, so a symbol next to other print can hide); 1-D codes turned
+    /// upright by their stripe direction.
+    Crops,
+    /// The whole image with the one-threshold-per-row (global histogram) binarizer: better on
+    /// small, blurred or low-contrast symbols.
+    WholeGlobal,
+    /// The crops with the global histogram binarizer.
+    CropsGlobal,
+    /// The inverted image: negative print, dark-mode phone screens.
+    Inverted,
+    /// The inverted image with the global histogram binarizer.
+    InvertedGlobal,
+    /// The crops inverted, global histogram binarizer.
+    InvertedCrops,
+    /// The scale pyramid of the inverted image.
+    InvertedPyramid,
+    /// ½ and ¼ for large images (averages out noise and smeared edges), ×2 for small ones.
+    Pyramid,
+    /// 1-D only: 15°-step rotations of the crops and of the whole image.
+    Sweep,
+}
+
+impl Stage {
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Whole => "whole",
+            Self::Striped => "striped",
+            Self::Crops => "crops",
+            Self::WholeGlobal => "whole-global",
+            Self::CropsGlobal => "crops-global",
+            Self::Inverted => "inverted",
+            Self::InvertedGlobal => "inverted-global",
+            Self::InvertedCrops => "inverted-crops",
+            Self::InvertedPyramid => "inverted-pyramid",
+            Self::Pyramid => "pyramid",
+            Self::Sweep => "sweep",
+        }
+    }
+
+    fn applies_to(self, format: CodeFormat) -> bool {
+        format == CodeFormat::Code128 || !matches!(self, Self::Striped | Self::Sweep)
+    }
+
+    /// Every stage, in declaration order.
+    pub const ALL: [Self; 11] = [
+        Self::Whole,
+        Self::Striped,
+        Self::Crops,
+        Self::WholeGlobal,
+        Self::CropsGlobal,
+        Self::Inverted,
+        Self::InvertedGlobal,
+        Self::InvertedCrops,
+        Self::InvertedPyramid,
+        Self::Pyramid,
+        Self::Sweep,
+    ];
+}
+
+fn rxing_format(format: CodeFormat) -> BarcodeFormat {
+    match format {
+        CodeFormat::Code128 => BarcodeFormat::CODE_128,
+        CodeFormat::DataMatrix => BarcodeFormat::DATA_MATRIX,
+        CodeFormat::Qr => BarcodeFormat::QR_CODE,
+    }
+}
+
+/// One attempt of the pipeline: a stage looking for one format.
+pub type Step = (Stage, CodeFormat);
+
+/// Every step the pipeline can run: the candidates `rx-readability --step-order` measures.
+pub const CANDIDATE_STEPS: [Step; 28] = [
+    (Stage::Whole, CodeFormat::DataMatrix),
+    (Stage::Whole, CodeFormat::Code128),
+    (Stage::Whole, CodeFormat::Qr),
+    (Stage::Striped, CodeFormat::Code128),
+    (Stage::Crops, CodeFormat::DataMatrix),
+    (Stage::Crops, CodeFormat::Code128),
+    (Stage::Crops, CodeFormat::Qr),
+    (Stage::WholeGlobal, CodeFormat::DataMatrix),
+    (Stage::WholeGlobal, CodeFormat::Code128),
+    (Stage::WholeGlobal, CodeFormat::Qr),
+    (Stage::CropsGlobal, CodeFormat::DataMatrix),
+    (Stage::CropsGlobal, CodeFormat::Code128),
+    (Stage::Inverted, CodeFormat::DataMatrix),
+    (Stage::Inverted, CodeFormat::Code128),
+    (Stage::Inverted, CodeFormat::Qr),
+    (Stage::InvertedGlobal, CodeFormat::DataMatrix),
+    (Stage::InvertedGlobal, CodeFormat::Code128),
+    (Stage::InvertedGlobal, CodeFormat::Qr),
+    (Stage::InvertedCrops, CodeFormat::DataMatrix),
+    (Stage::InvertedCrops, CodeFormat::Code128),
+    (Stage::InvertedCrops, CodeFormat::Qr),
+    (Stage::InvertedPyramid, CodeFormat::DataMatrix),
+    (Stage::InvertedPyramid, CodeFormat::Code128),
+    (Stage::InvertedPyramid, CodeFormat::Qr),
+    (Stage::Pyramid, CodeFormat::DataMatrix),
+    (Stage::Pyramid, CodeFormat::Code128),
+    (Stage::Pyramid, CodeFormat::Qr),
+    (Stage::Sweep, CodeFormat::Code128),
+];
+
+/// The steps the pipeline runs, in the order measured on the readability corpus:
+/// `rx-readability --step-order` runs every candidate step alone on every image and orders them
+/// greedily by expected codes newly found per millisecond spent on the images still missing
+/// that kind of code (seed 7, 16 images per class: not the benchmark's own images). Steps that
+/// found nothing new are left out (the rotation sweep, the hybrid binarizer on the whole image
+/// for the Data Matrix, the inverted image for the Code 128 …: most find codes alone, but only
+/// codes an earlier step already found).
+/// Figures and command: `barcode/BENCHMARKS.md`. The caller's goal formats
+/// ([`Want::goals`]) run in this order first; the others follow as a fallback.
+pub const STEP_ORDER: [Step; 13] = [
+    (Stage::Whole, CodeFormat::Code128),
+    (Stage::WholeGlobal, CodeFormat::DataMatrix),
+    (Stage::CropsGlobal, CodeFormat::DataMatrix),
+    (Stage::Striped, CodeFormat::Code128),
+    (Stage::InvertedGlobal, CodeFormat::Qr),
+    (Stage::Crops, CodeFormat::Qr),
+    (Stage::Crops, CodeFormat::DataMatrix),
+    (Stage::Pyramid, CodeFormat::Code128),
+    (Stage::Pyramid, CodeFormat::DataMatrix),
+    (Stage::Pyramid, CodeFormat::Qr),
+    (Stage::Crops, CodeFormat::Code128),
+    (Stage::InvertedPyramid, CodeFormat::DataMatrix),
+    (Stage::InvertedPyramid, CodeFormat::Qr),
+];
+
+/// Time and outcome of one step of a decode (for profiling: `Decoder::decode_luma_traced`).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct StepTrace {
+    pub stage: Stage,
+    pub format: CodeFormat,
+    pub ms: f64,
+    /// Whether this step found a code of its format.
+    pub found: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -56,6 +202,14 @@ const REGION_MAP_SIZE: u32 = 200;
 const MAX_REGIONS: usize = 6;
 /// The rotation sweep over a whole image works on a copy of at most this many pixels.
 const SWEEP_MAX_PIXELS: u64 = 2_000_000;
+/// The largest canvas the pipeline works on. Larger images are box-averaged down to it first
+/// (an A4 page scanned at 300 dpi is 8.7 M pixels; a 12 MP phone photo keeps a 0.25 mm module
+/// at about 4 pixels), and a rotated canvas is kept within it by scaling its input.
+pub const WORK_MAX_PIXELS: u64 = 8_000_000;
+/// Estimated cost of one rxing TryHarder decode per pixel (measured: a 2-D attempt on a
+/// 1600×1200 photo takes 40–80 ms on this class of machine); a call is skipped when the
+/// estimate does not fit in the time left.
+const DECODE_NANOS_PER_PIXEL: u64 = 40;
 
 impl Decoder {
     pub fn new(options: DecodeOptions) -> Self {
@@ -68,63 +222,236 @@ impl Decoder {
 
     /// Decodes a grey image: every code found, ours validated (see
     /// [`Payload::classify`](super::Payload::classify)), at most one 1-D and one 2-D code.
+    /// Images larger than [`WORK_MAX_PIXELS`] are averaged down first; any shape is safe.
     pub fn decode_luma(&self, image: &GrayImage) -> Vec<DecodedCode> {
-        let mut run = Run {
-            deadline: Instant::now() + self.options.time_budget,
-            found: Vec::new(),
+        self.decode_luma_traced(image).0
+    }
+
+    /// [`decode_luma`](Self::decode_luma) plus the time and outcome of every step it ran.
+    pub fn decode_luma_traced(&self, image: &GrayImage) -> (Vec<DecodedCode>, Vec<StepTrace>) {
+        self.decode_luma_until(image, Instant::now() + self.options.time_budget)
+    }
+
+    pub(super) fn decode_luma_until(
+        &self,
+        image: &GrayImage,
+        deadline: Instant,
+    ) -> (Vec<DecodedCode>, Vec<StepTrace>) {
+        let goals = self.options.want.goals();
+        let goal_steps = STEP_ORDER.iter().filter(|(_, f)| goals.contains(f));
+        let fallback_steps = STEP_ORDER.iter().filter(|(_, f)| !goals.contains(f));
+        let steps: Vec<Step> = goal_steps.chain(fallback_steps).copied().collect();
+        self.run_steps(image, deadline, &steps)
+    }
+
+    /// Runs `steps` in order on `image` (profiling a step alone, or a custom order): stops when
+    /// the caller's [`Want`] is met or at `deadline`.
+    pub fn run_steps(
+        &self,
+        image: &GrayImage,
+        deadline: Instant,
+        steps: &[Step],
+    ) -> (Vec<DecodedCode>, Vec<StepTrace>) {
+        let working;
+        let image = if pixels(image) > WORK_MAX_PIXELS {
+            working = box_shrink(image, WORK_MAX_PIXELS);
+            &working
+        } else {
+            image
         };
-        run.escalate(image);
+        let mut run = Run {
+            want: self.options.want,
+            deadline,
+            image,
+            found: Vec::new(),
+            crops: None,
+            levels: None,
+            trace: Vec::new(),
+        };
+        for &(stage, format) in steps {
+            if run.finished() {
+                break;
+            }
+            if run.has(format.group()) || !stage.applies_to(format) {
+                continue;
+            }
+            let started = Instant::now();
+            run.step(stage, format);
+            run.trace.push(StepTrace {
+                stage,
+                format,
+                ms: started.elapsed().as_secs_f64() * 1000.0,
+                found: run.found.iter().any(|code| code.format == format),
+            });
+        }
         run.found.sort_by_key(|code| code.format);
-        run.found
+        (run.found, run.trace)
     }
 }
 
-struct Run {
+struct Run<'a> {
+    want: Want,
     deadline: Instant,
+    image: &'a GrayImage,
     found: Vec<DecodedCode>,
+    /// High-contrast crops, computed on first use.
+    crops: Option<Vec<GrayImage>>,
+    /// Scale pyramid levels, computed on first use.
+    levels: Option<Vec<GrayImage>>,
+    trace: Vec<StepTrace>,
 }
 
-impl Run {
-    fn missing(&self) -> Vec<Group> {
-        let linear = self.found.iter().any(|c| c.format.is_linear());
-        let matrix = self.found.iter().any(|c| !c.format.is_linear());
-        let mut missing = Vec::new();
-        if !linear {
-            missing.push(Group::Linear);
-        }
-        if !matrix {
-            missing.push(Group::Matrix);
-        }
-        missing
+impl Run<'_> {
+    fn has(&self, group: Group) -> bool {
+        self.found.iter().any(|code| code.format.group() == group)
+    }
+
+    fn out_of_time(&self) -> bool {
+        Instant::now() >= self.deadline
     }
 
     fn finished(&self) -> bool {
-        self.missing().is_empty() || Instant::now() >= self.deadline
+        self.want.is_met(&self.found) || self.out_of_time()
     }
 
-    fn escalate(&mut self, image: &GrayImage) {
-        let all = [Group::Linear, Group::Matrix];
-        // 1. The 2-D code in the image as it is; the 1-D code in striped regions (a cheap
-        //    structure-tensor map), each turned upright by its stripe direction, so a code at
-        //    any angle costs one small decode; then the 1-D code in the whole image.
-        if self.attempt(image, Binarization::Hybrid, &[Group::Matrix]) {
-            return;
-        }
-        if self.missing().contains(&Group::Linear) {
-            for ((x, y, w, h), angle) in linear_regions(image) {
-                let crop = imageops::crop_imm(image, x, y, w, h).to_image();
-                if self.turned(&crop, angle) {
+    /// Whether an rxing call on `pixels` pixels is expected to end before the deadline.
+    fn affordable(&self, pixels: u64) -> bool {
+        let estimate = Duration::from_nanos(pixels.saturating_mul(DECODE_NANOS_PER_PIXEL));
+        Instant::now() + estimate <= self.deadline
+    }
+
+    fn step(&mut self, stage: Stage, format: CodeFormat) {
+        let image = self.image;
+        let group = format.group();
+        match stage {
+            Stage::Whole => self.attempt(image, Binarization::Hybrid, format),
+            Stage::WholeGlobal => self.attempt(image, Binarization::GlobalHistogram, format),
+            Stage::Striped => {
+                for ((x, y, w, h), angle) in linear_regions(image, self.deadline) {
+                    let crop = imageops::crop_imm(image, x, y, w, h).to_image();
+                    self.turned(&crop, angle);
+                    if self.has(group) || self.out_of_time() {
+                        return;
+                    }
+                }
+            }
+            Stage::Crops | Stage::CropsGlobal => {
+                let binarization = if stage == Stage::Crops {
+                    Binarization::Hybrid
+                } else {
+                    Binarization::GlobalHistogram
+                };
+                let crops = self.crops();
+                for crop in &crops {
+                    self.attempt(crop, binarization, format);
+                    if stage == Stage::Crops && group == Group::Linear && !self.has(group) {
+                        self.upright(crop);
+                    }
+                    if self.has(group) || self.out_of_time() {
+                        break;
+                    }
+                }
+                self.crops = Some(crops);
+            }
+            Stage::Inverted | Stage::InvertedGlobal => {
+                if !self.affordable(pixels(image)) {
                     return;
+                }
+                let mut inverted = image.clone();
+                imageops::invert(&mut inverted);
+                let binarization = if stage == Stage::Inverted {
+                    Binarization::Hybrid
+                } else {
+                    Binarization::GlobalHistogram
+                };
+                self.attempt(&inverted, binarization, format);
+            }
+            Stage::InvertedCrops => {
+                let crops = self.crops();
+                for crop in &crops {
+                    let mut inverted = crop.clone();
+                    imageops::invert(&mut inverted);
+                    self.attempt(&inverted, Binarization::GlobalHistogram, format);
+                    if self.has(group) || self.out_of_time() {
+                        break;
+                    }
+                }
+                self.crops = Some(crops);
+            }
+            Stage::Pyramid | Stage::InvertedPyramid => {
+                let levels = self.pyramid();
+                for level in &levels {
+                    let level = if stage == Stage::InvertedPyramid {
+                        let mut inverted = level.clone();
+                        imageops::invert(&mut inverted);
+                        inverted
+                    } else {
+                        level.clone()
+                    };
+                    for binarization in [Binarization::Hybrid, Binarization::GlobalHistogram] {
+                        self.attempt(&level, binarization, format);
+                        if self.has(group) || self.out_of_time() {
+                            break;
+                        }
+                    }
+                    if self.has(group) || self.out_of_time() {
+                        break;
+                    }
+                }
+                self.levels = Some(levels);
+            }
+            Stage::Sweep => {
+                let crops = self.crops();
+                for crop in &crops {
+                    self.sweep(crop);
+                    if self.has(group) || self.out_of_time() {
+                        break;
+                    }
+                }
+                self.crops = Some(crops);
+                if self.has(group) || self.out_of_time() {
+                    return;
+                }
+                if pixels(image) > SWEEP_MAX_PIXELS {
+                    self.sweep(&box_shrink(image, SWEEP_MAX_PIXELS));
+                } else {
+                    self.sweep(image);
                 }
             }
         }
-        if self.attempt(image, Binarization::Hybrid, &[Group::Linear]) {
-            return;
+    }
+
+    /// The scale pyramid, each level made once per run (reductions by the triangle filter's
+    /// [1 3 3 1] / 8 weights: a plain box average leaves more of a screen's moiré). Levels whose
+    /// decode would not fit the time left are not made.
+    fn pyramid(&mut self) -> Vec<GrayImage> {
+        if let Some(levels) = self.levels.take() {
+            return levels;
         }
-        // 2. Crops of high-contrast regions: each symbol alone (rxing's Data Matrix detector
-        //    returns one candidate per image, so a symbol next to other print can hide), and
-        //    the 1-D code turned upright — the usual rescue for phone photos.
-        let regions: Vec<GrayImage> = candidate_regions(image)
+        let image = self.image;
+        let mut levels = Vec::new();
+        for scale in pyramid(image.width(), image.height()) {
+            let scaled_pixels = (pixels(image) as f64 * f64::from(scale * scale)) as u64;
+            if !self.affordable(scaled_pixels) {
+                break;
+            }
+            levels.push(if scale == 0.5 {
+                halve(image)
+            } else if scale == 0.25 {
+                halve(&halve(image))
+            } else {
+                resize(image, scale)
+            });
+        }
+        levels
+    }
+
+    fn crops(&mut self) -> Vec<GrayImage> {
+        if let Some(crops) = self.crops.take() {
+            return crops;
+        }
+        let image = self.image;
+        candidate_regions(image, self.deadline)
             .into_iter()
             .map(|(x, y, w, h)| {
                 let crop = imageops::crop_imm(image, x, y, w, h).to_image();
@@ -134,83 +461,36 @@ impl Run {
                     crop
                 }
             })
-            .collect();
-        for crop in &regions {
-            if self.attempt(crop, Binarization::Hybrid, &all) || self.upright(crop) {
-                return;
-            }
-        }
-        // 3. The second binarizer, on the whole image and on the crops.
-        if self.attempt(image, Binarization::GlobalHistogram, &all) {
-            return;
-        }
-        for crop in &regions {
-            if self.attempt(crop, Binarization::GlobalHistogram, &all) {
-                return;
-            }
-        }
-        // 4. Negative print or a dark-mode phone screen.
-        let mut inverted = image.clone();
-        imageops::invert(&mut inverted);
-        if self.attempt(&inverted, Binarization::Hybrid, &all) {
-            return;
-        }
-        drop(inverted);
-        // 5. Scale pyramid: halving averages out noise and blur-smeared edges; doubling helps
-        //    symbols whose modules are only a pixel or two wide.
-        for scale in pyramid(image.width(), image.height()) {
-            let scaled = resize(image, scale);
-            for binarization in [Binarization::Hybrid, Binarization::GlobalHistogram] {
-                if self.attempt(&scaled, binarization, &all) {
-                    return;
-                }
-            }
-        }
-        // 6. Rotation sweeps for a tilted 1-D code the stripe estimate missed: each crop, then
-        //    the whole image.
-        for crop in &regions {
-            if self.sweep(crop) {
-                return;
-            }
-        }
-        let pixels = u64::from(image.width()) * u64::from(image.height());
-        if pixels > SWEEP_MAX_PIXELS {
-            let scale = (SWEEP_MAX_PIXELS as f64 / pixels as f64).sqrt() as f32;
-            let _ = self.sweep(&resize(image, scale));
-        } else {
-            let _ = self.sweep(image);
-        }
+            .collect()
     }
 
-    /// Turns a crop so its stripes stand upright and tries the 1-D code. Returns whether the
-    /// run is finished.
-    fn upright(&mut self, crop: &GrayImage) -> bool {
-        if !self.missing().contains(&Group::Linear) {
-            return self.finished();
-        }
+    /// Turns a crop so its stripes stand upright and tries the 1-D code.
+    fn upright(&mut self, crop: &GrayImage) {
         // Bars two or three pixels wide blur into each other when turned: turn a doubled copy.
         let fine = if crop.width().max(crop.height()) < 600 {
             resize(crop, 2.0)
         } else {
             crop.clone()
         };
-        let Some(angle) = stripe_angle(&fine) else {
-            return self.finished();
-        };
-        self.turned_fine(&fine, angle)
+        if let Some(angle) = stripe_angle(&fine) {
+            self.turned_fine(&fine, angle);
+        }
     }
 
     /// Turns a crop by its stripe direction `angle` and tries the 1-D code.
-    fn turned(&mut self, crop: &GrayImage, angle: f32) -> bool {
+    fn turned(&mut self, crop: &GrayImage, angle: f32) {
         let fine = if crop.width().max(crop.height()) < 600 {
             resize(crop, 2.0)
         } else {
             crop.clone()
         };
-        self.turned_fine(&fine, angle)
+        self.turned_fine(&fine, angle);
     }
 
-    fn turned_fine(&mut self, fine: &GrayImage, angle: f32) -> bool {
+    fn turned_fine(&mut self, fine: &GrayImage, angle: f32) {
+        if self.out_of_time() {
+            return;
+        }
         // A second estimate on the turned crop removes most of the first one's bias.
         let first = rotate(fine, -angle);
         let upright = match stripe_angle(&first) {
@@ -220,43 +500,41 @@ impl Run {
             _ => first,
         };
         for binarization in [Binarization::Hybrid, Binarization::GlobalHistogram] {
-            if self.attempt(&upright, binarization, &[Group::Linear]) {
-                return true;
+            self.attempt(&upright, binarization, CodeFormat::Code128);
+            if self.has(Group::Linear) {
+                return;
             }
         }
-        self.finished()
     }
 
-    /// Tries the 1-D code at each sweep angle. Returns whether the run is finished.
-    fn sweep(&mut self, image: &GrayImage) -> bool {
+    /// Tries the 1-D code at each sweep angle.
+    fn sweep(&mut self, image: &GrayImage) {
         for degrees in SWEEP_DEGREES {
-            if !self.missing().contains(&Group::Linear) || self.finished() {
-                return self.finished();
+            if self.has(Group::Linear) || self.out_of_time() {
+                return;
             }
             let turned = rotate(image, degrees);
             for binarization in [Binarization::Hybrid, Binarization::GlobalHistogram] {
-                if self.attempt(&turned, binarization, &[Group::Linear]) {
-                    return true;
+                self.attempt(&turned, binarization, CodeFormat::Code128);
+                if self.has(Group::Linear) {
+                    return;
                 }
             }
         }
-        self.finished()
     }
 
-    /// One decode per still-missing group among `groups`. Returns whether the run is finished.
-    fn attempt(&mut self, image: &GrayImage, binarization: Binarization, groups: &[Group]) -> bool {
-        for group in groups {
-            if self.finished() {
-                return true;
-            }
-            if !self.missing().contains(group) {
-                continue;
-            }
-            if let Some(result) = decode_once(image, binarization, group.formats()) {
-                self.record(&result);
-            }
+    /// One rxing decode for `format`, if its group's code is still missing and the call fits
+    /// the budget.
+    fn attempt(&mut self, image: &GrayImage, binarization: Binarization, format: CodeFormat) {
+        if self.has(format.group())
+            || self.want.is_met(&self.found)
+            || !self.affordable(pixels(image))
+        {
+            return;
         }
-        self.finished()
+        if let Some(result) = decode_once(image, binarization, rxing_format(format)) {
+            self.record(&result);
+        }
     }
 
     fn record(&mut self, result: &RXingResult) {
@@ -296,14 +574,18 @@ impl Run {
     }
 }
 
+fn pixels(image: &GrayImage) -> u64 {
+    u64::from(image.width()) * u64::from(image.height())
+}
+
 /// One rxing decode, shielded against panics inside the decoder.
 fn decode_once(
     image: &GrayImage,
     binarization: Binarization,
-    formats: HashSet<BarcodeFormat>,
+    format: BarcodeFormat,
 ) -> Option<RXingResult> {
     let hints = DecodeHints {
-        PossibleFormats: Some(formats),
+        PossibleFormats: Some(HashSet::from([format])),
         TryHarder: Some(true),
         ..DecodeHints::default()
     };
@@ -341,6 +623,8 @@ fn pyramid(width: u32, height: u32) -> Vec<f32> {
     scales
 }
 
+/// Resizes a bounded image (a crop, the working canvas): the caller keeps `scale` small enough
+/// that the output stays within [`WORK_MAX_PIXELS`].
 fn resize(image: &GrayImage, scale: f32) -> GrayImage {
     let width = ((image.width() as f32 * scale).round() as u32).max(1);
     let height = ((image.height() as f32 * scale).round() as u32).max(1);
@@ -352,15 +636,108 @@ fn resize(image: &GrayImage, scale: f32) -> GrayImage {
     imageops::resize(image, width, height, filter)
 }
 
+/// The image averaged over square blocks so that it has at most `max_pixels` pixels. Allocates
+/// only the output and one row of sums, whatever the input's shape.
+fn box_shrink(image: &GrayImage, max_pixels: u64) -> GrayImage {
+    let (w, h) = image.dimensions();
+    let max_pixels = max_pixels.max(1);
+    let out_pixels = |f: u32| u64::from(w.div_ceil(f)) * u64::from(h.div_ceil(f));
+    // The square-root estimate, raised for thin images whose short side cannot shrink below 1.
+    let mut factor = ((pixels(image) as f64 / max_pixels as f64).sqrt().ceil() as u32).max(1);
+    while out_pixels(factor) > max_pixels {
+        factor = factor.saturating_add(factor / 8 + 1);
+    }
+    box_reduce(image, factor)
+}
+
+/// The image at half size through the [1 3 3 1] / 8 tent in each direction (what a triangle
+/// filter does at scale ½), in integers; allocates the output and one half-width pass.
+fn halve(image: &GrayImage) -> GrayImage {
+    let (w, h) = (image.width() as usize, image.height() as usize);
+    let (out_w, out_h) = ((w / 2).max(1), (h / 2).max(1));
+    let raw = image.as_raw();
+    let tap = |len: usize, i: isize| i.clamp(0, len as isize - 1) as usize;
+    // Horizontal pass: sums ×8.
+    let mut rows = vec![0u16; out_w * h];
+    for y in 0..h {
+        let row = &raw[y * w..(y + 1) * w];
+        let p = |i: isize| u16::from(row[tap(w, i)]);
+        for (ox, out) in rows[y * out_w..(y + 1) * out_w].iter_mut().enumerate() {
+            let x = 2 * ox as isize;
+            *out = p(x - 1) + 3 * p(x) + 3 * p(x + 1) + p(x + 2);
+        }
+    }
+    // Vertical pass: sums ×64, rounded.
+    let mut out = Vec::with_capacity(out_w * out_h);
+    for oy in 0..out_h {
+        let y = 2 * oy as isize;
+        let r = |i: isize| &rows[tap(h, i) * out_w..(tap(h, i) + 1) * out_w];
+        let (a, b, c, d) = (r(y - 1), r(y), r(y + 1), r(y + 2));
+        out.extend((0..out_w).map(|x| {
+            let sum = u32::from(a[x]) + 3 * u32::from(b[x]) + 3 * u32::from(c[x]) + u32::from(d[x]);
+            ((sum + 32) / 64) as u8
+        }));
+    }
+    GrayImage::from_raw(out_w as u32, out_h as u32, out)
+        .unwrap_or_else(|| GrayImage::new(out_w as u32, out_h as u32))
+}
+
+/// The image averaged over `factor`×`factor` blocks (partial blocks at the edges averaged over
+/// what they cover). Allocates only the output and one row of sums.
+fn box_reduce(image: &GrayImage, factor: u32) -> GrayImage {
+    let (w, h) = image.dimensions();
+    let factor = factor.max(1);
+    let (out_w, out_h) = (w.div_ceil(factor), h.div_ceil(factor));
+    let mut out = Vec::with_capacity(out_w as usize * out_h as usize);
+    let mut sums = vec![0u32; out_w as usize];
+    let mut counts = vec![0u32; out_w as usize];
+    let raw = image.as_raw();
+    let (width, factor) = (w as usize, factor as usize);
+    for oy in 0..out_h as usize {
+        sums.fill(0);
+        counts.fill(0);
+        for y in (oy * factor)..((oy + 1) * factor).min(h as usize) {
+            let row = &raw[y * width..(y + 1) * width];
+            for ((sum, count), block) in sums.iter_mut().zip(&mut counts).zip(row.chunks(factor)) {
+                *sum += block.iter().map(|&v| u32::from(v)).sum::<u32>();
+                *count += block.len() as u32;
+            }
+        }
+        out.extend(
+            sums.iter()
+                .zip(&counts)
+                .map(|(s, c)| (s / (*c).max(1)) as u8),
+        );
+    }
+    GrayImage::from_raw(out_w, out_h, out).unwrap_or_else(|| GrayImage::new(out_w, out_h))
+}
+
 /// The image turned by `degrees` on a canvas large enough to keep every corner, padded white.
+/// The canvas never exceeds [`WORK_MAX_PIXELS`]: when it would, the input is shrunk first (a
+/// long thin image turned by θ needs about width² × sin θ cos θ pixels).
 fn rotate(image: &GrayImage, degrees: f32) -> GrayImage {
     let (sin, cos) = degrees.to_radians().sin_cos();
+    let canvas = |w: f64, h: f64| {
+        let (sin, cos) = (f64::from(sin.abs()), f64::from(cos.abs()));
+        ((w * cos + h * sin).ceil(), (w * sin + h * cos).ceil())
+    };
+    let (cw, ch) = canvas(f64::from(image.width()), f64::from(image.height()));
+    if cw * ch > WORK_MAX_PIXELS as f64 {
+        let scale = (WORK_MAX_PIXELS as f64 / (cw * ch)).sqrt() * 0.99;
+        let target = (pixels(image) as f64 * scale * scale) as u64;
+        let shrunk = box_shrink(image, target.max(1));
+        let (sw, sh) = canvas(f64::from(shrunk.width()), f64::from(shrunk.height()));
+        if sw * sh > WORK_MAX_PIXELS as f64 {
+            // Still too large (a one-pixel-thin image cannot shrink in height): nothing to turn.
+            return shrunk;
+        }
+        return rotate(&shrunk, degrees);
+    }
     let (w, h) = (image.width() as f32, image.height() as f32);
-    let out_w = (w * cos.abs() + h * sin.abs()).ceil() as u32;
-    let out_h = (w * sin.abs() + h * cos.abs()).ceil() as u32;
+    let (out_w, out_h) = (cw as u32, ch as u32);
     let (cx, cy) = (w / 2.0, h / 2.0);
     let (ox, oy) = (out_w as f32 / 2.0, out_h as f32 / 2.0);
-    let mut out = GrayImage::new(out_w, out_h);
+    let mut out = GrayImage::new(out_w.max(1), out_h.max(1));
     warp_into_with(
         image,
         move |x, y| {
@@ -378,7 +755,7 @@ fn rotate(image: &GrayImage, degrees: f32) -> GrayImage {
 /// for the quiet zone. Found on a block map: each block's contrast (max − min), thresholded
 /// against the typical (paper) block, dilated, split into connected components that fill at
 /// least half of their bounding box.
-fn candidate_regions(image: &GrayImage) -> Vec<(u32, u32, u32, u32)> {
+fn candidate_regions(image: &GrayImage, deadline: Instant) -> Vec<(u32, u32, u32, u32)> {
     let half = image;
     let long = half.width().max(half.height());
     let block = long.div_ceil(REGION_MAP_SIZE).max(1);
@@ -387,17 +764,30 @@ fn candidate_regions(image: &GrayImage) -> Vec<(u32, u32, u32, u32)> {
         return Vec::new();
     }
     let mut contrast = vec![0u8; (w * h) as usize];
+    let mut lows = vec![255u8; w as usize];
+    let mut highs = vec![0u8; w as usize];
+    let width = half.width() as usize;
     for by in 0..h {
-        for bx in 0..w {
-            let (mut lo, mut hi) = (255u8, 0u8);
-            for y in by * block..((by + 1) * block).min(half.height()) {
-                for x in bx * block..((bx + 1) * block).min(half.width()) {
-                    let v = half.get_pixel(x, y).0[0];
-                    lo = lo.min(v);
-                    hi = hi.max(v);
+        if Instant::now() >= deadline {
+            return Vec::new();
+        }
+        lows.fill(255);
+        highs.fill(0);
+        for y in by * block..((by + 1) * block).min(half.height()) {
+            let row = &half.as_raw()[y as usize * width..(y as usize + 1) * width];
+            for ((lo, hi), cells) in lows
+                .iter_mut()
+                .zip(highs.iter_mut())
+                .zip(row.chunks(block as usize))
+            {
+                for &v in cells {
+                    *lo = (*lo).min(v);
+                    *hi = (*hi).max(v);
                 }
             }
-            contrast[(by * w + bx) as usize] = hi.saturating_sub(lo);
+        }
+        for bx in 0..w as usize {
+            contrast[by as usize * w as usize + bx] = highs[bx].saturating_sub(lows[bx]);
         }
     }
     let mut sorted = contrast.clone();
@@ -468,7 +858,7 @@ type StripedPart = (Corners, u32, [f32; 3]);
 /// stripes' gradient direction in degrees. Found from the structure tensor summed over cells of
 /// the image: a cell belongs to a barcode when its gradient energy is well above the typical
 /// (paper) cell and its orientation is coherent; text and 2-D codes are not coherent.
-fn linear_regions(image: &GrayImage) -> Vec<((u32, u32, u32, u32), f32)> {
+fn linear_regions(image: &GrayImage, deadline: Instant) -> Vec<((u32, u32, u32, u32), f32)> {
     let (iw, ih) = image.dimensions();
     let cell = (iw.max(ih) / 200).max(4);
     let (w, h) = (iw / cell, ih / cell);
@@ -476,18 +866,18 @@ fn linear_regions(image: &GrayImage) -> Vec<((u32, u32, u32, u32), f32)> {
         return Vec::new();
     }
     let mut tensors = vec![[0f32; 3]; (w * h) as usize];
-    let p = |x: u32, y: u32| f32::from(image.get_pixel(x, y).0[0]);
     for y in 1..(h * cell).min(ih - 1) {
-        for x in 1..(w * cell).min(iw - 1) {
-            let gx = 3.0 * (p(x + 1, y - 1) - p(x - 1, y - 1) + p(x + 1, y + 1) - p(x - 1, y + 1))
-                + 10.0 * (p(x + 1, y) - p(x - 1, y));
-            let gy = 3.0 * (p(x - 1, y + 1) - p(x - 1, y - 1) + p(x + 1, y + 1) - p(x + 1, y - 1))
-                + 10.0 * (p(x, y + 1) - p(x, y - 1));
-            let t = &mut tensors[((y / cell) * w + x / cell) as usize];
+        if y % 64 == 0 && Instant::now() >= deadline {
+            return Vec::new();
+        }
+        let row = &mut tensors[((y / cell) * w) as usize..((y / cell + 1) * w) as usize];
+        scharr_row(image, y, (w * cell).min(iw - 1), |x, gx, gy| {
+            let (gx, gy) = (gx as f32, gy as f32);
+            let t = &mut row[(x / cell) as usize];
             t[0] += gx * gx;
             t[1] += gy * gy;
             t[2] += gx * gy;
-        }
+        });
     }
     let energy = |t: &[f32; 3]| t[0] + t[1];
     let coherence = |t: &[f32; 3]| {
@@ -560,6 +950,27 @@ fn linear_regions(image: &GrayImage) -> Vec<((u32, u32, u32, u32), f32)> {
         .collect()
 }
 
+/// Calls `visit(x, gx, gy)` with the Scharr gradient (far more rotation-invariant than central
+/// differences) of every pixel `1 ≤ x < x_end` of row `y` (`1 ≤ y < height − 1`).
+fn scharr_row(image: &GrayImage, y: u32, x_end: u32, mut visit: impl FnMut(u32, i32, i32)) {
+    let width = image.width() as usize;
+    let y = y as usize;
+    let raw = image.as_raw();
+    let (up, mid, down) = (
+        &raw[(y - 1) * width..y * width],
+        &raw[y * width..(y + 1) * width],
+        &raw[(y + 1) * width..(y + 2) * width],
+    );
+    let p = |row: &[u8], i: usize| i32::from(row[i]);
+    for x in 1..(x_end as usize).min(width.saturating_sub(1)) {
+        let gx = 3 * (p(up, x + 1) - p(up, x - 1) + p(down, x + 1) - p(down, x - 1))
+            + 10 * (p(mid, x + 1) - p(mid, x - 1));
+        let gy = 3 * (p(down, x - 1) - p(up, x - 1) + p(down, x + 1) - p(up, x + 1))
+            + 10 * (p(down, x) - p(up, x));
+        visit(x as u32, gx, gy);
+    }
+}
+
 /// The dominant gradient direction of a striped region (a 1-D code), in degrees, from the
 /// structure tensor; `None` when the region has no clear stripe direction.
 fn stripe_angle(image: &GrayImage) -> Option<f32> {
@@ -568,18 +979,18 @@ fn stripe_angle(image: &GrayImage) -> Option<f32> {
         return None;
     }
     let (mut sxx, mut syy, mut sxy) = (0f64, 0f64, 0f64);
-    let p = |x: u32, y: u32| f64::from(image.get_pixel(x, y).0[0]);
     for y in 1..h - 1 {
-        for x in 1..w - 1 {
-            // Scharr kernels: far more rotation-invariant than central differences.
-            let gx = 3.0 * (p(x + 1, y - 1) - p(x - 1, y - 1) + p(x + 1, y + 1) - p(x - 1, y + 1))
-                + 10.0 * (p(x + 1, y) - p(x - 1, y));
-            let gy = 3.0 * (p(x - 1, y + 1) - p(x - 1, y - 1) + p(x + 1, y + 1) - p(x + 1, y - 1))
-                + 10.0 * (p(x, y + 1) - p(x, y - 1));
-            sxx += gx * gx;
-            syy += gy * gy;
-            sxy += gx * gy;
-        }
+        // Per row in integers (exact), then into the float sums.
+        let (mut xx, mut yy, mut xy) = (0i64, 0i64, 0i64);
+        scharr_row(image, y, w - 1, |_, gx, gy| {
+            let (gx, gy) = (i64::from(gx), i64::from(gy));
+            xx += gx * gx;
+            yy += gy * gy;
+            xy += gx * gy;
+        });
+        sxx += xx as f64;
+        syy += yy as f64;
+        sxy += xy as f64;
     }
     let total = sxx + syy;
     if total <= 0.0 {
@@ -604,6 +1015,45 @@ mod tests {
             turned.get_pixel(turned.width() / 2, turned.height() / 2).0[0],
             0
         );
+    }
+
+    #[test]
+    fn rotation_canvas_is_bounded_for_thin_images() {
+        for (w, h) in [(100_000, 1), (500_000, 1), (1, 500_000), (20_000, 3)] {
+            let image = GrayImage::new(w, h);
+            for degrees in SWEEP_DEGREES {
+                let turned = rotate(&image, degrees);
+                assert!(pixels(&turned) <= WORK_MAX_PIXELS, "{w}×{h} at {degrees}°");
+            }
+        }
+    }
+
+    #[test]
+    fn halving_keeps_flat_areas_and_smooths_edges() {
+        let flat = GrayImage::from_pixel(9, 5, Luma([77]));
+        let half = halve(&flat);
+        assert_eq!(half.dimensions(), (4, 2));
+        assert!(half.pixels().all(|p| p.0[0] == 77));
+        // A vertical edge between x = 3 and x = 4: the output pixel over it is mixed.
+        let edge = GrayImage::from_fn(8, 2, |x, _| Luma([if x < 4 { 0 } else { 240 }]));
+        let half = halve(&edge);
+        let row: Vec<u8> = (0..4).map(|x| half.get_pixel(x, 0).0[0]).collect();
+        assert_eq!(row, vec![0, 30, 210, 240]);
+        assert_eq!(halve(&GrayImage::new(1, 1)).dimensions(), (1, 1));
+    }
+
+    #[test]
+    fn box_shrink_bounds_any_shape_and_averages() {
+        for (w, h) in [(40_000_000, 1), (1, 40_000_000), (9000, 9000), (3, 7)] {
+            let image = GrayImage::from_pixel(w, h, Luma([200]));
+            let shrunk = box_shrink(&image, 1_000_000);
+            assert!(pixels(&shrunk) <= 1_000_000, "{w}×{h}");
+            assert!(shrunk.pixels().all(|p| p.0[0] == 200), "{w}×{h}");
+        }
+        let checker = GrayImage::from_fn(4, 2, |x, _| Luma([if x % 2 == 0 { 0 } else { 200 }]));
+        let shrunk = box_shrink(&checker, 2);
+        assert_eq!(shrunk.dimensions(), (2, 1));
+        assert!(shrunk.pixels().all(|p| p.0[0] == 100));
     }
 
     #[test]
@@ -637,7 +1087,7 @@ mod tests {
                 }
             }
         }
-        let regions = candidate_regions(&image);
+        let regions = candidate_regions(&image, Instant::now() + Duration::from_secs(60));
         let (x, y, w, h) = regions[0];
         assert!(
             x <= 100 && y <= 200 && x + w >= 250 && y + h >= 300,

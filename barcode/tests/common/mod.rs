@@ -23,6 +23,7 @@ pub fn token() -> Token {
 pub fn decoder() -> prescrypt_barcode::decode::Decoder {
     prescrypt_barcode::decode::Decoder::new(prescrypt_barcode::decode::DecodeOptions {
         time_budget: std::time::Duration::from_secs(120),
+        want: prescrypt_barcode::decode::Want::All,
         ..prescrypt_barcode::decode::DecodeOptions::default()
     })
 }
