@@ -347,7 +347,7 @@ fn submitted(
         .response
         .clone()
         .and_then(|v| serde_json::from_value::<PrescriptionView>(v).ok())
-        .map(|p| session.verify(p));
+        .map(|p| session.verify_for(p, id));
     out.emit(
         || {
             let mut text = format!(

@@ -110,6 +110,13 @@ impl Settings {
                 .map(|dirs| dirs.config_dir().to_path_buf())
                 .ok_or_else(|| Error::Config("no home directory: pass --config-dir".to_owned()))?,
         };
+        // The stored token and settings left readable by others (an older client) are tightened.
+        if config_dir.is_dir() {
+            private::tighten(&config_dir, private::DIR_MODE)?;
+            for name in [CONFIG_FILE, TOKEN_FILE] {
+                private::tighten(&config_dir.join(name), private::FILE_MODE)?;
+            }
+        }
         let file = ConfigFile::load(&config_dir)?;
         let data_dir = match overrides.data_dir.or(file.data_dir) {
             Some(dir) => dir,

@@ -398,7 +398,7 @@ fn work(mut session: Session, jobs: &Receiver<Job>, updates: &Sender<Update>) {
                         match entry
                             .response
                             .and_then(|v| serde_json::from_value::<PrescriptionView>(v).ok())
-                            .map(|p| session.verify(p))
+                            .map(|p| session.verify_for(p, &id))
                         {
                             Some(Ok(verified)) => {
                                 let p = verified.prescription;

@@ -100,16 +100,27 @@ impl Session {
             }
             (other, _) => other.into(),
         })?;
-        check_is_scanned(&scanned, &prescription)?;
-        let released = self.verify(prescription)?;
-        // The signed content's ID is what is shown: it must be the scanned one too.
-        check_is_scanned(&scanned, &released.prescription)?;
+        let released = self.verify_for(prescription, &id)?;
         Ok(Released {
             scan: code,
             scanned: what,
             prescription_id: id.to_string(),
             released,
         })
+    }
+
+    /// [`verify`](Self::verify) for an answer about prescription `id` (scanned, asked for or
+    /// dispensed): the centre's ID, its token's and the signed content's must all be `id`.
+    pub fn verify_for(
+        &mut self,
+        prescription: PrescriptionView,
+        id: &PrescriptionId,
+    ) -> Result<Verified> {
+        check_is_scanned(*id, &prescription)?;
+        let verified = self.verify(prescription)?;
+        // The signed content's ID is what is shown: it must be the same.
+        check_is_scanned(*id, &verified.prescription)?;
+        Ok(verified)
     }
 
     /// Verifies a prescription's JWS against the centre's keys and that it signs what is shown.
@@ -155,7 +166,7 @@ impl Session {
 
     pub fn show(&mut self, id: &PrescriptionId) -> Result<Verified> {
         let prescription = self.api.prescription(&id.to_string())?;
-        self.verify(prescription)
+        self.verify_for(prescription, id)
     }
 
     pub fn history(&self, id: &PrescriptionId) -> Result<History> {
@@ -230,14 +241,13 @@ impl Drop for Session {
     }
 }
 
-/// What the centre returned must be what was scanned: the same prescription ID and, when it
-/// returns the prescription's token, a token for that same ID.
-fn check_is_scanned(scanned: &Accepted, returned: &PrescriptionView) -> Result<()> {
-    let wanted = scanned.prescription_id();
+/// What the centre returned must be what was scanned (or asked for): the same prescription ID
+/// and, when it returns the prescription's token, a token for that same ID.
+fn check_is_scanned(wanted: PrescriptionId, returned: &PrescriptionView) -> Result<()> {
     let returned_id = PrescriptionId::parse(&returned.id).ok();
     if returned_id != Some(wanted) {
         return Err(Error::NotScanned(format!(
-            "{wanted} was scanned but the centre returned prescription {}",
+            "the centre returned prescription {} when {wanted} was asked for",
             crate::output::safe(&returned.id)
         )));
     }
@@ -247,8 +257,7 @@ fn check_is_scanned(scanned: &Accepted, returned: &PrescriptionView) -> Result<(
             .map(|token| token.prescription_id());
         if token_id != Some(wanted) {
             return Err(Error::NotScanned(format!(
-                "{wanted} was scanned but the token the centre returned with it is not that \
-                 prescription's"
+                "the centre returned {wanted} with a token that is not that prescription's"
             )));
         }
     }
@@ -595,7 +604,7 @@ mod tests {
         assert!(
             error
                 .to_string()
-                .contains("83C40E-A23856-00123W was scanned"),
+                .contains("83C40E-A23856-00123W was asked for"),
             "{error}"
         );
 
@@ -613,6 +622,24 @@ mod tests {
     }
 
     #[test]
+    fn show_refuses_another_prescription_than_the_one_asked_for() {
+        let centre = SigningKey::from_bytes(&[9; 32]);
+        let mut answer = shown();
+        answer.jws = jws(&signed(), &centre);
+        let dir = tempfile::tempdir().unwrap();
+        let mut session = session_with_keys(
+            &dir,
+            centre_answering(serde_json::to_string(&answer).unwrap()),
+            &centre,
+        );
+        let asked = PrescriptionId::parse("83C40E-A23856-00123W").unwrap();
+        assert!(matches!(
+            session.show(&asked),
+            Err(Error::NotScanned(m)) if m.contains("83C40E-A23856-00123W")
+        ));
+    }
+
+    #[test]
     fn a_token_returned_for_another_prescription_is_refused() {
         let centre = SigningKey::from_bytes(&[9; 32]);
         let mut answer = shown();
@@ -623,12 +650,12 @@ mod tests {
         .text()
         .as_str()
         .to_owned();
-        let scanned = Accepted::Id(PrescriptionId::parse(&answer.id).unwrap());
+        let scanned = PrescriptionId::parse(&answer.id).unwrap();
         assert!(matches!(
-            check_is_scanned(&scanned, &answer),
+            check_is_scanned(scanned, &answer),
             Err(Error::NotScanned(_))
         ));
         answer.token = "RX1-not-a-token".into();
-        assert!(check_is_scanned(&scanned, &answer).is_err());
+        assert!(check_is_scanned(scanned, &answer).is_err());
     }
 }

@@ -49,6 +49,14 @@ fn login_stores_the_token_owner_only_in_an_owner_only_directory() {
     fs::set_permissions(&token_path, fs::Permissions::from_mode(0o644)).unwrap();
     store_token(&config_dir, "new.token.x", ConfigFile::default()).unwrap();
     assert_eq!(mode(&token_path), 0o600);
+
+    // Left readable by an older client: tightened as soon as the client starts.
+    fs::set_permissions(&config_dir, fs::Permissions::from_mode(0o755)).unwrap();
+    fs::set_permissions(&token_path, fs::Permissions::from_mode(0o644)).unwrap();
+    let started = settings(root.path());
+    assert_eq!(started.token.as_deref(), Some("new.token.x"));
+    assert_eq!(mode(&config_dir), 0o700);
+    assert_eq!(mode(&token_path), 0o600);
 }
 
 #[test]
