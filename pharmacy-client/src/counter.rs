@@ -489,6 +489,22 @@ fn heartbeat(session: &mut Session, updates: &Sender<Update>) {
     }
 }
 
+/// The newest messages that fit `height` lines of `width` characters, long ones broken into
+/// several lines, so the latest message is always visible however long the ones before it were.
+fn message_lines(messages: &[(Level, String)], width: usize, height: usize) -> Vec<Line<'_>> {
+    let mut lines: Vec<Line<'_>> = messages
+        .iter()
+        .flat_map(|(level, text)| {
+            let chars: Vec<char> = text.chars().collect();
+            chars
+                .chunks(width.max(1))
+                .map(|chunk| Line::styled(chunk.iter().collect::<String>(), level.style()))
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    lines.split_off(lines.len().saturating_sub(height))
+}
+
 fn draw(frame: &mut Frame<'_>, screen: &Screen) {
     let [status, body, log, input, help] = Layout::vertical([
         Constraint::Length(1),
@@ -597,17 +613,13 @@ fn draw(frame: &mut Frame<'_>, screen: &Screen) {
         }
     }
 
-    let shown = usize::from(log.height.saturating_sub(2));
-    let messages: Vec<Line<'_>> = screen
-        .messages
-        .iter()
-        .skip(screen.messages.len().saturating_sub(shown))
-        .map(|(level, text)| Line::styled(text.as_str(), level.style()))
-        .collect();
     frame.render_widget(
-        Paragraph::new(messages)
-            .wrap(Wrap { trim: true })
-            .block(Block::bordered().title("Messages")),
+        Paragraph::new(message_lines(
+            &screen.messages,
+            usize::from(log.width.saturating_sub(2)),
+            usize::from(log.height.saturating_sub(2)),
+        ))
+        .block(Block::bordered().title("Messages")),
         log,
     );
     frame.render_widget(
@@ -623,6 +635,26 @@ mod tests {
     use ratatui::backend::TestBackend;
 
     use super::*;
+
+    #[test]
+    fn the_newest_message_stays_visible_after_long_ones() {
+        let messages = vec![
+            (Level::Info, "Ready.".to_owned()),
+            (Level::Warn, "k".repeat(250)),
+            (Level::Good, "Released D7AC09-A99968-4BA59C.".to_owned()),
+            (
+                Level::Good,
+                "Dispense of D7AC09-A99968-4BA59C recorded.".to_owned(),
+            ),
+        ];
+        let lines = message_lines(&messages, 100, 4);
+        assert_eq!(lines.len(), 4);
+        assert_eq!(
+            lines[3].to_string(),
+            "Dispense of D7AC09-A99968-4BA59C recorded."
+        );
+        assert_eq!(lines[1].to_string(), "k".repeat(50));
+    }
 
     #[test]
     fn the_counter_screen_shows_outside_text_inert() {
