@@ -13,6 +13,8 @@ use serde_json::{Value, json};
 
 pub use prescrypt_contract::Problem;
 
+use crate::output::safe;
+
 /// The centre's problem details from an error answer. A body that is not one (a proxy's HTML page,
 /// an empty 503 from a load balancer) still becomes a [`Problem`], built from the status line, so
 /// every refusal reads and is stored the same way.
@@ -43,26 +45,27 @@ pub fn plain_problem(status: u16, title: &str, detail: &str) -> Problem {
     }
 }
 
-/// A problem as one line for the pharmacist: title, detail, holder, field, status and code.
+/// A problem as one line for the pharmacist: title, detail, holder, field, status and code, each
+/// made [`safe`] to print.
 #[derive(Debug, Clone, Copy)]
 pub struct Shown<'a>(pub &'a Problem);
 
 impl fmt::Display for Shown<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let problem = self.0;
-        f.write_str(&problem.title)?;
+        f.write_str(&safe(&problem.title))?;
         if !problem.detail.is_empty() {
-            write!(f, ": {}", problem.detail)?;
+            write!(f, ": {}", safe(&problem.detail))?;
         }
         if let Some(holder) = &problem.holder {
-            write!(f, " (held by {holder})")?;
+            write!(f, " (held by {})", safe(holder))?;
         }
         if let Some(field) = &problem.field {
-            write!(f, " [field {field}]")?;
+            write!(f, " [field {}]", safe(field))?;
         }
         write!(f, " (HTTP {}", problem.status)?;
         if !problem.code.is_empty() {
-            write!(f, ", {}", problem.code)?;
+            write!(f, ", {}", safe(&problem.code))?;
         }
         f.write_str(")")
     }
@@ -313,5 +316,16 @@ mod tests {
             Shown(&problem).to_string(),
             "Bad Gateway: <html>Bad gateway</html> (HTTP 502)"
         );
+    }
+
+    #[test]
+    fn a_problem_is_shown_inert() {
+        let mut problem =
+            plain_problem(409, "Conflict\u{1b}[2J", "held by \u{202E}71GCF\u{1b}[31m");
+        problem.holder = Some("FCG71\u{2028}".into());
+        problem.field = Some("x\u{9b}".into());
+        let shown = Shown(&problem).to_string();
+        assert!(!crate::render::acts_on_a_terminal(&shown), "{shown:?}");
+        assert!(shown.contains("Conflict\\u{1b}[2J"), "{shown}");
     }
 }

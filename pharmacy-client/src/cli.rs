@@ -116,6 +116,20 @@ pub enum Command {
         #[command(subcommand)]
         action: Option<OutboxAction>,
     },
+    /// The centre's signing keys pinned by this pharmacy (fingerprints), or trust its current ones
+    Keys {
+        #[command(subcommand)]
+        action: Option<KeysAction>,
+    },
+}
+
+#[derive(Debug, Clone, Copy, Subcommand, PartialEq, Eq)]
+pub enum KeysAction {
+    /// Show the pinned keys and any key set the centre offers that is not trusted (default)
+    List,
+    /// Pin the centre's current key set even though it removes or changes pinned keys (confirm
+    /// the fingerprints shown with the centre first)
+    Trust,
 }
 
 #[derive(Debug, Clone, Args)]

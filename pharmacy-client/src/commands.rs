@@ -3,11 +3,12 @@
 use prescrypt_contract::views::PrescriptionView;
 use serde_json::{Value, json};
 
-use crate::cli::{Cli, Command, OutboxAction, ScanArgs};
-use crate::config::{ConfigFile, Settings, read_token, store_token};
+use crate::cli::{Cli, Command, KeysAction, OutboxAction, ScanArgs};
+use crate::config::{ConfigFile, Settings, cleartext_warning, read_token, store_token};
 use crate::error::{Error, Result};
+use crate::jwks;
 use crate::outbox::{Due, Entry, Filter, Kind, State, SyncReport};
-use crate::output::Out;
+use crate::output::{Out, safe};
 use crate::render;
 use crate::scan::{ScanKind, ScannedCode, wedge_codes};
 use crate::session::{Released, Session, Verified, parse_id};
@@ -17,6 +18,9 @@ pub fn run(cli: Cli) -> Result<()> {
         json: cli.global.json,
     };
     let settings = Settings::resolve(cli.global.overrides())?;
+    if let Some(warning) = cleartext_warning(&settings.server) {
+        eprintln!("warning: {}", crate::output::safe(&warning));
+    }
     match cli.command {
         Command::Login => {
             let token_file = cli.global.token_file.clone().ok_or_else(|| {
@@ -89,13 +93,13 @@ pub fn run(cli: Cli) -> Result<()> {
                         text.push_str(&format!(
                             "  {}  {:<12} {} ({}) {}\n",
                             render::time(&e.at),
-                            e.action,
-                            e.actor,
-                            e.org,
+                            safe(&e.action),
+                            safe(&e.actor),
+                            safe(&e.org),
                             if e.detail.is_null() {
                                 String::new()
                             } else {
-                                e.detail.to_string()
+                                safe(&e.detail.to_string()).into_owned()
                             }
                         ));
                     }
@@ -106,6 +110,7 @@ pub fn run(cli: Cli) -> Result<()> {
             Ok(())
         }
         Command::Counter => crate::counter::run(Session::new(settings)?),
+        Command::Keys { action } => keys(out, &mut Session::new(settings)?, action),
         Command::Outbox { action } => {
             let mut session = Session::new(settings)?;
             match action.unwrap_or(OutboxAction::List) {
@@ -137,6 +142,61 @@ pub fn run(cli: Cli) -> Result<()> {
     }
 }
 
+fn keys(out: Out, session: &mut Session, action: Option<KeysAction>) -> Result<()> {
+    let change = match action.unwrap_or(KeysAction::List) {
+        KeysAction::List => None,
+        KeysAction::Trust => Some(session.keys.trust(&session.api)?),
+    };
+    let keys = &session.keys;
+    let described = |keys: &[jsonwebtoken::jwk::Jwk]| -> Vec<Value> {
+        keys.iter()
+            .map(|jwk| json!({"kid": jwk.common.key_id, "sha256": jwks::fingerprint(jwk)}))
+            .collect()
+    };
+    out.emit(
+        || {
+            let mut text = String::new();
+            if let Some(change) = &change {
+                text.push_str(&format!(
+                    "Trusted the centre's current signing keys (added {}, removed {}, changed {}).\n",
+                    change.added.len(),
+                    change.removed.len(),
+                    change.changed.len()
+                ));
+            }
+            text.push_str("Pinned signing keys of the centre:\n");
+            if keys.pinned().is_empty() {
+                text.push_str("  (none yet: pinned on first contact with the centre)\n");
+            }
+            for jwk in keys.pinned() {
+                text.push_str(&format!("  {}\n", jwks::describe(jwk)));
+            }
+            if let Some((offered, change)) = keys.offered() {
+                text.push_str(&format!(
+                    "The centre offers a different key set, NOT trusted \
+                     ({} removed, {} changed, {} added):\n",
+                    change.removed.len(),
+                    change.changed.len(),
+                    change.added.len()
+                ));
+                for jwk in &offered.keys {
+                    text.push_str(&format!("  {}\n", jwks::describe(jwk)));
+                }
+                text.push_str(
+                    "Confirm these fingerprints with the centre, then run `pharmacy keys trust`.\n",
+                );
+            }
+            text
+        },
+        || {
+            json!({"ok": true, "pinned": described(keys.pinned()),
+                   "offered": keys.offered().map(|(set, _)| described(&set.keys)),
+                   "trusted": change.as_ref().map(|c| json!({"added": c.added, "removed": c.removed, "changed": c.changed}))})
+        },
+    );
+    Ok(())
+}
+
 fn login(
     out: Out,
     global: &crate::cli::Global,
@@ -162,7 +222,9 @@ fn login(
         && !ods.eq_ignore_ascii_case(org)
     {
         return Err(Error::Config(format!(
-            "the token is for organisation {org}, this pharmacy is configured as {ods}"
+            "the token is for organisation {}, this pharmacy is configured as {}",
+            safe(org),
+            safe(ods)
         )));
     }
     let stored = store_token(&settings.config_dir, &token, file)?;
@@ -170,9 +232,9 @@ fn login(
         || {
             format!(
                 "Logged in as {} ({}) for {} — token stored in {}",
-                claims.get("sub").and_then(Value::as_str).unwrap_or("?"),
-                claims.get("role").and_then(Value::as_str).unwrap_or("?"),
-                org.as_deref().unwrap_or("?"),
+                safe(claims.get("sub").and_then(Value::as_str).unwrap_or("?")),
+                safe(claims.get("role").and_then(Value::as_str).unwrap_or("?")),
+                safe(org.as_deref().unwrap_or("?")),
                 stored.display()
             )
         },
@@ -252,7 +314,7 @@ fn show_released(out: Out, released: &Released) {
                 "Scanned from {}: {how}\nReleased to this pharmacy.\n{}Prescription signature verified (key {}).\n",
                 released.scan.source,
                 render::prescription(&released.released.prescription),
-                released.released.signed_by
+                safe(&released.released.signed_by)
             )
         },
         || json!({"ok": true, "result": released}),
@@ -265,7 +327,7 @@ fn show_verified(out: Out, verified: &Verified) {
             format!(
                 "{}Prescription signature verified (key {}).\n",
                 render::prescription(&verified.prescription),
-                verified.signed_by
+                safe(&verified.signed_by)
             )
         },
         || json!({"ok": true, "prescription": verified.prescription, "signed_by": verified.signed_by}),
@@ -280,24 +342,29 @@ fn submitted(
     body: &Value,
 ) -> Result<()> {
     let entry = session.submit(kind, id, body)?;
+    // The prescription as it now stands is shown only from its verified signed content.
+    let shown = entry
+        .response
+        .clone()
+        .and_then(|v| serde_json::from_value::<PrescriptionView>(v).ok())
+        .map(|p| session.verify_for(p, id));
     out.emit(
         || {
             let mut text = format!(
                 "{} of {id} accepted by the centre.\n",
                 capitalised(kind.as_str())
             );
-            if let Some(p) = entry
-                .response
-                .clone()
-                .and_then(|v| serde_json::from_value::<PrescriptionView>(v).ok())
-            {
-                text.push_str(&render::prescription(&p));
+            if let Some(Ok(verified)) = &shown {
+                text.push_str(&render::prescription(&verified.prescription));
             }
             text
         },
         || json!({"ok": true, "entry": entry}),
     );
-    Ok(())
+    match shown {
+        Some(Err(error)) => Err(error),
+        _ => Ok(()),
+    }
 }
 
 fn capitalised(text: &str) -> String {

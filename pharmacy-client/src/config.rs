@@ -8,6 +8,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
+use crate::private;
 
 pub const CONFIG_FILE: &str = "config.toml";
 pub const TOKEN_FILE: &str = "token";
@@ -40,10 +41,10 @@ impl ConfigFile {
     }
 
     pub fn save(&self, dir: &Path) -> Result<PathBuf> {
-        fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+        private::create_dir(dir)?;
         let path = dir.join(CONFIG_FILE);
         let text = toml::to_string_pretty(self).map_err(|e| Error::Config(e.to_string()))?;
-        write_atomically(&path, text.as_bytes())?;
+        private::write(&path, text.as_bytes())?;
         Ok(path)
     }
 }
@@ -109,6 +110,13 @@ impl Settings {
                 .map(|dirs| dirs.config_dir().to_path_buf())
                 .ok_or_else(|| Error::Config("no home directory: pass --config-dir".to_owned()))?,
         };
+        // The stored token and settings left readable by others (an older client) are tightened.
+        if config_dir.is_dir() {
+            private::tighten(&config_dir, private::DIR_MODE)?;
+            for name in [CONFIG_FILE, TOKEN_FILE] {
+                private::tighten(&config_dir.join(name), private::FILE_MODE)?;
+            }
+        }
         let file = ConfigFile::load(&config_dir)?;
         let data_dir = match overrides.data_dir.or(file.data_dir) {
             Some(dir) => dir,
@@ -167,9 +175,37 @@ impl Settings {
         self.data_dir.join("prescriptions")
     }
 
+    /// Creates the data directory and the prescription cache owner-only, and tightens anything an
+    /// older client left readable by others in them.
     pub fn ensure_data_dir(&self) -> Result<()> {
-        fs::create_dir_all(&self.data_dir).map_err(|e| Error::io(&self.data_dir, e))
+        let cache = self.prescription_cache_dir();
+        private::create_dir(&self.data_dir)?;
+        private::create_dir(&cache)?;
+        private::tighten_contents(&self.data_dir)?;
+        private::tighten_contents(&cache)
     }
+}
+
+/// A warning when `server` is plain `http://` to a host other than loopback: the bearer token and
+/// every prescription would cross the network unencrypted.
+pub fn cleartext_warning(server: &str) -> Option<String> {
+    let url = reqwest::Url::parse(server).ok()?;
+    if url.scheme() != "http" {
+        return None;
+    }
+    let host = url.host_str()?;
+    let loopback = host.eq_ignore_ascii_case("localhost")
+        || host
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback());
+    (!loopback).then(|| {
+        format!(
+            "the centre {server} is reached over plain http: the token and patient data are not \
+             encrypted on the way. Use https:// (http is only for the centre on this machine)"
+        )
+    })
 }
 
 /// Reads a bearer token from a file: the first non-empty line, trimmed.
@@ -182,24 +218,12 @@ pub fn read_token(path: &Path) -> Result<String> {
         .ok_or_else(|| Error::Config(format!("{}: no token in the file", path.display())))
 }
 
-/// Writes `bytes` to `path` through a temporary file and a rename, so readers never see half a file.
-pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
-    let tmp = path.with_extension("tmp");
-    fs::write(&tmp, bytes).map_err(|e| Error::io(&tmp, e))?;
-    fs::rename(&tmp, path).map_err(|e| Error::io(path, e))
-}
-
-/// Stores a token in the config directory (owner-only permissions) and records it in `config.toml`.
+/// Stores a token in the config directory (owner-only from the first byte) and records it in
+/// `config.toml`.
 pub fn store_token(config_dir: &Path, token: &str, mut file: ConfigFile) -> Result<PathBuf> {
-    fs::create_dir_all(config_dir).map_err(|e| Error::io(config_dir, e))?;
+    private::create_dir(config_dir)?;
     let path = config_dir.join(TOKEN_FILE);
-    write_atomically(&path, format!("{token}\n").as_bytes())?;
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        fs::set_permissions(&path, fs::Permissions::from_mode(0o600))
-            .map_err(|e| Error::io(&path, e))?;
-    }
+    private::write(&path, format!("{token}\n").as_bytes())?;
     file.token_file = Some(path.clone());
     file.save(config_dir)?;
     Ok(path)

@@ -21,9 +21,10 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, List, ListItem, ListState, Paragraph, Wrap};
 use serde_json::{Value, json};
 
-use crate::config::ScannerSource;
+use crate::config::{ScannerSource, cleartext_warning};
 use crate::error::{Error, Result};
 use crate::outbox::{Counts, Due, Kind};
+use crate::output::safe;
 use crate::render::{self, is_settled, number};
 use crate::scan::{ScanKind, ScannedCode, Source};
 use crate::session::Session;
@@ -128,6 +129,10 @@ struct Screen {
 
 impl Screen {
     fn say(&mut self, level: Level, text: String) {
+        let text = match safe(&text) {
+            std::borrow::Cow::Borrowed(_) => text,
+            std::borrow::Cow::Owned(escaped) => escaped,
+        };
         self.messages.push((level, text));
         if self.messages.len() > 50 {
             self.messages.remove(0);
@@ -161,6 +166,7 @@ impl Screen {
 
 pub fn run(session: Session) -> Result<()> {
     let source = session.settings.scanner.clone();
+    let server = session.settings.server.clone();
     let (jobs, job_rx) = mpsc::channel::<Job>();
     let (updates, update_rx) = mpsc::channel::<Update>();
     let worker = thread::spawn(move || work(session, &job_rx, &updates));
@@ -179,10 +185,14 @@ pub fn run(session: Session) -> Result<()> {
         marks: Vec::new(),
         selected: 0,
         input: String::new(),
-        messages: vec![(
-            Level::Info,
-            format!("Ready: waiting for scans ({source_label})."),
-        )],
+        messages: cleartext_warning(&server)
+            .map(|warning| (Level::Warn, safe(&warning).into_owned()))
+            .into_iter()
+            .chain([(
+                Level::Info,
+                format!("Ready: waiting for scans ({source_label})."),
+            )])
+            .collect(),
         source: source_label,
     };
     let outcome = ui_loop(&mut terminal, &mut screen, &jobs, &update_rx);
@@ -388,14 +398,20 @@ fn work(mut session: Session, jobs: &Receiver<Job>, updates: &Sender<Update>) {
                         match entry
                             .response
                             .and_then(|v| serde_json::from_value::<PrescriptionView>(v).ok())
+                            .map(|p| session.verify_for(p, &id))
                         {
-                            Some(p) => {
+                            Some(Ok(verified)) => {
+                                let p = verified.prescription;
                                 let text = format!(
                                     "Dispense of {id} recorded: {}.",
                                     render::label(&p.status)
                                 );
                                 let _ = updates.send(Update::Shown(Box::new(p), text));
                             }
+                            Some(Err(error)) => say(
+                                Level::Bad,
+                                format!("Dispense of {id} recorded, but {error}"),
+                            ),
                             None => say(Level::Good, format!("Dispense of {id} recorded.")),
                         }
                     }
@@ -434,6 +450,9 @@ fn work(mut session: Session, jobs: &Receiver<Job>, updates: &Sender<Update>) {
             last_beat = Instant::now();
             heartbeat(&mut session, updates);
         }
+        for notice in session.keys.take_notices() {
+            say(Level::Warn, notice);
+        }
     }
 }
 
@@ -468,6 +487,22 @@ fn heartbeat(session: &mut Session, updates: &Sender<Update>) {
     if let Ok(outbox) = session.outbox().and_then(|mut o| o.counts()) {
         let _ = updates.send(Update::Status { online, outbox });
     }
+}
+
+/// The newest messages that fit `height` lines of `width` characters, long ones broken into
+/// several lines, so the latest message is always visible however long the ones before it were.
+fn message_lines(messages: &[(Level, String)], width: usize, height: usize) -> Vec<Line<'_>> {
+    let mut lines: Vec<Line<'_>> = messages
+        .iter()
+        .flat_map(|(level, text)| {
+            let chars: Vec<char> = text.chars().collect();
+            chars
+                .chunks(width.max(1))
+                .map(|chunk| Line::styled(chunk.iter().collect::<String>(), level.style()))
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    lines.split_off(lines.len().saturating_sub(height))
 }
 
 fn draw(frame: &mut Frame<'_>, screen: &Screen) {
@@ -520,16 +555,16 @@ fn draw(frame: &mut Frame<'_>, screen: &Screen) {
             let mut lines = vec![
                 Line::from(vec![
                     Span::styled(
-                        p.patient.name.clone(),
+                        safe(&p.patient.name).into_owned(),
                         Style::default().add_modifier(Modifier::BOLD),
                     ),
-                    Span::raw(format!("  NHS {nhs}  born {}", p.patient.birth_date)),
+                    Span::raw(format!("  NHS {nhs}  born {}", safe(&p.patient.birth_date))),
                 ]),
                 Line::from(format!(
                     "Status: {}   Prescriber {} ({})   Expires {}",
                     render::label(&p.status),
-                    p.prescriber.id,
-                    p.prescriber.org,
+                    safe(&p.prescriber.id),
+                    safe(&p.prescriber.org),
                     render::time(&p.expires_at)
                 )),
             ];
@@ -542,7 +577,7 @@ fn draw(frame: &mut Frame<'_>, screen: &Screen) {
             frame.render_widget(
                 Paragraph::new(lines)
                     .wrap(Wrap { trim: true })
-                    .block(Block::bordered().title(format!("Prescription {}", p.id))),
+                    .block(Block::bordered().title(format!("Prescription {}", safe(&p.id)))),
                 head,
             );
             let rows: Vec<ListItem<'_>> = p
@@ -558,11 +593,11 @@ fn draw(frame: &mut Frame<'_>, screen: &Screen) {
                     ListItem::new(format!(
                         "{}. {} — {} {} — {}  [{}]  → {plan}",
                         item.line,
-                        item.display,
+                        safe(&item.display),
                         number(item.quantity),
-                        item.unit,
-                        item.dosage,
-                        item.status.display
+                        safe(&item.unit),
+                        safe(&item.dosage),
+                        safe(&item.status.display)
                     ))
                 })
                 .collect();
@@ -578,17 +613,13 @@ fn draw(frame: &mut Frame<'_>, screen: &Screen) {
         }
     }
 
-    let shown = usize::from(log.height.saturating_sub(2));
-    let messages: Vec<Line<'_>> = screen
-        .messages
-        .iter()
-        .skip(screen.messages.len().saturating_sub(shown))
-        .map(|(level, text)| Line::styled(text.as_str(), level.style()))
-        .collect();
     frame.render_widget(
-        Paragraph::new(messages)
-            .wrap(Wrap { trim: true })
-            .block(Block::bordered().title("Messages")),
+        Paragraph::new(message_lines(
+            &screen.messages,
+            usize::from(log.width.saturating_sub(2)),
+            usize::from(log.height.saturating_sub(2)),
+        ))
+        .block(Block::bordered().title("Messages")),
         log,
     );
     frame.render_widget(
@@ -596,4 +627,60 @@ fn draw(frame: &mut Frame<'_>, screen: &Screen) {
         input,
     );
     frame.render_widget(Paragraph::new(HELP), help);
+}
+
+#[cfg(test)]
+mod tests {
+    use ratatui::Terminal;
+    use ratatui::backend::TestBackend;
+
+    use super::*;
+
+    #[test]
+    fn the_newest_message_stays_visible_after_long_ones() {
+        let messages = vec![
+            (Level::Info, "Ready.".to_owned()),
+            (Level::Warn, "k".repeat(250)),
+            (Level::Good, "Released D7AC09-A99968-4BA59C.".to_owned()),
+            (
+                Level::Good,
+                "Dispense of D7AC09-A99968-4BA59C recorded.".to_owned(),
+            ),
+        ];
+        let lines = message_lines(&messages, 100, 4);
+        assert_eq!(lines.len(), 4);
+        assert_eq!(
+            lines[3].to_string(),
+            "Dispense of D7AC09-A99968-4BA59C recorded."
+        );
+        assert_eq!(lines[1].to_string(), "k".repeat(50));
+    }
+
+    #[test]
+    fn the_counter_screen_shows_outside_text_inert() {
+        let mut screen = Screen {
+            online: Some(true),
+            outbox: Counts::default(),
+            prescription: None,
+            marks: Vec::new(),
+            selected: 0,
+            input: String::new(),
+            messages: Vec::new(),
+            source: "keyboard wedge".to_owned(),
+        };
+        screen.show(render::hostile_view());
+        screen.say(Level::Bad, "refused: \u{1b}[2J\u{202E}detcelloc".to_owned());
+        let mut terminal = Terminal::new(TestBackend::new(200, 30)).unwrap();
+        terminal.draw(|frame| draw(frame, &screen)).unwrap();
+        let shown: String = terminal
+            .backend()
+            .buffer()
+            .content()
+            .iter()
+            .map(|cell| cell.symbol())
+            .collect();
+        assert!(!render::acts_on_a_terminal(&shown), "{shown:?}");
+        assert!(shown.contains("\\u{202e}htimS"), "{shown}");
+        assert!(shown.contains("\\u{1b}[2J"), "{shown}");
+    }
 }

@@ -20,7 +20,8 @@ pub mod exit {
     pub const OFFLINE: u8 = 5;
     /// Local problem: configuration, data directory, database.
     pub const LOCAL: u8 = 6;
-    /// The released prescription's signature (JWS) did not verify: not shown.
+    /// The released prescription's signature (JWS) did not verify, or what the centre returned is
+    /// not the prescription that was scanned: not shown.
     pub const BAD_SIGNATURE: u8 = 7;
 }
 
@@ -47,6 +48,8 @@ pub enum Error {
     Queued(String),
     #[error("the prescription's signature does not verify: {0} — not shown, do not dispense")]
     BadSignature(String),
+    #[error("{0} — not shown, do not dispense")]
+    NotScanned(String),
     #[error("{0}")]
     Other(String),
     /// Already shown to the user; only the exit code remains to be returned.
@@ -61,7 +64,7 @@ impl Error {
             Self::Rejected(_) => exit::REJECTED,
             Self::Refused(_) => exit::REFUSED,
             Self::Offline(_) | Self::Queued(_) => exit::OFFLINE,
-            Self::BadSignature(_) => exit::BAD_SIGNATURE,
+            Self::BadSignature(_) | Self::NotScanned(_) => exit::BAD_SIGNATURE,
             Self::Other(_) => exit::FAILURE,
             Self::Reported(code) => *code,
         }
@@ -79,6 +82,7 @@ impl Error {
             Self::Offline(_) => "offline",
             Self::Queued(_) => "queued",
             Self::BadSignature(_) => "bad-signature",
+            Self::NotScanned(_) => "not-scanned",
             Self::Other(_) => "failure",
             Self::Reported(_) => "reported",
         }

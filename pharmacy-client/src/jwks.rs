@@ -1,8 +1,18 @@
-//! The centre's signing keys, cached in the data directory so tokens verify with the centre down.
+//! The centre's signing keys, pinned in the data directory on first use, so tokens verify with
+//! the centre down and a substituted key set is noticed.
 //!
-//! A token or JWS naming a key id the cache does not hold triggers one refresh; still unknown → rejected.
+//! Trust on first use: the first key set fetched is pinned (`jwks.json`). A later set is adopted
+//! without asking only when it keeps every pinned key unchanged: a key *added* for a rotation is
+//! accepted (with a notice naming its fingerprint), because the centre publishes the next key
+//! before it signs with it and a prompt at every routine rotation would only teach pharmacists to
+//! confirm blindly. A set that removes or changes a pinned key is not adopted: it is kept aside
+//! (`jwks.offered.json`), the keys in dispute are not used, and only `pharmacy keys trust`, which
+//! shows every fingerprint, pins it.
+//!
+//! A token or JWS naming a key id that is not pinned triggers one refresh; still not pinned →
+//! rejected.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
 use ed25519_dalek::VerifyingKey;
@@ -10,30 +20,120 @@ use jsonwebtoken::jwk::{AlgorithmParameters, Jwk, JwkSet};
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use prescrypt_barcode::Token;
 use serde::de::DeserializeOwned;
+use sha2::{Digest, Sha256};
 
 use crate::api::{Api, ApiError};
-use crate::config::write_atomically;
 use crate::error::{Error, Result};
+use crate::private;
 
-/// A cache older than this is refreshed when the centre answers (failures are ignored).
+/// A pinned set older than this is refreshed when the centre answers (failures are ignored).
 pub const STALE_AFTER: Duration = Duration::from_secs(3600);
+
+/// File beside the pins holding a key set the centre offered that is not trusted yet.
+const OFFERED_FILE: &str = "jwks.offered.json";
+
+/// How a fetched key set differs from the pinned one, by key id.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct KeyChange {
+    pub added: Vec<String>,
+    pub removed: Vec<String>,
+    /// Same key id, different key.
+    pub changed: Vec<String>,
+}
+
+impl KeyChange {
+    pub fn between(pinned: &JwkSet, offered: &JwkSet) -> Self {
+        let kid = |jwk: &Jwk| jwk.common.key_id.clone().unwrap_or_default();
+        let mut change = Self::default();
+        for old in &pinned.keys {
+            match offered.keys.iter().find(|new| kid(new) == kid(old)) {
+                None => change.removed.push(kid(old)),
+                Some(new) if key_material(new) != key_material(old) => {
+                    change.changed.push(kid(old));
+                }
+                Some(_) => {}
+            }
+        }
+        for new in &offered.keys {
+            if !pinned.keys.iter().any(|old| kid(old) == kid(new)) {
+                change.added.push(kid(new));
+            }
+        }
+        change
+    }
+
+    /// Keeps every pinned key as it was (additions only).
+    pub fn only_adds(&self) -> bool {
+        self.removed.is_empty() && self.changed.is_empty()
+    }
+
+    fn disputes(&self, kid: &str) -> bool {
+        self.removed.iter().chain(&self.changed).any(|k| k == kid)
+    }
+}
+
+/// What a refresh did with the centre's key set.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Refresh {
+    /// Nothing was pinned: the set is now (trust on first use).
+    FirstUse,
+    /// The pinned keys are all still published, unchanged; `added` ones are now pinned too.
+    Kept { added: Vec<String> },
+    /// The set removes or changes pinned keys: not adopted (see `pharmacy keys trust`).
+    Disputed(KeyChange),
+}
 
 #[derive(Debug)]
 pub struct KeyCache {
     path: PathBuf,
     set: Option<JwkSet>,
+    /// A fetched set that removes or changes pinned keys, with how.
+    offered: Option<(JwkSet, KeyChange)>,
+    notices: Vec<String>,
+}
+
+fn read_set(path: &Path) -> Option<JwkSet> {
+    std::fs::read_to_string(path)
+        .ok()
+        .and_then(|text| serde_json::from_str(&text).ok())
 }
 
 impl KeyCache {
     pub fn load(path: PathBuf) -> Self {
-        let set = std::fs::read_to_string(&path)
-            .ok()
-            .and_then(|text| serde_json::from_str(&text).ok());
-        Self { path, set }
+        let set = read_set(&path);
+        let offered = read_set(&path.with_file_name(OFFERED_FILE)).and_then(|offered| {
+            let change = KeyChange::between(set.as_ref()?, &offered);
+            (!change.only_adds()).then_some((offered, change))
+        });
+        Self {
+            path,
+            set,
+            offered,
+            notices: Vec::new(),
+        }
+    }
+
+    fn offered_path(&self) -> PathBuf {
+        self.path.with_file_name(OFFERED_FILE)
     }
 
     pub fn is_empty(&self) -> bool {
         self.set.as_ref().is_none_or(|set| set.keys.is_empty())
+    }
+
+    /// The pinned keys.
+    pub fn pinned(&self) -> &[Jwk] {
+        self.set.as_ref().map_or(&[], |set| &set.keys)
+    }
+
+    /// A key set the centre offers that is not trusted, and how it differs from the pins.
+    pub fn offered(&self) -> Option<&(JwkSet, KeyChange)> {
+        self.offered.as_ref()
+    }
+
+    /// What the pharmacist should be told about the keys since the last call (once each).
+    pub fn take_notices(&mut self) -> Vec<String> {
+        std::mem::take(&mut self.notices)
     }
 
     pub fn is_stale(&self) -> bool {
@@ -44,27 +144,92 @@ impl KeyCache {
             .is_none_or(|age| age > STALE_AFTER)
     }
 
-    /// Fetches the JWKS and replaces the cache file.
-    pub fn refresh(&mut self, api: &Api) -> std::result::Result<(), ApiError> {
+    /// Fetches the centre's key set and pins it if it keeps every pinned key (see the module).
+    pub fn refresh(&mut self, api: &Api) -> std::result::Result<Refresh, ApiError> {
         let (set, body) = api.jwks()?;
-        write_atomically(&self.path, body.as_bytes())
-            .map_err(|e| ApiError::Unexpected(e.to_string()))?;
+        self.consider(set, &body)
+            .map_err(|e| ApiError::Unexpected(e.to_string()))
+    }
+
+    /// Decides on a fetched key set (`body` is its JSON as served).
+    fn consider(&mut self, set: JwkSet, body: &str) -> Result<Refresh> {
+        let Some(pinned) = self.set.as_ref().filter(|pinned| !pinned.keys.is_empty()) else {
+            self.pin(set, body)?;
+            self.notices.push(format!(
+                "pinned the centre's signing keys on first use: {}",
+                fingerprints(self.pinned())
+            ));
+            return Ok(Refresh::FirstUse);
+        };
+        let change = KeyChange::between(pinned, &set);
+        if change.only_adds() {
+            for kid in &change.added {
+                if let Some(jwk) = set.find(kid) {
+                    self.notices.push(format!(
+                        "the centre added signing key {}; now pinned",
+                        describe(jwk)
+                    ));
+                }
+            }
+            self.pin(set, body)?;
+            return Ok(Refresh::Kept {
+                added: change.added,
+            });
+        }
+        private::write(&self.offered_path(), body.as_bytes())?;
+        // Refreshed: ask again in an hour, not at every scan.
+        private::write(&self.path, &std::fs::read(&self.path).unwrap_or_default())?;
+        self.notices.push(format!(
+            "the centre's signing keys changed ({}): not trusted. Confirm the fingerprints with \
+             the centre, then run `pharmacy keys trust`",
+            describe_change(&change)
+        ));
+        self.offered = Some((set, change.clone()));
+        Ok(Refresh::Disputed(change))
+    }
+
+    fn pin(&mut self, set: JwkSet, body: &str) -> Result<()> {
+        private::write(&self.path, body.as_bytes())?;
+        match std::fs::remove_file(self.offered_path()) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                return Err(Error::io(self.offered_path(), e));
+            }
+            _ => {}
+        }
         self.set = Some(set);
+        self.offered = None;
         Ok(())
     }
 
-    /// Refreshes a stale or missing cache when the centre answers; offline this is a no-op.
+    /// `pharmacy keys trust`: pins the centre's current key set whatever it changes, and says how
+    /// it differs from what was pinned.
+    pub fn trust(&mut self, api: &Api) -> Result<KeyChange> {
+        let (set, body) = api.jwks()?;
+        let change = KeyChange::between(&self.set.clone().unwrap_or(JwkSet { keys: vec![] }), &set);
+        self.pin(set, &body)?;
+        Ok(change)
+    }
+
+    /// Refreshes a stale or missing pin when the centre answers; offline this is a no-op.
     pub fn refresh_if_stale(&mut self, api: &Api) {
         if self.is_empty() || self.is_stale() {
             let _ = self.refresh(api);
         }
     }
 
+    /// A pinned key not in dispute.
     fn find(&self, kid: &str) -> Option<Jwk> {
+        if self
+            .offered
+            .as_ref()
+            .is_some_and(|(_, change)| change.disputes(kid))
+        {
+            return None;
+        }
         self.set.as_ref()?.find(kid).cloned()
     }
 
-    /// The key named `kid`, refreshing once from `api` if it is not cached.
+    /// The key named `kid`, refreshing once from `api` if it is not pinned.
     fn key(&mut self, kid: &str, api: Option<&Api>) -> Result<Jwk> {
         if let Some(jwk) = self.find(kid) {
             return Ok(jwk);
@@ -73,15 +238,24 @@ impl KeyCache {
             Some(api) => self.refresh(api),
             None => Err(ApiError::Unreachable("offline".to_owned())),
         };
-        match (self.find(kid), refreshed) {
-            (Some(jwk), _) => Ok(jwk),
-            (None, Ok(())) => Err(Error::Rejected(format!(
+        if let Some(jwk) = self.find(kid) {
+            return Ok(jwk);
+        }
+        if let Some((_, change)) = &self.offered {
+            return Err(Error::Rejected(format!(
+                "signed with key {kid}, which is not trusted: the centre's signing keys changed \
+                 ({}). Confirm the fingerprints with the centre, then run `pharmacy keys trust`",
+                describe_change(change)
+            )));
+        }
+        match refreshed {
+            Ok(_) => Err(Error::Rejected(format!(
                 "signed with key {kid}, which the centre does not publish: forged or revoked"
             ))),
-            (None, Err(_)) if self.is_empty() => Err(Error::Offline(
+            Err(_) if self.is_empty() => Err(Error::Offline(
                 "no signing keys cached yet and the centre is unreachable to fetch them".to_owned(),
             )),
-            (None, Err(error)) => Err(Error::Rejected(format!(
+            Err(error) => Err(Error::Rejected(format!(
                 "signed with key {kid}, which this pharmacy does not know ({error}): \
                  treat as forged until the centre confirms the key"
             ))),
@@ -122,6 +296,53 @@ impl KeyCache {
     }
 }
 
+/// What identifies a key: its Ed25519 public key bytes, or for another kind of key its parameters.
+fn key_material(jwk: &Jwk) -> Vec<u8> {
+    match ed25519_key(jwk) {
+        Ok(key) => key.as_bytes().to_vec(),
+        Err(_) => serde_json::to_vec(&jwk.algorithm).unwrap_or_default(),
+    }
+}
+
+/// SHA-256 of the key (its Ed25519 public key bytes), in hex groups of four, to read out over the
+/// phone when confirming a key with the centre.
+pub fn fingerprint(jwk: &Jwk) -> String {
+    let digest = Sha256::digest(key_material(jwk));
+    let hex = data_encoding::HEXLOWER.encode(&digest);
+    hex.as_bytes()
+        .chunks(4)
+        .map(|group| String::from_utf8_lossy(group).into_owned())
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// `kid (SHA-256 fingerprint)`.
+pub fn describe(jwk: &Jwk) -> String {
+    format!(
+        "{} (SHA-256 {})",
+        jwk.common.key_id.as_deref().unwrap_or("?"),
+        fingerprint(jwk)
+    )
+}
+
+fn fingerprints(keys: &[Jwk]) -> String {
+    keys.iter().map(describe).collect::<Vec<_>>().join(", ")
+}
+
+fn describe_change(change: &KeyChange) -> String {
+    let mut parts = Vec::new();
+    for (what, kids) in [
+        ("removed", &change.removed),
+        ("changed", &change.changed),
+        ("added", &change.added),
+    ] {
+        if !kids.is_empty() {
+            parts.push(format!("{what} {}", kids.join(", ")));
+        }
+    }
+    parts.join("; ")
+}
+
 /// The Ed25519 public key of an OKP JWK.
 fn ed25519_key(jwk: &Jwk) -> Result<VerifyingKey> {
     let AlgorithmParameters::OctetKeyPair(params) = &jwk.algorithm else {
@@ -144,22 +365,131 @@ mod tests {
     use ed25519_dalek::SigningKey;
     use prescrypt_barcode::{KeyId, PrescriptionId};
     use serde_json::json;
+    use std::io::{Read, Write};
+    use std::net::TcpListener;
 
     fn key(seed: u8) -> SigningKey {
         SigningKey::from_bytes(&[seed; 32])
     }
 
-    /// A cache file as the centre publishes it, holding `keys`.
-    fn cache_with(dir: &tempfile::TempDir, keys: &[SigningKey]) -> KeyCache {
-        let set = json!({"keys": keys.iter().map(|k| {
+    /// A key set as the centre publishes it, holding `keys`.
+    fn published(keys: &[SigningKey]) -> String {
+        json!({"keys": keys.iter().map(|k| {
             let public = k.verifying_key();
             json!({"kty": "OKP", "crv": "Ed25519", "alg": "EdDSA", "use": "sig",
                    "kid": KeyId::of(&public).as_str(),
                    "x": data_encoding::BASE64URL_NOPAD.encode(public.as_bytes())})
-        }).collect::<Vec<_>>()});
+        }).collect::<Vec<_>>()})
+        .to_string()
+    }
+
+    /// A cache file pinning `keys`.
+    fn cache_with(dir: &tempfile::TempDir, keys: &[SigningKey]) -> KeyCache {
         let path = dir.path().join("jwks.json");
-        std::fs::write(&path, set.to_string()).unwrap();
+        std::fs::write(&path, published(keys)).unwrap();
         KeyCache::load(path)
+    }
+
+    /// A centre on loopback serving `body` as its JWKS to every request.
+    fn centre_publishing(body: String) -> Api {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let address = format!("http://{}", listener.local_addr().unwrap());
+        std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                let mut stream = stream.unwrap();
+                let mut request = [0_u8; 4096];
+                let _ = stream.read(&mut request);
+                let response = format!(
+                    "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n\
+                     Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+                let _ = stream.write_all(response.as_bytes());
+            }
+        });
+        Api::new(&address, None, Duration::from_secs(5)).unwrap()
+    }
+
+    #[test]
+    fn a_key_set_that_replaces_the_pinned_keys_is_not_accepted_until_trusted() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut cache = cache_with(&dir, &[key(1)]);
+        // The centre (or whoever answers in its name) now publishes a different key.
+        let centre = centre_publishing(published(&[key(2)]));
+        let _ = cache.refresh(&centre);
+        assert!(matches!(
+            cache.verify_token(&token(2), Some(&centre)),
+            Err(Error::Rejected(m)) if m.contains("pharmacy keys trust")
+        ));
+        // The key the centre stopped publishing is not used either while in dispute.
+        assert!(cache.verify_token(&token(1), None).is_err());
+        // The dispute survives a restart of the client.
+        let mut reloaded = KeyCache::load(dir.path().join("jwks.json"));
+        assert!(reloaded.verify_token(&token(2), None).is_err());
+        assert!(reloaded.offered().is_some());
+
+        // The explicit command pins the new set and says what changed.
+        let change = reloaded.trust(&centre).unwrap();
+        assert_eq!(change.added, [KeyId::of(&key(2).verifying_key()).as_str()]);
+        assert_eq!(
+            change.removed,
+            [KeyId::of(&key(1).verifying_key()).as_str()]
+        );
+        reloaded.verify_token(&token(2), None).unwrap();
+        assert!(reloaded.verify_token(&token(1), None).is_err());
+        assert!(
+            KeyCache::load(dir.path().join("jwks.json"))
+                .offered()
+                .is_none()
+        );
+    }
+
+    #[test]
+    fn a_key_changed_under_the_same_id_is_disputed() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut cache = cache_with(&dir, &[key(1)]);
+        let mut set: serde_json::Value = serde_json::from_str(&published(&[key(1)])).unwrap();
+        set["keys"][0]["x"] = data_encoding::BASE64URL_NOPAD
+            .encode(key(3).verifying_key().as_bytes())
+            .into();
+        let set_text = set.to_string();
+        let refresh = cache
+            .consider(serde_json::from_str(&set_text).unwrap(), &set_text)
+            .unwrap();
+        let kid = KeyId::of(&key(1).verifying_key()).as_str().to_owned();
+        assert_eq!(
+            refresh,
+            Refresh::Disputed(KeyChange {
+                changed: vec![kid],
+                ..KeyChange::default()
+            })
+        );
+        assert!(cache.verify_token(&token(1), None).is_err());
+    }
+
+    #[test]
+    fn a_key_added_by_rotation_is_pinned_with_its_fingerprint_shown() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut cache = KeyCache::load(dir.path().join("jwks.json"));
+        let centre = centre_publishing(published(&[key(1)]));
+        assert_eq!(cache.refresh(&centre).unwrap(), Refresh::FirstUse);
+        assert!(cache.take_notices()[0].contains("first use"));
+
+        let rotated = centre_publishing(published(&[key(1), key(2)]));
+        let added = KeyId::of(&key(2).verifying_key()).as_str().to_owned();
+        assert_eq!(
+            cache.refresh(&rotated).unwrap(),
+            Refresh::Kept {
+                added: vec![added.clone()]
+            }
+        );
+        let notices = cache.take_notices();
+        let fingerprint = fingerprint(&cache.set.as_ref().unwrap().keys[1]);
+        assert_eq!(fingerprint.len(), 64 + 15);
+        assert!(notices[0].contains(&added) && notices[0].contains(&fingerprint));
+        cache.verify_token(&token(1), None).unwrap();
+        cache.verify_token(&token(2), None).unwrap();
+        assert!(cache.take_notices().is_empty());
     }
 
     fn token(seed: u8) -> Token {

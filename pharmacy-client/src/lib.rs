@@ -25,6 +25,7 @@ pub mod jwks;
 pub mod nominated;
 pub mod outbox;
 pub mod output;
+pub mod private;
 pub mod render;
 pub mod scan;
 mod schema;

@@ -6,7 +6,7 @@ use prescrypt_contract::limits::NOMINATED_BATCH;
 use serde_json::json;
 
 use crate::error::{Error, Result};
-use crate::output::Out;
+use crate::output::{Out, safe};
 use crate::session::Session;
 
 /// The centre's batch size for nominated release.
@@ -60,13 +60,17 @@ pub fn run(out: Out, session: &mut Session) -> Result<()> {
                 let p = &v.prescription;
                 text.push_str(&format!(
                     "  {}  {}  {} item(s)\n",
-                    p.id,
-                    p.patient.name,
+                    safe(&p.id),
+                    safe(&p.patient.name),
                     p.items.len()
                 ));
             }
             for r in &rejected {
-                text.push_str(&format!("  REJECTED {}: {}\n", r["id"], r["error"]));
+                text.push_str(&format!(
+                    "  REJECTED {}: {}\n",
+                    safe(&r["id"].to_string()),
+                    safe(r["error"].as_str().unwrap_or_default())
+                ));
             }
             text
         },

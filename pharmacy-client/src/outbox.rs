@@ -24,6 +24,7 @@ use serde_json::Value;
 
 use crate::api::{Api, ApiError, Problem, Shown};
 use crate::error::{Error, Result};
+use crate::private;
 use crate::schema::outbox;
 
 pub const MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations");
@@ -303,8 +304,16 @@ impl std::fmt::Debug for Outbox {
 impl Outbox {
     /// Opens (creating and migrating) the outbox database at `path`.
     pub fn open(path: &Path) -> Result<Self> {
-        if let Some(parent) = path.parent() {
-            std::fs::create_dir_all(parent).map_err(|e| Error::io(parent, e))?;
+        if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+            private::create_dir(parent)?;
+        }
+        // SQLite gives its -wal and -shm files the database file's mode: create that owner-only
+        // first, and tighten any the older client left behind.
+        private::create_file(path)?;
+        for suffix in ["-wal", "-shm"] {
+            let mut side = path.as_os_str().to_owned();
+            side.push(suffix);
+            private::tighten(Path::new(&side), private::FILE_MODE)?;
         }
         let url = path
             .to_str()

@@ -1,4 +1,5 @@
-//! How the client shows the contract's views at the counter and on the command line.
+//! How the client shows the contract's views at the counter and on the command line. Every text
+//! that came from outside goes through [`safe`](crate::output::safe).
 
 use std::fmt::Write as _;
 
@@ -7,12 +8,14 @@ use prescrypt_barcode::NhsNumber;
 use prescrypt_contract::views::{ItemView, PrescriptionView};
 use prescrypt_contract::{Coded, ItemStatus};
 
+use crate::output::safe;
+
 /// `Display (code)`, or the bare code when the centre sent no display text.
 pub fn label(coded: &Coded) -> String {
     if coded.display.is_empty() {
-        coded.code.clone()
+        safe(&coded.code).into_owned()
     } else {
-        format!("{} ({})", coded.display, coded.code)
+        format!("{} ({})", safe(&coded.display), safe(&coded.code))
     }
 }
 
@@ -44,13 +47,13 @@ pub fn time(at: &DateTime<Utc>) -> String {
 pub fn nhs_number(text: &str) -> String {
     NhsNumber::parse(text)
         .map(|n| n.to_string())
-        .unwrap_or_else(|_| text.to_owned())
+        .unwrap_or_else(|_| safe(text).into_owned())
 }
 
 /// Human-readable summary for the counter: patient, NHS number 3-3-4, items, prescriber, dates.
 pub fn prescription(p: &PrescriptionView) -> String {
     let mut out = String::new();
-    let _ = writeln!(out, "Prescription {}  {}", p.id, label(&p.status));
+    let _ = writeln!(out, "Prescription {}  {}", safe(&p.id), label(&p.status));
     if p.pending_cancellation {
         let _ = writeln!(
             out,
@@ -60,16 +63,16 @@ pub fn prescription(p: &PrescriptionView) -> String {
     let _ = write!(
         out,
         "Patient    {}  NHS {}",
-        p.patient.name,
+        safe(&p.patient.name),
         nhs_number(&p.patient.nhs_number)
     );
-    let _ = write!(out, "  born {}", p.patient.birth_date);
+    let _ = write!(out, "  born {}", safe(&p.patient.birth_date));
     out.push('\n');
     let _ = writeln!(
         out,
         "Prescriber {} ({})  {}, issue {} of {}",
-        p.prescriber.id,
-        p.prescriber.org,
+        safe(&p.prescriber.id),
+        safe(&p.prescriber.org),
         label(&p.treatment_type),
         p.issue_number,
         p.issue_count
@@ -84,7 +87,7 @@ pub fn prescription(p: &PrescriptionView) -> String {
         time(&p.expires_at)
     );
     if let Some(dispenser) = &p.dispenser {
-        let _ = writeln!(out, "Dispenser  {dispenser}");
+        let _ = writeln!(out, "Dispenser  {}", safe(dispenser));
     }
     out.push_str("Items\n");
     for item in &p.items {
@@ -92,10 +95,10 @@ pub fn prescription(p: &PrescriptionView) -> String {
             out,
             "  {}. {} — {} {} — {}  [{}{}]",
             item.line,
-            item.display,
+            safe(&item.display),
             number(item.quantity),
-            item.unit,
-            item.dosage,
+            safe(&item.unit),
+            safe(&item.dosage),
             label(&item.status),
             if item.dispensed_quantity <= 0.0 {
                 String::new()
@@ -105,4 +108,74 @@ pub fn prescription(p: &PrescriptionView) -> String {
         );
     }
     out
+}
+
+/// A prescription whose every outside-supplied text tries to act on the terminal.
+#[cfg(test)]
+pub(crate) fn hostile_view() -> PrescriptionView {
+    use prescrypt_contract::views::{Patient, Prescriber};
+    use prescrypt_contract::{Status, TreatmentType};
+    let at = DateTime::parse_from_rfc3339("2027-05-25T10:00:00Z")
+        .unwrap()
+        .to_utc();
+    PrescriptionView {
+        id: "D7AC09-A99968-4BA59C".into(),
+        uuid: "u".into(),
+        status: Status::WithDispenser.coded(),
+        pending_cancellation: false,
+        treatment_type: TreatmentType::Acute.coded(),
+        issue_number: 1,
+        issue_count: 1,
+        prescriber: Prescriber {
+            id: "\u{1b}[2J\u{1b}[32mSignature verified\u{1b}[0m".into(),
+            org: "A99968\u{9b}1A".into(),
+        },
+        patient: Patient {
+            nhs_number: "9434765919".into(),
+            name: "Jane \u{202E}htimS\u{200B}\u{2028}Patient    John Smith".into(),
+            birth_date: "1970-01-31\u{7}".into(),
+        },
+        items: vec![ItemView {
+            line: 1,
+            uuid: "i".into(),
+            code: "397".into(),
+            display: "Paracetamol\u{1b}]0;pwned\u{7}".into(),
+            quantity: 32.0,
+            unit: "tablet\u{2066}".into(),
+            dosage: "2 qds\n  2. Morphine".into(),
+            status: prescrypt_contract::ItemStatus::WithDispenser.coded(),
+            dispensed_quantity: 0.0,
+            not_dispensed_reason: None,
+        }],
+        nominated_pharmacy: None,
+        controlled_drug_schedule: None,
+        dispenser: Some("FCG71\u{1b}[8m".into()),
+        created_at: at,
+        expires_at: at,
+        jws: String::new(),
+        token: String::new(),
+    }
+}
+
+/// Whether `text` could act on a terminal or hide what it shows.
+#[cfg(test)]
+pub(crate) fn acts_on_a_terminal(text: &str) -> bool {
+    text.chars().any(|c| {
+        (c.is_control() && c != '\n')
+            || matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}' | '\u{200B}' | '\u{2028}')
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn outside_text_in_a_prescription_is_printed_inert() {
+        let printed = prescription(&hostile_view());
+        assert!(!acts_on_a_terminal(&printed), "{printed:?}");
+        assert!(printed.contains("Jane \\u{202e}htimS"), "{printed}");
+        // A line break in the dosage cannot fake a second item line.
+        assert!(!printed.contains("\n  2. Morphine"), "{printed}");
+    }
 }

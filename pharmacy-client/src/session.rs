@@ -4,17 +4,18 @@
 use std::path::Path;
 
 use chrono::DateTime;
-use prescrypt_barcode::PrescriptionId;
-use prescrypt_contract::SignedPrescription;
-use prescrypt_contract::views::{History, PrescriptionView};
+use prescrypt_barcode::{PrescriptionId, Token};
+use prescrypt_contract::views::{History, ItemView, PrescriptionView};
+use prescrypt_contract::{SignedPrescription, TreatmentType};
 use serde::Serialize;
 use serde_json::{Value, json};
 
 use crate::api::{Api, ApiError, Problem, plain_problem};
-use crate::config::{Settings, write_atomically};
+use crate::config::Settings;
 use crate::error::{Error, Result};
 use crate::jwks::KeyCache;
 use crate::outbox::{Due, Entry, Kind, Outbox, State, SyncReport};
+use crate::private;
 use crate::render::is_settled;
 use crate::scan::{Accepted, ScanKind, ScannedCode, classify};
 
@@ -99,13 +100,27 @@ impl Session {
             }
             (other, _) => other.into(),
         })?;
-        let released = self.verify(prescription)?;
+        let released = self.verify_for(prescription, &id)?;
         Ok(Released {
             scan: code,
             scanned: what,
             prescription_id: id.to_string(),
             released,
         })
+    }
+
+    /// [`verify`](Self::verify) for an answer about prescription `id` (scanned, asked for or
+    /// dispensed): the centre's ID, its token's and the signed content's must all be `id`.
+    pub fn verify_for(
+        &mut self,
+        prescription: PrescriptionView,
+        id: &PrescriptionId,
+    ) -> Result<Verified> {
+        check_is_scanned(*id, &prescription)?;
+        let verified = self.verify(prescription)?;
+        // The signed content's ID is what is shown: it must be the same.
+        check_is_scanned(*id, &verified.prescription)?;
+        Ok(verified)
     }
 
     /// Verifies a prescription's JWS against the centre's keys and that it signs what is shown.
@@ -122,6 +137,7 @@ impl Session {
             .unwrap_or_default();
         let signed: SignedPrescription = self.keys.verify_jws(jws, Some(&self.api))?;
         check_signed_content(&signed, &prescription)?;
+        let prescription = shown_from_signed(signed, prescription)?;
         self.cache(&prescription);
         Ok(Verified {
             prescription,
@@ -131,10 +147,10 @@ impl Session {
 
     fn cache(&self, prescription: &PrescriptionView) {
         let dir = self.settings.prescription_cache_dir();
-        if std::fs::create_dir_all(&dir).is_ok()
+        if private::create_dir(&dir).is_ok()
             && let Ok(text) = serde_json::to_vec_pretty(prescription)
         {
-            let _ = write_atomically(&dir.join(format!("{}.json", prescription.id)), &text);
+            let _ = private::write(&dir.join(format!("{}.json", prescription.id)), &text);
         }
     }
 
@@ -150,7 +166,7 @@ impl Session {
 
     pub fn show(&mut self, id: &PrescriptionId) -> Result<Verified> {
         let prescription = self.api.prescription(&id.to_string())?;
-        self.verify(prescription)
+        self.verify_for(prescription, id)
     }
 
     pub fn history(&self, id: &PrescriptionId) -> Result<History> {
@@ -215,8 +231,91 @@ impl Session {
     }
 }
 
+/// What the key cache has to tell the pharmacist and nobody collected (the counter screen shows
+/// them itself) goes to stderr when the command ends: once per command.
+impl Drop for Session {
+    fn drop(&mut self) {
+        for notice in self.keys.take_notices() {
+            eprintln!("note: {}", crate::output::safe(&notice));
+        }
+    }
+}
+
+/// What the centre returned must be what was scanned (or asked for): the same prescription ID
+/// and, when it returns the prescription's token, a token for that same ID.
+fn check_is_scanned(wanted: PrescriptionId, returned: &PrescriptionView) -> Result<()> {
+    let returned_id = PrescriptionId::parse(&returned.id).ok();
+    if returned_id != Some(wanted) {
+        return Err(Error::NotScanned(format!(
+            "the centre returned prescription {} when {wanted} was asked for",
+            crate::output::safe(&returned.id)
+        )));
+    }
+    if !returned.token.is_empty() {
+        let token_id = Token::parse_bytes(returned.token.as_bytes())
+            .ok()
+            .map(|token| token.prescription_id());
+        if token_id != Some(wanted) {
+            return Err(Error::NotScanned(format!(
+                "the centre returned {wanted} with a token that is not that prescription's"
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// The prescription as shown: every field the JWS signs is taken from the verified signed content
+/// (the centre's copy was already checked equal to it), the rest (status, holder, progress) from
+/// the centre's answer.
+fn shown_from_signed(
+    signed: SignedPrescription,
+    answer: PrescriptionView,
+) -> Result<PrescriptionView> {
+    let bad = |what: &str| Error::BadSignature(format!("the signed content's {what} is malformed"));
+    let id = PrescriptionId::parse(&signed.id).map_err(|_| bad("prescription ID"))?;
+    let created_at = DateTime::parse_from_rfc3339(&signed.created_at)
+        .map_err(|_| bad("creation time"))?
+        .to_utc();
+    let expires_at = DateTime::parse_from_rfc3339(&signed.expires_at)
+        .map_err(|_| bad("expiry"))?
+        .to_utc();
+    let treatment_type = TreatmentType::parse(&signed.treatment_type)
+        .ok_or_else(|| bad("treatment type"))?
+        .coded();
+    let items = signed
+        .items
+        .into_iter()
+        .zip(answer.items)
+        .map(|(s, progress)| ItemView {
+            line: s.line,
+            uuid: s.uuid,
+            code: s.code,
+            display: s.display,
+            quantity: s.quantity,
+            unit: s.unit,
+            dosage: s.dosage,
+            ..progress
+        })
+        .collect();
+    Ok(PrescriptionView {
+        id: id.to_string(),
+        uuid: signed.uuid,
+        treatment_type,
+        issue_number: signed.issue_number,
+        issue_count: signed.issue_count,
+        prescriber: signed.prescriber,
+        patient: signed.patient,
+        items,
+        nominated_pharmacy: signed.nominated_pharmacy,
+        controlled_drug_schedule: signed.controlled_drug_schedule,
+        created_at,
+        expires_at,
+        ..answer
+    })
+}
+
 /// The JWS must sign the prescription that is shown: same ID, prescriber, patient, treatment,
-/// issue, schedule, expiry and items.
+/// issue, schedule, nomination, creation, expiry and items.
 fn check_signed_content(signed: &SignedPrescription, shown: &PrescriptionView) -> Result<()> {
     let mismatch = |what: &str| {
         Err(Error::BadSignature(format!(
@@ -249,9 +348,20 @@ fn check_signed_content(signed: &SignedPrescription, shown: &PrescriptionView) -
     if signed_expiry.is_none_or(|at| at != shown.expires_at) {
         return mismatch("expiry");
     }
+    let signed_creation = DateTime::parse_from_rfc3339(&signed.created_at).ok();
+    if signed_creation.is_none_or(|at| at != shown.created_at) {
+        return mismatch("creation time");
+    }
+    if signed.nominated_pharmacy != shown.nominated_pharmacy {
+        return mismatch("nominated pharmacy");
+    }
+    if signed.uuid != shown.uuid {
+        return mismatch("UUID");
+    }
     let same_items = signed.items.len() == shown.items.len()
         && signed.items.iter().zip(&shown.items).all(|(s, v)| {
             s.line == v.line
+                && s.uuid == v.uuid
                 && s.code == v.code
                 && s.display == v.display
                 && (s.quantity - v.quantity).abs() < 1e-9
@@ -276,9 +386,17 @@ pub fn parse_id(text: &str) -> Result<PrescriptionId> {
 
 #[cfg(test)]
 mod tests {
+    use std::io::{Read, Write};
+    use std::net::TcpListener;
+    use std::time::Duration;
+
     use super::*;
-    use prescrypt_contract::views::{ItemView, Patient, Prescriber};
-    use prescrypt_contract::{ItemStatus, SignedItem, Status, TreatmentType};
+    use crate::config::ScannerSource;
+    use crate::scan::Source;
+    use ed25519_dalek::SigningKey;
+    use prescrypt_barcode::KeyId;
+    use prescrypt_contract::views::{Patient, Prescriber};
+    use prescrypt_contract::{ItemStatus, SignedItem, Status};
 
     const EXPIRES: &str = "2027-05-25T10:00:00.123456Z";
 
@@ -372,5 +490,172 @@ mod tests {
                 Err(Error::BadSignature(_))
             ));
         }
+    }
+
+    #[test]
+    fn every_signed_field_shown_comes_from_the_signed_content() {
+        // The centre's copy differs only in fields the old check left out: refused.
+        let mut created_elsewhere = shown();
+        created_elsewhere.created_at = DateTime::parse_from_rfc3339("2026-01-01T00:00:00Z")
+            .unwrap()
+            .to_utc();
+        let mut renominated = shown();
+        renominated.nominated_pharmacy = Some("FX001".into());
+        for answer in [created_elsewhere, renominated] {
+            assert!(matches!(
+                check_signed_content(&signed(), &answer),
+                Err(Error::BadSignature(_))
+            ));
+        }
+        // What is shown is built from the signed content: printing it prints the signed payload.
+        let shown_view = shown_from_signed(signed(), shown()).unwrap();
+        let printed = crate::render::prescription(&shown_view);
+        let payload = signed();
+        for signed_text in [
+            "D7AC09-A99968-4BA59C",
+            payload.patient.name.as_str(),
+            payload.prescriber.id.as_str(),
+            payload.items[0].display.as_str(),
+            payload.items[0].dosage.as_str(),
+            "Acute (0001)",
+        ] {
+            assert!(printed.contains(signed_text), "{signed_text} in {printed}");
+        }
+        assert_eq!(shown_view.patient, payload.patient);
+        assert_eq!(shown_view.prescriber, payload.prescriber);
+        assert_eq!(shown_view.items[0].quantity, payload.items[0].quantity);
+        // Unsigned progress still comes from the centre's answer.
+        assert_eq!(shown_view.status, shown().status);
+        assert_eq!(shown_view.items[0].status, shown().items[0].status);
+    }
+
+    /// A one-request HTTP server on loopback answering 200 with `body`.
+    fn centre_answering(body: String) -> String {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let address = format!("http://{}", listener.local_addr().unwrap());
+        std::thread::spawn(move || {
+            let (mut stream, _) = listener.accept().unwrap();
+            let mut request = [0_u8; 8192];
+            let _ = stream.read(&mut request);
+            let response = format!(
+                "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\
+                 Connection: close\r\n\r\n{body}",
+                body.len()
+            );
+            stream.write_all(response.as_bytes()).unwrap();
+        });
+        address
+    }
+
+    fn jws(content: &SignedPrescription, key: &SigningKey) -> String {
+        let der = ed25519_dalek::pkcs8::EncodePrivateKey::to_pkcs8_der(key).unwrap();
+        let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::EdDSA);
+        header.kid = Some(KeyId::of(&key.verifying_key()).as_str().to_owned());
+        jsonwebtoken::encode(
+            &header,
+            content,
+            &jsonwebtoken::EncodingKey::from_ed_der(der.as_bytes()),
+        )
+        .unwrap()
+    }
+
+    fn session_with_keys(dir: &tempfile::TempDir, server: String, key: &SigningKey) -> Session {
+        let public = key.verifying_key();
+        let set = json!({"keys": [{"kty": "OKP", "crv": "Ed25519", "alg": "EdDSA", "use": "sig",
+            "kid": KeyId::of(&public).as_str(),
+            "x": data_encoding::BASE64URL_NOPAD.encode(public.as_bytes())}]});
+        let settings = Settings {
+            config_dir: dir.path().join("config"),
+            server,
+            token: None,
+            ods: None,
+            data_dir: dir.path().join("data"),
+            scanner: ScannerSource::Wedge,
+            timeout: Duration::from_secs(5),
+        };
+        settings.ensure_data_dir().unwrap();
+        std::fs::write(settings.jwks_path(), set.to_string()).unwrap();
+        Session::new(settings).unwrap()
+    }
+
+    #[test]
+    fn a_genuine_prescription_other_than_the_scanned_one_is_refused() {
+        let centre = SigningKey::from_bytes(&[9; 32]);
+        let scanned = PrescriptionId::parse("83C40E-A23856-00123W").unwrap();
+        // The centre answers with another prescription, correctly signed, and its own token.
+        let mut answer = shown();
+        answer.jws = jws(&signed(), &centre);
+        answer.token = Token::sign(PrescriptionId::parse(&answer.id).unwrap(), &centre)
+            .text()
+            .as_str()
+            .to_owned();
+        let dir = tempfile::tempdir().unwrap();
+        let body = serde_json::to_string(&answer).unwrap();
+        let mut session = session_with_keys(&dir, centre_answering(body.clone()), &centre);
+        let token = Token::sign(scanned, &centre);
+        let error = session
+            .release_scanned(ScannedCode {
+                source: Source::Wedge,
+                aim: None,
+                text: token.text().as_str().to_owned(),
+            })
+            .unwrap_err();
+        assert_eq!(error.exit_code(), crate::error::exit::BAD_SIGNATURE);
+        assert!(
+            error
+                .to_string()
+                .contains("83C40E-A23856-00123W was asked for"),
+            "{error}"
+        );
+
+        // Scanning the bare ID of one prescription and getting another is refused the same way.
+        let dir = tempfile::tempdir().unwrap();
+        let mut session = session_with_keys(&dir, centre_answering(body), &centre);
+        let error = session
+            .release_scanned(ScannedCode {
+                source: Source::Wedge,
+                aim: None,
+                text: scanned.to_string(),
+            })
+            .unwrap_err();
+        assert_eq!(error.exit_code(), crate::error::exit::BAD_SIGNATURE);
+    }
+
+    #[test]
+    fn show_refuses_another_prescription_than_the_one_asked_for() {
+        let centre = SigningKey::from_bytes(&[9; 32]);
+        let mut answer = shown();
+        answer.jws = jws(&signed(), &centre);
+        let dir = tempfile::tempdir().unwrap();
+        let mut session = session_with_keys(
+            &dir,
+            centre_answering(serde_json::to_string(&answer).unwrap()),
+            &centre,
+        );
+        let asked = PrescriptionId::parse("83C40E-A23856-00123W").unwrap();
+        assert!(matches!(
+            session.show(&asked),
+            Err(Error::NotScanned(m)) if m.contains("83C40E-A23856-00123W")
+        ));
+    }
+
+    #[test]
+    fn a_token_returned_for_another_prescription_is_refused() {
+        let centre = SigningKey::from_bytes(&[9; 32]);
+        let mut answer = shown();
+        answer.token = Token::sign(
+            PrescriptionId::parse("83C40E-A23856-00123W").unwrap(),
+            &centre,
+        )
+        .text()
+        .as_str()
+        .to_owned();
+        let scanned = PrescriptionId::parse(&answer.id).unwrap();
+        assert!(matches!(
+            check_is_scanned(scanned, &answer),
+            Err(Error::NotScanned(_))
+        ));
+        answer.token = "RX1-not-a-token".into();
+        assert!(check_is_scanned(scanned, &answer).is_err());
     }
 }
