@@ -11,8 +11,9 @@ use crate::codes::Coded;
 pub struct NewPatient {
     /// 10 digits, Modulus 11 (spaces allowed).
     pub nhs_number: String,
+    /// Free text: no control, bidi, zero-width or line-separator characters; stored NFC.
     pub name: String,
-    /// `YYYY-MM-DD`.
+    /// Strictly `YYYY-MM-DD`, from 1870-01-01 to today.
     pub birth_date: String,
 }
 

@@ -10,7 +10,7 @@ use serde_json::json;
 use super::{Loaded, now};
 use crate::audit;
 use crate::auth::{Principal, Role, is_ods_code};
-use crate::domain::{ItemStatus, Status, TreatmentType, validity};
+use crate::domain::{ItemStatus, Status, TreatmentType, birth_date, text, validity};
 use crate::error::AppError;
 use crate::keys::KeyRing;
 use crate::signing;
@@ -46,16 +46,9 @@ pub struct ValidItem {
     pub dosage: String,
 }
 
+/// A free-text field under THE text rule ([`text::free_text`]), or a 422 naming the field.
 fn text_field(value: &str, field: &str, max: usize) -> Result<String, AppError> {
-    let trimmed = value.trim();
-    if trimmed.is_empty() || trimmed.chars().count() > max || trimmed.chars().any(char::is_control)
-    {
-        return Err(AppError::field(
-            field,
-            format!("{field} must be 1 to {max} printable characters"),
-        ));
-    }
-    Ok(trimmed.to_owned())
+    text::free_text(value, max).map_err(|e| AppError::field(field, format!("{field} {e}")))
 }
 
 fn ods_field(value: &str, field: &str) -> Result<String, AppError> {
@@ -88,14 +81,8 @@ pub fn validate_new(body: &NewPrescription) -> Result<ValidNew, AppError> {
         AppError::invalid("invalid-nhs-number", "patient.nhs_number", e.to_string())
     })?;
     let name = text_field(&body.patient.name, "patient.name", 200)?;
-    let birth_date = NaiveDate::parse_from_str(body.patient.birth_date.trim(), "%Y-%m-%d")
-        .map_err(|_| AppError::field("patient.birth_date", "a date as YYYY-MM-DD"))?;
-    if birth_date > Utc::now().date_naive() {
-        return Err(AppError::field(
-            "patient.birth_date",
-            "the birth date is in the future",
-        ));
-    }
+    let birth_date = birth_date::parse(&body.patient.birth_date, Utc::now().date_naive())
+        .map_err(|e| AppError::field("patient.birth_date", e.to_string()))?;
     if body.items.is_empty() || body.items.len() > MAX_ITEMS {
         return Err(AppError::field(
             "items",
