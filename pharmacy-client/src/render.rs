@@ -4,6 +4,7 @@ use std::fmt::Write as _;
 
 use chrono::{DateTime, SecondsFormat, Utc};
 use prescrypt_barcode::NhsNumber;
+use prescrypt_contract::quantity::{Decimal, QuantityText};
 use prescrypt_contract::views::{ItemView, PrescriptionView};
 use prescrypt_contract::{Coded, ItemStatus};
 
@@ -30,9 +31,16 @@ pub fn is_settled(item: &ItemView) -> bool {
     )
 }
 
-/// A quantity as it was written on the wire (`32.0`, `2.5`).
-pub fn number(value: f64) -> String {
-    serde_json::Value::from(value).to_string()
+/// A quantity as it is written on the wire (`32.0`, `2.5`): exact, since a quantity has at most
+/// 10 significant digits.
+pub fn number(value: Decimal) -> String {
+    serde_json::to_value(QuantityText::from(value))
+        .map_or_else(|_| value.to_string(), |v| v.to_string())
+}
+
+/// A quantity for a request body: a JSON number with exactly the decimal's digits (`14`, `2.5`).
+pub fn quantity_json(value: Decimal) -> serde_json::Value {
+    serde_json::from_str(&value.normalize().to_string()).unwrap_or(serde_json::Value::Null)
 }
 
 /// A time as it was written on the wire (RFC 3339, UTC, `Z`).
@@ -97,7 +105,7 @@ pub fn prescription(p: &PrescriptionView) -> String {
             item.unit,
             item.dosage,
             label(&item.status),
-            if item.dispensed_quantity <= 0.0 {
+            if item.dispensed_quantity.is_zero() {
                 String::new()
             } else {
                 format!(", {} given", number(item.dispensed_quantity))

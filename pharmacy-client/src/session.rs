@@ -254,7 +254,7 @@ fn check_signed_content(signed: &SignedPrescription, shown: &PrescriptionView) -
             s.line == v.line
                 && s.code == v.code
                 && s.display == v.display
-                && (s.quantity - v.quantity).abs() < 1e-9
+                && s.quantity == v.quantity
                 && s.unit == v.unit
                 && s.dosage == v.dosage
         });
@@ -277,6 +277,7 @@ pub fn parse_id(text: &str) -> Result<PrescriptionId> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use prescrypt_contract::quantity::Decimal;
     use prescrypt_contract::views::{ItemView, Patient, Prescriber};
     use prescrypt_contract::{ItemStatus, SignedItem, Status, TreatmentType};
 
@@ -306,11 +307,11 @@ mod tests {
                 uuid: "i".into(),
                 code: "397".into(),
                 display: "Paracetamol".into(),
-                quantity: 32.0,
+                quantity: Decimal::from(32),
                 unit: "tablet".into(),
                 dosage: "2 qds".into(),
                 status: ItemStatus::WithDispenser.coded(),
-                dispensed_quantity: 0.0,
+                dispensed_quantity: Decimal::ZERO,
                 not_dispensed_reason: None,
             }],
             nominated_pharmacy: None,
@@ -335,7 +336,7 @@ mod tests {
                 uuid: "i".into(),
                 code: "397".into(),
                 display: "Paracetamol".into(),
-                quantity: 32.0,
+                quantity: Decimal::from(32),
                 unit: "tablet".into(),
                 dosage: "2 qds".into(),
             }],
@@ -355,7 +356,7 @@ mod tests {
         let mut other_id = signed();
         other_id.id = "83C40E-A23856-00123W".into();
         let mut more = signed();
-        more.items[0].quantity = 320.0;
+        more.items[0].quantity = Decimal::from(320);
         let mut renamed = signed();
         renamed.patient.name = "John Smith".into();
         let mut redosed = signed();

@@ -62,7 +62,7 @@ async fn accepted_text_is_signed_and_stored_in_nfc() {
     let mut body = new_prescription();
     // "Zoë" with a combining diaeresis (NFD) and a decomposed "é" in the dosage.
     body["patient"]["name"] = json!("Zoe\u{0308} Smith");
-    body["items"][0]["dosage"] = json!("one daily, apre\u{0301}s repas");
+    body["items"][0]["dosage"] = json!("one daily, apre\u{0300}s repas");
     let created = app.create(&body).await;
     assert_eq!(created["patient"]["name"], "Zo\u{00EB} Smith");
     assert_eq!(
@@ -118,4 +118,110 @@ async fn birth_dates_are_strict_and_plausible() {
         app.create(&body).await["patient"]["birth_date"],
         "1870-01-01"
     );
+}
+
+/// Posts `body` with its text as given (JSON numbers a `Value` cannot hold, such as `1e400`).
+async fn post_text(
+    app: &TestApp,
+    path: &str,
+    body: String,
+    key: Option<&str>,
+) -> (StatusCode, Value) {
+    let mut request = app
+        .client
+        .post(app.url(path))
+        .header("content-type", "application/json")
+        .body(body);
+    request = match key {
+        Some(key) => request
+            .bearer_auth(app.pharmacist())
+            .header("Idempotency-Key", key),
+        None => request.bearer_auth(app.prescriber()),
+    };
+    read(request.send().await.unwrap()).await
+}
+
+const REFUSED_QUANTITIES: [&str; 14] = [
+    "5e-324",
+    "0.30000000000000004",
+    "1e400",
+    "-1e400",
+    "-1",
+    "0",
+    "0.0001",
+    "1000000.001",
+    "1e7",
+    "\"NaN\"",
+    "\"Infinity\"",
+    "\"-0.5\"",
+    "null",
+    "true",
+];
+
+#[tokio::test]
+async fn inexact_tiny_huge_and_non_numeric_quantities_are_refused_naming_the_field() {
+    let app = spawn_app().await;
+    for bad in REFUSED_QUANTITIES {
+        let mut body = new_prescription();
+        body["items"][1]["quantity"] = json!("QUANTITY");
+        let text = body.to_string().replace("\"QUANTITY\"", bad);
+        let (status, problem) = post_text(&app, "/api/v1/prescriptions", text, None).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{bad}: {problem}");
+        assert_eq!(code_of(&problem), "invalid-field", "{bad}: {problem}");
+        assert_eq!(problem["field"], "items[1].quantity", "{bad}: {problem}");
+    }
+}
+
+#[tokio::test]
+async fn quantities_are_exact_decimals_as_numbers_or_strings() {
+    let app = spawn_app().await;
+    let mut body = new_prescription();
+    body["items"][0]["quantity"] = json!(0.001);
+    body["items"][1]["quantity"] = json!("2.50");
+    let created = app.create(&body).await;
+    assert_eq!(created["items"][0]["quantity"], json!(0.001));
+    assert_eq!(created["items"][1]["quantity"], json!(2.5));
+    let signed = signed_payload(created["jws"].as_str().unwrap());
+    assert_eq!(signed["items"][1]["quantity"], json!(2.5));
+}
+
+#[tokio::test]
+async fn ten_partial_supplies_of_a_tenth_dispense_an_item_of_one_fully() {
+    let app = spawn_app().await;
+    let mut body = new_prescription();
+    body["items"][0]["quantity"] = json!(1);
+    let created = app.create(&body).await;
+    let id = created["id"].as_str().unwrap();
+    let (status, released) = app
+        .release(&app.pharmacist(), created["token"].as_str().unwrap())
+        .await;
+    assert_eq!(status, StatusCode::OK, "{released}");
+    let path = format!("/api/v1/prescriptions/{id}/dispense");
+    for bad in REFUSED_QUANTITIES {
+        let text = format!(r#"{{"items":[{{"line":1,"outcome":"partial","quantity":{bad}}}]}}"#);
+        let (status, problem) = post_text(&app, &path, text, Some(&format!("bad-{bad}"))).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{bad}: {problem}");
+        assert_eq!(problem["field"], "items[0].quantity", "{bad}: {problem}");
+    }
+    let tenth = json!({"items": [{"line": 1, "outcome": "partial", "quantity": 0.1}]});
+    let mut view = Value::Null;
+    for supply in 1..=10 {
+        let (status, after) = app
+            .dispense(&app.pharmacist(), id, &format!("tenth-{supply}"), &tenth)
+            .await;
+        assert_eq!(status, StatusCode::OK, "supply {supply}: {after}");
+        view = after;
+    }
+    let item = &view["items"][0];
+    assert_eq!(item["dispensed_quantity"], json!(1.0), "{view}");
+    assert_eq!(
+        item["status"]["code"],
+        prescrypt::contract::ItemStatus::FullyDispensed.code(),
+        "{view}"
+    );
+    // Nothing is left to supply: an eleventh tenth is refused, naming the field.
+    let (status, problem) = app
+        .dispense(&app.pharmacist(), id, "tenth-11", &tenth)
+        .await;
+    assert!(status.is_client_error(), "{problem}");
 }
