@@ -1,4 +1,5 @@
-//! The NHS number: ten digits, the last a Modulus 11 check digit; shown as 3-3-4.
+//! The NHS number: ten digits, the last a Modulus 11 check digit, not ten identical digits;
+//! shown as 3-3-4.
 
 use core::fmt;
 
@@ -9,6 +10,9 @@ pub enum NhsNumberError {
     Format,
     /// The check digit does not match, or the weighted sum gives the impossible check value 10.
     CheckDigit,
+    /// Ten identical digits (`0000000000`, `1111111111`, ...): their check digits work out, but
+    /// they are placeholders systems use for "unknown", never a patient's number.
+    Placeholder,
 }
 
 impl fmt::Display for NhsNumberError {
@@ -17,6 +21,9 @@ impl fmt::Display for NhsNumberError {
             Self::Format => f.write_str("an NHS number is 10 digits"),
             Self::CheckDigit => {
                 f.write_str("the NHS number check digit does not match (Modulus 11)")
+            }
+            Self::Placeholder => {
+                f.write_str("ten identical digits are a placeholder, not an NHS number")
             }
         }
     }
@@ -72,6 +79,9 @@ impl NhsNumber {
         };
         if u32::from(digits[9] - b'0') != check {
             return Err(NhsNumberError::CheckDigit);
+        }
+        if digits.iter().all(|&d| d == digits[0]) {
+            return Err(NhsNumberError::Placeholder);
         }
         Ok(Self(digits))
     }
@@ -150,6 +160,27 @@ mod tests {
         );
     }
 
+    #[test]
+    fn refuses_placeholders() {
+        // All of these pass Modulus 11 (or fail it); none is a patient's number.
+        for d in b'0'..=b'9' {
+            let text: String = core::iter::repeat_n(char::from(d), 10).collect();
+            assert!(NhsNumber::parse(&text).is_err(), "{text}");
+        }
+        assert_eq!(
+            NhsNumber::parse("0000000000"),
+            Err(NhsNumberError::Placeholder)
+        );
+        assert_eq!(
+            NhsNumber::parse("000 000 0000"),
+            Err(NhsNumberError::Placeholder)
+        );
+        assert_eq!(
+            NhsNumber::parse("1111111111"),
+            Err(NhsNumberError::Placeholder)
+        );
+    }
+
     fn check_digit(first9: &[u8]) -> Option<u8> {
         let sum: u32 = first9
             .iter()
@@ -169,7 +200,8 @@ mod tests {
             let expected = check_digit(&first9);
             for last in 0u8..10 {
                 let text: String = first9.iter().chain(core::iter::once(&last)).map(|d| char::from(b'0' + d)).collect();
-                prop_assert_eq!(NhsNumber::parse(&text).is_ok(), Some(last) == expected);
+                let placeholder = first9.iter().all(|&d| d == last);
+                prop_assert_eq!(NhsNumber::parse(&text).is_ok(), Some(last) == expected && !placeholder);
             }
         }
 

@@ -5,6 +5,7 @@
 //! - [`problem`]: [`Problem`], the `application/problem+json` body of every failure.
 //! - [`signed`]: [`SignedPrescription`], the clinical content the service signs into each
 //!   prescription's JWS.
+//! - [`quantity`]: THE quantity rule (exact decimals) and its wire forms.
 //! - [`routes`]: the paths of the API, as route templates and as functions that fill them in.
 //! - [`limits`]: the numbers both sides must agree on (batch sizes, item counts, header lengths).
 //!
@@ -15,6 +16,7 @@
 pub mod codes;
 pub mod limits;
 pub mod problem;
+pub mod quantity;
 pub mod routes;
 pub mod signed;
 pub mod views;

@@ -4,6 +4,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::quantity::{Decimal, as_number};
 use crate::views::{Patient, Prescriber};
 
 /// What the prescriber signed. Times are RFC 3339 in UTC with microseconds.
@@ -32,7 +33,8 @@ pub struct SignedItem {
     pub uuid: String,
     pub code: String,
     pub display: String,
-    pub quantity: f64,
+    #[serde(with = "as_number")]
+    pub quantity: Decimal,
     pub unit: String,
     pub dosage: String,
 }

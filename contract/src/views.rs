@@ -4,6 +4,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::codes::Coded;
+use crate::quantity::{Decimal, QuantityText, as_number};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
@@ -11,8 +12,9 @@ use crate::codes::Coded;
 pub struct NewPatient {
     /// 10 digits, Modulus 11 (spaces allowed).
     pub nhs_number: String,
+    /// Free text: no control, bidi, zero-width or line-separator characters; stored NFC.
     pub name: String,
-    /// `YYYY-MM-DD`.
+    /// Strictly `YYYY-MM-DD`, from 1870-01-01 to today.
     pub birth_date: String,
 }
 
@@ -22,7 +24,9 @@ pub struct NewPatient {
 pub struct NewItem {
     pub code: String,
     pub display: String,
-    pub quantity: f64,
+    /// An exact decimal, 0.001 to 1000000, at most 3 decimal places (a number or a string).
+    #[cfg_attr(feature = "openapi", schema(value_type = f64))]
+    pub quantity: QuantityText,
     pub unit: String,
     pub dosage: String,
 }
@@ -94,7 +98,8 @@ pub struct DispenseLine {
     pub outcome: Outcome,
     /// For `partial`: the quantity supplied now.
     #[serde(default)]
-    pub quantity: Option<f64>,
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<f64>))]
+    pub quantity: Option<QuantityText>,
     /// For `not_dispensed`: reason `0001`–`0011`.
     #[serde(default)]
     pub reason: Option<String>,
@@ -130,11 +135,15 @@ pub struct ItemView {
     pub uuid: String,
     pub code: String,
     pub display: String,
-    pub quantity: f64,
+    #[serde(with = "as_number")]
+    #[cfg_attr(feature = "openapi", schema(value_type = f64))]
+    pub quantity: Decimal,
     pub unit: String,
     pub dosage: String,
     pub status: Coded,
-    pub dispensed_quantity: f64,
+    #[serde(with = "as_number")]
+    #[cfg_attr(feature = "openapi", schema(value_type = f64))]
+    pub dispensed_quantity: Decimal,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub not_dispensed_reason: Option<Coded>,
 }

@@ -4,6 +4,7 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 use prescrypt_contract::NotDispensedReason;
+use prescrypt_contract::quantity;
 use serde_json::{Value, json};
 
 use crate::config::Overrides;
@@ -168,18 +169,8 @@ pub fn parse_item(text: &str) -> Result<Value, String> {
         return Ok(json!({"line": line, "outcome": "complete"}));
     }
     if let Some(quantity) = outcome.strip_prefix("partial:") {
-        let quantity: f64 = quantity
-            .parse()
-            .ok()
-            .filter(|q: &f64| q.is_finite() && *q > 0.0)
-            .ok_or_else(|| format!("`{quantity}` is not a positive quantity"))?;
-        let quantity = serde_json::Number::from_f64(quantity)
-            .map(|n| {
-                n.as_f64()
-                    .filter(|f| f.fract() == 0.0 && *f < 1e15)
-                    .map_or(Value::Number(n), |whole| json!(whole as u64))
-            })
-            .unwrap_or(Value::Null);
+        let quantity = quantity::parse(quantity).map_err(|e| format!("`{quantity}`: {e}"))?;
+        let quantity = crate::render::quantity_json(quantity);
         return Ok(json!({"line": line, "outcome": "partial", "quantity": quantity}));
     }
     if let Some(reason) = outcome.strip_prefix("not-dispensed:") {

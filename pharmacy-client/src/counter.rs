@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 
 use prescrypt_barcode::PrescriptionId;
 use prescrypt_contract::NotDispensedReason;
+use prescrypt_contract::quantity::Decimal;
 use prescrypt_contract::views::{ItemView, PrescriptionView};
 use ratatui::Frame;
 use ratatui::crossterm::event::{self, Event, KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
@@ -55,7 +56,7 @@ const REASONS: [(NotDispensedReason, &str); 4] = [
 #[derive(Debug, Clone, PartialEq)]
 enum Mark {
     Complete,
-    Partial(f64),
+    Partial(Decimal),
     NotDispensed(usize),
 }
 
@@ -73,7 +74,9 @@ impl Mark {
     fn body(&self, line: i32) -> Value {
         match self {
             Self::Complete => json!({"line": line, "outcome": "complete"}),
-            Self::Partial(q) => json!({"line": line, "outcome": "partial", "quantity": q}),
+            Self::Partial(q) => {
+                json!({"line": line, "outcome": "partial", "quantity": render::quantity_json(*q)})
+            }
             Self::NotDispensed(r) => {
                 json!({"line": line, "outcome": "not_dispensed", "reason": REASONS[*r].0.code()})
             }
@@ -266,7 +269,7 @@ fn handle_key(key: KeyEvent, screen: &mut Screen, jobs: &Sender<Job>) -> bool {
     match key.code {
         KeyCode::F(10) => return false,
         KeyCode::Char('c' | 'q') if ctrl => return false,
-        KeyCode::Char('-') if screen.input.is_empty() => adjust_quantity(screen, -1.0),
+        KeyCode::Char('-') if screen.input.is_empty() => adjust_quantity(screen, -Decimal::ONE),
         KeyCode::Char(c) if !ctrl && (c.is_ascii_alphanumeric() || c == '-') => {
             screen.input.push(c.to_ascii_uppercase());
         }
@@ -294,7 +297,7 @@ fn handle_key(key: KeyEvent, screen: &mut Screen, jobs: &Sender<Job>) -> bool {
             screen.selected = (screen.selected + 1).min(count.saturating_sub(1));
         }
         KeyCode::Char(' ') => cycle_mark(screen),
-        KeyCode::Char('+') => adjust_quantity(screen, 1.0),
+        KeyCode::Char('+') => adjust_quantity(screen, Decimal::ONE),
         KeyCode::Char('*') => {
             if let Some(Mark::NotDispensed(r)) = screen.marks.get_mut(screen.selected) {
                 *r = (*r + 1) % REASONS.len();
@@ -327,16 +330,16 @@ fn cycle_mark(screen: &mut Screen) {
         return;
     };
     *mark = match mark {
-        Mark::Complete => Mark::Partial((full - 1.0).max(1.0)),
+        Mark::Complete => Mark::Partial((full - Decimal::ONE).max(Decimal::ONE)),
         Mark::Partial(_) => Mark::NotDispensed(0),
         Mark::NotDispensed(_) => Mark::Complete,
     };
 }
 
-fn adjust_quantity(screen: &mut Screen, delta: f64) {
-    let full = selected_item(screen).map_or(f64::MAX, |i| i.quantity);
+fn adjust_quantity(screen: &mut Screen, delta: Decimal) {
+    let full = selected_item(screen).map_or(Decimal::MAX, |i| i.quantity);
     if let Some(Mark::Partial(q)) = screen.marks.get_mut(screen.selected) {
-        *q = (*q + delta).clamp(1.0, full.max(1.0));
+        *q = (*q + delta).clamp(Decimal::ONE, full.max(Decimal::ONE));
     }
 }
 

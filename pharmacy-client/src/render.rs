@@ -5,6 +5,7 @@ use std::fmt::Write as _;
 
 use chrono::{DateTime, SecondsFormat, Utc};
 use prescrypt_barcode::NhsNumber;
+use prescrypt_contract::quantity::{Decimal, QuantityText};
 use prescrypt_contract::views::{ItemView, PrescriptionView};
 use prescrypt_contract::{Coded, ItemStatus};
 
@@ -33,9 +34,16 @@ pub fn is_settled(item: &ItemView) -> bool {
     )
 }
 
-/// A quantity as it was written on the wire (`32.0`, `2.5`).
-pub fn number(value: f64) -> String {
-    serde_json::Value::from(value).to_string()
+/// A quantity as it is written on the wire (`32.0`, `2.5`): exact, since a quantity has at most
+/// 10 significant digits.
+pub fn number(value: Decimal) -> String {
+    serde_json::to_value(QuantityText::from(value))
+        .map_or_else(|_| value.to_string(), |v| v.to_string())
+}
+
+/// A quantity for a request body: a JSON number with exactly the decimal's digits (`14`, `2.5`).
+pub fn quantity_json(value: Decimal) -> serde_json::Value {
+    serde_json::from_str(&value.normalize().to_string()).unwrap_or(serde_json::Value::Null)
 }
 
 /// A time as it was written on the wire (RFC 3339, UTC, `Z`).
@@ -100,7 +108,7 @@ pub fn prescription(p: &PrescriptionView) -> String {
             safe(&item.unit),
             safe(&item.dosage),
             label(&item.status),
-            if item.dispensed_quantity <= 0.0 {
+            if item.dispensed_quantity.is_zero() {
                 String::new()
             } else {
                 format!(", {} given", number(item.dispensed_quantity))
@@ -140,11 +148,11 @@ pub(crate) fn hostile_view() -> PrescriptionView {
             uuid: "i".into(),
             code: "397".into(),
             display: "Paracetamol\u{1b}]0;pwned\u{7}".into(),
-            quantity: 32.0,
+            quantity: prescrypt_contract::quantity::Decimal::from(32),
             unit: "tablet\u{2066}".into(),
             dosage: "2 qds\n  2. Morphine".into(),
             status: prescrypt_contract::ItemStatus::WithDispenser.coded(),
-            dispensed_quantity: 0.0,
+            dispensed_quantity: prescrypt_contract::quantity::Decimal::ZERO,
             not_dispensed_reason: None,
         }],
         nominated_pharmacy: None,

@@ -364,7 +364,7 @@ fn check_signed_content(signed: &SignedPrescription, shown: &PrescriptionView) -
                 && s.uuid == v.uuid
                 && s.code == v.code
                 && s.display == v.display
-                && (s.quantity - v.quantity).abs() < 1e-9
+                && s.quantity == v.quantity
                 && s.unit == v.unit
                 && s.dosage == v.dosage
         });
@@ -395,8 +395,9 @@ mod tests {
     use crate::scan::Source;
     use ed25519_dalek::SigningKey;
     use prescrypt_barcode::KeyId;
-    use prescrypt_contract::views::{Patient, Prescriber};
-    use prescrypt_contract::{ItemStatus, SignedItem, Status};
+    use prescrypt_contract::quantity::Decimal;
+    use prescrypt_contract::views::{ItemView, Patient, Prescriber};
+    use prescrypt_contract::{ItemStatus, SignedItem, Status, TreatmentType};
 
     const EXPIRES: &str = "2027-05-25T10:00:00.123456Z";
 
@@ -424,11 +425,11 @@ mod tests {
                 uuid: "i".into(),
                 code: "397".into(),
                 display: "Paracetamol".into(),
-                quantity: 32.0,
+                quantity: Decimal::from(32),
                 unit: "tablet".into(),
                 dosage: "2 qds".into(),
                 status: ItemStatus::WithDispenser.coded(),
-                dispensed_quantity: 0.0,
+                dispensed_quantity: Decimal::ZERO,
                 not_dispensed_reason: None,
             }],
             nominated_pharmacy: None,
@@ -453,7 +454,7 @@ mod tests {
                 uuid: "i".into(),
                 code: "397".into(),
                 display: "Paracetamol".into(),
-                quantity: 32.0,
+                quantity: Decimal::from(32),
                 unit: "tablet".into(),
                 dosage: "2 qds".into(),
             }],
@@ -473,7 +474,7 @@ mod tests {
         let mut other_id = signed();
         other_id.id = "83C40E-A23856-00123W".into();
         let mut more = signed();
-        more.items[0].quantity = 320.0;
+        more.items[0].quantity = Decimal::from(320);
         let mut renamed = signed();
         renamed.patient.name = "John Smith".into();
         let mut redosed = signed();

@@ -3,6 +3,7 @@
 use chrono::{NaiveDate, Utc};
 use prescrypt_barcode::{NhsNumber, PrescriptionId};
 use prescrypt_contract::limits::MAX_ITEMS;
+use prescrypt_contract::quantity::{Decimal, QuantityText};
 use prescrypt_contract::views::{NewPrescription, Patient, Prescriber, PrescriptionView};
 use prescrypt_contract::{SignedItem, SignedPrescription};
 use serde_json::json;
@@ -10,13 +11,14 @@ use serde_json::json;
 use super::{Loaded, now};
 use crate::audit;
 use crate::auth::{Principal, Role, is_ods_code};
-use crate::domain::{ItemStatus, Status, TreatmentType, validity};
+use crate::domain::{ItemStatus, Status, TreatmentType, birth_date, text, validity};
 use crate::error::AppError;
 use crate::keys::KeyRing;
 use crate::signing;
 use crate::store::DbConnection;
 use crate::store::codes::Code;
 use crate::store::prescriptions::{self as rows, ItemRow, Row};
+use crate::store::quantity::Thousandths;
 
 /// A create request, checked; everything is validated before anything is written.
 pub struct ValidNew {
@@ -41,21 +43,14 @@ impl std::fmt::Debug for ValidNew {
 pub struct ValidItem {
     pub code: String,
     pub display: String,
-    pub quantity: f64,
+    pub quantity: Decimal,
     pub unit: String,
     pub dosage: String,
 }
 
+/// A free-text field under THE text rule ([`text::free_text`]), or a 422 naming the field.
 fn text_field(value: &str, field: &str, max: usize) -> Result<String, AppError> {
-    let trimmed = value.trim();
-    if trimmed.is_empty() || trimmed.chars().count() > max || trimmed.chars().any(char::is_control)
-    {
-        return Err(AppError::field(
-            field,
-            format!("{field} must be 1 to {max} printable characters"),
-        ));
-    }
-    Ok(trimmed.to_owned())
+    text::free_text(value, max).map_err(|e| AppError::field(field, format!("{field} {e}")))
 }
 
 fn ods_field(value: &str, field: &str) -> Result<String, AppError> {
@@ -71,16 +66,11 @@ fn ods_field(value: &str, field: &str) -> Result<String, AppError> {
     }
 }
 
-/// A supplied quantity: finite, above 0, at most a million.
-pub(super) fn quantity_field(value: f64, field: &str) -> Result<f64, AppError> {
-    if value.is_finite() && value > 0.0 && value <= 1_000_000.0 {
-        Ok(value)
-    } else {
-        Err(AppError::field(
-            field,
-            "a quantity is a number greater than 0",
-        ))
-    }
+/// A quantity under THE quantity rule ([`quantity::parse`]), or a 400 naming the field.
+pub(super) fn quantity_field(value: &QuantityText, field: &str) -> Result<Decimal, AppError> {
+    value
+        .parse()
+        .map_err(|e| AppError::field(field, e.to_string()))
 }
 
 pub fn validate_new(body: &NewPrescription) -> Result<ValidNew, AppError> {
@@ -88,14 +78,8 @@ pub fn validate_new(body: &NewPrescription) -> Result<ValidNew, AppError> {
         AppError::invalid("invalid-nhs-number", "patient.nhs_number", e.to_string())
     })?;
     let name = text_field(&body.patient.name, "patient.name", 200)?;
-    let birth_date = NaiveDate::parse_from_str(body.patient.birth_date.trim(), "%Y-%m-%d")
-        .map_err(|_| AppError::field("patient.birth_date", "a date as YYYY-MM-DD"))?;
-    if birth_date > Utc::now().date_naive() {
-        return Err(AppError::field(
-            "patient.birth_date",
-            "the birth date is in the future",
-        ));
-    }
+    let birth_date = birth_date::parse(&body.patient.birth_date, Utc::now().date_naive())
+        .map_err(|e| AppError::field("patient.birth_date", e.to_string()))?;
     if body.items.is_empty() || body.items.len() > MAX_ITEMS {
         return Err(AppError::field(
             "items",
@@ -111,7 +95,7 @@ pub fn validate_new(body: &NewPrescription) -> Result<ValidNew, AppError> {
             Ok(ValidItem {
                 code: text_field(&item.code, &at("code"), 64)?,
                 display: text_field(&item.display, &at("display"), 256)?,
-                quantity: quantity_field(item.quantity, &at("quantity"))?,
+                quantity: quantity_field(&item.quantity, &at("quantity"))?,
                 unit: text_field(&item.unit, &at("unit"), 64)?,
                 dosage: text_field(&item.dosage, &at("dosage"), 512)?,
             })
@@ -193,11 +177,11 @@ pub fn create(
             line,
             code: item.code.clone(),
             display: item.display.clone(),
-            quantity: item.quantity,
+            quantity: Thousandths::new(item.quantity),
             unit: item.unit.clone(),
             dosage: item.dosage.clone(),
             status: Code(ItemStatus::ToBeDispensed),
-            dispensed_quantity: 0.0,
+            dispensed_quantity: Thousandths::ZERO,
             not_dispensed_reason: None,
         })
         .collect();
@@ -222,7 +206,7 @@ pub fn create(
                 uuid: i.uuid.clone(),
                 code: i.code.clone(),
                 display: i.display.clone(),
-                quantity: i.quantity,
+                quantity: i.quantity.get(),
                 unit: i.unit.clone(),
                 dosage: i.dosage.clone(),
             })

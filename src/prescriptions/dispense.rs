@@ -4,6 +4,7 @@
 use std::collections::HashSet;
 
 use prescrypt_barcode::PrescriptionId;
+use prescrypt_contract::quantity::Decimal;
 use prescrypt_contract::views::{DispenseRequest, Outcome, PrescriptionView};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -18,13 +19,15 @@ use crate::error::AppError;
 use crate::store::DbConnection;
 use crate::store::codes::Code;
 use crate::store::prescriptions::{self as rows, ItemRow, Notification};
+use crate::store::quantity::Thousandths;
 
 /// An item as it was before a notification (stored as JSON with the notification).
 #[derive(Debug, Serialize, Deserialize)]
 struct ItemSnapshot {
     uuid: String,
     status: String,
-    dispensed_quantity: f64,
+    #[serde(with = "prescrypt_contract::quantity::as_number")]
+    dispensed_quantity: Decimal,
     not_dispensed_reason: Option<String>,
 }
 
@@ -33,7 +36,7 @@ impl ItemSnapshot {
         Self {
             uuid: item.uuid.clone(),
             status: item.status.0.code().to_owned(),
-            dispensed_quantity: item.dispensed_quantity,
+            dispensed_quantity: item.dispensed_quantity.get(),
             not_dispensed_reason: item
                 .not_dispensed_reason
                 .map(|reason| reason.0.code().to_owned()),
@@ -45,7 +48,7 @@ impl ItemSnapshot {
         item.status = Code(
             ItemStatus::parse(&self.status).ok_or_else(|| stored("item status", &self.status))?,
         );
-        item.dispensed_quantity = self.dispensed_quantity;
+        item.dispensed_quantity = Thousandths::new(self.dispensed_quantity);
         item.not_dispensed_reason = self
             .not_dispensed_reason
             .as_deref()
@@ -97,27 +100,34 @@ pub fn dispense(
             .find(|i| i.line == line.line)
             .ok_or_else(|| AppError::field(field("line"), format!("no line {}", line.line)))?;
         let current = item.status.0;
-        let next = machine::dispense_item(current, supply(line.outcome)).ok_or_else(|| {
-            AppError::illegal(format!("dispense line {}", line.line), current.to_string())
-        })?;
+        let illegal =
+            || AppError::illegal(format!("dispense line {}", line.line), current.to_string());
+        let mut next = machine::dispense_item(current, supply(line.outcome)).ok_or_else(illegal)?;
         match line.outcome {
             Outcome::Complete => {
                 item.dispensed_quantity = item.quantity;
             }
             Outcome::Partial => {
                 let supplied = quantity_field(
-                    line.quantity.ok_or_else(|| {
+                    line.quantity.as_ref().ok_or_else(|| {
                         AppError::field(field("quantity"), "a partial supply names its quantity")
                     })?,
                     &field("quantity"),
                 )?;
-                if item.dispensed_quantity + supplied >= item.quantity {
+                // Exact decimals: ten supplies of 0.1 of an item of 1 add up to exactly 1.
+                let total = item.dispensed_quantity.get() + supplied;
+                let remaining = item.quantity.get() - item.dispensed_quantity.get();
+                if total > item.quantity.get() {
                     return Err(AppError::field(
                         field("quantity"),
-                        "that completes the item: send outcome complete",
+                        format!("more than the {remaining} still to supply"),
                     ));
                 }
-                item.dispensed_quantity += supplied;
+                if total == item.quantity.get() {
+                    next = machine::dispense_item(current, ItemSupply::Complete)
+                        .ok_or_else(illegal)?;
+                }
+                item.dispensed_quantity = Thousandths::new(total);
             }
             Outcome::NotDispensed => {
                 let reason = line

@@ -106,11 +106,11 @@ impl Loaded {
                     uuid: item.uuid.clone(),
                     code: item.code.clone(),
                     display: item.display.clone(),
-                    quantity: item.quantity,
+                    quantity: item.quantity.get(),
                     unit: item.unit.clone(),
                     dosage: item.dosage.clone(),
                     status: item.status.0.coded(),
-                    dispensed_quantity: item.dispensed_quantity,
+                    dispensed_quantity: item.dispensed_quantity.get(),
                     not_dispensed_reason: item.not_dispensed_reason.map(|reason| reason.0.coded()),
                 })
                 .collect(),

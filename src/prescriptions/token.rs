@@ -37,7 +37,7 @@ pub fn token_sheet(
         .map(|item| {
             SheetItem::new(
                 &item.display,
-                format!("{} {}", item.quantity, item.unit),
+                format!("{} {}", item.quantity.get(), item.unit),
                 &item.dosage,
             )
         })

@@ -9,6 +9,7 @@
 
 pub mod codes;
 pub mod prescriptions;
+pub mod quantity;
 pub mod schema;
 
 use std::sync::mpsc;

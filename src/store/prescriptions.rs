@@ -6,6 +6,7 @@ use diesel::prelude::*;
 
 use super::DbConnection;
 use super::codes::Code;
+use super::quantity::Thousandths;
 use super::schema::{dispense_notifications, items, org_sequences, prescriptions};
 use crate::domain::{CancelReason, ItemStatus, NotDispensedReason, Status, TreatmentType};
 use crate::error::AppError;
@@ -46,11 +47,13 @@ pub struct ItemRow {
     pub line: i32,
     pub code: String,
     pub display: String,
-    pub quantity: f64,
+    #[diesel(column_name = quantity_milli)]
+    pub quantity: Thousandths,
     pub unit: String,
     pub dosage: String,
     pub status: Code<ItemStatus>,
-    pub dispensed_quantity: f64,
+    #[diesel(column_name = dispensed_quantity_milli)]
+    pub dispensed_quantity: Thousandths,
     pub not_dispensed_reason: Option<Code<NotDispensedReason>>,
 }
 
@@ -127,7 +130,7 @@ pub fn update_if_version(
         diesel::update(items::table.filter(items::uuid.eq(&item.uuid)))
             .set((
                 items::status.eq(item.status),
-                items::dispensed_quantity.eq(item.dispensed_quantity),
+                items::dispensed_quantity_milli.eq(item.dispensed_quantity),
                 items::not_dispensed_reason.eq(item.not_dispensed_reason),
             ))
             .execute(conn)?;

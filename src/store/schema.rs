@@ -42,11 +42,11 @@ diesel::table! {
         line -> Integer,
         code -> Text,
         display -> Text,
-        quantity -> Double,
+        quantity_milli -> BigInt,
         unit -> Text,
         dosage -> Text,
         status -> Text,
-        dispensed_quantity -> Double,
+        dispensed_quantity_milli -> BigInt,
         not_dispensed_reason -> Nullable<Text>,
     }
 }

@@ -223,7 +223,7 @@ async fn bad_ids_and_tokens() {
             "items[0].quantity",
         ),
         (
-            json!({"items": [{"line": 1, "outcome": "partial", "quantity": 32}]}),
+            json!({"items": [{"line": 1, "outcome": "partial", "quantity": 32.001}]}),
             "items[0].quantity",
         ),
         (

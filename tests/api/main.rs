@@ -14,6 +14,7 @@ mod cancel;
 mod concurrency;
 mod expiry;
 mod hygiene;
+mod input;
 mod lifecycle;
 mod operations;
 mod overload;

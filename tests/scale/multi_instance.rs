@@ -300,10 +300,11 @@ async fn two_instances_race_200_conflicting_operations_and_the_database_stays_co
             "#{n}"
         );
         assert_eq!(audited, answered.len(), "#{n}");
-        let line_one: f64 = items::table
+        // Stored as whole thousandths (exact decimals).
+        let line_one: i64 = items::table
             .filter(items::prescription_uuid.eq(uuid))
             .filter(items::line.eq(1))
-            .select(items::dispensed_quantity)
+            .select(items::dispensed_quantity_milli)
             .first(&mut conn)
             .expect("item");
         let completed = answered.iter().any(|o| o.op.kind == Kind::DispenseComplete);
@@ -311,10 +312,13 @@ async fn two_instances_race_200_conflicting_operations_and_the_database_stays_co
             .iter()
             .filter(|o| o.op.kind == Kind::DispensePartial)
             .count();
-        #[allow(clippy::cast_precision_loss)]
-        let expected = if completed { 32.0 } else { partials as f64 };
+        let expected = if completed {
+            32_000
+        } else {
+            i64::try_from(partials).expect("count") * 1_000
+        };
         assert!(
-            (line_one - expected).abs() < 1e-9,
+            line_one == expected,
             "#{n}: line 1 dispensed {line_one}, the answers add up to {expected}"
         );
     }
