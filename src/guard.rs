@@ -1,4 +1,5 @@
-//! The service's guards against overload and abuse, as actix middleware around the whole API:
+//! The service's guards against overload and abuse, as actix middleware: the first two around
+//! the whole app (`startup`), the throttle and the refusal audit around routes (`api::routes`):
 //!
 //! - [`shed`]: at most `--max-in-flight` requests are handled at once; the rest are answered at
 //!   once with 503 `overloaded` + `Retry-After` instead of queueing (health, readiness and metrics
@@ -32,8 +33,6 @@ use serde_json::json;
 use tokio::sync::Semaphore;
 use tracing::Span;
 use tracing_actix_web::{RequestId, RootSpanBuilder};
-
-use prescrypt_contract::routes;
 
 use crate::auth::Principal;
 use crate::config::GuardArgs;
@@ -325,17 +324,6 @@ fn parse_addr(text: &str) -> Option<IpAddr> {
         .or_else(|| text.parse::<SocketAddr>().ok().map(|s| s.ip()))
 }
 
-/// Lookups by prescription ID or token: the route templates a brute force would go through
-/// (the throttle's and the OpenAPI document's one rule).
-pub fn is_lookup_route(template: &str) -> bool {
-    template == routes::RELEASE || template.starts_with(routes::PRESCRIPTION)
-}
-
-fn is_lookup(req: &ServiceRequest) -> bool {
-    req.match_pattern()
-        .is_some_and(|pattern| is_lookup_route(&pattern))
-}
-
 /// A failure that tells a guesser "no such thing" (or "not a valid one").
 fn is_failed_lookup<B>(response: &ServiceResponse<B>) -> bool {
     let Some(error) = response.response().error() else {
@@ -351,14 +339,16 @@ fn is_failed_lookup<B>(response: &ServiceResponse<B>) -> bool {
     )
 }
 
-/// The brute-force throttle (see the module docs).
+/// The brute-force throttle (see the module docs), wrapped around the lookup routes only (the
+/// route table in `api::routes` marks them). Inside it, [`audit_refusals`] has already audited
+/// the failure that crosses the limit when it is answered 429 here.
 pub async fn throttle<B: MessageBody>(
     guard: web::Data<Guard>,
     req: ServiceRequest,
     next: Next<B>,
 ) -> GuardResponse<B> {
     let throttle = &guard.throttle;
-    if !throttle.enabled() || !is_lookup(&req) {
+    if !throttle.enabled() {
         return Ok(next.call(req).await?.map_into_left_body());
     }
     // Unauthenticated requests fail in the handler and are not lookups of anything.

@@ -59,12 +59,11 @@ impl Application {
         let guard = Guard::new(&config.guard, state.store.clone());
         let mut server = HttpServer::new(move || {
             // The last `wrap` is the outermost: headers on every response, then the span, then
-            // shedding before anything else is spent on a request.
+            // shedding before anything else is spent on a request. The throttle and the refusal
+            // audit wrap the routes themselves (`api::routes`).
             App::new()
                 .app_data(guard.clone())
-                .wrap(from_fn(guard::audit_refusals))
                 .wrap(from_fn(guard::time_limit))
-                .wrap(from_fn(guard::throttle))
                 .wrap(from_fn(guard::shed))
                 .wrap(TracingLogger::<QuietRootSpan>::new())
                 .wrap(from_fn(guard::security_headers))

@@ -3,7 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::State;
+use super::state::State;
 use crate::audit::checkpoint::{self, ChainHead, MAX_PAGE};
 use crate::auth::Principal;
 use crate::error::AppError;

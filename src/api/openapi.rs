@@ -1,8 +1,11 @@
-//! The OpenAPI 3 document, generated from the handler annotations and the view types.
-
-use std::sync::LazyLock;
+//! The OpenAPI 3 document of a route table (`super::routes`): each endpoint's operation from
+//! its handler's annotation, the schemas of the view types, and the error responses that follow
+//! from what an operation has (a bearer token, a body, an ID, a guard) rather than repeated on
+//! every handler.
 
 use actix_web::dev::ResourceDef;
+
+use super::endpoint::Endpoint;
 use utoipa::openapi::path::{Operation, ParameterBuilder, ParameterIn};
 use utoipa::openapi::schema::{ObjectBuilder, Type};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
@@ -16,6 +19,8 @@ use prescrypt_contract::views::{
     PrescriptionView, ReleaseRequest, ReturnRequest,
 };
 use prescrypt_contract::{Coded, Problem};
+
+use super::audit::{CheckpointPage, SignedCheckpointView};
 
 struct BearerAuth;
 
@@ -38,19 +43,15 @@ impl Modify for BearerAuth {
 /// from that rather than repeated on every handler: a bearer token (401, 403), a JSON body
 /// (400, 413, 415), a prescription ID in the path (400, 404), a write through `mutate`
 /// (an optional `Idempotency-Key`: 400 when malformed, 422 when reused; 409 on a conflict).
-struct ProblemResponses;
-
-impl Modify for ProblemResponses {
-    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
-        for (path, item) in &mut openapi.paths.paths {
-            let has_id = path.contains("{id}");
-            let api = path.starts_with("/api/v1/");
-            if let Some(operation) = &mut item.get {
-                document_problems(operation, has_id, false);
-            }
-            if let Some(operation) = &mut item.post {
-                document_problems(operation, has_id, api);
-            }
+fn document_problem_responses(openapi: &mut utoipa::openapi::OpenApi) {
+    for (path, item) in &mut openapi.paths.paths {
+        let has_id = path.contains("{id}");
+        let api = path.starts_with("/api/v1/");
+        if let Some(operation) = &mut item.get {
+            document_problems(operation, has_id, false);
+        }
+        if let Some(operation) = &mut item.post {
+            document_problems(operation, has_id, api);
         }
     }
 }
@@ -150,66 +151,64 @@ fn idempotency_key(required: Required) -> utoipa::openapi::path::Parameter {
 #[derive(OpenApi)]
 #[openapi(
     info(title = "Prescrypt", description = "Electronic prescription service: prescribing, release, dispensing."),
-    paths(
-        super::create, super::get, super::history, super::cancel, super::release,
-        super::release_nominated, super::return_prescription, super::dispense, super::withdraw,
-        super::claim, super::token_document, super::jwks, super::healthz, super::readyz, super::metrics_endpoint,
-        super::audit::checkpoints,
-    ),
     components(schemas(
         Coded, Problem, NewPatient, NewItem, NewPrescription, ReleaseRequest, ReturnRequest,
         CancelRequest, Outcome, DispenseLine, DispenseRequest, Prescriber, Patient, ItemView,
         PrescriptionView, CancelResult, NominatedRelease, HistoryEvent, History,
-        crate::audit::checkpoint::ChainHead, super::audit::SignedCheckpointView, super::audit::CheckpointPage,
+        crate::audit::checkpoint::ChainHead, SignedCheckpointView, CheckpointPage,
     )),
-    modifiers(&BearerAuth, &ProblemResponses),
+    modifiers(&BearerAuth),
 )]
 struct ApiDoc;
 
-/// The methods the document lists for a request path, as an `Allow` header value (`None` when
-/// the path is none of the document's).
-pub fn allowed_methods(path: &str) -> Option<String> {
-    static ROUTES: LazyLock<Vec<(ResourceDef, String)>> = LazyLock::new(|| {
-        document()
-            .paths
-            .paths
-            .iter()
-            .map(|(pattern, item)| {
-                let methods = [
-                    ("GET", item.get.is_some()),
-                    ("POST", item.post.is_some()),
-                    ("PUT", item.put.is_some()),
-                    ("PATCH", item.patch.is_some()),
-                    ("DELETE", item.delete.is_some()),
-                ];
-                let allow: Vec<&str> = methods
-                    .iter()
-                    .filter(|(_, has)| *has)
-                    .map(|(name, _)| *name)
-                    .collect();
-                (ResourceDef::new(pattern.as_str()), allow.join(", "))
-            })
-            .collect()
-    });
-    ROUTES
+/// The methods `doc` lists for a request path, as an `Allow` header value (`None` when the
+/// path is none of the document's). A `GET` is answered for `HEAD` too.
+pub fn allowed_methods(doc: &utoipa::openapi::OpenApi, path: &str) -> Option<String> {
+    let item = doc
+        .paths
+        .paths
         .iter()
-        .find(|(route, _)| route.is_match(path))
-        .map(|(_, allow)| allow.clone())
+        .find(|(pattern, _)| ResourceDef::new(pattern.as_str()).is_match(path))?
+        .1;
+    let methods = [
+        ("GET", item.get.is_some()),
+        ("HEAD", item.get.is_some() || item.head.is_some()),
+        ("POST", item.post.is_some()),
+        ("PUT", item.put.is_some()),
+        ("PATCH", item.patch.is_some()),
+        ("DELETE", item.delete.is_some()),
+    ];
+    let allow: Vec<&str> = methods
+        .iter()
+        .filter(|(_, has)| *has)
+        .map(|(name, _)| *name)
+        .collect();
+    Some(allow.join(", "))
 }
 
-/// The document served at `/api/v1/openapi.json`.
-pub fn document() -> utoipa::openapi::OpenApi {
+/// The document of `endpoints` (served at `/api/v1/openapi.json`).
+pub fn document(endpoints: &[Endpoint]) -> utoipa::openapi::OpenApi {
     let mut doc = ApiDoc::openapi();
     // The crate version is part of the build, not of the contract; keep the snapshot stable.
     doc.info.version = "1".into();
-    document_guard_responses(&mut doc);
+    for endpoint in endpoints {
+        if let Some(operation) = &endpoint.operation {
+            doc.paths.add_path_operation(
+                &endpoint.path,
+                endpoint.methods.clone(),
+                operation.clone(),
+            );
+        }
+    }
+    document_problem_responses(&mut doc);
+    document_guard_responses(&mut doc, endpoints);
     doc
 }
 
 /// Adds the guards' answers to the OpenAPI document: 503 (`overloaded`, `timeout`,
 /// `unavailable`) on every route but `/healthz` and `/metrics`, 429 on the lookup routes, both
 /// with `Retry-After`.
-fn document_guard_responses(doc: &mut utoipa::openapi::OpenApi) {
+fn document_guard_responses(doc: &mut utoipa::openapi::OpenApi, endpoints: &[Endpoint]) {
     use utoipa::openapi::schema::{ObjectBuilder, Type};
     use utoipa::openapi::{ContentBuilder, HeaderBuilder, Ref, ResponseBuilder};
     let problem = |description: &str| {
@@ -234,7 +233,7 @@ fn document_guard_responses(doc: &mut utoipa::openapi::OpenApi) {
         if crate::guard::exempt_from_shedding(path) && path != "/readyz" {
             continue;
         }
-        let lookup = crate::guard::is_lookup_route(path);
+        let lookup = endpoints.iter().any(|e| e.lookup && e.path == *path);
         let operations = [
             &mut item.get,
             &mut item.put,

@@ -289,11 +289,11 @@ async fn a_documented_path_under_another_method_is_405_with_allow() {
     for (method, path, allow) in [
         (reqwest::Method::DELETE, "/api/v1/prescriptions", "POST"),
         (reqwest::Method::GET, "/api/v1/release", "POST"),
-        (reqwest::Method::TRACE, "/healthz", "GET"),
+        (reqwest::Method::TRACE, "/healthz", "GET, HEAD"),
         (
             reqwest::Method::PUT,
             "/api/v1/prescriptions/ABC/token.pdf",
-            "GET",
+            "GET, HEAD",
         ),
     ] {
         let response = app
@@ -320,4 +320,63 @@ async fn a_documented_path_under_another_method_is_405_with_allow() {
     }
     let (status, problem) = app.get("/api/v1/nowhere", &app.prescriber()).await;
     assert_eq!(status, StatusCode::NOT_FOUND, "{problem}");
+}
+
+/// Issue 21 item 8: `HEAD` on a `GET` route was a 405. It answers like the `GET`, without the
+/// body; on a route without `GET` it is still a 405.
+#[tokio::test]
+async fn head_answers_like_get_without_a_body() {
+    let app = spawn_app().await;
+    let created = app.create_default().await;
+    let id = created["id"].as_str().unwrap();
+    let prescriber = app.prescriber();
+    for path in [
+        format!("/api/v1/prescriptions/{id}"),
+        "/healthz".to_owned(),
+        "/.well-known/jwks.json".to_owned(),
+    ] {
+        let got = app
+            .client
+            .get(app.url(&path))
+            .bearer_auth(&prescriber)
+            .send()
+            .await
+            .unwrap();
+        let (got_status, got_type) = (got.status(), got.headers()["content-type"].clone());
+        let got_length = got.bytes().await.unwrap().len();
+        let head = app
+            .client
+            .head(app.url(&path))
+            .bearer_auth(&prescriber)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(head.status(), got_status, "HEAD {path}");
+        assert_eq!(head.headers()["content-type"], got_type, "HEAD {path}");
+        let length: usize = head.headers()["content-length"]
+            .to_str()
+            .unwrap()
+            .parse()
+            .unwrap();
+        assert_eq!(length, got_length, "HEAD {path}");
+        assert!(head.bytes().await.unwrap().is_empty(), "HEAD {path}");
+    }
+    let unknown = prescrypt_barcode::PrescriptionId::new(0x00AB_0001, "ZZ999", 1).unwrap();
+    let unknown = app
+        .client
+        .head(app.url(&format!("/api/v1/prescriptions/{unknown}")))
+        .bearer_auth(&prescriber)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(unknown.status(), StatusCode::NOT_FOUND);
+    let post_only = app
+        .client
+        .head(app.url("/api/v1/release"))
+        .bearer_auth(&prescriber)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(post_only.status(), StatusCode::METHOD_NOT_ALLOWED);
+    assert_eq!(post_only.headers()["allow"], "POST");
 }

@@ -1,0 +1,164 @@
+//! Dispensing: release (by token, or the nominated batch), return, dispense notifications and
+//! their withdrawal, claims.
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpRequest, HttpResponse, web};
+use prescrypt_contract::Problem;
+use prescrypt_contract::routes;
+use prescrypt_contract::views::{
+    DispenseRequest, NominatedRelease, PrescriptionView, ReleaseRequest, ReturnRequest,
+};
+
+use super::mutate::mutate;
+use super::state::State;
+use crate::auth::Principal;
+use crate::error::AppError;
+use crate::prescriptions as ops;
+
+/// Release one prescription by scanned token (or bare ID when nominated to the caller).
+#[utoipa::path(post, path = routes::RELEASE, request_body = ReleaseRequest,
+    responses((status = 200, body = PrescriptionView), (status = 404, body = Problem),
+              (status = 409, body = Problem)),
+    security(("bearer" = [])), tag = "dispensing")]
+pub async fn release(
+    state: State,
+    req: HttpRequest,
+    who: Principal,
+    body: web::Json<ReleaseRequest>,
+) -> Result<HttpResponse, AppError> {
+    let body = body.into_inner();
+    let inner = state.clone();
+    let request = body.clone();
+    mutate(
+        &state,
+        &req,
+        who,
+        false,
+        &body,
+        StatusCode::OK,
+        move |conn, who| ops::release(conn, &inner.keys, who, &request),
+    )
+    .await
+}
+
+/// Release up to 25 prescriptions nominated to the caller's pharmacy.
+#[utoipa::path(post, path = routes::RELEASE_NOMINATED,
+    responses((status = 200, body = NominatedRelease)), security(("bearer" = [])), tag = "dispensing")]
+pub async fn release_nominated(
+    state: State,
+    req: HttpRequest,
+    who: Principal,
+) -> Result<HttpResponse, AppError> {
+    mutate(
+        &state,
+        &req,
+        who,
+        false,
+        &(),
+        StatusCode::OK,
+        ops::release_nominated,
+    )
+    .await
+}
+
+/// Hand a prescription back to the central store.
+#[utoipa::path(post, path = routes::RETURN, params(("id" = String, Path)),
+    request_body = ReturnRequest,
+    responses((status = 200, body = PrescriptionView), (status = 409, body = Problem)),
+    security(("bearer" = [])), tag = "dispensing")]
+pub async fn return_prescription(
+    state: State,
+    req: HttpRequest,
+    who: Principal,
+    id: web::Path<String>,
+    body: web::Json<ReturnRequest>,
+) -> Result<HttpResponse, AppError> {
+    let id = ops::parse_id(&id)?;
+    let body = body.into_inner();
+    let reason = body.reason.clone();
+    mutate(
+        &state,
+        &req,
+        who,
+        false,
+        &body,
+        StatusCode::OK,
+        move |conn, who| ops::return_to_spine(conn, who, &id, &reason),
+    )
+    .await
+}
+
+/// Item-level dispense notification; `Idempotency-Key` required.
+#[utoipa::path(post, path = routes::DISPENSE,
+    params(("id" = String, Path), ("Idempotency-Key" = String, Header, description = "1 to 128 characters")),
+    request_body = DispenseRequest,
+    responses((status = 200, body = PrescriptionView), (status = 409, body = Problem),
+              (status = 422, body = Problem)),
+    security(("bearer" = [])), tag = "dispensing")]
+pub async fn dispense(
+    state: State,
+    req: HttpRequest,
+    who: Principal,
+    id: web::Path<String>,
+    body: web::Json<DispenseRequest>,
+) -> Result<HttpResponse, AppError> {
+    let id = ops::parse_id(&id)?;
+    let body = body.into_inner();
+    let request = body.clone();
+    mutate(
+        &state,
+        &req,
+        who,
+        true,
+        &body,
+        StatusCode::OK,
+        move |conn, who| ops::dispense(conn, who, &id, &request),
+    )
+    .await
+}
+
+/// Withdraw the latest dispense notification.
+#[utoipa::path(post, path = routes::WITHDRAW, params(("id" = String, Path)),
+    responses((status = 200, body = PrescriptionView), (status = 409, body = Problem)),
+    security(("bearer" = [])), tag = "dispensing")]
+pub async fn withdraw(
+    state: State,
+    req: HttpRequest,
+    who: Principal,
+    id: web::Path<String>,
+) -> Result<HttpResponse, AppError> {
+    let id = ops::parse_id(&id)?;
+    mutate(
+        &state,
+        &req,
+        who,
+        false,
+        &(),
+        StatusCode::OK,
+        move |conn, who| ops::withdraw(conn, who, &id),
+    )
+    .await
+}
+
+/// Claim reimbursement for a dispensed prescription.
+#[utoipa::path(post, path = routes::CLAIM, params(("id" = String, Path)),
+    responses((status = 200, body = PrescriptionView), (status = 409, body = Problem)),
+    security(("bearer" = [])), tag = "dispensing")]
+pub async fn claim(
+    state: State,
+    req: HttpRequest,
+    who: Principal,
+    id: web::Path<String>,
+) -> Result<HttpResponse, AppError> {
+    let id = ops::parse_id(&id)?;
+    mutate(
+        &state,
+        &req,
+        who,
+        false,
+        &(),
+        StatusCode::OK,
+        move |conn, who| ops::claim(conn, who, &id),
+    )
+    .await
+}

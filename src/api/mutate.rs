@@ -1,0 +1,106 @@
+//! How handlers run store operations: state changes in one write transaction with
+//! `Idempotency-Key` replay ([`mutate`]), audited reads ([`read_json`]).
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpRequest, HttpResponse};
+use prescrypt_contract::limits::{IDEMPOTENCY_KEY_HEADER, IDEMPOTENCY_REPLAYED_HEADER};
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+
+use super::state::AppState;
+use crate::auth::Principal;
+use crate::error::AppError;
+use crate::idempotency::{self, Earlier, IdempotencyKey};
+use crate::prescriptions::now;
+use crate::store::DbConnection;
+
+fn idempotency_key(req: &HttpRequest, required: bool) -> Result<Option<IdempotencyKey>, AppError> {
+    match req.headers().get(IDEMPOTENCY_KEY_HEADER) {
+        None if required => Err(AppError::IdempotencyKeyRequired),
+        None => Ok(None),
+        Some(value) => {
+            let text = value.to_str().map_err(|_| {
+                AppError::invalid(
+                    "invalid-field",
+                    IDEMPOTENCY_KEY_HEADER,
+                    "visible ASCII only",
+                )
+            })?;
+            IdempotencyKey::parse(text).map(Some)
+        }
+    }
+}
+
+/// Runs a state-changing operation in one write transaction, with `Idempotency-Key` replay:
+/// the same key and request give back the stored response; a different request is refused.
+pub async fn mutate<T, F>(
+    state: &AppState,
+    req: &HttpRequest,
+    who: Principal,
+    required: bool,
+    request: &impl Serialize,
+    success: StatusCode,
+    op: F,
+) -> Result<HttpResponse, AppError>
+where
+    T: Serialize,
+    F: FnOnce(&mut DbConnection, &Principal) -> Result<T, AppError> + Send + 'static,
+{
+    let key = idempotency_key(req, required)?;
+    let fingerprint = key
+        .as_ref()
+        .map(|_| {
+            let mut hasher = Sha256::new();
+            hasher.update(req.method().as_str());
+            hasher.update(b" ");
+            hasher.update(req.match_pattern().unwrap_or_default());
+            hasher.update(b"\n");
+            hasher.update(
+                req.match_info()
+                    .get("id")
+                    .map(|id| id.replace('-', "").to_ascii_uppercase())
+                    .unwrap_or_default(),
+            );
+            hasher.update(b"\n");
+            hasher.update(crate::signing::canonical_json(request)?);
+            Ok::<_, AppError>(data_encoding::HEXLOWER.encode(&hasher.finalize()))
+        })
+        .transpose()?;
+    let (status, body, replayed) = state
+        .store
+        .write(move |conn| {
+            if let (Some(key), Some(fingerprint)) = (&key, &fingerprint)
+                && let Earlier::Replay { status, body } =
+                    idempotency::claim(conn, &who.org, key, fingerprint, now())?
+            {
+                return Ok((status, body, true));
+            }
+            let value = op(conn, &who)?;
+            let body = serde_json::to_string(&value)?;
+            if let Some(key) = &key {
+                idempotency::record(conn, &who.org, key, success.as_u16(), &body)?;
+            }
+            Ok((success.as_u16(), body, false))
+        })
+        .await?;
+    let mut response = HttpResponse::build(StatusCode::from_u16(status).unwrap_or(success));
+    response.content_type("application/json");
+    if replayed {
+        response.insert_header((IDEMPOTENCY_REPLAYED_HEADER, "true"));
+    }
+    Ok(response.body(body))
+}
+
+pub async fn read_json<T, F>(
+    state: &AppState,
+    who: Principal,
+    op: F,
+) -> Result<HttpResponse, AppError>
+where
+    T: Serialize + Send + 'static,
+    F: FnOnce(&mut DbConnection, &Principal) -> Result<T, AppError> + Send + 'static,
+{
+    // Reads are audited, so they are writes to the store.
+    let value = state.store.write(move |conn| op(conn, &who)).await?;
+    Ok(HttpResponse::Ok().json(value))
+}

@@ -1,0 +1,73 @@
+//! Reading a prescription: its current state and its history (both audited).
+
+use actix_web::HttpResponse;
+use actix_web::web;
+use prescrypt_contract::Problem;
+use prescrypt_contract::routes;
+use prescrypt_contract::views::{History, PrescriptionView};
+
+use super::mutate::read_json;
+use super::state::State;
+use crate::auth::Principal;
+use crate::error::AppError;
+use crate::prescriptions as ops;
+
+/// The current state of a prescription (prescribing org, holding pharmacy).
+#[utoipa::path(get, path = routes::PRESCRIPTION,
+    params(("id" = String, Path, description = "short-form ID, any case, with or without hyphens")),
+    responses((status = 200, body = PrescriptionView), (status = 404, body = Problem)),
+    security(("bearer" = [])), tag = "prescriptions")]
+pub async fn get(
+    state: State,
+    who: Principal,
+    id: web::Path<String>,
+) -> Result<HttpResponse, AppError> {
+    let id = ops::parse_id(&id)?;
+    if state.store.has_replica() {
+        let viewer = who.clone();
+        let seen = state
+            .store
+            .read_fresh(move |conn| ops::peek(conn, &viewer, &id))
+            .await?;
+        if let Some(loaded) = seen {
+            let uuid = loaded.row.uuid.clone();
+            state
+                .store
+                .write(move |conn| ops::record_read(conn, &who, &uuid, "viewed"))
+                .await?;
+            return Ok(HttpResponse::Ok().json(loaded.view()));
+        }
+    }
+    read_json(&state, who, move |conn, who| ops::get(conn, who, &id)).await
+}
+
+/// Every event of a prescription with actor and time.
+#[utoipa::path(get, path = routes::HISTORY, params(("id" = String, Path)),
+    responses((status = 200, body = History), (status = 404, body = Problem)),
+    security(("bearer" = [])), tag = "prescriptions")]
+pub async fn history(
+    state: State,
+    who: Principal,
+    id: web::Path<String>,
+) -> Result<HttpResponse, AppError> {
+    let id = ops::parse_id(&id)?;
+    if state.store.has_replica() {
+        let viewer = who.clone();
+        let seen = state
+            .store
+            .read_fresh(move |conn| {
+                ops::peek(conn, &viewer, &id)?
+                    .map(|loaded| Ok((ops::events(conn, &loaded.row.uuid)?, loaded.row.uuid)))
+                    .transpose()
+            })
+            .await?;
+        if let Some((history, uuid)) = seen {
+            state
+                .store
+                .write(move |conn| ops::record_read(conn, &who, &uuid, "history-viewed"))
+                .await?;
+            return Ok(HttpResponse::Ok().json(history));
+        }
+    }
+    read_json(&state, who, move |conn, who| ops::history(conn, who, &id)).await
+}

@@ -1,0 +1,138 @@
+//! The route table: every endpoint the service serves, one line each. The server mounts it
+//! ([`configure`]) and the OpenAPI document is built from it ([`super::openapi::document`]); a
+//! handler's method and path come from its `#[utoipa::path]`. Lookups by prescription ID or
+//! token are marked `.lookup()`: the brute-force throttle wraps exactly those.
+
+use std::sync::{Arc, LazyLock};
+use std::time::Instant;
+
+use actix_web::body::MessageBody;
+use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::middleware::{Next, from_fn};
+use actix_web::{HttpRequest, HttpResponse, web};
+use prescrypt_contract::limits::BODY_LIMIT;
+use prescrypt_contract::routes;
+use utoipa::openapi::path::HttpMethod;
+
+use super::endpoint::{Endpoint, actix_method};
+use super::extract::{json_error, query_error};
+use super::state::AppState;
+use super::{audit, dispensing, openapi, operations, prescribing, prescriptions};
+use crate::error::AppError;
+use crate::guard;
+
+/// Every endpoint, in the order actix matches them.
+pub fn endpoints() -> Vec<Endpoint> {
+    use Endpoint as E;
+    use audit::*;
+    use dispensing::*;
+    use operations::*;
+    use prescribing::*;
+    use prescriptions::*;
+    vec![
+        E::documented::<__path_create, _, _>(create),
+        E::documented::<__path_get, _, _>(get).lookup(),
+        E::documented::<__path_history, _, _>(history).lookup(),
+        E::documented::<__path_cancel, _, _>(cancel).lookup(),
+        E::documented::<__path_return_prescription, _, _>(return_prescription).lookup(),
+        E::documented::<__path_dispense, _, _>(dispense).lookup(),
+        E::documented::<__path_withdraw, _, _>(withdraw).lookup(),
+        E::documented::<__path_claim, _, _>(claim).lookup(),
+        E::documented::<__path_token_document, _, _>(token_document).lookup(),
+        E::documented::<__path_release, _, _>(release).lookup(),
+        E::documented::<__path_release_nominated, _, _>(release_nominated),
+        E::documented::<__path_checkpoints, _, _>(checkpoints),
+        E::undocumented(HttpMethod::Get, routes::OPENAPI, openapi_json),
+        E::documented::<__path_jwks, _, _>(jwks),
+        E::documented::<__path_healthz, _, _>(healthz),
+        E::documented::<__path_readyz, _, _>(readyz),
+        E::documented::<__path_metrics_endpoint, _, _>(metrics_endpoint),
+    ]
+}
+
+/// The OpenAPI document of [`endpoints`], built once.
+static DOCUMENT: LazyLock<utoipa::openapi::OpenApi> =
+    LazyLock::new(|| openapi::document(&endpoints()));
+
+/// `GET /api/v1/openapi.json`.
+async fn openapi_json() -> HttpResponse {
+    HttpResponse::Ok().json(&*DOCUMENT)
+}
+
+/// No route matched: 405 + `Allow` when the document has the path under other methods, else 404.
+async fn no_route(req: HttpRequest) -> Result<HttpResponse, AppError> {
+    Err(
+        openapi::allowed_methods(&DOCUMENT, req.path()).map_or(AppError::NotFound, |allow| {
+            AppError::MethodNotAllowed { allow }
+        }),
+    )
+}
+
+/// Counts requests and their latency by route pattern and status.
+async fn record_metrics(
+    req: ServiceRequest,
+    next: Next<impl MessageBody>,
+) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+    let started = Instant::now();
+    let method = req.method().to_string();
+    let route = req.match_pattern().unwrap_or_else(|| "unmatched".into());
+    let response = next.call(req).await?;
+    let status = response.status().as_u16().to_string();
+    metrics::counter!("prescrypt_http_requests_total", "method" => method.clone(), "route" => route.clone(), "status" => status).increment(1);
+    metrics::histogram!("prescrypt_http_request_duration_seconds", "method" => method, "route" => route)
+        .record(started.elapsed().as_secs_f64());
+    Ok(response)
+}
+
+/// Mounts one resource per path of `endpoints` (a `GET` answers `HEAD` too). Each resource is
+/// wrapped in the refusal audit; lookups in the throttle around it, so that the request whose
+/// failure crosses the limit (answered 429) still has its refusal audited.
+fn mount(cfg: &mut web::ServiceConfig, endpoints: &[Endpoint]) {
+    let mut paths: Vec<&str> = Vec::new();
+    for endpoint in endpoints {
+        if !paths.contains(&endpoint.path.as_str()) {
+            paths.push(&endpoint.path);
+        }
+    }
+    for path in paths {
+        let mut resource = web::resource(path).default_service(web::to(no_route));
+        let mut lookup = false;
+        for endpoint in endpoints.iter().filter(|e| e.path == path) {
+            lookup |= endpoint.lookup;
+            for method in &endpoint.methods {
+                let method = actix_method(method);
+                if method == actix_web::http::Method::GET {
+                    resource = resource.route((endpoint.handler)(web::head()));
+                }
+                resource = resource.route((endpoint.handler)(web::method(method)));
+            }
+        }
+        let resource = resource.wrap(from_fn(guard::audit_refusals));
+        if lookup {
+            cfg.service(resource.wrap(from_fn(guard::throttle)));
+        } else {
+            cfg.service(resource);
+        }
+    }
+}
+
+/// Mounts every route on an actix `App`.
+pub fn configure(state: Arc<AppState>) -> impl FnOnce(&mut web::ServiceConfig) {
+    move |cfg: &mut web::ServiceConfig| {
+        cfg.app_data(state.auth.clone())
+            .app_data(web::Data::new(state))
+            .app_data(
+                web::JsonConfig::default()
+                    .limit(BODY_LIMIT)
+                    .error_handler(json_error),
+            )
+            .app_data(web::QueryConfig::default().error_handler(query_error))
+            .app_data(web::PayloadConfig::new(BODY_LIMIT))
+            .service(
+                web::scope("")
+                    .wrap(from_fn(record_metrics))
+                    .configure(|scope| mount(scope, &endpoints()))
+                    .default_service(web::to(no_route)),
+            );
+    }
+}

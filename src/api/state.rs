@@ -1,0 +1,21 @@
+//! What every handler shares: the service's state.
+
+use std::sync::Arc;
+
+use actix_web::web;
+
+use crate::auth::Authenticator;
+use crate::keys::KeyRing;
+use crate::store::Store;
+
+/// What every handler shares.
+#[derive(Debug)]
+pub struct AppState {
+    pub store: Store,
+    pub keys: KeyRing,
+    /// Also registered as `App` data on its own: [`crate::auth`] extracts the caller from it.
+    pub auth: web::Data<Authenticator>,
+    pub metrics: metrics_exporter_prometheus::PrometheusHandle,
+}
+
+pub type State = web::Data<Arc<AppState>>;
