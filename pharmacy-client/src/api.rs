@@ -13,7 +13,7 @@ use serde_json::{Value, json};
 
 pub use prescrypt_contract::Problem;
 
-use crate::output::safe;
+use crate::terminal::safe;
 
 /// The centre's problem details from an error answer. A body that is not one (a proxy's HTML page,
 /// an empty 503 from a load balancer) still becomes a [`Problem`], built from the status line, so

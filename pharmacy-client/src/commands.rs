@@ -8,10 +8,11 @@ use crate::config::{ConfigFile, Settings, cleartext_warning, read_token, store_t
 use crate::error::{Error, Result};
 use crate::jwks;
 use crate::outbox::{Due, Entry, Filter, Kind, State, SyncReport};
-use crate::output::{Out, safe};
+use crate::output::Out;
 use crate::render;
 use crate::scan::{ScanKind, ScannedCode, wedge_codes};
 use crate::session::{Released, Session, Verified, parse_id};
+use crate::terminal::safe;
 
 pub fn run(cli: Cli) -> Result<()> {
     let out = Out {
@@ -19,7 +20,7 @@ pub fn run(cli: Cli) -> Result<()> {
     };
     let settings = Settings::resolve(cli.global.overrides())?;
     if let Some(warning) = cleartext_warning(&settings.server) {
-        eprintln!("warning: {}", crate::output::safe(&warning));
+        eprintln!("warning: {}", crate::terminal::safe(&warning));
     }
     match cli.command {
         Command::Login => {

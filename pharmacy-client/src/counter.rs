@@ -25,10 +25,10 @@ use serde_json::{Value, json};
 use crate::config::{ScannerSource, cleartext_warning};
 use crate::error::{Error, Result};
 use crate::outbox::{Counts, Due, Kind};
-use crate::output::safe;
 use crate::render::{self, is_settled, number};
 use crate::scan::{ScanKind, ScannedCode, Source};
 use crate::session::Session;
+use crate::terminal::safe;
 
 pub const HELP: &str = "scan or type a code + Enter │ ↑↓ item │ Space outcome │ +/- quantity │ * reason │ \
                         F5 dispense │ F6 sync outbox │ Esc clear │ F10 quit";

@@ -8,7 +8,8 @@
 //!   ([`jwks`]) → release over the HTTP [`api`] → the prescription's own signature checked.
 //! - [`outbox`]: every state change (dispense, return, withdraw, claim) is written to durable SQLite
 //!   first, so outages and crashes lose nothing and never duplicate an effect.
-//! - [`commands`] runs the command line ([`cli`]), printing through [`output`]; [`nominated`] is
+//! - [`commands`] runs the command line ([`cli`]), printing through [`output`] (outside text made
+//!   harmless by [`terminal`]); [`nominated`] is
 //!   the batch download; [`counter`] the interactive screen; [`render`] shows the API's views.
 //! - The wire types (views, problem details, signed content, routes, EPS codes, limits) are the
 //!   service's own, from `prescrypt-contract`; [`config`] holds the settings, [`error`] the exit
@@ -31,5 +32,6 @@ pub mod scan;
 mod schema;
 pub mod serial;
 pub mod session;
+pub mod terminal;
 
 pub use error::{Error, Result};

@@ -6,8 +6,9 @@ use prescrypt_contract::limits::NOMINATED_BATCH;
 use serde_json::json;
 
 use crate::error::{Error, Result};
-use crate::output::{Out, safe};
+use crate::output::Out;
 use crate::session::Session;
+use crate::terminal::safe;
 
 /// The centre's batch size for nominated release.
 const BATCH: u64 = NOMINATED_BATCH as u64;

@@ -1,5 +1,5 @@
 //! How the client shows the contract's views at the counter and on the command line. Every text
-//! that came from outside goes through [`safe`](crate::output::safe).
+//! that came from outside goes through [`safe`](crate::terminal::safe).
 
 use std::fmt::Write as _;
 
@@ -9,7 +9,7 @@ use prescrypt_contract::quantity::{Decimal, QuantityText};
 use prescrypt_contract::views::{ItemView, PrescriptionView};
 use prescrypt_contract::{Coded, ItemStatus};
 
-use crate::output::safe;
+use crate::terminal::safe;
 
 /// `Display (code)`, or the bare code when the centre sent no display text.
 pub fn label(coded: &Coded) -> String {

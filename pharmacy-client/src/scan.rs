@@ -96,7 +96,7 @@ pub fn classify(code: &ScannedCode) -> Result<Accepted> {
         }
         Scanned::Other(reason) => Err(Error::Rejected(format!(
             "`{}` is neither a prescription token nor a prescription ID{}",
-            crate::output::safe(&text.chars().take(40).collect::<String>()),
+            crate::terminal::safe(&text.chars().take(40).collect::<String>()),
             match reason {
                 Unrecognised::IdShaped(e) => format!(" ({e})"),
                 _ => String::new(),

@@ -236,7 +236,7 @@ impl Session {
 impl Drop for Session {
     fn drop(&mut self) {
         for notice in self.keys.take_notices() {
-            eprintln!("note: {}", crate::output::safe(&notice));
+            eprintln!("note: {}", crate::terminal::safe(&notice));
         }
     }
 }
@@ -248,7 +248,7 @@ fn check_is_scanned(wanted: PrescriptionId, returned: &PrescriptionView) -> Resu
     if returned_id != Some(wanted) {
         return Err(Error::NotScanned(format!(
             "the centre returned prescription {} when {wanted} was asked for",
-            crate::output::safe(&returned.id)
+            crate::terminal::safe(&returned.id)
         )));
     }
     if !returned.token.is_empty() {
