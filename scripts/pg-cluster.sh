@@ -69,7 +69,7 @@ case "$cmd" in
     fsync=off
     [ "${PG_DURABLE:-0}" = 1 ] && fsync=on
     as_owner "$BIN/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 60 \
-      -o "-p $port -k $dir/sock -c listen_addresses=127.0.0.1 -c fsync=$fsync -c max_connections=200 -c wal_level=replica -c max_wal_senders=5 -c hot_standby=on" \
+      -o "-p $port -k $dir/sock -c listen_addresses=127.0.0.1 -c fsync=$fsync -c max_connections=1000 -c wal_level=replica -c max_wal_senders=5 -c hot_standby=on" \
       start >/dev/null || { cat "$dir/server.log" >&2; die "pg_ctl start failed"; }
     echo "$port" >"$dir/port"
     echo "postgres://postgres@127.0.0.1:$port/postgres"

@@ -103,6 +103,12 @@ impl Application {
         &self.address
     }
 
+    /// Stops the server (its workers, and with them the store's connections) when told to;
+    /// `prescrypt serve` stops on a signal instead.
+    pub fn handle(&self) -> actix_web::dev::ServerHandle {
+        self.server.handle()
+    }
+
     pub fn store(&self) -> Store {
         self.state.store.clone()
     }

@@ -144,7 +144,7 @@ async fn key_files_are_owner_only_and_a_readable_key_is_refused_at_start() {
         std::fs::set_permissions(file, std::fs::Permissions::from_mode(0o600)).unwrap();
     }
     let config = TestApp::builder()
-        .database_url(app.database_url)
+        .database_url(app.database_url.clone())
         .keys_dir(&keys_dir)
         .config();
     Application::build(&config).expect("private again: starts");

@@ -95,6 +95,7 @@ impl TestAppBuilder {
             .unwrap_or_else(|e| panic!("the app builds from {config:?}: {e:#}"));
         let address = app.address().to_owned();
         let store = app.store();
+        let server = app.handle();
         tokio::spawn(app.run_until_stopped());
         TestApp {
             endpoint: Endpoint::new(
@@ -107,6 +108,7 @@ impl TestAppBuilder {
             database_url: config.store.database_url,
             keys_dir: self.keys_dir,
             store,
+            server,
             dir: self.dir,
         }
     }
@@ -122,6 +124,17 @@ pub struct TestApp {
     /// What `--database-url` the app was given (SQLite path or PostgreSQL URL).
     pub database_url: String,
     keys_dir: PathBuf,
+    server: actix_web::dev::ServerHandle,
+}
+
+impl Drop for TestApp {
+    /// The server's workers run on threads of their own that outlive the test's runtime: stop
+    /// them, or every finished test keeps its database connections open (PostgreSQL runs out of
+    /// connection slots over a suite).
+    fn drop(&mut self) {
+        // The stop command is sent when `stop` is called; its future only reports completion.
+        drop(self.server.stop(false));
+    }
 }
 
 impl Deref for TestApp {
