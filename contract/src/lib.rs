@@ -8,6 +8,8 @@
 //! - [`quantity`]: THE quantity rule (exact decimals) and its wire forms.
 //! - [`routes`]: the paths of the API, as route templates and as functions that fill them in.
 //! - [`limits`]: the numbers both sides must agree on (batch sizes, item counts, header lengths).
+//! - [`text`]: the characters that hide or break what a person reads (refused by the service in
+//!   free text, escaped by the client when printing).
 //!
 //! The service serialises these types and the pharmacy client deserialises them, so a change to
 //! the wire format is a change here that both must compile against. The `openapi` feature adds
@@ -19,6 +21,7 @@ pub mod problem;
 pub mod quantity;
 pub mod routes;
 pub mod signed;
+pub mod text;
 pub mod views;
 
 pub use codes::{

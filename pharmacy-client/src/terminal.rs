@@ -4,24 +4,11 @@
 use std::borrow::Cow;
 use std::fmt::Write as _;
 
-/// Characters that would let printed text act on the terminal or lie about what it shows: C0 and
-/// C1 controls (ANSI escapes start with ESC or CSI), DEL, bidirectional embeddings, overrides,
-/// isolates and marks (a U+202E reverses what follows), zero-width characters and the Unicode
-/// line and paragraph separators.
-fn is_unsafe(c: char) -> bool {
-    c.is_control()
-        || matches!(
-            c,
-            '\u{061C}'
-                | '\u{200B}'..='\u{200F}'
-                | '\u{2028}'..='\u{202E}'
-                | '\u{2060}'..='\u{2069}'
-                | '\u{FEFF}'
-        )
-}
+use prescrypt_contract::text::is_hidden_or_control as is_unsafe;
 
-/// Outside text as it may be printed: every unsafe character (see above, line breaks included)
-/// escaped as `\u{…}`, so it shows as itself and does nothing. Printable text is unchanged.
+/// Outside text as it may be printed: every hidden or control character (the contract's set,
+/// line breaks included) escaped as `\u{…}`, so it shows as itself and does nothing. Printable
+/// text is unchanged.
 pub fn safe(text: &str) -> Cow<'_, str> {
     if !text.chars().any(is_unsafe) {
         return Cow::Borrowed(text);

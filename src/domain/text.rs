@@ -16,20 +16,8 @@ pub enum TextError {
     Forbidden { code: u32 },
 }
 
-/// A character that may not appear in free text. `char::is_control` covers C0, DEL and C1.
-pub fn is_forbidden(c: char) -> bool {
-    c.is_control()
-        || matches!(
-            c,
-            '\u{202A}'..='\u{202E}' // bidi embeddings and overrides
-                | '\u{2066}'..='\u{2069}' // bidi isolates
-                | '\u{200B}'..='\u{200D}' // zero-width space, non-joiner, joiner
-                | '\u{2060}' // word joiner
-                | '\u{FEFF}' // zero-width no-break space (BOM)
-                | '\u{2028}' // line separator
-                | '\u{2029}' // paragraph separator
-        )
-}
+/// A character that may not appear in free text: the contract's hidden-or-control set.
+pub use prescrypt_contract::text::is_hidden_or_control as is_forbidden;
 
 /// Checks free text and returns it trimmed and NFC-normalised, at most `max` characters.
 pub fn free_text(value: &str, max: usize) -> Result<String, TextError> {
