@@ -1,10 +1,11 @@
 //! The contract between the Prescrypt service and its clients: what goes over the wire.
 //!
 //! - [`codes`]: the EPS code tables (statuses, reasons, responses) and [`Coded`], their wire form.
-//! - [`views`]: the JSON request and response bodies of the API.
+//! - [`views`]: the JSON request and response bodies of the API, prescriber keys included.
 //! - [`problem`]: [`Problem`], the `application/problem+json` body of every failure.
 //! - [`signed`]: [`SignedPrescription`], the clinical content the service signs into each
-//!   prescription's JWS.
+//!   prescription's JWS, the prescriber's signature over it and the service's
+//!   [`Countersignature`].
 //! - [`quantity`]: THE quantity rule (exact decimals) and its wire forms.
 //! - [`routes`]: the paths of the API, as route templates and as functions that fill them in.
 //! - [`limits`]: the numbers both sides must agree on (batch sizes, item counts, header lengths).
@@ -29,4 +30,4 @@ pub use codes::{
     TreatmentType,
 };
 pub use problem::Problem;
-pub use signed::{SignedItem, SignedPrescription};
+pub use signed::{Countersignature, SignedItem, SignedPrescription};

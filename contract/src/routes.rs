@@ -7,6 +7,8 @@
 pub const API_PREFIX: &str = "/api/v1";
 
 pub const PRESCRIPTIONS: &str = "/api/v1/prescriptions";
+/// Step one of a prescriber-signed issue: the content to sign.
+pub const PREPARE: &str = "/api/v1/prescriptions/prepare";
 pub const PRESCRIPTION: &str = "/api/v1/prescriptions/{id}";
 pub const HISTORY: &str = "/api/v1/prescriptions/{id}/history";
 pub const CANCEL: &str = "/api/v1/prescriptions/{id}/cancel";
@@ -18,6 +20,10 @@ pub const CLAIM: &str = "/api/v1/prescriptions/{id}/claim";
 pub const TOKEN: &str = "/api/v1/prescriptions/{id}/token.{format}";
 pub const RELEASE: &str = "/api/v1/release";
 pub const RELEASE_NOMINATED: &str = "/api/v1/release/nominated";
+pub const PRESCRIBER_KEYS: &str = "/api/v1/prescriber-keys";
+pub const PRESCRIBER_KEY: &str = "/api/v1/prescriber-keys/{kid}";
+/// Every prescriber key, revoked ones included, as a JWKS (the counters' offline cache).
+pub const PRESCRIBER_KEYS_JWKS: &str = "/api/v1/prescriber-keys.json";
 pub const OPENAPI: &str = "/api/v1/openapi.json";
 pub const JWKS: &str = "/.well-known/jwks.json";
 pub const HEALTHZ: &str = "/healthz";
@@ -54,6 +60,10 @@ pub fn withdraw(id: &str) -> String {
 
 pub fn claim(id: &str) -> String {
     with_id(CLAIM, id)
+}
+
+pub fn prescriber_key(kid: &str) -> String {
+    PRESCRIBER_KEY.replace("{kid}", kid)
 }
 
 /// `format` is `pdf`, `png` or `svg`.

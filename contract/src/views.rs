@@ -167,7 +167,15 @@ pub struct PrescriptionView {
     pub dispenser: Option<String>,
     pub created_at: chrono::DateTime<chrono::Utc>,
     pub expires_at: chrono::DateTime<chrono::Utc>,
+    /// The service's JWS: a [`Countersignature`](crate::Countersignature) when the prescriber
+    /// signed, else (issued without a prescriber signature) the
+    /// [`SignedPrescription`](crate::SignedPrescription) itself.
     pub jws: String,
+    /// The prescriber's compact JWS over the [`SignedPrescription`](crate::SignedPrescription)
+    /// (`typ` [`PRESCRIBER_JWS_TYP`](crate::signed::PRESCRIBER_JWS_TYP)); `null` when the
+    /// prescription carries no prescriber signature.
+    #[serde(default)]
+    pub prescriber_jws: Option<String>,
     pub token: String,
 }
 
@@ -202,4 +210,140 @@ pub struct HistoryEvent {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct History {
     pub events: Vec<HistoryEvent>,
+}
+
+/// An Ed25519 public key as a JWK (RFC 8037), as WebCrypto and JOSE libraries export it.
+/// Other members (`ext`, `key_ops`, `use`, …) are accepted and ignored; a private part (`d`) is
+/// refused.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct PublicJwk {
+    /// `OKP`.
+    pub kty: String,
+    /// `Ed25519`.
+    pub crv: String,
+    /// The 32-byte public key, BASE64URL without padding.
+    pub x: String,
+    /// Present only to be refused: private keys never reach the service.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>))]
+    pub d: Option<serde_json::Value>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct EnrolKey {
+    pub jwk: PublicJwk,
+}
+
+/// A prescriber's enrolled key: whose it is and when it was good.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct PrescriberKey {
+    /// The RFC 7638 thumbprint (SHA-256, BASE64URL) of the public key.
+    pub kid: String,
+    pub sub: String,
+    pub org: String,
+    pub created_at: chrono::DateTime<chrono::Utc>,
+    pub revoked_at: Option<chrono::DateTime<chrono::Utc>>,
+}
+
+/// One key of [`PrescriberKeySet`]: the public JWK with its owner and lifetime.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct PrescriberJwk {
+    pub kty: String,
+    pub crv: String,
+    pub x: String,
+    pub alg: String,
+    #[serde(rename = "use")]
+    pub use_: String,
+    #[serde(flatten)]
+    pub key: PrescriberKey,
+}
+
+/// `GET /api/v1/prescriber-keys.json`: every prescriber key ever enrolled, revoked ones
+/// included (signatures made before a revocation stay valid).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct PrescriberKeySet {
+    pub keys: Vec<PrescriberJwk>,
+}
+
+/// `POST /api/v1/prescriptions/prepare`: a create body plus the `kid` that will sign.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct PrepareRequest {
+    pub kid: String,
+    #[serde(flatten)]
+    pub prescription: NewPrescription,
+}
+
+impl<'de> Deserialize<'de> for PrepareRequest {
+    /// Strict like [`NewPrescription`]: an unknown field is refused, not ignored (serde's
+    /// `flatten` would ignore it).
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        use serde::de::Error;
+        let mut body = serde_json::Map::<String, serde_json::Value>::deserialize(deserializer)?;
+        let kid = match body.remove("kid") {
+            Some(serde_json::Value::String(kid)) => kid,
+            Some(_) => return Err(D::Error::custom("kid: a string")),
+            None => return Err(D::Error::missing_field("kid")),
+        };
+        let prescription = NewPrescription::deserialize(serde_json::Value::Object(body))
+            .map_err(D::Error::custom)?;
+        Ok(Self { kid, prescription })
+    }
+}
+
+/// The answer to a prepare: what the prescriber's system must sign, and by when.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Prepared {
+    pub prepared_id: String,
+    /// `BASE64URL(header) "." BASE64URL(payload)`: sign its ASCII bytes with Ed25519.
+    pub signing_input: String,
+    /// The payload: the prescription as it will be, ID and UUIDs assigned.
+    #[cfg_attr(feature = "openapi", schema(value_type = Object))]
+    pub prescription: crate::SignedPrescription,
+    /// After this the prepared ID is refused; prepare again.
+    pub expires_at: chrono::DateTime<chrono::Utc>,
+}
+
+/// Step two of a prescriber-signed issue.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct SignedCreate {
+    pub prepared_id: String,
+    /// The 64-byte Ed25519 signature of `signing_input`, BASE64URL without padding.
+    pub signature: String,
+}
+
+/// `POST /api/v1/prescriptions`: a prepared and signed prescription, or (only on a service
+/// running `--dev`) a one-step create without a prescriber signature.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(untagged)]
+pub enum CreateRequest {
+    Signed(SignedCreate),
+    Unsigned(NewPrescription),
+}
+
+impl<'de> Deserialize<'de> for CreateRequest {
+    /// A body with `prepared_id` is a [`SignedCreate`]; any other a [`NewPrescription`], so an
+    /// error names the field at fault rather than "no variant matched".
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        use serde::de::Error;
+        let body = serde_json::Value::deserialize(deserializer)?;
+        if body.get("prepared_id").is_some() {
+            SignedCreate::deserialize(body)
+                .map(Self::Signed)
+                .map_err(D::Error::custom)
+        } else {
+            NewPrescription::deserialize(body)
+                .map(Self::Unsigned)
+                .map_err(D::Error::custom)
+        }
+    }
 }
