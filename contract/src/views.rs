@@ -230,6 +230,46 @@ pub struct PublicJwk {
     pub d: Option<serde_json::Value>,
 }
 
+impl PublicJwk {
+    /// The JWK of an Ed25519 public key.
+    pub fn ed25519(public_key: &[u8; 32]) -> Self {
+        Self {
+            kty: "OKP".to_owned(),
+            crv: "Ed25519".to_owned(),
+            x: data_encoding::BASE64URL_NOPAD.encode(public_key),
+            d: None,
+        }
+    }
+
+    /// The 32 bytes of the public key, or what is wrong with the JWK (naming its member).
+    pub fn ed25519_bytes(&self) -> Result<[u8; 32], String> {
+        if self.d.is_some() {
+            return Err("d: a private key; enrol the public key only".to_owned());
+        }
+        if self.kty != "OKP" {
+            return Err("kty: must be OKP".to_owned());
+        }
+        if self.crv != "Ed25519" {
+            return Err("crv: must be Ed25519".to_owned());
+        }
+        data_encoding::BASE64URL_NOPAD
+            .decode(self.x.as_bytes())
+            .ok()
+            .and_then(|bytes| <[u8; 32]>::try_from(bytes).ok())
+            .ok_or_else(|| "x: 32 bytes in BASE64URL without padding".to_owned())
+    }
+
+    /// The RFC 7638 thumbprint: BASE64URL of the SHA-256 of `{"crv","kty","x"}` in that order,
+    /// with no whitespace. It is the key's `kid`.
+    pub fn thumbprint(&self) -> String {
+        use sha2::Digest;
+        let members = serde_json::json!({"crv": self.crv, "kty": self.kty, "x": self.x});
+        // serde_json's map is ordered by key, which is the order RFC 7638 requires.
+        let text = members.to_string();
+        data_encoding::BASE64URL_NOPAD.encode(&sha2::Sha256::digest(text.as_bytes()))
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
@@ -328,6 +368,68 @@ pub struct SignedCreate {
 pub enum CreateRequest {
     Signed(SignedCreate),
     Unsigned(NewPrescription),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn thumbprint_matches_rfc_8037_appendix_a3() {
+        let jwk = PublicJwk {
+            kty: "OKP".to_owned(),
+            crv: "Ed25519".to_owned(),
+            x: "11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo".to_owned(),
+            d: None,
+        };
+        assert_eq!(
+            jwk.thumbprint(),
+            "kPrK_qmxVWaYVA9wwBF6Iuo3vVzz7TxHCTwXBygrS4k"
+        );
+        assert_eq!(jwk.ed25519_bytes().unwrap()[0], 0xd7);
+        assert_eq!(PublicJwk::ed25519(&jwk.ed25519_bytes().unwrap()), jwk);
+    }
+
+    #[test]
+    fn a_private_key_or_another_curve_is_refused_by_member() {
+        let mut jwk = PublicJwk::ed25519(&[7; 32]);
+        jwk.d = Some(serde_json::json!("secret"));
+        assert!(jwk.ed25519_bytes().unwrap_err().starts_with("d:"));
+        jwk.d = None;
+        jwk.crv = "X25519".to_owned();
+        assert!(jwk.ed25519_bytes().unwrap_err().starts_with("crv:"));
+        jwk.crv = "Ed25519".to_owned();
+        jwk.x = "AAAA".to_owned();
+        assert!(jwk.ed25519_bytes().unwrap_err().starts_with("x:"));
+    }
+
+    #[test]
+    fn prepare_body_is_strict_and_create_body_chooses_by_prepared_id() {
+        let new = serde_json::json!({
+            "patient": {"nhs_number": "9434765919", "name": "A", "birth_date": "1970-01-31"},
+            "items": []
+        });
+        let mut prepare = new.clone();
+        prepare["kid"] = "k1".into();
+        let parsed: PrepareRequest = serde_json::from_value(prepare.clone()).unwrap();
+        assert_eq!(parsed.kid, "k1");
+        prepare["surprise"] = true.into();
+        assert!(serde_json::from_value::<PrepareRequest>(prepare).is_err());
+        assert!(serde_json::from_value::<PrepareRequest>(new.clone()).is_err());
+
+        assert!(matches!(
+            serde_json::from_value(new).unwrap(),
+            CreateRequest::Unsigned(_)
+        ));
+        let signed = serde_json::json!({"prepared_id": "p", "signature": "s"});
+        assert!(matches!(
+            serde_json::from_value(signed).unwrap(),
+            CreateRequest::Signed(_)
+        ));
+        let wrong = serde_json::json!({"prepared_id": "p"});
+        let error = serde_json::from_value::<CreateRequest>(wrong).unwrap_err();
+        assert!(error.to_string().contains("signature"), "{error}");
+    }
 }
 
 impl<'de> Deserialize<'de> for CreateRequest {
