@@ -7,7 +7,8 @@
 //! commit) or PostgreSQL and holds every query; [`api`] holds the thin HTTP handlers and the
 //! OpenAPI document; [`auth`] finds the caller, [`guard`] bounds load and abuse ([`config`] has
 //! its settings); [`keys`], [`signing`] and [`audit`] (hash chains, and signed
-//! checkpoints in `audit::checkpoint`) do the security work.
+//! checkpoints in `audit::checkpoint`) do the security work. [`console`] serves the prescriber
+//! console (static files under `/console/`).
 //! IDs, NHS numbers, barcode tokens and the classification of scanned text come from
 //! `prescrypt_barcode`; the wire types (views, code tables, `Problem`, routes, limits) from
 //! `prescrypt_contract`. docs/architecture.md draws the whole path.
@@ -16,6 +17,7 @@ pub mod api;
 pub mod audit;
 pub mod auth;
 pub mod config;
+pub mod console;
 pub mod domain;
 pub mod error;
 pub mod guard;

@@ -67,6 +67,7 @@ impl Application {
                 .wrap(from_fn(guard::shed))
                 .wrap(TracingLogger::<QuietRootSpan>::new())
                 .wrap(from_fn(guard::security_headers))
+                .configure(crate::console::configure)
                 .configure(api::configure(shared.clone()))
         })
         .max_connections(config.guard.max_connections)

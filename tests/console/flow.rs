@@ -1,0 +1,415 @@
+//! A GP's whole round in the console: sign in, enrol a key, issue a two-item prescription (after
+//! a bad NHS number and a field the service refuses), print its token, find it, cancel it.
+
+use std::time::Duration;
+
+use prescrypt::auth::Role;
+use prescrypt_barcode::decode::{DecodeOptions, Decoder, Payload, Want};
+use prescrypt_testkit::{PHARMACIST, PHARMACY, PRESCRIBER, PRESCRIBER_ORG, Service, prescrypt_bin};
+use serde_json::{Value, json};
+
+use crate::browser::Browser;
+
+/// Bytes a blob: or same-origin URL in the page holds (fetched by the page itself).
+const FETCH_BYTES: &str = "return fetch(arguments[0]).then(r => r.arrayBuffer()).then(b => {
+    let s = ''; for (const x of new Uint8Array(b)) s += String.fromCharCode(x); return btoa(s); });";
+
+fn base64(text: &Value) -> Vec<u8> {
+    data_encoding::BASE64
+        .decode(text.as_str().expect("base64 text").as_bytes())
+        .expect("base64")
+}
+
+async fn visible(browser: &Browser, screen: &str) {
+    browser
+        .until(
+            &format!("the {screen} screen"),
+            &format!("return !document.getElementById('screen-{screen}').hidden;"),
+        )
+        .await;
+}
+
+#[tokio::test]
+async fn a_gp_signs_in_enrols_issues_prints_finds_and_cancels() {
+    let service = Service::start(prescrypt_bin!());
+    let endpoint = service.endpoint();
+    let base = endpoint.address.clone();
+    let gp = service.token(Role::Prescriber, PRESCRIBER_ORG, PRESCRIBER);
+    let browser = Browser::start("flow").await;
+    browser.goto(&format!("{base}/console/")).await;
+    browser
+        .until(
+            "the console to start",
+            "return document.body.dataset.ready === 'true';",
+        )
+        .await;
+
+    // Sign in: a malformed token is refused beside the field, then the real one.
+    visible(&browser, "signin").await;
+    assert_eq!(browser.focused().await, "h-signin");
+    browser.screenshot("01-signin").await;
+    browser.type_into("#token", "not-a-token").await;
+    browser.click("#signin-form button[type=submit]").await;
+    let error = browser
+        .until(
+            "the token error",
+            "return document.getElementById('token-error').textContent;",
+        )
+        .await;
+    assert!(error.as_str().unwrap().contains("three parts"), "{error}");
+    assert_eq!(browser.focused().await, "token");
+    browser.type_into("#token", &gp).await;
+    browser.click("#signin-form button[type=submit]").await;
+    visible(&browser, "key").await;
+    let who = browser.text("#who").await;
+    assert!(
+        who.contains(PRESCRIBER) && who.contains(PRESCRIBER_ORG),
+        "{who}"
+    );
+    browser.screenshot("02-key").await;
+
+    // Enrol a key made by WebCrypto in this browser; the service knows it under its kid.
+    browser.click("#key-enrol").await;
+    let kid = browser
+        .until(
+            "an enrolled kid",
+            "const t = document.getElementById('key-kid').textContent; return t === '—' ? '' : t;",
+        )
+        .await;
+    let kid = kid.as_str().unwrap().to_owned();
+    let (status, set) = endpoint.get("/api/v1/prescriber-keys.json", &gp).await;
+    assert_eq!(status, 200, "{set}");
+    let enrolled = set["keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|key| key["kid"] == kid.as_str())
+        .unwrap_or_else(|| panic!("{kid} not in {set}"));
+    assert_eq!(enrolled["sub"], PRESCRIBER);
+    assert_eq!(enrolled["revoked_at"], Value::Null);
+    assert_eq!(
+        browser.text("#key-state").await,
+        "Enrolled: prescriptions are signed with it"
+    );
+    browser.screenshot("03-key-enrolled").await;
+
+    // Issue: the NHS number is checked as it is typed, beside its field.
+    browser.click("a[data-nav=issue]").await;
+    visible(&browser, "issue").await;
+    browser.type_into("#nhs_number", "9434765918").await;
+    let error = browser
+        .until(
+            "the NHS number error",
+            "return document.getElementById('nhs_number-error').textContent;",
+        )
+        .await;
+    assert!(error.as_str().unwrap().contains("check digit"), "{error}");
+    assert_eq!(
+        browser
+            .run(
+                "return document.getElementById('nhs_number').getAttribute('aria-invalid');",
+                vec![]
+            )
+            .await,
+        json!("true")
+    );
+    // The error is the field's description, so it is read with it.
+    let described = browser
+        .run(
+            "return document.getElementById('nhs_number').getAttribute('aria-describedby');",
+            vec![],
+        )
+        .await;
+    assert!(described.as_str().unwrap().contains("nhs_number-error"));
+    browser.screenshot("04-bad-nhs-number").await;
+    // Submitting anyway is refused in the browser and focus goes to the field.
+    browser.click("#issue-submit").await;
+    browser
+        .until(
+            "the summary",
+            "return !document.getElementById('issue-summary').hidden;",
+        )
+        .await;
+    assert_eq!(browser.focused().await, "nhs_number");
+
+    browser.type_into("#nhs_number", "943 476 5919").await;
+    assert_eq!(browser.text("#nhs_number-error").await, "Valid NHS number.");
+    browser.type_into("#patient_name", "Jane Smith").await;
+    browser
+        .run(
+            "document.getElementById('birth_date').value = '1970-01-31';",
+            vec![],
+        )
+        .await;
+    let item = |n: u32, field: &str| format!("#item-{n}-{field}");
+    for (field, value) in [
+        ("code", "39720311000001101"),
+        ("display", "Paracetamol 500mg tablets"),
+        ("quantity", "32"),
+        ("unit", "tablet"),
+        ("dosage", "2 four times a day"),
+    ] {
+        browser.type_into(&item(1, field), value).await;
+    }
+    browser.click("#add-item").await;
+    assert_eq!(browser.focused().await, "item-2-code");
+    for (field, value) in [
+        ("code", "39113611000001102"),
+        ("display", "Amoxicillin 500mg capsules"),
+        ("quantity", "21.0001"),
+        ("unit", "capsule"),
+        ("dosage", "1 three times a day"),
+    ] {
+        browser.type_into(&item(2, field), value).await;
+    }
+    // The service refuses the second quantity: its problem+json names the field, shown beside it.
+    browser.click("#issue-submit").await;
+    let error = browser
+        .until(
+            "the quantity error",
+            "return document.getElementById('item-2-quantity-error').textContent;",
+        )
+        .await;
+    assert!(!error.as_str().unwrap().is_empty());
+    assert_eq!(browser.focused().await, "item-2-quantity");
+    assert_eq!(
+        browser
+            .run(
+                "return document.getElementById('item-2-quantity').getAttribute('aria-invalid');",
+                vec![]
+            )
+            .await,
+        json!("true")
+    );
+    browser.screenshot("05-service-field-error").await;
+
+    browser.type_into(&item(2, "quantity"), "21").await;
+    browser.click("#issue-submit").await;
+    visible(&browser, "print").await;
+    let id = browser.text("#print-id").await;
+    browser
+        .until("the token preview", "const i = document.getElementById('print-preview'); return i.complete && i.naturalWidth > 0;")
+        .await;
+    browser.screenshot("06-print").await;
+
+    // The service holds it, signed by the browser's key, with both items.
+    let (status, view) = endpoint
+        .get(&format!("/api/v1/prescriptions/{id}"), &gp)
+        .await;
+    assert_eq!(status, 200, "{view}");
+    assert_eq!(view["items"].as_array().unwrap().len(), 2);
+    assert_eq!(view["items"][1]["quantity"], json!(21));
+    assert_eq!(view["patient"]["nhs_number"], "9434765919");
+    let prescriber_jws = view["prescriber_jws"]
+        .as_str()
+        .expect("signed by the prescriber");
+    assert!(
+        prescriber_jws.starts_with(&kid_header_prefix()),
+        "{prescriber_jws}"
+    );
+
+    // Print: the preview's barcodes are the ID and the signed token; the PDF is a PDF.
+    let preview = browser
+        .run(
+            FETCH_BYTES,
+            vec![
+                browser
+                    .run(
+                        "return document.getElementById('print-preview').src;",
+                        vec![],
+                    )
+                    .await,
+            ],
+        )
+        .await;
+    let png = base64(&preview);
+    let decoder = Decoder::new(DecodeOptions {
+        want: Want::All,
+        time_budget: Duration::from_secs(20),
+        ..DecodeOptions::default()
+    });
+    let codes = decoder.decode_bytes(&png).expect("a readable preview");
+    assert!(
+        codes.iter().any(|code| matches!(&code.payload, Payload::PrescriptionId(found) if found.to_string() == id)),
+        "the ID's Code 128: {codes:?}"
+    );
+    assert!(
+        codes
+            .iter()
+            .any(|code| matches!(code.payload, Payload::Token(_)) && code.text == view["token"]),
+        "the token's Data Matrix: {codes:?}"
+    );
+    let pdf_href = browser
+        .run(
+            "return document.getElementById('print-download').href;",
+            vec![],
+        )
+        .await;
+    let pdf = base64(&browser.run(FETCH_BYTES, vec![pdf_href]).await);
+    assert!(pdf.starts_with(b"%PDF-"), "a PDF");
+
+    // Find it in the practice screen and open its detail with the history.
+    browser.click("a[data-nav=practice]").await;
+    visible(&browser, "practice").await;
+    browser.screenshot("07-practice").await;
+    browser.type_into("#lookup-id", &id.to_lowercase()).await;
+    browser.click("#lookup-form button[type=submit]").await;
+    visible(&browser, "detail").await;
+    browser
+        .until(
+            "the history",
+            "return document.querySelectorAll('#detail-history tr').length > 0;",
+        )
+        .await;
+    assert_eq!(browser.text("#detail-id").await, id);
+    assert_eq!(browser.text("#detail-status").await, "To Be Dispensed");
+    assert_eq!(
+        browser.text("#detail-signed").await,
+        "Signed by the prescriber"
+    );
+    assert_eq!(
+        browser
+            .run(
+                "return document.querySelectorAll('#detail-items tr').length;",
+                vec![]
+            )
+            .await,
+        json!(2)
+    );
+    browser.screenshot("08-detail").await;
+
+    // Cancel with an EPS reason.
+    browser.select("#cancel-reason", "0003").await;
+    browser.click("#cancel-submit").await;
+    browser
+        .until(
+            "the cancellation outcome",
+            "return document.getElementById('cancel-outcome').textContent;",
+        )
+        .await;
+    assert_eq!(browser.text("#detail-status").await, "Cancelled");
+    browser.screenshot("09-cancelled").await;
+    let (_, view) = endpoint
+        .get(&format!("/api/v1/prescriptions/{id}"), &gp)
+        .await;
+    assert_eq!(view["status"]["code"], "0005");
+
+    // At tablet width the screens still fit.
+    browser
+        .client
+        .set_window_size(800, 1100)
+        .await
+        .expect("resize");
+    browser.screenshot("10-detail-tablet").await;
+    let overflow = browser
+        .run(
+            "return document.documentElement.scrollWidth > window.innerWidth;",
+            vec![],
+        )
+        .await;
+    assert_eq!(
+        overflow,
+        json!(false),
+        "nothing wider than the tablet screen"
+    );
+
+    // Sign out forgets the bearer token.
+    browser.click("a[data-nav=signin]").await;
+    browser.click("#sign-out").await;
+    browser
+        .until(
+            "the sign-in form",
+            "return !document.getElementById('signin-form').hidden;",
+        )
+        .await;
+    assert_eq!(
+        browser
+            .run("return sessionStorage.getItem('prescrypt.bearer');", vec![])
+            .await,
+        Value::Null
+    );
+    browser.close().await;
+}
+
+/// A prescription with a dispenser is only marked for cancellation; the console says so.
+#[tokio::test]
+async fn cancelling_a_prescription_with_a_dispenser_shows_pending_cancellation() {
+    let service = Service::start(prescrypt_bin!());
+    let endpoint = service.endpoint();
+    let gp = service.token(Role::Prescriber, PRESCRIBER_ORG, PRESCRIBER);
+    let pharmacist = service.token(Role::Pharmacist, PHARMACY, PHARMACIST);
+    // Issued without a prescriber signature (a --dev service allows it), released to a pharmacy.
+    let (status, view) = endpoint
+        .post(
+            "/api/v1/prescriptions",
+            &gp,
+            &prescrypt_testkit::new_prescription(),
+        )
+        .await;
+    assert_eq!(status, 201, "{view}");
+    let id = view["id"].as_str().unwrap().to_owned();
+    let (status, released) = endpoint
+        .post(
+            "/api/v1/release",
+            &pharmacist,
+            &json!({"token": view["token"]}),
+        )
+        .await;
+    assert_eq!(status, 200, "{released}");
+
+    let browser = Browser::start("pending").await;
+    browser
+        .goto(&format!("{}/console/", endpoint.address))
+        .await;
+    browser
+        .until(
+            "the console to start",
+            "return document.body.dataset.ready === 'true';",
+        )
+        .await;
+    browser.type_into("#token", &gp).await;
+    browser.click("#signin-form button[type=submit]").await;
+    visible(&browser, "key").await;
+    browser
+        .run(
+            "location.hash = '#detail/' + arguments[0];",
+            vec![json!(id)],
+        )
+        .await;
+    visible(&browser, "detail").await;
+    browser
+        .until(
+            "the history",
+            "return document.querySelectorAll('#detail-history tr').length > 0;",
+        )
+        .await;
+    assert_eq!(browser.text("#detail-status").await, "With Dispenser");
+    assert_eq!(
+        browser.text("#detail-signed").await,
+        "None (issued without one)"
+    );
+    browser.click("#cancel-submit").await;
+    let outcome = browser
+        .until(
+            "the cancellation outcome",
+            "return document.getElementById('cancel-outcome').textContent;",
+        )
+        .await;
+    assert!(outcome.as_str().unwrap().starts_with("R-0002"), "{outcome}");
+    assert_eq!(
+        browser
+            .run(
+                "return document.getElementById('detail-pending').hidden;",
+                vec![]
+            )
+            .await,
+        json!(false)
+    );
+    browser.screenshot("pending-cancellation").await;
+    browser.close().await;
+}
+
+/// The prescriber JWS's protected header starts `{"alg":"EdDSA","kid":` in BASE64URL.
+fn kid_header_prefix() -> String {
+    "eyJhbGciOiJFZERTQSIsImtpZCI6".to_owned()
+}
