@@ -219,6 +219,34 @@ impl Browser {
         .to_owned()
     }
 
+    /// Runs axe-core (from npm, `tests/console/node_modules`) on the page as it is now; fails on
+    /// any serious or critical violation. `step` names the page in the failure.
+    pub async fn assert_accessible(&self, step: &str) {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/console/node_modules/axe-core/axe.min.js");
+        let axe = std::fs::read_to_string(&path).unwrap_or_else(|e| {
+            panic!(
+                "axe-core is missing at {} ({e}): run `npm ci --prefix tests/console`",
+                path.display()
+            )
+        });
+        let script = format!(
+            "{axe}\n;return axe.run(document, {{resultTypes: ['violations']}}).then(r => \
+             r.violations.filter(v => v.impact === 'serious' || v.impact === 'critical')\
+             .map(v => ({{id: v.id, impact: v.impact, help: v.help, \
+             nodes: v.nodes.map(n => n.target.join(' '))}})));"
+        );
+        let violations = self.run(&script, vec![]).await;
+        let violations = violations.as_array().expect("axe's violations");
+        if !violations.is_empty() {
+            self.screenshot(&format!("{step}-axe")).await;
+            panic!(
+                "{step}: serious or critical accessibility violations: {}",
+                serde_json::to_string_pretty(violations).unwrap()
+            );
+        }
+    }
+
     pub async fn close(self) {
         let _session_may_be_gone = self.client.close().await;
     }

@@ -67,6 +67,7 @@ async fn a_gp_signs_in_enrols_issues_prints_finds_and_cancels() {
         "{who}"
     );
     browser.screenshot("02-key").await;
+    browser.assert_accessible("02-key").await;
 
     // Enrol a key made by WebCrypto in this browser; the service knows it under its kid.
     browser.click("#key-enrol").await;
@@ -92,6 +93,7 @@ async fn a_gp_signs_in_enrols_issues_prints_finds_and_cancels() {
         "Enrolled: prescriptions are signed with it"
     );
     browser.screenshot("03-key-enrolled").await;
+    browser.assert_accessible("03-key-enrolled").await;
 
     // Issue: the NHS number is checked as it is typed, beside its field.
     browser.click("a[data-nav=issue]").await;
@@ -122,6 +124,7 @@ async fn a_gp_signs_in_enrols_issues_prints_finds_and_cancels() {
         .await;
     assert!(described.as_str().unwrap().contains("nhs_number-error"));
     browser.screenshot("04-bad-nhs-number").await;
+    browser.assert_accessible("04-bad-nhs-number").await;
     // Submitting anyway is refused in the browser and focus goes to the field.
     browser.click("#issue-submit").await;
     browser
@@ -182,6 +185,7 @@ async fn a_gp_signs_in_enrols_issues_prints_finds_and_cancels() {
         json!("true")
     );
     browser.screenshot("05-service-field-error").await;
+    browser.assert_accessible("05-service-field-error").await;
 
     browser.type_into(&item(2, "quantity"), "21").await;
     browser.click("#issue-submit").await;
@@ -191,6 +195,7 @@ async fn a_gp_signs_in_enrols_issues_prints_finds_and_cancels() {
         .until("the token preview", "const i = document.getElementById('print-preview'); return i.complete && i.naturalWidth > 0;")
         .await;
     browser.screenshot("06-print").await;
+    browser.assert_accessible("06-print").await;
 
     // The service holds it, signed by the browser's key, with both items.
     let (status, view) = endpoint
@@ -252,6 +257,7 @@ async fn a_gp_signs_in_enrols_issues_prints_finds_and_cancels() {
     browser.click("a[data-nav=practice]").await;
     visible(&browser, "practice").await;
     browser.screenshot("07-practice").await;
+    browser.assert_accessible("07-practice").await;
     browser.type_into("#lookup-id", &id.to_lowercase()).await;
     browser.click("#lookup-form button[type=submit]").await;
     visible(&browser, "detail").await;
@@ -277,6 +283,7 @@ async fn a_gp_signs_in_enrols_issues_prints_finds_and_cancels() {
         json!(2)
     );
     browser.screenshot("08-detail").await;
+    browser.assert_accessible("08-detail").await;
 
     // Cancel with an EPS reason.
     browser.select("#cancel-reason", "0003").await;
@@ -289,6 +296,7 @@ async fn a_gp_signs_in_enrols_issues_prints_finds_and_cancels() {
         .await;
     assert_eq!(browser.text("#detail-status").await, "Cancelled");
     browser.screenshot("09-cancelled").await;
+    browser.assert_accessible("09-cancelled").await;
     let (_, view) = endpoint
         .get(&format!("/api/v1/prescriptions/{id}"), &gp)
         .await;
@@ -301,6 +309,7 @@ async fn a_gp_signs_in_enrols_issues_prints_finds_and_cancels() {
         .await
         .expect("resize");
     browser.screenshot("10-detail-tablet").await;
+    browser.assert_accessible("10-detail-tablet").await;
     let overflow = browser
         .run(
             "return document.documentElement.scrollWidth > window.innerWidth;",
@@ -406,6 +415,7 @@ async fn cancelling_a_prescription_with_a_dispenser_shows_pending_cancellation()
         json!(false)
     );
     browser.screenshot("pending-cancellation").await;
+    browser.assert_accessible("pending-cancellation").await;
     browser.close().await;
 }
 
