@@ -389,15 +389,16 @@ async function renderPrint(id) {
   const path = `${API}/prescriptions/${encodeURIComponent(id)}`;
   $('print-id').textContent = id;
   $('print-detail').href = `#detail/${encodeURIComponent(id)}`;
-  const recent = recentList().find((entry) => entry.id === id);
-  $('print-patient').textContent = recent ? recent.patient : 'the patient';
+  $('print-patient').textContent = '…';
   const preview = $('print-preview');
   preview.alt = '';
   preview.removeAttribute('src');
-  const [png, pdf] = await Promise.all([
+  const [view, png, pdf] = await Promise.all([
+    json('GET', path),
     call('GET', `${path}/token.png?dpi=300`).then((r) => r.blob()),
     call('GET', `${path}/token.pdf`).then((r) => r.blob()),
   ]);
+  $('print-patient').textContent = `${view.patient.name} (NHS number ${view.patient.nhs_number})`;
   preview.src = objectUrl(png);
   preview.alt = `Dispensing token of prescription ${id}: its ID as a Code 128 barcode and the signed prescription as a Data Matrix`;
   const pdfUrl = objectUrl(new Blob([pdf], { type: 'application/pdf' }));

@@ -213,45 +213,7 @@ async fn a_gp_signs_in_enrols_issues_prints_finds_and_cancels() {
         "{prescriber_jws}"
     );
 
-    // Print: the preview's barcodes are the ID and the signed token; the PDF is a PDF.
-    let preview = browser
-        .run(
-            FETCH_BYTES,
-            vec![
-                browser
-                    .run(
-                        "return document.getElementById('print-preview').src;",
-                        vec![],
-                    )
-                    .await,
-            ],
-        )
-        .await;
-    let png = base64(&preview);
-    let decoder = Decoder::new(DecodeOptions {
-        want: Want::All,
-        time_budget: Duration::from_secs(20),
-        ..DecodeOptions::default()
-    });
-    let codes = decoder.decode_bytes(&png).expect("a readable preview");
-    assert!(
-        codes.iter().any(|code| matches!(&code.payload, Payload::PrescriptionId(found) if found.to_string() == id)),
-        "the ID's Code 128: {codes:?}"
-    );
-    assert!(
-        codes
-            .iter()
-            .any(|code| matches!(code.payload, Payload::Token(_)) && code.text == view["token"]),
-        "the token's Data Matrix: {codes:?}"
-    );
-    let pdf_href = browser
-        .run(
-            "return document.getElementById('print-download').href;",
-            vec![],
-        )
-        .await;
-    let pdf = base64(&browser.run(FETCH_BYTES, vec![pdf_href]).await);
-    assert!(pdf.starts_with(b"%PDF-"), "a PDF");
+    assert_token_printable(&browser, &id, view["token"].as_str().unwrap()).await;
 
     // Find it in the practice screen and open its detail with the history.
     browser.click("a[data-nav=practice]").await;
@@ -376,13 +338,24 @@ async fn cancelling_a_prescription_with_a_dispenser_shows_pending_cancellation()
             "return document.body.dataset.ready === 'true';",
         )
         .await;
-    browser.type_into("#token", &gp).await;
-    browser.click("#signin-form button[type=submit]").await;
-    visible(&browser, "key").await;
+    // Signed in already (the session holds the token), straight to the prescription: a new
+    // document (index.html, not /console/), so the wait below cannot see the old one.
     browser
         .run(
-            "location.hash = '#detail/' + arguments[0];",
-            vec![json!(id)],
+            "sessionStorage.setItem('prescrypt.bearer', arguments[0]);",
+            vec![json!(gp)],
+        )
+        .await;
+    browser
+        .goto(&format!(
+            "{}/console/index.html#detail/{id}",
+            endpoint.address
+        ))
+        .await;
+    browser
+        .until(
+            "the console to restart",
+            "return document.body.dataset.ready === 'true';",
         )
         .await;
     visible(&browser, "detail").await;
@@ -393,6 +366,23 @@ async fn cancelling_a_prescription_with_a_dispenser_shows_pending_cancellation()
         )
         .await;
     assert_eq!(browser.text("#detail-status").await, "With Dispenser");
+    // Its token prints (from the detail screen's link).
+    browser.click("#detail-print").await;
+    visible(&browser, "print").await;
+    browser
+        .until("the token preview", "const i = document.getElementById('print-preview'); return i.complete && i.naturalWidth > 0;")
+        .await;
+    browser.screenshot("print").await;
+    browser.assert_accessible("print").await;
+    assert_token_printable(&browser, &id, view["token"].as_str().unwrap()).await;
+    browser.client.back().await.expect("back to the detail");
+    visible(&browser, "detail").await;
+    browser
+        .until(
+            "the history",
+            "return document.querySelectorAll('#detail-history tr').length > 0;",
+        )
+        .await;
     assert_eq!(
         browser.text("#detail-signed").await,
         "None (issued without one)"
@@ -417,6 +407,43 @@ async fn cancelling_a_prescription_with_a_dispenser_shows_pending_cancellation()
     browser.screenshot("pending-cancellation").await;
     browser.assert_accessible("pending-cancellation").await;
     browser.close().await;
+}
+
+/// On the print screen of `id`: the preview's barcodes are the ID (Code 128) and `token` (Data
+/// Matrix), decoded by the pharmacy's decoder; the PDF to print is a PDF.
+async fn assert_token_printable(browser: &Browser, id: &str, token: &str) {
+    let preview_src = browser
+        .run(
+            "return document.getElementById('print-preview').src;",
+            vec![],
+        )
+        .await;
+    let png = base64(&browser.run(FETCH_BYTES, vec![preview_src]).await);
+    let decoder = Decoder::new(DecodeOptions {
+        want: Want::All,
+        time_budget: Duration::from_secs(20),
+        ..DecodeOptions::default()
+    });
+    let codes = decoder.decode_bytes(&png).expect("a readable preview");
+    assert!(
+        codes.iter().any(|code| matches!(&code.payload,
+            Payload::PrescriptionId(found) if found.to_string() == id)),
+        "the ID's Code 128: {codes:?}"
+    );
+    assert!(
+        codes
+            .iter()
+            .any(|code| matches!(code.payload, Payload::Token(_)) && code.text == token),
+        "the token's Data Matrix: {codes:?}"
+    );
+    let pdf_href = browser
+        .run(
+            "return document.getElementById('print-download').href;",
+            vec![],
+        )
+        .await;
+    let pdf = base64(&browser.run(FETCH_BYTES, vec![pdf_href]).await);
+    assert!(pdf.starts_with(b"%PDF-"), "a PDF");
 }
 
 /// The prescriber JWS's protected header starts `{"alg":"EdDSA","kid":` in BASE64URL.
