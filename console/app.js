@@ -78,6 +78,12 @@ async function route() {
   }
 }
 
+/** Shows the screen `hash` names (also when the address already says it). */
+function go(hash) {
+  if (location.hash === hash) route();
+  else location.hash = hash;
+}
+
 const RENDER = {
   signin: renderSignin,
   key: renderKey,
@@ -139,7 +145,7 @@ async function signIn(event) {
   await loadKey();
   renderSignin();
   announce(`Signed in as ${claims.sub} (${claims.role}) for organisation ${claims.org}.`);
-  location.hash = state.key && state.key.kid ? '#issue' : '#key';
+  go(state.key && state.key.kid ? '#issue' : '#key');
 }
 
 function signOut() {
@@ -149,8 +155,7 @@ function signOut() {
   sessionStorage.removeItem(RECENT_KEY);
   renderSignin();
   announce('Signed out.');
-  if (location.hash === '#signin') route();
-  else location.hash = '#signin';
+  go('#signin');
 }
 
 // ---- signing key --------------------------------------------------------------------------
@@ -348,7 +353,7 @@ async function issue(event) {
     remember(view);
     resetIssueForm();
     announce(`Prescription ${view.id} issued and signed.`);
-    location.hash = `#print/${view.id}`;
+    go(`#print/${view.id}`);
   } catch (error) {
     const message = messageOf(error);
     const placed = error instanceof Problem && error.field && showFieldError(form, error.field, message);
@@ -452,7 +457,7 @@ function lookup(event) {
     $('lookup-id').focus();
     return;
   }
-  location.hash = `#detail/${encodeURIComponent(id)}`;
+  go(`#detail/${encodeURIComponent(id)}`);
 }
 
 function cell(row, text) {

@@ -138,6 +138,13 @@ async fn a_gp_signs_in_enrols_issues_prints_finds_and_cancels() {
     browser.type_into("#nhs_number", "943 476 5919").await;
     assert_eq!(browser.text("#nhs_number-error").await, "Valid NHS number.");
     browser.type_into("#patient_name", "Jane Smith").await;
+    // Repeat and repeat dispensing ask for the number of issues; acute does not.
+    let issue_count_shown = "return !document.getElementById('issue-count-field').hidden;";
+    assert_eq!(browser.run(issue_count_shown, vec![]).await, json!(false));
+    browser.select("#treatment_type", "0003").await;
+    assert_eq!(browser.run(issue_count_shown, vec![]).await, json!(true));
+    browser.select("#treatment_type", "0001").await;
+    assert_eq!(browser.run(issue_count_shown, vec![]).await, json!(false));
     browser
         .run(
             "document.getElementById('birth_date').value = '1970-01-31';",
@@ -283,6 +290,33 @@ async fn a_gp_signs_in_enrols_issues_prints_finds_and_cancels() {
         json!(false),
         "nothing wider than the tablet screen"
     );
+
+    // Revoke the key: the service marks it revoked; the browser forgets it.
+    browser
+        .client
+        .set_window_size(1280, 800)
+        .await
+        .expect("resize");
+    browser.click("a[data-nav=key]").await;
+    visible(&browser, "key").await;
+    browser.click("#key-revoke").await;
+    browser
+        .until(
+            "the key to go",
+            "return document.getElementById('key-kid').textContent === '—';",
+        )
+        .await;
+    assert_eq!(browser.text("#key-state").await, "No key in this browser");
+    assert_eq!(browser.focused().await, "key-enrol");
+    let (_, set) = endpoint.get("/api/v1/prescriber-keys.json", &gp).await;
+    let revoked = set["keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|key| key["kid"] == kid.as_str())
+        .unwrap_or_else(|| panic!("{kid} not in {set}"));
+    assert!(revoked["revoked_at"].is_string(), "{revoked}");
+    browser.screenshot("11-key-revoked").await;
 
     // Sign out forgets the bearer token.
     browser.click("a[data-nav=signin]").await;
