@@ -120,7 +120,6 @@ impl Loaded {
             created_at: self.row.created_at.and_utc(),
             expires_at: self.row.expires_at.and_utc(),
             jws: self.row.jws.clone(),
-            prescriber_jws: None,
             token: self.row.token.clone(),
         }
     }
