@@ -35,9 +35,13 @@ pub struct ServeConfig {
     /// The `iss` that tokens signed by the JWKS file's keys must carry.
     #[arg(long, env = "PRESCRYPT_JWKS_ISSUER", default_value = "prescrypt-idp")]
     pub jwks_issuer: String,
-    /// Do not trust the local development issuer key (production).
-    #[arg(long, env = "PRESCRYPT_NO_DEV_ISSUER")]
-    pub no_dev_issuer: bool,
+    /// Development mode, never for production: trust the local development issuer's bearer
+    /// tokens (`prescrypt token`) and accept prescriptions without a prescriber signature.
+    #[arg(long, env = "PRESCRYPT_DEV")]
+    pub dev: bool,
+    /// How long a prepared prescription waits for its prescriber's signature, e.g. `10m`.
+    #[arg(long, env = "PRESCRYPT_PREPARED_TTL", default_value = "10m", value_parser = parse_interval)]
+    pub prepared_ttl: Duration,
     /// How often the expiry sweep runs, e.g. `60s`, `5m`.
     #[arg(long, env = "PRESCRYPT_SWEEP_INTERVAL", default_value = "60s", value_parser = parse_interval)]
     pub sweep_interval: Duration,

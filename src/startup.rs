@@ -16,6 +16,7 @@ use crate::config::ServeConfig;
 use crate::guard::{self, Guard, QuietRootSpan};
 use crate::keys::{self, KeyRing};
 use crate::prescriptions;
+use crate::prescriptions::Unsigned;
 use crate::store::Store;
 
 /// A bound, not yet running server.
@@ -42,8 +43,17 @@ impl Application {
         let store = Store::open_with(&config.store_options())?;
         let keys = KeyRing::load_or_create(&config.keys.keys_dir)?;
         let mut auth = Authenticator::new();
-        if !config.no_dev_issuer {
+        if config.dev {
+            tracing::warn!(
+                "development mode (--dev): trusting the development issuer's bearer tokens and \
+                 accepting prescriptions without a prescriber signature; never in production"
+            );
             auth.trust_dev_issuer(&keys::dev_issuer(&config.keys.keys_dir)?);
+        } else if config.jwks_file.is_none() {
+            tracing::warn!(
+                "no identity provider is trusted (--jwks-file): every API request will be \
+                 answered 401; for a local trial run `prescrypt serve --dev`"
+            );
         }
         if let Some(path) = &config.jwks_file {
             let count = auth.trust_jwks_file(path, &config.jwks_issuer)?;
@@ -54,6 +64,12 @@ impl Application {
             keys,
             auth: actix_web::web::Data::new(auth),
             metrics: crate::telemetry::metrics_handle(),
+            unsigned: if config.dev {
+                Unsigned::Allowed
+            } else {
+                Unsigned::Refused
+            },
+            prepared_ttl: chrono::Duration::from_std(config.prepared_ttl)?,
         });
         let shared = state.clone();
         let guard = Guard::new(&config.guard, state.store.clone());

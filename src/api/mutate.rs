@@ -46,6 +46,26 @@ where
     T: Serialize,
     F: FnOnce(&mut DbConnection, &Principal) -> Result<T, AppError> + Send + 'static,
 {
+    mutate_answering(state, req, who, required, request, move |conn, who| {
+        op(conn, who).map(|value| (success, value))
+    })
+    .await
+}
+
+/// [`mutate`] for an operation whose success status depends on what it did (201 created, 200
+/// found as it was).
+pub async fn mutate_answering<T, F>(
+    state: &AppState,
+    req: &HttpRequest,
+    who: Principal,
+    required: bool,
+    request: &impl Serialize,
+    op: F,
+) -> Result<HttpResponse, AppError>
+where
+    T: Serialize,
+    F: FnOnce(&mut DbConnection, &Principal) -> Result<(StatusCode, T), AppError> + Send + 'static,
+{
     let key = idempotency_key(req, required)?;
     let fingerprint = key
         .as_ref()
@@ -75,7 +95,7 @@ where
             {
                 return Ok((status, body, true));
             }
-            let value = op(conn, &who)?;
+            let (success, value) = op(conn, &who)?;
             let body = serde_json::to_string(&value)?;
             if let Some(key) = &key {
                 idempotency::record(conn, &who.org, key, success.as_u16(), &body)?;
@@ -83,7 +103,7 @@ where
             Ok((success.as_u16(), body, false))
         })
         .await?;
-    let mut response = HttpResponse::build(StatusCode::from_u16(status).unwrap_or(success));
+    let mut response = HttpResponse::build(StatusCode::from_u16(status).unwrap_or(StatusCode::OK));
     response.content_type("application/json");
     if replayed {
         response.insert_header((IDEMPOTENCY_REPLAYED_HEADER, "true"));

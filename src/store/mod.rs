@@ -11,6 +11,7 @@ pub mod codes;
 pub mod prescriptions;
 pub mod quantity;
 pub mod schema;
+pub mod signatures;
 
 use std::sync::mpsc;
 use std::time::Duration;

@@ -114,8 +114,8 @@ async fn tokens_from_a_configured_jwks_file_are_trusted_for_its_issuer_only() {
             jwks_path.to_str().unwrap(),
             "--jwks-issuer",
             "https://idp.example",
-            "--no-dev-issuer",
         ])
+        .production()
         .spawn()
         .await;
 
@@ -125,10 +125,10 @@ async fn tokens_from_a_configured_jwks_file_are_trusted_for_its_issuer_only() {
         &idp.encoding,
     )
     .unwrap();
-    let (status, body) = app
-        .post("/api/v1/prescriptions", &good, &new_prescription())
-        .await;
-    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let signer = prescrypt_testkit::PrescriberSigner::generate();
+    signer.enrol(&app, &good).await;
+    let created = signer.issue(&app, &good, &new_prescription()).await;
+    assert!(created["prescriber_jws"].is_string(), "{created}");
     let wrong_iss = jsonwebtoken::encode(
         &header_eddsa(idp.kid.as_str()),
         &claims(DEV_ISSUER, AUDIENCE, 600),
