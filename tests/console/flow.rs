@@ -4,7 +4,8 @@
 use std::time::Duration;
 
 use prescrypt::auth::Role;
-use prescrypt_barcode::decode::{DecodeOptions, Decoder, Payload, Want};
+use prescrypt_barcode::PrescriptionId;
+use prescrypt_barcode::decode::{CodeFormat, DecodeOptions, Decoder, Payload, Want};
 use prescrypt_testkit::{PHARMACIST, PHARMACY, PRESCRIBER, PRESCRIBER_ORG, Service, prescrypt_bin};
 use serde_json::{Value, json};
 
@@ -210,7 +211,7 @@ async fn a_gp_signs_in_enrols_issues_prints_finds_and_cancels() {
         .await;
     assert_eq!(status, 200, "{view}");
     assert_eq!(view["items"].as_array().unwrap().len(), 2);
-    assert_eq!(view["items"][1]["quantity"], json!(21));
+    assert_eq!(view["items"][1]["quantity"].as_f64(), Some(21.0));
     assert_eq!(view["patient"]["nhs_number"], "9434765919");
     let prescriber_jws = view["prescriber_jws"]
         .as_str()
@@ -460,8 +461,10 @@ async fn assert_token_printable(browser: &Browser, id: &str, token: &str) {
     });
     let codes = decoder.decode_bytes(&png).expect("a readable preview");
     assert!(
-        codes.iter().any(|code| matches!(&code.payload,
-            Payload::PrescriptionId(found) if found.to_string() == id)),
+        // The Code 128's text, whatever class the decoder gives it: on main (after the GS1
+        // work) rxing reports this symbol as `]C4`, which the decoder files as foreign data.
+        codes.iter().any(|code| code.format == CodeFormat::Code128
+            && PrescriptionId::parse(&code.text).is_ok_and(|found| found.to_string() == id)),
         "the ID's Code 128: {codes:?}"
     );
     assert!(
