@@ -87,6 +87,7 @@ impl std::fmt::Debug for Browser {
 impl Browser {
     /// Starts chromium at 1280×800 (the console's desktop size). `name` prefixes screenshots.
     pub async fn start(name: &str) -> Self {
+        remove_old_screenshots(name);
         let driver = Driver::start();
         let mut capabilities = serde_json::Map::new();
         capabilities.insert(
@@ -259,4 +260,17 @@ fn chromium() -> String {
 
 pub fn screenshots_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("console-screenshots")
+}
+
+/// Screenshots an earlier run of the test `name` left behind, so the folder shows this run.
+fn remove_old_screenshots(name: &str) {
+    let Ok(entries) = std::fs::read_dir(screenshots_dir()) else {
+        return;
+    };
+    let prefix = format!("{name}-");
+    for entry in entries.flatten() {
+        if entry.file_name().to_string_lossy().starts_with(&prefix) {
+            let _gone_already = std::fs::remove_file(entry.path());
+        }
+    }
 }
