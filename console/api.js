@@ -46,6 +46,16 @@ export function toBase64url(bytes) {
   return btoa(binary).replace(/\+/g, '-').replace(/\//g, '_').replace(/=+$/, '');
 }
 
+/** A random version-4 UUID (crypto.randomUUID exists only in a secure context). */
+function randomKey() {
+  if (crypto.randomUUID) return crypto.randomUUID();
+  const bytes = crypto.getRandomValues(new Uint8Array(16));
+  bytes[6] = (bytes[6] & 0x0f) | 0x40;
+  bytes[8] = (bytes[8] & 0x3f) | 0x80;
+  const hex = [...bytes].map((b) => b.toString(16).padStart(2, '0')).join('');
+  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`;
+}
+
 /**
  * Calls the API. `body` (if any) is sent as JSON; a POST carries a fresh Idempotency-Key unless
  * one is given (a retry of the same action passes the same key). Resolves to the Response when
@@ -56,7 +66,7 @@ export async function call(method, path, { body, idempotencyKey } = {}) {
   const token = bearer();
   if (token) headers.Authorization = `Bearer ${token}`;
   if (body !== undefined) headers['Content-Type'] = 'application/json';
-  if (method === 'POST') headers['Idempotency-Key'] = idempotencyKey || crypto.randomUUID();
+  if (method === 'POST') headers['Idempotency-Key'] = idempotencyKey || randomKey();
   let response;
   try {
     response = await fetch(path, {

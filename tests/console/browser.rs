@@ -87,17 +87,27 @@ impl std::fmt::Debug for Browser {
 impl Browser {
     /// Starts chromium at 1280×800 (the console's desktop size). `name` prefixes screenshots.
     pub async fn start(name: &str) -> Self {
+        Self::start_with(name, &[]).await
+    }
+
+    /// [`Browser::start`] with more chromium flags.
+    pub async fn start_with(name: &str, flags: &[&str]) -> Self {
         remove_old_screenshots(name);
         let driver = Driver::start();
+        let mut args = vec![
+            "--headless=new",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-dev-shm-usage",
+            "--window-size=1280,800",
+            "--no-first-run",
+            "--disable-extensions",
+        ];
+        args.extend_from_slice(flags);
         let mut capabilities = serde_json::Map::new();
         capabilities.insert(
             "goog:chromeOptions".to_owned(),
-            json!({
-                "binary": chromium(),
-                "args": ["--headless=new", "--no-sandbox", "--disable-gpu",
-                         "--disable-dev-shm-usage", "--window-size=1280,800",
-                         "--no-first-run", "--disable-extensions"],
-            }),
+            json!({"binary": chromium(), "args": args}),
         );
         let connector = hyper_util::client::legacy::connect::HttpConnector::new();
         let client = ClientBuilder::new(connector)
