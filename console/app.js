@@ -398,6 +398,7 @@ async function renderPrint(id) {
   const preview = $('print-preview');
   preview.alt = '';
   preview.removeAttribute('src');
+  $('print-sheet').removeAttribute('src');
   const [view, png, pdf] = await Promise.all([
     json('GET', path),
     call('GET', `${path}/token.png?dpi=300`).then((r) => r.blob()),
@@ -410,6 +411,7 @@ async function renderPrint(id) {
   $('print-download').href = pdfUrl;
   $('print-download').download = `token-${id}.pdf`;
   $('print-open').dataset.url = pdfUrl;
+  $('print-sheet').src = pdfUrl;
   announce(`Token of ${id} ready to print.`);
 }
 

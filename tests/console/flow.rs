@@ -202,6 +202,7 @@ async fn a_gp_signs_in_enrols_issues_prints_finds_and_cancels() {
     browser
         .until("the token preview", "const i = document.getElementById('print-preview'); return i.complete && i.naturalWidth > 0;")
         .await;
+    tokio::time::sleep(Duration::from_secs(2)).await; // the PDF frame, for the screenshot only
     browser.screenshot("06-print").await;
     browser.assert_accessible("06-print").await;
 
@@ -407,6 +408,9 @@ async fn cancelling_a_prescription_with_a_dispenser_shows_pending_cancellation()
     browser
         .until("the token preview", "const i = document.getElementById('print-preview'); return i.complete && i.naturalWidth > 0;")
         .await;
+    // The PDF viewer in the preview frame gives the page no sign when it has drawn; the pause
+    // is for the screenshot only (nothing below depends on it).
+    tokio::time::sleep(Duration::from_secs(2)).await;
     browser.screenshot("print").await;
     browser.assert_accessible("print").await;
     assert_token_printable(&browser, &id, view["token"].as_str().unwrap()).await;
