@@ -50,9 +50,9 @@ impl Application {
             );
             auth.trust_dev_issuer(&keys::dev_issuer(&config.keys.keys_dir)?);
         } else if config.jwks_file.is_none() {
-            tracing::warn!(
-                "no identity provider is trusted (--jwks-file): every API request will be \
-                 answered 401; for a local trial run `prescrypt serve --dev`"
+            anyhow::bail!(
+                "no bearer-token issuer is configured: give --jwks-file (your identity \
+                 provider's keys) or, for a local trial only, run `prescrypt serve --dev`"
             );
         }
         if let Some(path) = &config.jwks_file {
