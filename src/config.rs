@@ -35,6 +35,9 @@ pub struct ServeConfig {
     /// The `iss` that tokens signed by the JWKS file's keys must carry.
     #[arg(long, env = "PRESCRYPT_JWKS_ISSUER", default_value = "prescrypt-idp")]
     pub jwks_issuer: String,
+    /// The longest lifetime (`exp - iat`) of a bearer token this service accepts, e.g. `12h`.
+    #[arg(long, env = "PRESCRYPT_MAX_TOKEN_LIFETIME", default_value = "12h", value_parser = parse_interval)]
+    pub max_token_lifetime: Duration,
     /// Development mode, never for production: trust the local development issuer's bearer
     /// tokens (`prescrypt token`) and accept prescriptions without a prescriber signature.
     #[arg(long, env = "PRESCRYPT_DEV")]

@@ -43,6 +43,7 @@ impl Application {
         let store = Store::open_with(&config.store_options())?;
         let keys = KeyRing::load_or_create(&config.keys.keys_dir)?;
         let mut auth = Authenticator::new();
+        auth.cap_lifetime(chrono::Duration::from_std(config.max_token_lifetime)?);
         if config.dev {
             tracing::warn!(
                 "development mode (--dev): trusting the development issuer's bearer tokens and \
