@@ -26,6 +26,7 @@ pub struct Application {
     server: Server,
     state: Arc<AppState>,
     sweep_interval: std::time::Duration,
+    idempotency_retention: chrono::Duration,
     checkpoint_interval: Duration,
     checkpoint_file: std::path::PathBuf,
 }
@@ -106,6 +107,7 @@ impl Application {
             server: server.run(),
             state,
             sweep_interval: config.sweep_interval,
+            idempotency_retention: chrono::Duration::from_std(config.idempotency_retention)?,
             checkpoint_interval: config.audit_checkpoints.interval,
             checkpoint_file: config.audit_checkpoints.file.resolve(&config.keys.keys_dir),
         })
@@ -134,6 +136,7 @@ impl Application {
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         let store = self.state.store.clone();
         let interval = self.sweep_interval;
+        let retention = self.idempotency_retention;
         let sweep = tokio::spawn(async move {
             let mut ticker = tokio::time::interval(interval);
             loop {
@@ -145,6 +148,16 @@ impl Application {
                     Ok(0) => {}
                     Ok(expired) => tracing::info!(expired, "expiry sweep"),
                     Err(error) => tracing::warn!(%error, "expiry sweep failed"),
+                }
+                match store
+                    .write(move |conn| {
+                        crate::idempotency::prune(conn, prescriptions::now() - retention)
+                    })
+                    .await
+                {
+                    Ok(0) => {}
+                    Ok(pruned) => tracing::info!(pruned, "idempotency keys forgotten"),
+                    Err(error) => tracing::warn!(%error, "pruning idempotency keys failed"),
                 }
             }
         });
