@@ -51,6 +51,9 @@ pub struct Claims {
     pub aud: String,
     pub exp: i64,
     pub iat: i64,
+    /// Not before (optional).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nbf: Option<i64>,
 }
 
 /// Who is calling: professional id, role and organisation (ODS code, upper case).
@@ -82,7 +85,14 @@ struct TrustedKey {
 /// Verifies bearer tokens against the trusted keys.
 pub struct Authenticator {
     keys: HashMap<String, TrustedKey>,
+    max_lifetime_seconds: i64,
 }
+
+/// Seconds of clock difference allowed between the issuer and the service.
+const LEEWAY_SECONDS: i64 = 30;
+
+/// The longest a bearer token may live (`exp - iat`) unless configured otherwise.
+pub const DEFAULT_MAX_TOKEN_LIFETIME: chrono::Duration = chrono::Duration::hours(12);
 
 impl std::fmt::Debug for Authenticator {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -96,7 +106,13 @@ impl Authenticator {
     pub fn new() -> Self {
         Self {
             keys: HashMap::new(),
+            max_lifetime_seconds: DEFAULT_MAX_TOKEN_LIFETIME.num_seconds(),
         }
+    }
+
+    /// Refuses tokens whose `exp - iat` is longer than `lifetime`.
+    pub fn cap_lifetime(&mut self, lifetime: chrono::Duration) {
+        self.max_lifetime_seconds = lifetime.num_seconds();
     }
 
     /// Trusts the development issuer's key.
@@ -154,12 +170,14 @@ impl Authenticator {
         validation.set_issuer(&[&trusted.issuer]);
         validation.set_audience(&[AUDIENCE]);
         validation.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
-        validation.leeway = 30;
+        validation.validate_nbf = true;
+        validation.leeway = LEEWAY_SECONDS.unsigned_abs();
         let data =
             jsonwebtoken::decode::<Claims>(token, &trusted.key, &validation).map_err(|e| {
                 use jsonwebtoken::errors::ErrorKind;
                 unauthenticated(match e.kind() {
                     ErrorKind::ExpiredSignature => "token expired",
+                    ErrorKind::ImmatureSignature => "token not valid yet (nbf)",
                     ErrorKind::InvalidIssuer => "wrong issuer",
                     ErrorKind::InvalidAudience => "wrong audience",
                     ErrorKind::InvalidSignature => "bad signature",
@@ -168,6 +186,14 @@ impl Authenticator {
                 })
             })?;
         let claims = data.claims;
+        if claims.iat > chrono::Utc::now().timestamp() + LEEWAY_SECONDS {
+            return Err(unauthenticated("token issued in the future (iat)"));
+        }
+        if claims.exp - claims.iat > self.max_lifetime_seconds {
+            return Err(unauthenticated(
+                "token lifetime (exp - iat) longer than this service accepts",
+            ));
+        }
         let org = claims.org.trim().to_ascii_uppercase();
         if !is_ods_code(&org) {
             return Err(unauthenticated("org is not an ODS code"));
@@ -247,6 +273,7 @@ pub fn mint(
         aud: AUDIENCE.to_owned(),
         iat: now,
         exp: now + ttl.num_seconds(),
+        nbf: None,
     };
     let mut header = Header::new(Algorithm::EdDSA);
     header.kid = Some(issuer_key.kid.as_str().to_owned());

@@ -26,6 +26,7 @@ pub struct Application {
     server: Server,
     state: Arc<AppState>,
     sweep_interval: std::time::Duration,
+    idempotency_retention: chrono::Duration,
     checkpoint_interval: Duration,
     checkpoint_file: std::path::PathBuf,
 }
@@ -43,6 +44,7 @@ impl Application {
         let store = Store::open_with(&config.store_options())?;
         let keys = KeyRing::load_or_create(&config.keys.keys_dir)?;
         let mut auth = Authenticator::new();
+        auth.cap_lifetime(chrono::Duration::from_std(config.max_token_lifetime)?);
         if config.dev {
             tracing::warn!(
                 "development mode (--dev): trusting the development issuer's bearer tokens and \
@@ -50,9 +52,9 @@ impl Application {
             );
             auth.trust_dev_issuer(&keys::dev_issuer(&config.keys.keys_dir)?);
         } else if config.jwks_file.is_none() {
-            tracing::warn!(
-                "no identity provider is trusted (--jwks-file): every API request will be \
-                 answered 401; for a local trial run `prescrypt serve --dev`"
+            anyhow::bail!(
+                "no bearer-token issuer is configured: give --jwks-file (your identity \
+                 provider's keys) or, for a local trial only, run `prescrypt serve --dev`"
             );
         }
         if let Some(path) = &config.jwks_file {
@@ -106,6 +108,7 @@ impl Application {
             server: server.run(),
             state,
             sweep_interval: config.sweep_interval,
+            idempotency_retention: chrono::Duration::from_std(config.idempotency_retention)?,
             checkpoint_interval: config.audit_checkpoints.interval,
             checkpoint_file: config.audit_checkpoints.file.resolve(&config.keys.keys_dir),
         })
@@ -134,6 +137,7 @@ impl Application {
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         let store = self.state.store.clone();
         let interval = self.sweep_interval;
+        let retention = self.idempotency_retention;
         let sweep = tokio::spawn(async move {
             let mut ticker = tokio::time::interval(interval);
             loop {
@@ -145,6 +149,16 @@ impl Application {
                     Ok(0) => {}
                     Ok(expired) => tracing::info!(expired, "expiry sweep"),
                     Err(error) => tracing::warn!(%error, "expiry sweep failed"),
+                }
+                match store
+                    .write(move |conn| {
+                        crate::idempotency::prune(conn, prescriptions::now() - retention)
+                    })
+                    .await
+                {
+                    Ok(0) => {}
+                    Ok(pruned) => tracing::info!(pruned, "idempotency keys forgotten"),
+                    Err(error) => tracing::warn!(%error, "pruning idempotency keys failed"),
                 }
             }
         });

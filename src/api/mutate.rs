@@ -5,9 +5,11 @@ use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse};
 use prescrypt_contract::limits::{IDEMPOTENCY_KEY_HEADER, IDEMPOTENCY_REPLAYED_HEADER};
 use serde::Serialize;
+use serde_json::json;
 use sha2::{Digest, Sha256};
 
 use super::state::AppState;
+use crate::audit;
 use crate::auth::Principal;
 use crate::error::AppError;
 use crate::idempotency::{self, Earlier, IdempotencyKey};
@@ -71,6 +73,12 @@ where
         .as_ref()
         .map(|_| {
             let mut hasher = Sha256::new();
+            // A key is the caller's own: another professional of the organisation sending the
+            // same key gets "reused", never the first caller's answer.
+            hasher.update(who.sub.as_bytes());
+            hasher.update(b"\n");
+            hasher.update(who.role.as_str());
+            hasher.update(b"\n");
             hasher.update(req.method().as_str());
             hasher.update(b" ");
             hasher.update(req.match_pattern().unwrap_or_default());
@@ -86,6 +94,12 @@ where
             Ok::<_, AppError>(data_encoding::HEXLOWER.encode(&hasher.finalize()))
         })
         .transpose()?;
+    let route = format!(
+        "{} {}",
+        req.method(),
+        req.match_pattern().unwrap_or_default()
+    );
+    let id = req.match_info().get("id").map(str::to_owned);
     let (status, body, replayed) = state
         .store
         .write(move |conn| {
@@ -93,6 +107,14 @@ where
                 && let Earlier::Replay { status, body } =
                     idempotency::claim(conn, &who.org, key, fingerprint, now())?
             {
+                audit::append(
+                    conn,
+                    &who,
+                    "idempotent-replay",
+                    None,
+                    &json!({"route": route, "id": id, "status": status}),
+                    now(),
+                )?;
                 return Ok((status, body, true));
             }
             let (success, value) = op(conn, &who)?;

@@ -321,3 +321,75 @@ async fn refused_accesses_are_audited_without_naming_the_prescription() {
         .await;
     assert!(!history.to_string().contains(OTHER_PHARMACY), "{history}");
 }
+
+#[tokio::test]
+async fn only_prescribers_of_the_prescribing_organisation_print_tokens() {
+    let app = spawn_app().await;
+    let created = app.create_default().await;
+    let id = created["id"].as_str().unwrap();
+    for format in ["pdf", "png", "svg"] {
+        let path = format!("/api/v1/prescriptions/{id}/token.{format}");
+        for (bearer, expected) in [
+            (
+                app.token(Role::Pharmacist, PRESCRIBER_ORG, "P0000001"),
+                StatusCode::FORBIDDEN,
+            ),
+            (
+                app.token(Role::Admin, PRESCRIBER_ORG, "A0000001"),
+                StatusCode::FORBIDDEN,
+            ),
+            (
+                app.token(Role::Prescriber, "B82005", "G2"),
+                StatusCode::NOT_FOUND,
+            ),
+        ] {
+            let response = app
+                .client
+                .get(app.url(&path))
+                .bearer_auth(&bearer)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(response.status(), expected, "{path}");
+        }
+        let response = app
+            .client
+            .get(app.url(&path))
+            .bearer_auth(app.prescriber())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::OK, "{path}");
+    }
+}
+
+#[tokio::test]
+async fn tokens_not_yet_valid_issued_in_the_future_or_living_too_long_are_rejected() {
+    let app = spawn_app().await;
+    let now = chrono::Utc::now().timestamp();
+    let shifted = |iat: i64, exp: i64, nbf: Option<i64>| {
+        let mut claims = claims(DEV_ISSUER, AUDIENCE, 0);
+        claims.iat = iat;
+        claims.exp = exp;
+        claims.nbf = nbf;
+        signed_by_dev_issuer(&app, &claims)
+    };
+    // Each alone is refused; the same token without the fault is accepted.
+    assert_unauthenticated(&app, &shifted(now, now + 600, Some(now + 600))).await;
+    assert_unauthenticated(&app, &shifted(now + 600, now + 1200, None)).await;
+    assert_unauthenticated(&app, &shifted(now, now + 13 * 3600, None)).await;
+    let good = shifted(now, now + 11 * 3600, Some(now));
+    let (status, body) = app.get("/api/v1/prescriber-keys.json", &good).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+
+    let short = TestApp::builder()
+        .flags(["--max-token-lifetime", "1h"])
+        .spawn()
+        .await;
+    let two_hours = {
+        let mut claims = claims(DEV_ISSUER, AUDIENCE, 2 * 3600);
+        claims.iat = now;
+        signed_by_dev_issuer(&short, &claims)
+    };
+    assert_unauthenticated(&short, &two_hours).await;
+}
