@@ -72,6 +72,7 @@ async function route() {
   document.title = `${$(`h-${screen}`).textContent.trim()} — Prescrypt prescriber console`;
   $(`h-${screen}`).focus();
   try {
+    // decodeURIComponent throws on a malformed address; that is announced like any failure.
     await RENDER[screen](arg === undefined ? undefined : decodeURIComponent(arg));
   } catch (error) {
     announce(messageOf(error), true);

@@ -292,6 +292,25 @@ async fn a_gp_signs_in_enrols_issues_prints_finds_and_cancels() {
         json!(false),
         "nothing wider than the tablet screen"
     );
+    for screen in ["issue", "print"] {
+        let hash = if screen == "print" {
+            format!("#print/{id}")
+        } else {
+            "#issue".to_owned()
+        };
+        browser
+            .run("location.hash = arguments[0];", vec![json!(hash)])
+            .await;
+        visible(&browser, screen).await;
+        let overflow = browser
+            .run(
+                "return document.documentElement.scrollWidth > window.innerWidth;",
+                vec![],
+            )
+            .await;
+        assert_eq!(overflow, json!(false), "the {screen} screen fits a tablet");
+        browser.screenshot(&format!("10-{screen}-tablet")).await;
+    }
 
     // Revoke the key: the service marks it revoked; the browser forgets it.
     browser
