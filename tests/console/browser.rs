@@ -11,7 +11,7 @@ use serde_json::{Value, json};
 /// How long chromedriver may take to answer its status endpoint.
 const DRIVER_START: Duration = Duration::from_secs(30);
 /// How long a screen may take to show what a step waits for.
-pub const STEP: Duration = Duration::from_secs(20);
+pub const STEP: Duration = Duration::from_secs(30);
 
 /// `chromedriver` on a free loopback port; killed on drop.
 #[derive(Debug)]
