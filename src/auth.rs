@@ -156,6 +156,11 @@ impl Authenticator {
         let unauthenticated = |why: &str| AppError::Unauthenticated(why.to_owned());
         let header =
             jsonwebtoken::decode_header(token).map_err(|_| unauthenticated("malformed token"))?;
+        if has_critical_extensions(token) {
+            // RFC 7515 §4.1.11: a critical extension the recipient does not understand makes the
+            // JWS invalid, and this service understands none.
+            return Err(unauthenticated("unsupported critical header (crit)"));
+        }
         if header.alg != Algorithm::EdDSA {
             return Err(unauthenticated("only EdDSA tokens are accepted"));
         }
@@ -198,8 +203,15 @@ impl Authenticator {
         if !is_ods_code(&org) {
             return Err(unauthenticated("org is not an ODS code"));
         }
-        if claims.sub.trim().is_empty() {
-            return Err(unauthenticated("empty subject"));
+        if org == SYSTEM_ORG {
+            return Err(unauthenticated(
+                "org SYSTEM is reserved for the service itself",
+            ));
+        }
+        if !is_professional_id(&claims.sub) {
+            return Err(unauthenticated(
+                "sub must be 1 to 64 printable ASCII characters without spaces",
+            ));
         }
         Ok(Principal {
             sub: claims.sub,
@@ -249,6 +261,32 @@ fn verify_bearer(req: &HttpRequest) -> Result<Principal, AppError> {
         .strip_prefix("Bearer ")
         .ok_or_else(|| AppError::Unauthenticated("expected a Bearer token".into()))?;
     authenticator.authenticate(token.trim())
+}
+
+/// The organisation of the service's own actions (expiry) in the audit log; no token may claim it.
+pub const SYSTEM_ORG: &str = "SYSTEM";
+
+/// The longest `sub` accepted: it is written into audit entries and histories.
+pub const MAX_SUB_LEN: usize = 64;
+
+/// A professional's identifier as a token's `sub`: 1 to [`MAX_SUB_LEN`] printable ASCII
+/// characters, no spaces (SDS user IDs, GMC/GPhC numbers and IdP subject IDs all fit).
+fn is_professional_id(sub: &str) -> bool {
+    (1..=MAX_SUB_LEN).contains(&sub.len()) && sub.bytes().all(|b| b.is_ascii_graphic())
+}
+
+/// Whether the token's protected header carries `crit`.
+fn has_critical_extensions(token: &str) -> bool {
+    token
+        .split('.')
+        .next()
+        .and_then(|header| {
+            data_encoding::BASE64URL_NOPAD
+                .decode(header.as_bytes())
+                .ok()
+        })
+        .and_then(|json| serde_json::from_slice::<serde_json::Value>(&json).ok())
+        .is_none_or(|header| header.get("crit").is_some())
 }
 
 /// An ODS organisation code: 1 to 6 letters or digits (the ID format pads it to 6).

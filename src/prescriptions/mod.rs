@@ -49,7 +49,7 @@ pub fn system() -> Principal {
     Principal {
         sub: "prescrypt".into(),
         role: Role::Admin,
-        org: "SYSTEM".into(),
+        org: crate::auth::SYSTEM_ORG.into(),
     }
 }
 

@@ -393,3 +393,51 @@ async fn tokens_not_yet_valid_issued_in_the_future_or_living_too_long_are_reject
     };
     assert_unauthenticated(&short, &two_hours).await;
 }
+
+#[tokio::test]
+async fn critical_headers_the_system_org_and_unreadable_subjects_are_rejected() {
+    let app = spawn_app().await;
+    let issuer = prescrypt::keys::dev_issuer(&app.keys_dir()).unwrap();
+    let signed_with_header = |header: serde_json::Value, claims: &Claims| {
+        let b64 = |bytes: Vec<u8>| data_encoding::BASE64URL_NOPAD.encode(&bytes);
+        let message = format!(
+            "{}.{}",
+            b64(serde_json::to_vec(&header).unwrap()),
+            b64(serde_json::to_vec(claims).unwrap())
+        );
+        let signature =
+            jsonwebtoken::crypto::sign(message.as_bytes(), &issuer.encoding, Algorithm::EdDSA)
+                .unwrap();
+        format!("{message}.{signature}")
+    };
+    let good = claims(DEV_ISSUER, AUDIENCE, 600);
+    let plain = json!({"alg": "EdDSA", "kid": issuer.kid.as_str()});
+    let (status, body) = app
+        .get(
+            "/api/v1/prescriber-keys.json",
+            &signed_with_header(plain.clone(), &good),
+        )
+        .await;
+    assert_eq!(
+        status,
+        StatusCode::OK,
+        "the hand-made token is good: {body}"
+    );
+    let mut critical = plain;
+    critical["crit"] = json!(["urn:example:policy"]);
+    critical["urn:example:policy"] = json!("strict");
+    assert_unauthenticated(&app, &signed_with_header(critical, &good)).await;
+
+    let mut system = good.clone();
+    system.org = "SYSTEM".into();
+    assert_unauthenticated(&app, &signed_by_dev_issuer(&app, &system)).await;
+    for sub in [
+        "x".repeat(65),
+        "G 123".to_owned(),
+        "G\u{202e}123".to_owned(),
+    ] {
+        let mut odd = good.clone();
+        odd.sub = sub;
+        assert_unauthenticated(&app, &signed_by_dev_issuer(&app, &odd)).await;
+    }
+}
