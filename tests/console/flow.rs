@@ -483,18 +483,23 @@ async fn assert_token_printable(browser: &Browser, id: &str, token: &str) {
         ..DecodeOptions::default()
     });
     let codes = decoder.decode_bytes(&png).expect("a readable preview");
+    // Kept for review (and for a failure below).
+    let kept = crate::browser::screenshots_dir().join(format!("{}-token-{id}.png", browser.name));
+    std::fs::write(&kept, &png).expect("keep the preview");
     assert!(
         // The Code 128's text, whatever class the decoder gives it: on main (after the GS1
         // work) rxing reports this symbol as `]C4`, which the decoder files as foreign data.
         codes.iter().any(|code| code.format == CodeFormat::Code128
             && PrescriptionId::parse(&code.text).is_ok_and(|found| found.to_string() == id)),
-        "the ID's Code 128: {codes:?}"
+        "the ID's Code 128 in {}: {codes:?}",
+        kept.display()
     );
     assert!(
         codes
             .iter()
             .any(|code| matches!(code.payload, Payload::Token(_)) && code.text == token),
-        "the token's Data Matrix: {codes:?}"
+        "the token's Data Matrix in {}: {codes:?}",
+        kept.display()
     );
     let pdf_href = browser
         .run(
