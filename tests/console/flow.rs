@@ -21,6 +21,19 @@ fn base64(text: &Value) -> Vec<u8> {
         .expect("base64")
 }
 
+/// The detail screen with a prescription loaded: its body is hidden while it loads, so a detail
+/// shown before (e.g. on going back) is never mistaken for this one.
+async fn detail_loaded(browser: &Browser) {
+    browser
+        .until(
+            "a loaded prescription",
+            "return !document.getElementById('screen-detail').hidden
+                && !document.getElementById('detail-body').hidden
+                && document.querySelectorAll('#detail-history tr').length > 0;",
+        )
+        .await;
+}
+
 async fn visible(browser: &Browser, screen: &str) {
     browser
         .until(
@@ -231,13 +244,7 @@ async fn a_gp_signs_in_enrols_issues_prints_finds_and_cancels() {
     browser.assert_accessible("07-practice").await;
     browser.type_into("#lookup-id", &id.to_lowercase()).await;
     browser.click("#lookup-form button[type=submit]").await;
-    visible(&browser, "detail").await;
-    browser
-        .until(
-            "the history",
-            "return document.querySelectorAll('#detail-history tr').length > 0;",
-        )
-        .await;
+    detail_loaded(&browser).await;
     assert_eq!(browser.text("#detail-id").await, id);
     assert_eq!(browser.text("#detail-status").await, "To Be Dispensed");
     assert_eq!(
@@ -413,13 +420,7 @@ async fn cancelling_a_prescription_with_a_dispenser_shows_pending_cancellation()
             "return document.body.dataset.ready === 'true';",
         )
         .await;
-    visible(&browser, "detail").await;
-    browser
-        .until(
-            "the history",
-            "return document.querySelectorAll('#detail-history tr').length > 0;",
-        )
-        .await;
+    detail_loaded(&browser).await;
     assert_eq!(browser.text("#detail-status").await, "With Dispenser");
     // Its token prints (from the detail screen's link).
     browser.click("#detail-print").await;
@@ -434,13 +435,7 @@ async fn cancelling_a_prescription_with_a_dispenser_shows_pending_cancellation()
     browser.assert_accessible("print").await;
     assert_token_printable(&browser, &id, view["token"].as_str().unwrap()).await;
     browser.client.back().await.expect("back to the detail");
-    visible(&browser, "detail").await;
-    browser
-        .until(
-            "the history",
-            "return document.querySelectorAll('#detail-history tr').length > 0;",
-        )
-        .await;
+    detail_loaded(&browser).await;
     assert_eq!(
         browser.text("#detail-signed").await,
         "None (issued without one)"
