@@ -32,6 +32,23 @@ fn code128_of_the_id_round_trips_at_every_dpi_and_orientation() {
     }
 }
 
+/// rxing runs the check character through its code-set switch, so an ID whose Code 128 check
+/// value is 97 (FNC2 in code sets A and B) came back as `]C4` and was taken for foreign data.
+/// Found by the console's tests on this ID; a sweep of IDs catches the others.
+#[test]
+fn an_id_whose_check_value_reads_as_fnc2_is_still_our_id() {
+    let mut ids = vec![PrescriptionId::parse("1D2039-A83008-00000C").unwrap()];
+    ids.extend((0..24u32).map(|n| PrescriptionId::new(n * 7919 + 13, "A83008", n + 1).unwrap()));
+    for id in ids {
+        let image =
+            render::code128_image(&id, Dpi::new(300).unwrap(), Orientation::Horizontal).unwrap();
+        let codes = decode_png(&render::png_bytes(&image).unwrap());
+        assert_eq!(codes.len(), 1, "{id}: {codes:?}");
+        assert_eq!(codes[0].aim, "]C0", "{id}");
+        assert_eq!(codes[0].payload, Payload::PrescriptionId(id), "{id}");
+    }
+}
+
 #[test]
 fn datamatrix_of_the_token_round_trips_at_every_dpi() {
     let token = common::token();

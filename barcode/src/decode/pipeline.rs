@@ -554,6 +554,14 @@ impl Run<'_> {
             }
             _ => format.default_aim().to_owned(),
         };
+        let aim = if aim == CODE128_FNC2_AIM {
+            // rxing passes the check character through its code-set switch, so a check value
+            // of 97 (FNC2 in sets A and B) sets modifier 4. FNC2 (message append) is in no
+            // symbol we read, so `]C4` is always that misreading of a plain Code 128.
+            format.default_aim().to_owned()
+        } else {
+            aim
+        };
         let text = transmitted_text(&aim, result.getText());
         // A text that looks like ours but fails our check is a misread: drop it and keep looking.
         let Ok(payload) = Payload::classify_symbol(&aim, &text) else {
@@ -574,6 +582,9 @@ impl Run<'_> {
         });
     }
 }
+
+/// The AIM identifier of a Code 128 with FNC2 (message append).
+const CODE128_FNC2_AIM: &str = "]C4";
 
 /// The symbol's data as a scanner transmits it after the AIM identifier (ISO/IEC 15424): rxing,
 /// told to assume GS1 (see [`decode_once`]), puts `]C1` in front of a GS1-128's text for the FNC1
