@@ -7,7 +7,8 @@
 //! commit) or PostgreSQL and holds every query; [`api`] holds the thin HTTP handlers and the
 //! OpenAPI document; [`auth`] finds the caller, [`guard`] bounds load and abuse ([`config`] has
 //! its settings); [`keys`], [`signing`] and [`audit`] (hash chains, and signed
-//! checkpoints in `audit::checkpoint`) do the security work.
+//! checkpoints in `audit::checkpoint`) do the security work. [`prescriber_cli`] is the client side
+//! of prescriber signatures (`prescrypt prescriber keygen|enrol|sign`).
 //! IDs, NHS numbers, barcode tokens and the classification of scanned text come from
 //! `prescrypt_barcode`; the wire types (views, code tables, `Problem`, routes, limits) from
 //! `prescrypt_contract`. docs/architecture.md draws the whole path.
@@ -21,6 +22,7 @@ pub mod error;
 pub mod guard;
 pub mod idempotency;
 pub mod keys;
+pub mod prescriber_cli;
 pub mod prescriptions;
 pub mod signing;
 pub mod startup;
