@@ -348,3 +348,113 @@ fn describe_problem(status: reqwest::StatusCode, body: &str) -> String {
         ),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const KID: &str = "kPrK_qmxVWaYVA9wwBF6Iuo3vVzz7TxHCTwXBygrS4k";
+
+    fn asked() -> NewPrescription {
+        serde_json::from_value(json!({
+            "patient": {"nhs_number": "943 476 5919", "name": " Jane Smith ", "birth_date": "1970-01-31"},
+            "items": [{"code": "39720311000001101", "display": "Paracetamol 500mg tablets",
+                       "quantity": "32.0", "unit": "tablet", "dosage": "2 four times a day"}]
+        }))
+        .expect("a create body")
+    }
+
+    /// What an honest service prepares for [`asked`].
+    fn content() -> SignedPrescription {
+        serde_json::from_value(json!({
+            "id": "D7AC09-A99968-4BA59C", "uuid": "8f0e7a52-4a4e-4a5e-9d4f-3c0b1f2e9a10",
+            "prescriber": {"id": "G1234567", "org": "A83008"},
+            "patient": {"nhs_number": "9434765919", "name": "Jane Smith", "birth_date": "1970-01-31"},
+            "items": [{"line": 1, "uuid": "0b6f1d9e-3a57-4a8e-b0c4-5d2f7e8a9c01",
+                       "code": "39720311000001101", "display": "Paracetamol 500mg tablets",
+                       "quantity": 32, "unit": "tablet", "dosage": "2 four times a day"}],
+            "treatment_type": "0001", "issue_number": 1, "issue_count": 1,
+            "nominated_pharmacy": null, "controlled_drug_schedule": null,
+            "created_at": "2026-11-25T21:00:00.000000Z", "expires_at": "2027-05-25T21:00:00.000000Z"
+        }))
+        .expect("signed content")
+    }
+
+    fn prepared(header: &Value, payload: &str, prescription: SignedPrescription) -> Prepared {
+        let header = canonical_json(header).expect("header");
+        Prepared {
+            prepared_id: "p1".to_owned(),
+            signing_input: format!(
+                "{}.{}",
+                BASE64URL_NOPAD.encode(header.as_bytes()),
+                BASE64URL_NOPAD.encode(payload.as_bytes())
+            ),
+            prescription,
+            expires_at: chrono::Utc::now(),
+        }
+    }
+
+    fn header(kid: &str) -> Value {
+        json!({"alg": "EdDSA", "kid": kid, "typ": PRESCRIBER_JWS_TYP})
+    }
+
+    fn honest(prescription: SignedPrescription) -> Prepared {
+        let payload = canonical_json(&prescription).expect("payload");
+        prepared(&header(KID), &payload, prescription)
+    }
+
+    fn refusal(prepared: &Prepared) -> String {
+        format!(
+            "{:#}",
+            check_prepared(prepared, KID, &asked()).expect_err("refused")
+        )
+    }
+
+    #[test]
+    fn what_was_asked_for_in_its_stored_form_is_signed() {
+        check_prepared(&honest(content()), KID, &asked()).expect("accepted");
+    }
+
+    #[test]
+    fn other_content_is_refused_naming_what_differs() {
+        let mut other_patient = content();
+        other_patient.patient.name = "John Smith".to_owned();
+        assert!(refusal(&honest(other_patient)).contains("patient"));
+
+        let mut more = content();
+        more.items[0].quantity = 320.into();
+        assert!(refusal(&honest(more)).contains("items[0]"));
+
+        let mut nominated = content();
+        nominated.nominated_pharmacy = Some("FA565".to_owned());
+        assert!(refusal(&honest(nominated)).contains("nominated_pharmacy"));
+    }
+
+    #[test]
+    fn a_payload_other_than_the_prescription_shown_is_refused() {
+        let mut hidden = content();
+        hidden.patient.name = "John Smith".to_owned();
+        let payload = canonical_json(&hidden).expect("payload");
+        let shown_other = prepared(&header(KID), &payload, content());
+        assert!(refusal(&shown_other).contains("payload"));
+
+        // An extra member the typed content would drop is still refused.
+        let mut extra = serde_json::to_value(content()).expect("json");
+        extra["note"] = json!("also 100 oxycodone");
+        let payload = canonical_json(&extra).expect("payload");
+        assert!(refusal(&prepared(&header(KID), &payload, content())).contains("payload"));
+    }
+
+    #[test]
+    fn another_key_or_header_is_refused() {
+        let payload = canonical_json(&content()).expect("payload");
+        let other_kid = prepared(&header("someone-else"), &payload, content());
+        assert!(refusal(&other_kid).contains("header"));
+        let mut crit = header(KID);
+        crit["crit"] = json!(["exp"]);
+        assert!(refusal(&prepared(&crit, &payload, content())).contains("header"));
+        let mut broken = honest(content());
+        broken.signing_input = broken.signing_input.replace('.', "");
+        assert!(refusal(&broken).contains("signing_input"));
+    }
+}
