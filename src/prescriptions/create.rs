@@ -49,7 +49,7 @@ impl ValidNew {
         Patient {
             nhs_number: self.nhs_number.digits().to_owned(),
             name: self.name.clone(),
-            birth_date: self.birth_date.format("%Y-%m-%d").to_string(),
+            birth_date: self.birth_date.format(BIRTH_DATE_FORMAT).to_string(),
         }
     }
 
@@ -233,11 +233,7 @@ fn new_content(
             id: who.sub.clone(),
             org: who.org.clone(),
         },
-        patient: Patient {
-            nhs_number: new.nhs_number.digits().to_owned(),
-            name: new.name.clone(),
-            birth_date: new.birth_date.format(BIRTH_DATE_FORMAT).to_string(),
-        },
+        patient: new.patient(),
         items: new
             .items
             .iter()
