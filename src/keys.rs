@@ -142,7 +142,7 @@ pub fn dev_issuer(dir: &Path) -> anyhow::Result<NamedKey> {
 
 /// Reads a private key file, refusing one that anybody but its owner may read or write: a key
 /// that was exposed must be replaced, not silently used (SECURITY.md).
-fn read_private_key(path: &Path) -> anyhow::Result<Vec<u8>> {
+pub(crate) fn read_private_key(path: &Path) -> anyhow::Result<Vec<u8>> {
     let mode = fs::metadata(path)?.permissions().mode() & 0o777;
     if mode & 0o077 != 0 {
         anyhow::bail!(
@@ -181,7 +181,9 @@ fn pkcs8_v1(key: &SigningKey) -> anyhow::Result<ed25519_dalek::pkcs8::spki::der:
     .map_err(|e| anyhow::anyhow!("encoding PKCS#8: {e}"))
 }
 
-fn write_private_key(path: &Path, key: &SigningKey) -> anyhow::Result<()> {
+/// Writes `key` as PKCS#8 to a new file, private (0600) from its creation; refuses an existing
+/// file.
+pub(crate) fn write_private_key(path: &Path, key: &SigningKey) -> anyhow::Result<()> {
     let der = pkcs8_v1(key)?;
     let mut file = fs::OpenOptions::new()
         .write(true)

@@ -8,7 +8,8 @@
 //! OpenAPI document; [`auth`] finds the caller, [`guard`] bounds load and abuse ([`config`] has
 //! its settings); [`keys`], [`signing`] and [`audit`] (hash chains, and signed
 //! checkpoints in `audit::checkpoint`) do the security work. [`console`] serves the prescriber
-//! console (static files under `/console/`).
+//! console (static files under `/console/`); [`prescriber_cli`] is the client side of
+//! prescriber signatures (`prescrypt prescriber keygen|enrol|sign`).
 //! IDs, NHS numbers, barcode tokens and the classification of scanned text come from
 //! `prescrypt_barcode`; the wire types (views, code tables, `Problem`, routes, limits) from
 //! `prescrypt_contract`. docs/architecture.md draws the whole path.
@@ -23,6 +24,7 @@ pub mod error;
 pub mod guard;
 pub mod idempotency;
 pub mod keys;
+pub mod prescriber_cli;
 pub mod prescriptions;
 pub mod signing;
 pub mod startup;

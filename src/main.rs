@@ -1,5 +1,5 @@
 //! The `prescrypt` command: serve the API, migrate, mint dev tokens, rotate keys, verify and checkpoint the
-//! audit log.
+//! audit log, and a prescriber's key and signed issue (`prescriber`).
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -10,7 +10,7 @@ use prescrypt::auth::{self, Role};
 use prescrypt::config::CheckpointFileArgs;
 use prescrypt::config::{KeysArgs, ServeConfig, StoreArgs};
 use prescrypt::telemetry::{self, LogFormat};
-use prescrypt::{audit, keys, startup, store};
+use prescrypt::{audit, keys, prescriber_cli, startup, store};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -62,6 +62,11 @@ enum Command {
     Audit {
         #[command(subcommand)]
         command: AuditCommand,
+    },
+    /// A prescriber's signing key and prescriber-signed issue (what a GP system does).
+    Prescriber {
+        #[command(subcommand)]
+        command: prescriber_cli::PrescriberCommand,
     },
 }
 
@@ -157,6 +162,7 @@ fn main() -> anyhow::Result<()> {
             println!("{}", signed.to_line()?);
             Ok(())
         }
+        Command::Prescriber { command } => prescriber_cli::run(command),
     }
 }
 

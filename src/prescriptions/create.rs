@@ -43,6 +43,63 @@ impl std::fmt::Debug for ValidNew {
     }
 }
 
+impl ValidNew {
+    /// The patient as signed and shown.
+    pub fn patient(&self) -> Patient {
+        Patient {
+            nhs_number: self.nhs_number.digits().to_owned(),
+            name: self.name.clone(),
+            birth_date: self.birth_date.format(BIRTH_DATE_FORMAT).to_string(),
+        }
+    }
+
+    /// The first way `signed` differs from what this request asked for (patient, items, treatment
+    /// type, issue count, nomination, schedule), if any: a prescriber's system checks a prepared
+    /// prescription with it before signing.
+    pub fn difference_from(&self, signed: &SignedPrescription) -> Option<String> {
+        if signed.patient != self.patient() {
+            return Some("patient".to_owned());
+        }
+        if signed.items.len() != self.items.len() {
+            return Some(format!(
+                "items: {} asked for, {} prepared",
+                self.items.len(),
+                signed.items.len()
+            ));
+        }
+        for ((asked, prepared), line) in self.items.iter().zip(&signed.items).zip(1..) {
+            let same = prepared.line == line
+                && prepared.code == asked.code
+                && prepared.display == asked.display
+                && prepared.quantity == asked.quantity
+                && prepared.unit == asked.unit
+                && prepared.dosage == asked.dosage;
+            if !same {
+                return Some(format!("items[{}]", line - 1));
+            }
+        }
+        let differing = [
+            (
+                signed.treatment_type != self.treatment_type.code(),
+                "treatment_type",
+            ),
+            (signed.issue_count != self.issue_count, "issue_count"),
+            (
+                signed.nominated_pharmacy != self.nominated,
+                "nominated_pharmacy",
+            ),
+            (
+                signed.controlled_drug_schedule != self.schedule.map(i32::from),
+                "controlled_drug_schedule",
+            ),
+        ];
+        differing
+            .into_iter()
+            .find(|(differs, _)| *differs)
+            .map(|(_, field)| field.to_owned())
+    }
+}
+
 /// One checked line item (trimmed texts, a positive quantity).
 #[derive(Debug, Clone)]
 pub struct ValidItem {
@@ -176,11 +233,7 @@ fn new_content(
             id: who.sub.clone(),
             org: who.org.clone(),
         },
-        patient: Patient {
-            nhs_number: new.nhs_number.digits().to_owned(),
-            name: new.name.clone(),
-            birth_date: new.birth_date.format(BIRTH_DATE_FORMAT).to_string(),
-        },
+        patient: new.patient(),
         items: new
             .items
             .iter()

@@ -82,21 +82,25 @@ async fn the_prescribing_org_gets_pdf_png_and_svg() {
 }
 
 #[tokio::test]
-async fn everyone_else_gets_404_and_bad_parameters_are_problems() {
+async fn other_roles_get_403_other_practices_404_and_bad_parameters_are_problems() {
     let app = spawn_app().await;
     let created = app.create_default().await;
     let id = created["id"].as_str().unwrap();
     app.release(&app.pharmacist(), created["token"].as_str().unwrap())
         .await;
     let other_practice = app.token(prescrypt::auth::Role::Prescriber, "B82005", "G2");
-    for bearer in [app.pharmacist(), other_practice] {
+    for (bearer, expected) in [
+        // Printing is a prescriber's action: other roles are refused before the lookup.
+        (app.pharmacist(), StatusCode::FORBIDDEN),
+        (other_practice, StatusCode::NOT_FOUND),
+    ] {
         let (status, _, _) = fetch(
             &app,
             &format!("/api/v1/prescriptions/{id}/token.pdf"),
             &bearer,
         )
         .await;
-        assert_eq!(status, StatusCode::NOT_FOUND);
+        assert_eq!(status, expected);
     }
     let (status, _, _) = fetch(
         &app,

@@ -8,5 +8,6 @@ mod counter;
 mod flow;
 mod forged;
 mod outbox;
+mod prescriber;
 mod serial;
 mod wedge;
