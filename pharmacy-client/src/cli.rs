@@ -106,8 +106,16 @@ pub enum Command {
     Withdraw { id: String },
     /// Claim reimbursement for a completed prescription
     Claim { id: String },
-    /// Fetch and show a prescription
-    Show { id: String },
+    /// Fetch and show a prescription, with its signatures verified (the prescriber's and the
+    /// centre's)
+    Show {
+        id: String,
+        /// Do not contact the centre: verify this pharmacy's last copy of the prescription (kept
+        /// when it was released or shown here) again, from the cached key sets only. Its status is
+        /// as last seen
+        #[arg(long)]
+        offline: bool,
+    },
     /// Show a prescription's event history
     History { id: String },
     /// Interactive counter screen
