@@ -161,3 +161,102 @@ pub fn verify_with<T: DeserializeOwned>(jws: &str, key: &PrescriberJwk) -> Resul
         other => other,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use std::io::{Read, Write};
+    use std::net::TcpListener;
+    use std::sync::mpsc;
+    use std::time::Duration;
+
+    use ed25519_dalek::SigningKey;
+    use prescrypt_contract::views::PrescriberKey;
+
+    use super::*;
+
+    fn enrolled(key: &SigningKey) -> PrescriberJwk {
+        let public = PublicJwk::ed25519(key.verifying_key().as_bytes());
+        PrescriberJwk {
+            kty: public.kty.clone(),
+            crv: public.crv.clone(),
+            x: public.x.clone(),
+            alg: "EdDSA".into(),
+            use_: "sig".into(),
+            key: PrescriberKey {
+                kid: public.thumbprint(),
+                sub: "G1234567".into(),
+                org: "A99968".into(),
+                created_at: Utc::now(),
+                revoked_at: None,
+            },
+        }
+    }
+
+    /// A centre on loopback answering one request with `body`; the request is sent back.
+    fn centre_serving(body: String) -> (Api, mpsc::Receiver<String>) {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let address = format!("http://{}", listener.local_addr().unwrap());
+        let (requests, received) = mpsc::channel();
+        std::thread::spawn(move || {
+            let (mut stream, _) = listener.accept().unwrap();
+            let mut request = [0_u8; 8192];
+            let read = stream.read(&mut request).unwrap_or(0);
+            let _ = requests.send(String::from_utf8_lossy(&request[..read]).into_owned());
+            let response = format!(
+                "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\
+                 Connection: close\r\n\r\n{body}",
+                body.len()
+            );
+            let _ = stream.write_all(response.as_bytes());
+        });
+        let api = Api::new(&address, Some("T0KEN".into()), Duration::from_secs(5)).unwrap();
+        (api, received)
+    }
+
+    #[test]
+    fn the_set_is_fetched_with_the_token_kept_private_and_used_offline_afterwards() {
+        let key = enrolled(&SigningKey::from_bytes(&[21; 32]));
+        let kid = key.key.kid.clone();
+        let body = serde_json::to_string(&PrescriberKeySet {
+            keys: vec![key.clone()],
+        })
+        .unwrap();
+        let (api, requests) = centre_serving(body);
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("prescriber-keys.json");
+        let mut keys = PrescriberKeys::load(path.clone());
+        // Nothing cached and the centre down: wait for it (exit 5), not "forged".
+        assert!(matches!(
+            keys.key_for(&kid, Utc::now(), None),
+            Err(Error::Offline(_))
+        ));
+
+        let accepted = Utc::now() - chrono::Duration::minutes(1);
+        assert_eq!(keys.key_for(&kid, accepted, Some(&api)).unwrap(), key);
+        let request = requests.recv().unwrap();
+        assert!(
+            request.starts_with("GET /api/v1/prescriber-keys.json "),
+            "{request}"
+        );
+        assert!(request.contains("Bearer T0KEN"), "{request}");
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(&path).unwrap().permissions().mode();
+            assert_eq!(mode & 0o777, crate::private::FILE_MODE);
+        }
+
+        // Another run, the centre down: the cached set serves, with no notice (fetched after the
+        // signature was accepted).
+        let mut reloaded = PrescriberKeys::load(path);
+        assert_eq!(reloaded.key_for(&kid, accepted, None).unwrap(), key);
+        assert!(reloaded.take_notices().is_empty());
+        let mut parts = kid.into_bytes();
+        parts[0] = if parts[0] == b'A' { b'B' } else { b'A' };
+        let unknown = String::from_utf8(parts).unwrap();
+        assert!(matches!(
+            reloaded.key_for(&unknown, accepted, None),
+            Err(Error::BadSignature(m)) if m.contains("does not know")
+        ));
+    }
+}
