@@ -178,8 +178,8 @@ fn unknown_key<S: KeySource + ?Sized>(
         Ok(()) => Error::Rejected(format!(
             "signed with {what} {kid}, which the centre does not publish: forged or revoked"
         )),
-        Err(_) if holds_no_key => Error::Offline(format!(
-            "no {} cached yet and the centre is unreachable to fetch them",
+        Err(error) if holds_no_key => Error::Offline(format!(
+            "no {} cached yet and the centre could not provide them ({error})",
             S::KEYS
         )),
         Err(error) => Error::Rejected(format!(

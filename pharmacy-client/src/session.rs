@@ -202,7 +202,15 @@ impl Session {
     }
 
     pub fn show(&mut self, id: &PrescriptionId) -> Result<Verified> {
-        let prescription = self.api.prescription(&id.to_string())?;
+        let prescription = self
+            .api
+            .prescription(&id.to_string())
+            .map_err(|e| match e {
+                ApiError::Unreachable(reason) => Error::Offline(format!(
+                    "{reason}. `pharmacy show {id} --offline` verifies this pharmacy's last copy"
+                )),
+                other => other.into(),
+            })?;
         self.verify_for(prescription, id)
     }
 
