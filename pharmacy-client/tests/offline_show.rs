@@ -30,14 +30,16 @@ fn sign<T: serde::Serialize>(payload: &T, key: &SigningKey, kid: &str, typ: &str
     let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::EdDSA);
     header.kid = Some(kid.to_owned());
     header.typ = Some(typ.to_owned());
-    let der = key.to_pkcs8_der().unwrap();
+    let der = key.to_pkcs8_der().expect("PKCS#8");
     let key = jsonwebtoken::EncodingKey::from_ed_der(der.as_bytes());
-    jsonwebtoken::encode(&header, payload, &key).unwrap()
+    jsonwebtoken::encode(&header, payload, &key).expect("JWS")
 }
 
 /// A prescription signed by the prescriber `gp` and countersigned by the `centre`.
 fn released(centre: &SigningKey, gp: &SigningKey, gp_kid: &str) -> PrescriptionView {
-    let at = chrono::DateTime::parse_from_rfc3339(AT).unwrap().to_utc();
+    let at = chrono::DateTime::parse_from_rfc3339(AT)
+        .expect("time")
+        .to_utc();
     let prescriber = Prescriber {
         id: "G1234567".into(),
         org: "A99968".into(),
