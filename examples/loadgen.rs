@@ -290,7 +290,7 @@ fn main() -> anyhow::Result<()> {
                 (app.address.clone(), app.keys_dir())
             }
         };
-        let ttl = chrono::Duration::hours(if args.journal.is_some() { 24 } else { 1 });
+        let ttl = chrono::Duration::hours(if args.journal.is_some() { 12 } else { 1 });
         let mint = |role, org: &str, sub| dev_token_lasting(&keys_dir, role, org, sub, ttl);
         let mut client = reqwest::Client::builder().pool_max_idle_per_host(args.clients);
         if args.journal.is_some() {

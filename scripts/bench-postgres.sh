@@ -44,7 +44,7 @@ urls=()
 for n in $(seq "$instances"); do
   mkfifo "$work/out$n"
   "$bin" serve --bind 127.0.0.1:0 --database-url "$url" --keys-dir "$work/keys" \
-    --db-pool-size 16 >"$work/out$n" 2>"$work/serve$n.log" &
+    --db-pool-size 16 --dev >"$work/out$n" 2>"$work/serve$n.log" &
   pids+=($!)
   read -r line <"$work/out$n"
   urls+=("${line#listening on }")

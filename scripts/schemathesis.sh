@@ -66,7 +66,7 @@ fi
 # the first few; it is documented in the schema, but coverage needs it off here.
 export PRESCRYPT_THROTTLE_ORG_FAILURES=0 PRESCRYPT_THROTTLE_ADDR_FAILURES=0
 "$bin" serve --bind 127.0.0.1:0 --database-url "$work/prescrypt.db" --keys-dir "$work/keys" \
-    --workers 2 >"$work/server.out" 2>"$work/server.log" &
+    --workers 2 --dev >"$work/server.out" 2>"$work/server.log" &
 server_pid=$!
 base=""
 for _ in $(seq 300); do

@@ -51,6 +51,9 @@ pub struct Claims {
     pub aud: String,
     pub exp: i64,
     pub iat: i64,
+    /// Not before (optional).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nbf: Option<i64>,
 }
 
 /// Who is calling: professional id, role and organisation (ODS code, upper case).
@@ -82,7 +85,14 @@ struct TrustedKey {
 /// Verifies bearer tokens against the trusted keys.
 pub struct Authenticator {
     keys: HashMap<String, TrustedKey>,
+    max_lifetime_seconds: i64,
 }
+
+/// Seconds of clock difference allowed between the issuer and the service.
+const LEEWAY_SECONDS: i64 = 30;
+
+/// The longest a bearer token may live (`exp - iat`) unless configured otherwise.
+pub const DEFAULT_MAX_TOKEN_LIFETIME: chrono::Duration = chrono::Duration::hours(12);
 
 impl std::fmt::Debug for Authenticator {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -96,7 +106,13 @@ impl Authenticator {
     pub fn new() -> Self {
         Self {
             keys: HashMap::new(),
+            max_lifetime_seconds: DEFAULT_MAX_TOKEN_LIFETIME.num_seconds(),
         }
+    }
+
+    /// Refuses tokens whose `exp - iat` is longer than `lifetime`.
+    pub fn cap_lifetime(&mut self, lifetime: chrono::Duration) {
+        self.max_lifetime_seconds = lifetime.num_seconds();
     }
 
     /// Trusts the development issuer's key.
@@ -140,6 +156,11 @@ impl Authenticator {
         let unauthenticated = |why: &str| AppError::Unauthenticated(why.to_owned());
         let header =
             jsonwebtoken::decode_header(token).map_err(|_| unauthenticated("malformed token"))?;
+        if has_critical_extensions(token) {
+            // RFC 7515 §4.1.11: a critical extension the recipient does not understand makes the
+            // JWS invalid, and this service understands none.
+            return Err(unauthenticated("unsupported critical header (crit)"));
+        }
         if header.alg != Algorithm::EdDSA {
             return Err(unauthenticated("only EdDSA tokens are accepted"));
         }
@@ -154,12 +175,14 @@ impl Authenticator {
         validation.set_issuer(&[&trusted.issuer]);
         validation.set_audience(&[AUDIENCE]);
         validation.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
-        validation.leeway = 30;
+        validation.validate_nbf = true;
+        validation.leeway = LEEWAY_SECONDS.unsigned_abs();
         let data =
             jsonwebtoken::decode::<Claims>(token, &trusted.key, &validation).map_err(|e| {
                 use jsonwebtoken::errors::ErrorKind;
                 unauthenticated(match e.kind() {
                     ErrorKind::ExpiredSignature => "token expired",
+                    ErrorKind::ImmatureSignature => "token not valid yet (nbf)",
                     ErrorKind::InvalidIssuer => "wrong issuer",
                     ErrorKind::InvalidAudience => "wrong audience",
                     ErrorKind::InvalidSignature => "bad signature",
@@ -168,12 +191,27 @@ impl Authenticator {
                 })
             })?;
         let claims = data.claims;
+        if claims.iat > chrono::Utc::now().timestamp() + LEEWAY_SECONDS {
+            return Err(unauthenticated("token issued in the future (iat)"));
+        }
+        if claims.exp - claims.iat > self.max_lifetime_seconds {
+            return Err(unauthenticated(
+                "token lifetime (exp - iat) longer than this service accepts",
+            ));
+        }
         let org = claims.org.trim().to_ascii_uppercase();
         if !is_ods_code(&org) {
             return Err(unauthenticated("org is not an ODS code"));
         }
-        if claims.sub.trim().is_empty() {
-            return Err(unauthenticated("empty subject"));
+        if org == SYSTEM_ORG {
+            return Err(unauthenticated(
+                "org SYSTEM is reserved for the service itself",
+            ));
+        }
+        if !is_professional_id(&claims.sub) {
+            return Err(unauthenticated(
+                "sub must be 1 to 64 printable ASCII characters without spaces",
+            ));
         }
         Ok(Principal {
             sub: claims.sub,
@@ -225,6 +263,32 @@ fn verify_bearer(req: &HttpRequest) -> Result<Principal, AppError> {
     authenticator.authenticate(token.trim())
 }
 
+/// The organisation of the service's own actions (expiry) in the audit log; no token may claim it.
+pub const SYSTEM_ORG: &str = "SYSTEM";
+
+/// The longest `sub` accepted: it is written into audit entries and histories.
+pub const MAX_SUB_LEN: usize = 64;
+
+/// A professional's identifier as a token's `sub`: 1 to [`MAX_SUB_LEN`] printable ASCII
+/// characters, no spaces (SDS user IDs, GMC/GPhC numbers and IdP subject IDs all fit).
+fn is_professional_id(sub: &str) -> bool {
+    (1..=MAX_SUB_LEN).contains(&sub.len()) && sub.bytes().all(|b| b.is_ascii_graphic())
+}
+
+/// Whether the token's protected header carries `crit`.
+fn has_critical_extensions(token: &str) -> bool {
+    token
+        .split('.')
+        .next()
+        .and_then(|header| {
+            data_encoding::BASE64URL_NOPAD
+                .decode(header.as_bytes())
+                .ok()
+        })
+        .and_then(|json| serde_json::from_slice::<serde_json::Value>(&json).ok())
+        .is_none_or(|header| header.get("crit").is_some())
+}
+
 /// An ODS organisation code: 1 to 6 letters or digits (the ID format pads it to 6).
 pub fn is_ods_code(text: &str) -> bool {
     (1..=6).contains(&text.len()) && text.bytes().all(|b| b.is_ascii_alphanumeric())
@@ -247,6 +311,7 @@ pub fn mint(
         aud: AUDIENCE.to_owned(),
         iat: now,
         exp: now + ttl.num_seconds(),
+        nbf: None,
     };
     let mut header = Header::new(Algorithm::EdDSA);
     header.kid = Some(issuer_key.kid.as_str().to_owned());

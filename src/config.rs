@@ -35,9 +35,19 @@ pub struct ServeConfig {
     /// The `iss` that tokens signed by the JWKS file's keys must carry.
     #[arg(long, env = "PRESCRYPT_JWKS_ISSUER", default_value = "prescrypt-idp")]
     pub jwks_issuer: String,
-    /// Do not trust the local development issuer key (production).
-    #[arg(long, env = "PRESCRYPT_NO_DEV_ISSUER")]
-    pub no_dev_issuer: bool,
+    /// The longest lifetime (`exp - iat`) of a bearer token this service accepts, e.g. `12h`.
+    #[arg(long, env = "PRESCRYPT_MAX_TOKEN_LIFETIME", default_value = "12h", value_parser = parse_interval)]
+    pub max_token_lifetime: Duration,
+    /// Development mode, never for production: trust the local development issuer's bearer
+    /// tokens (`prescrypt token`) and accept prescriptions without a prescriber signature.
+    #[arg(long, env = "PRESCRYPT_DEV")]
+    pub dev: bool,
+    /// How long a prepared prescription waits for its prescriber's signature, e.g. `10m`.
+    #[arg(long, env = "PRESCRYPT_PREPARED_TTL", default_value = "10m", value_parser = parse_interval)]
+    pub prepared_ttl: Duration,
+    /// How long an `Idempotency-Key` and the response kept for its replay are kept, e.g. `24h`.
+    #[arg(long, env = "PRESCRYPT_IDEMPOTENCY_RETENTION", default_value = "24h", value_parser = parse_interval)]
+    pub idempotency_retention: Duration,
     /// How often the expiry sweep runs, e.g. `60s`, `5m`.
     #[arg(long, env = "PRESCRYPT_SWEEP_INTERVAL", default_value = "60s", value_parser = parse_interval)]
     pub sweep_interval: Duration,

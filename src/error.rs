@@ -26,6 +26,16 @@ pub enum AppError {
         field: String,
         detail: String,
     },
+    /// Well-formed, but refused by a rule (422); `field` names the member at fault, if one is.
+    #[error("{detail}")]
+    Unprocessable {
+        code: &'static str,
+        field: Option<String>,
+        detail: String,
+    },
+    /// Refused because of what was done before (409).
+    #[error("{detail}")]
+    Conflict { code: &'static str, detail: String },
     #[error("malformed JSON: {0}")]
     MalformedJson(String),
     #[error("unknown field {field}")]
@@ -73,6 +83,15 @@ impl AppError {
         }
     }
 
+    /// A 422 naming the field at fault.
+    pub fn refused(code: &'static str, field: &str, detail: impl Into<String>) -> Self {
+        Self::Unprocessable {
+            code,
+            field: Some(field.to_owned()),
+            detail: detail.into(),
+        }
+    }
+
     pub fn field(field: impl Into<String>, detail: impl Into<String>) -> Self {
         Self::invalid("invalid-field", field, detail)
     }
@@ -92,7 +111,9 @@ impl AppError {
             Self::PrescriptionNotFound => "prescription-not-found",
             Self::NotFound => "not-found",
             Self::MethodNotAllowed { .. } => "method-not-allowed",
-            Self::Invalid { code, .. } => code,
+            Self::Invalid { code, .. }
+            | Self::Unprocessable { code, .. }
+            | Self::Conflict { code, .. } => code,
             Self::MalformedJson(_) => "malformed-json",
             Self::UnknownField { .. } => "unknown-field",
             Self::PayloadTooLarge { .. } => "payload-too-large",
@@ -118,6 +139,8 @@ impl AppError {
             Self::PrescriptionNotFound | Self::NotFound => "Not found",
             Self::MethodNotAllowed { .. } => "Method not allowed",
             Self::Invalid { .. } | Self::UnknownField { .. } => "Invalid request",
+            Self::Unprocessable { .. } => "Refused",
+            Self::Conflict { .. } => "Conflict",
             Self::MalformedJson(_) => "Malformed JSON",
             Self::PayloadTooLarge { .. } => "Payload too large",
             Self::UnsupportedMediaType => "Unsupported media type",
@@ -160,6 +183,7 @@ impl AppError {
                 Self::Invalid { field, .. } | Self::UnknownField { field, .. } => {
                     Some(field.clone())
                 }
+                Self::Unprocessable { field, .. } => field.clone(),
                 Self::IdempotencyKeyRequired => Some(IDEMPOTENCY_KEY_HEADER.to_owned()),
                 _ => None,
             },
@@ -187,8 +211,11 @@ impl ResponseError for AppError {
             Self::HeldByAnotherDispenser { .. }
             | Self::IllegalTransition { .. }
             | Self::PendingCancellation
-            | Self::ConcurrentUpdate => StatusCode::CONFLICT,
-            Self::IdempotencyKeyReused => StatusCode::UNPROCESSABLE_ENTITY,
+            | Self::ConcurrentUpdate
+            | Self::Conflict { .. } => StatusCode::CONFLICT,
+            Self::IdempotencyKeyReused | Self::Unprocessable { .. } => {
+                StatusCode::UNPROCESSABLE_ENTITY
+            }
             Self::Unavailable(_) | Self::Overloaded | Self::Timeout { .. } => {
                 StatusCode::SERVICE_UNAVAILABLE
             }

@@ -1,5 +1,6 @@
 //! Idempotency keys: a replayed request (same organisation, same key, same request) gets the
-//! original response and changes nothing; the same key with a different request is refused.
+//! original response and changes nothing; the same key with a different request (or from
+//! another caller) is refused. Keys are forgotten after `--idempotency-retention`.
 
 use diesel::prelude::*;
 use prescrypt_contract::limits::{IDEMPOTENCY_KEY_HEADER, IDEMPOTENCY_KEY_MAX_LEN};
@@ -135,4 +136,13 @@ pub fn record(
             "the claimed idempotency key is gone".into(),
         ))
     }
+}
+
+/// Forgets the keys (and the responses kept for replay, which carry patient data) claimed before
+/// `before`; how many.
+pub fn prune(conn: &mut DbConnection, before: chrono::NaiveDateTime) -> Result<usize, AppError> {
+    Ok(
+        diesel::delete(idempotency_keys::table.filter(idempotency_keys::created_at.lt(before)))
+            .execute(conn)?,
+    )
 }

@@ -124,6 +124,10 @@ fn main() -> anyhow::Result<()> {
                 anyhow::bail!("--org must be an ODS code (1 to 6 letters or digits)");
             }
             let issuer = keys::dev_issuer(&keys.keys_dir)?;
+            eprintln!(
+                "warning: a development token: only a service started with `serve --dev` (same \
+                 --keys-dir) trusts it; production tokens come from your identity provider"
+            );
             println!("{}", auth::mint(&issuer, role, &org, &sub, ttl)?);
             Ok(())
         }

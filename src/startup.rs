@@ -16,6 +16,7 @@ use crate::config::ServeConfig;
 use crate::guard::{self, Guard, QuietRootSpan};
 use crate::keys::{self, KeyRing};
 use crate::prescriptions;
+use crate::prescriptions::Unsigned;
 use crate::store::Store;
 
 /// A bound, not yet running server.
@@ -25,6 +26,7 @@ pub struct Application {
     server: Server,
     state: Arc<AppState>,
     sweep_interval: std::time::Duration,
+    idempotency_retention: chrono::Duration,
     checkpoint_interval: Duration,
     checkpoint_file: std::path::PathBuf,
 }
@@ -42,8 +44,18 @@ impl Application {
         let store = Store::open_with(&config.store_options())?;
         let keys = KeyRing::load_or_create(&config.keys.keys_dir)?;
         let mut auth = Authenticator::new();
-        if !config.no_dev_issuer {
+        auth.cap_lifetime(chrono::Duration::from_std(config.max_token_lifetime)?);
+        if config.dev {
+            tracing::warn!(
+                "development mode (--dev): trusting the development issuer's bearer tokens and \
+                 accepting prescriptions without a prescriber signature; never in production"
+            );
             auth.trust_dev_issuer(&keys::dev_issuer(&config.keys.keys_dir)?);
+        } else if config.jwks_file.is_none() {
+            anyhow::bail!(
+                "no bearer-token issuer is configured: give --jwks-file (your identity \
+                 provider's keys) or, for a local trial only, run `prescrypt serve --dev`"
+            );
         }
         if let Some(path) = &config.jwks_file {
             let count = auth.trust_jwks_file(path, &config.jwks_issuer)?;
@@ -54,6 +66,12 @@ impl Application {
             keys,
             auth: actix_web::web::Data::new(auth),
             metrics: crate::telemetry::metrics_handle(),
+            unsigned: if config.dev {
+                Unsigned::Allowed
+            } else {
+                Unsigned::Refused
+            },
+            prepared_ttl: chrono::Duration::from_std(config.prepared_ttl)?,
         });
         let shared = state.clone();
         let guard = Guard::new(&config.guard, state.store.clone());
@@ -89,6 +107,7 @@ impl Application {
             server: server.run(),
             state,
             sweep_interval: config.sweep_interval,
+            idempotency_retention: chrono::Duration::from_std(config.idempotency_retention)?,
             checkpoint_interval: config.audit_checkpoints.interval,
             checkpoint_file: config.audit_checkpoints.file.resolve(&config.keys.keys_dir),
         })
@@ -117,6 +136,7 @@ impl Application {
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         let store = self.state.store.clone();
         let interval = self.sweep_interval;
+        let retention = self.idempotency_retention;
         let sweep = tokio::spawn(async move {
             let mut ticker = tokio::time::interval(interval);
             loop {
@@ -128,6 +148,16 @@ impl Application {
                     Ok(0) => {}
                     Ok(expired) => tracing::info!(expired, "expiry sweep"),
                     Err(error) => tracing::warn!(%error, "expiry sweep failed"),
+                }
+                match store
+                    .write(move |conn| {
+                        crate::idempotency::prune(conn, prescriptions::now() - retention)
+                    })
+                    .await
+                {
+                    Ok(0) => {}
+                    Ok(pruned) => tracing::info!(pruned, "idempotency keys forgotten"),
+                    Err(error) => tracing::warn!(%error, "pruning idempotency keys failed"),
                 }
             }
         });

@@ -142,3 +142,62 @@ fn render_refuses_a_token_for_another_prescription() {
     assert!(!output.status.success());
     assert!(String::from_utf8_lossy(&output.stderr).contains("is for prescription"));
 }
+
+/// GS1 pack codes from an independent encoder (`tests/fixtures/gs1`), and a GS1-128 with a wrong
+/// GTIN check digit drawn by the crate's encoder (`ñ`, U+00F1, is FNC1 for rxing's writer).
+#[test]
+fn decode_adds_the_gs1_element_strings_of_a_gs1_code() {
+    let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/gs1");
+    let matrix = fixtures.join("dm_fmd_gtin_expiry_batch_serial.png");
+    let linear = fixtures.join("c128_gtin_batch_serial.png");
+    let dir = tempfile::tempdir().unwrap();
+    let malformed = dir.path().join("malformed.png");
+    let modules = render::code128_modules("\u{f1}010950110153000417270131").unwrap();
+    let image = image::GrayImage::from_fn(modules.len() as u32 * 3, 100, |x, y| {
+        let bar = (10..90).contains(&y) && modules[(x / 3) as usize];
+        image::Luma([if bar { 0 } else { 255 }])
+    });
+    write_png(&malformed, &image);
+
+    let output = rx_barcode()
+        .args(["decode", "--budget-ms", "120000"])
+        .args([&matrix, &linear, &malformed])
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{output:?}");
+    let stdout = String::from_utf8(output.stdout).unwrap();
+    let lines: Vec<Value> = stdout
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 3, "{stdout}");
+    assert_eq!(
+        lines[0]["codes"],
+        serde_json::json!([{
+            "format": "datamatrix",
+            "text": "01095011015300031727013110AB12345\u{1d}21SN0001XYZ",
+            "aim": "]d2",
+            "gs1": {"01": "09501101530003", "17": "270131", "10": "AB12345", "21": "SN0001XYZ"},
+        }])
+    );
+    // The raw JSON carries GS as the escape `\u001d`, as JSON spells control characters.
+    assert!(stdout.contains("AB12345\\u001d21SN0001XYZ"), "{stdout}");
+    assert_eq!(
+        lines[1]["codes"],
+        serde_json::json!([{
+            "format": "code128",
+            "text": "0105012345678900104512XA\u{1d}2188213",
+            "aim": "]C1",
+            "gs1": {"01": "05012345678900", "10": "4512XA", "21": "88213"},
+        }])
+    );
+    assert_eq!(
+        lines[2]["codes"],
+        serde_json::json!([{
+            "format": "code128",
+            "text": "010950110153000417270131",
+            "aim": "]C1",
+            "gs1_error": "AI (01): wrong check digit",
+        }])
+    );
+}

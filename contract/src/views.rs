@@ -325,16 +325,31 @@ impl<'de> Deserialize<'de> for PrepareRequest {
     /// `flatten` would ignore it).
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         use serde::de::Error;
-        let mut body = serde_json::Map::<String, serde_json::Value>::deserialize(deserializer)?;
-        let kid = match body.remove("kid") {
-            Some(serde_json::Value::String(kid)) => kid,
-            Some(_) => return Err(D::Error::custom("kid: a string")),
-            None => return Err(D::Error::missing_field("kid")),
-        };
-        let prescription = NewPrescription::deserialize(serde_json::Value::Object(body))
-            .map_err(D::Error::custom)?;
-        Ok(Self { kid, prescription })
+        let mut body = RawObject::deserialize(deserializer)?;
+        let kid = body
+            .remove("kid")
+            .ok_or_else(|| D::Error::missing_field("kid"))?;
+        let kid = serde_json::from_str(kid.get()).map_err(|_| D::Error::custom("kid: a string"))?;
+        Ok(Self {
+            kid,
+            prescription: reparse(&body)?,
+        })
     }
+}
+
+/// A JSON object whose members are kept as they were written, so that numbers no `f64` holds
+/// still reach [`QuantityText`] as text.
+type RawObject = std::collections::BTreeMap<String, Box<serde_json::value::RawValue>>;
+
+fn reparse<T: serde::de::DeserializeOwned, E: serde::de::Error>(
+    object: &RawObject,
+) -> Result<T, E> {
+    let text = serde_json::to_string(object).map_err(E::custom)?;
+    serde_json::from_str(&text).map_err(|e| {
+        // serde_json adds the position in the re-assembled text, which the sender never saw.
+        let message = e.to_string();
+        E::custom(message.split(" at line ").next().unwrap_or(&message))
+    })
 }
 
 /// The answer to a prepare: what the prescriber's system must sign, and by when.
@@ -368,6 +383,19 @@ pub struct SignedCreate {
 pub enum CreateRequest {
     Signed(SignedCreate),
     Unsigned(NewPrescription),
+}
+
+impl<'de> Deserialize<'de> for CreateRequest {
+    /// A body with `prepared_id` is a [`SignedCreate`]; any other a [`NewPrescription`], so an
+    /// error names the field at fault rather than "no variant matched".
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let body = RawObject::deserialize(deserializer)?;
+        if body.contains_key("prepared_id") {
+            reparse(&body).map(Self::Signed)
+        } else {
+            reparse(&body).map(Self::Unsigned)
+        }
+    }
 }
 
 #[cfg(test)]
@@ -429,23 +457,15 @@ mod tests {
         let wrong = serde_json::json!({"prepared_id": "p"});
         let error = serde_json::from_value::<CreateRequest>(wrong).unwrap_err();
         assert!(error.to_string().contains("signature"), "{error}");
-    }
-}
 
-impl<'de> Deserialize<'de> for CreateRequest {
-    /// A body with `prepared_id` is a [`SignedCreate`]; any other a [`NewPrescription`], so an
-    /// error names the field at fault rather than "no variant matched".
-    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        use serde::de::Error;
-        let body = serde_json::Value::deserialize(deserializer)?;
-        if body.get("prepared_id").is_some() {
-            SignedCreate::deserialize(body)
-                .map(Self::Signed)
-                .map_err(D::Error::custom)
-        } else {
-            NewPrescription::deserialize(body)
-                .map(Self::Unsigned)
-                .map_err(D::Error::custom)
-        }
+        let huge = r#"{"kid":"k","patient":{"nhs_number":"9434765919","name":"A","birth_date":"1970-01-31"},
+            "items":[{"code":"c","display":"d","quantity":1e400,"unit":"u","dosage":"x"}]}"#;
+        let parsed: PrepareRequest = serde_json::from_str(huge).unwrap();
+        assert_eq!(parsed.prescription.items[0].quantity.as_str(), "1e400");
+        let without_kid = huge.replace(r#""kid":"k","#, "");
+        let CreateRequest::Unsigned(new) = serde_json::from_str(&without_kid).unwrap() else {
+            panic!("a create body")
+        };
+        assert_eq!(new.items[0].quantity.as_str(), "1e400");
     }
 }

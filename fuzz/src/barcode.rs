@@ -170,7 +170,11 @@ pub fn image_decode(decoder: &Decoder, data: &[u8]) {
     };
     assert!(codes.len() <= 2, "more than one code per group: {codes:?}");
     for code in &codes {
-        assert_eq!(Payload::classify(&code.text), Ok(code.payload), "{code:?}");
+        assert_eq!(
+            Payload::classify_symbol(&code.aim, &code.text),
+            Ok(code.payload),
+            "{code:?}"
+        );
         assert_eq!(code.aim.len(), 3, "{code:?}");
     }
 }

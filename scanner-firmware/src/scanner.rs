@@ -583,9 +583,9 @@ where
                     }
                 };
                 if let Some(message) = message {
-                    match message.aim() {
-                        Some(aim) if self.ready_for_symbol() => {
-                            self.on_symbol(aim, &message.data, false, now_ms);
+                    match message.symbol() {
+                        Some((aim, data)) if self.ready_for_symbol() => {
+                            self.on_symbol(aim, data, false, now_ms);
                         }
                         Some(_) => {}
                         None => {

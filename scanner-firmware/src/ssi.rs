@@ -55,13 +55,20 @@ pub mod nak {
     pub const CANCEL: u8 = 0x0A;
 }
 
-/// SSI symbology codes in DECODE_DATA.
+/// SSI symbology codes in DECODE_DATA (Zebra's code types).
 pub mod symbology {
     pub const CODE128: u8 = 0x03;
     pub const GS1_128: u8 = 0x0F;
     pub const DATA_MATRIX: u8 = 0x1B;
     pub const QR: u8 = 0x1C;
+    /// A Data Matrix with FNC1 in the first position: a medicine pack's GS1 DataMatrix.
+    pub const GS1_DATA_MATRIX: u8 = 0xC1;
+    /// A QR Code with FNC1 in the first position.
+    pub const GS1_QR: u8 = 0xC2;
 }
+
+/// FNC1 as an engine transmits it inside the data (ASCII GS).
+const FNC1_AS_GS: u8 = 0x1D;
 
 /// The AIM id for an SSI symbology code, if the firmware handles that symbology.
 pub fn aim_for_symbology(code: u8) -> Option<AimId> {
@@ -70,6 +77,8 @@ pub fn aim_for_symbology(code: u8) -> Option<AimId> {
         symbology::GS1_128 => AimId::GS1_128,
         symbology::DATA_MATRIX => AimId::DATA_MATRIX,
         symbology::QR => AimId::QR,
+        symbology::GS1_DATA_MATRIX => AimId::GS1_DATA_MATRIX,
+        symbology::GS1_QR => AimId::GS1_QR,
         _ => return None,
     })
 }
@@ -224,7 +233,22 @@ pub struct DecodeMessage {
 impl DecodeMessage {
     /// The AIM id of its symbology.
     pub fn aim(&self) -> Option<AimId> {
-        aim_for_symbology(self.symbology)
+        self.symbol().map(|(aim, _)| aim)
+    }
+
+    /// The symbol as the scanner transmits it: AIM id and the data after it. A GS1 symbol's FNC1
+    /// in the first position is said by the AIM id (`]d2`, `]Q3`), never by the data: an engine
+    /// that reports a GS1 DataMatrix by the plain Data Matrix code (`1B`) puts that FNC1 in
+    /// front of the data as GS, which is dropped here; later FNC1s stay GS.
+    pub fn symbol(&self) -> Option<(AimId, &[u8])> {
+        let aim = aim_for_symbology(self.symbology)?;
+        let fnc1_first = self.data.first() == Some(&FNC1_AS_GS);
+        Some(match aim {
+            AimId::DATA_MATRIX if fnc1_first => (AimId::GS1_DATA_MATRIX, &self.data[1..]),
+            AimId::QR if fnc1_first => (AimId::GS1_QR, &self.data[1..]),
+            AimId::GS1_DATA_MATRIX | AimId::GS1_QR if fnc1_first => (aim, &self.data[1..]),
+            _ => (aim, &self.data[..]),
+        })
     }
 }
 

@@ -680,6 +680,61 @@ fn gs1_128_from_the_engine_is_checked_as_gs1_too() {
     }
 }
 
+/// A medicine pack's GS1 DataMatrix (EU FMD: GTIN, serial, expiry, batch), FNC1 as GS.
+const FMD_PACK: &[u8] = b"010950110153000321SN0001XYZ\x1d1727013110AB12345";
+
+#[test]
+fn a_gs1_datamatrix_from_the_engine_reaches_the_host_as_d2_and_is_checked_as_gs1() {
+    let leading_fnc1 = [&[0x1D][..], FMD_PACK].concat();
+    for (symbology, data, expected) in [
+        // The engine's GS1 Data Matrix code type.
+        (
+            ssi::symbology::GS1_DATA_MATRIX,
+            FMD_PACK.to_vec(),
+            Ok((AimId::GS1_DATA_MATRIX, FMD_PACK.to_vec())),
+        ),
+        // The plain Data Matrix code type with FNC1 first, sent as GS.
+        (
+            ssi::symbology::DATA_MATRIX,
+            leading_fnc1,
+            Ok((AimId::GS1_DATA_MATRIX, FMD_PACK.to_vec())),
+        ),
+        // GTIN check digit wrong (…0003 is right).
+        (
+            ssi::symbology::GS1_DATA_MATRIX,
+            b"010950110153000421SN1".to_vec(),
+            Err(Reject::NotGs1),
+        ),
+        // The same pack data without FNC1 first is a plain Data Matrix, and not a token.
+        (
+            ssi::symbology::DATA_MATRIX,
+            FMD_PACK.to_vec(),
+            Err(Reject::NotAToken),
+        ),
+    ] {
+        let mut rig = Rig::new(Config::default());
+        *rig.engine.symbol.borrow_mut() = Some((symbology, data.clone()));
+        rig.inputs.trigger.set(true);
+        rig.run(50);
+        let frames = rig.frames();
+        match expected {
+            Ok(scan) => {
+                assert_eq!(frames.len(), 1, "{data:?}");
+                assert_eq!(scan_of(&frames[0]), scan);
+                assert_eq!(rig.beeps(), vec![Beep::GoodRead]);
+            }
+            Err(reason) => {
+                assert!(frames.is_empty(), "{data:?}");
+                assert_eq!(
+                    rig.scanner.take_event(),
+                    Some(Event::Rejected(reason)),
+                    "{data:?}"
+                );
+            }
+        }
+    }
+}
+
 #[test]
 fn hid_pos_carries_a_gs1_128_with_its_aim_id_and_gs_but_the_wedge_refuses_it() {
     let mut rig = Rig::new(Config {

@@ -155,3 +155,33 @@ fn sim_refuses_to_print_a_gs1_string_that_does_not_parse() {
     assert_eq!(output.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&output.stderr).contains("--gs1"));
 }
+
+#[test]
+fn sim_delivers_a_gs1_datamatrix_pack_as_d2_with_gs_after_the_engine() {
+    let (mut child, port) = spawn(&[
+        "--pty",
+        "--gs1-datamatrix",
+        "(01)09501101530003(21)SN0001XYZ(17)270131(10)AB12345",
+        "--linger-ms",
+        "200",
+    ]);
+    let mut client = HostClient::new(port);
+    let scan = client
+        .next_scan(Duration::from_secs(20))
+        .unwrap()
+        .expect("a scan");
+    assert_eq!(scan.aim, AimId::GS1_DATA_MATRIX);
+    let text = scan.text().unwrap();
+    assert_eq!(text, "010950110153000321SN0001XYZ\u{1d}1727013110AB12345");
+    let wire = format!("]d2{text}");
+    let pack = prescrypt_barcode::ElementString::parse(&wire)
+        .unwrap()
+        .pack()
+        .unwrap();
+    assert_eq!(
+        (pack.gtin, pack.serial, pack.batch),
+        ("09501101530003", Some("SN0001XYZ"), Some("AB12345"))
+    );
+    drop(client);
+    assert!(child.wait().unwrap().success());
+}

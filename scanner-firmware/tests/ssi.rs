@@ -129,6 +129,40 @@ fn symbologies_map_to_aim_ids() {
     assert_eq!(aim_for_symbology(0x0F), Some(AimId::GS1_128));
     assert_eq!(aim_for_symbology(0x1B), Some(AimId::DATA_MATRIX));
     assert_eq!(aim_for_symbology(0x1C), Some(AimId::QR));
+    assert_eq!(aim_for_symbology(0xC1), Some(AimId::GS1_DATA_MATRIX));
+    assert_eq!(aim_for_symbology(0xC2), Some(AimId::GS1_QR));
+    assert_eq!(AimId::GS1_DATA_MATRIX.as_str(), "]d2");
     assert_eq!(aim_for_symbology(0x77), None);
     assert_eq!(AimId::DATA_MATRIX.as_str(), "]d1");
+}
+
+fn one_message(symbology: u8, data: &[u8]) -> prescrypt_scanner_firmware::ssi::DecodeMessage {
+    let mut stream = Vec::new();
+    encode_decode_data(symbology, data, 200, |p| stream.extend_from_slice(p)).unwrap();
+    let mut messages = reassemble(&stream);
+    assert_eq!(messages.len(), 1);
+    messages.remove(0).unwrap()
+}
+
+#[test]
+fn fnc1_in_first_position_makes_a_gs1_symbol_and_is_not_transmitted() {
+    let pack = b"010950110153000321SN1\x1d10AB12";
+    // The GS1 code types: the data starts with the first element.
+    let message = one_message(symbology::GS1_DATA_MATRIX, pack);
+    assert_eq!(message.symbol(), Some((AimId::GS1_DATA_MATRIX, &pack[..])));
+    // A plain Data Matrix code type whose data starts with FNC1 (as GS) is GS1 data too.
+    let leading = [&[0x1D][..], pack].concat();
+    let message = one_message(symbology::DATA_MATRIX, &leading);
+    assert_eq!(message.symbol(), Some((AimId::GS1_DATA_MATRIX, &pack[..])));
+    assert_eq!(message.aim(), Some(AimId::GS1_DATA_MATRIX));
+    let message = one_message(symbology::GS1_DATA_MATRIX, &leading);
+    assert_eq!(message.symbol(), Some((AimId::GS1_DATA_MATRIX, &pack[..])));
+    let message = one_message(symbology::QR, &leading);
+    assert_eq!(message.symbol(), Some((AimId::GS1_QR, &pack[..])));
+    // Without FNC1 first a Data Matrix stays plain, GS inside or not.
+    let message = one_message(symbology::DATA_MATRIX, pack);
+    assert_eq!(message.symbol(), Some((AimId::DATA_MATRIX, &pack[..])));
+    // A GS1-128 keeps its data as it is (the engine sends no leading GS for it).
+    let message = one_message(symbology::GS1_128, pack);
+    assert_eq!(message.symbol(), Some((AimId::GS1_128, &pack[..])));
 }

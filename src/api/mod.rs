@@ -1,6 +1,6 @@
 //! The HTTP API. [`routes`] is the route table (one line per endpoint) the server mounts and
 //! the OpenAPI document ([`openapi`]) is built from. Handlers live one file per resource:
-//! [`prescribing`], [`prescriptions`], [`dispensing`], [`audit`], [`operations`]; they share
+//! [`prescribing`], [`prescriber_keys`], [`prescriptions`], [`dispensing`], [`audit`], [`operations`]; they share
 //! [`state`], [`mutate`] (idempotent writes, audited reads) and [`extract`] (extractor errors).
 
 pub mod audit;
@@ -10,6 +10,7 @@ pub mod extract;
 pub mod mutate;
 pub mod openapi;
 pub mod operations;
+pub mod prescriber_keys;
 pub mod prescribing;
 pub mod prescriptions;
 pub mod routes;

@@ -5,9 +5,11 @@ use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse};
 use prescrypt_contract::limits::{IDEMPOTENCY_KEY_HEADER, IDEMPOTENCY_REPLAYED_HEADER};
 use serde::Serialize;
+use serde_json::json;
 use sha2::{Digest, Sha256};
 
 use super::state::AppState;
+use crate::audit;
 use crate::auth::Principal;
 use crate::error::AppError;
 use crate::idempotency::{self, Earlier, IdempotencyKey};
@@ -46,11 +48,37 @@ where
     T: Serialize,
     F: FnOnce(&mut DbConnection, &Principal) -> Result<T, AppError> + Send + 'static,
 {
+    mutate_answering(state, req, who, required, request, move |conn, who| {
+        op(conn, who).map(|value| (success, value))
+    })
+    .await
+}
+
+/// [`mutate`] for an operation whose success status depends on what it did (201 created, 200
+/// found as it was).
+pub async fn mutate_answering<T, F>(
+    state: &AppState,
+    req: &HttpRequest,
+    who: Principal,
+    required: bool,
+    request: &impl Serialize,
+    op: F,
+) -> Result<HttpResponse, AppError>
+where
+    T: Serialize,
+    F: FnOnce(&mut DbConnection, &Principal) -> Result<(StatusCode, T), AppError> + Send + 'static,
+{
     let key = idempotency_key(req, required)?;
     let fingerprint = key
         .as_ref()
         .map(|_| {
             let mut hasher = Sha256::new();
+            // A key is the caller's own: another professional of the organisation sending the
+            // same key gets "reused", never the first caller's answer.
+            hasher.update(who.sub.as_bytes());
+            hasher.update(b"\n");
+            hasher.update(who.role.as_str());
+            hasher.update(b"\n");
             hasher.update(req.method().as_str());
             hasher.update(b" ");
             hasher.update(req.match_pattern().unwrap_or_default());
@@ -66,6 +94,12 @@ where
             Ok::<_, AppError>(data_encoding::HEXLOWER.encode(&hasher.finalize()))
         })
         .transpose()?;
+    let route = format!(
+        "{} {}",
+        req.method(),
+        req.match_pattern().unwrap_or_default()
+    );
+    let id = req.match_info().get("id").map(str::to_owned);
     let (status, body, replayed) = state
         .store
         .write(move |conn| {
@@ -73,9 +107,17 @@ where
                 && let Earlier::Replay { status, body } =
                     idempotency::claim(conn, &who.org, key, fingerprint, now())?
             {
+                audit::append(
+                    conn,
+                    &who,
+                    "idempotent-replay",
+                    None,
+                    &json!({"route": route, "id": id, "status": status}),
+                    now(),
+                )?;
                 return Ok((status, body, true));
             }
-            let value = op(conn, &who)?;
+            let (success, value) = op(conn, &who)?;
             let body = serde_json::to_string(&value)?;
             if let Some(key) = &key {
                 idempotency::record(conn, &who.org, key, success.as_u16(), &body)?;
@@ -83,7 +125,7 @@ where
             Ok((success.as_u16(), body, false))
         })
         .await?;
-    let mut response = HttpResponse::build(StatusCode::from_u16(status).unwrap_or(success));
+    let mut response = HttpResponse::build(StatusCode::from_u16(status).unwrap_or(StatusCode::OK));
     response.content_type("application/json");
     if replayed {
         response.insert_header((IDEMPOTENCY_REPLAYED_HEADER, "true"));

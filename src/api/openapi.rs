@@ -53,6 +53,9 @@ fn document_problem_responses(openapi: &mut utoipa::openapi::OpenApi) {
         if let Some(operation) = &mut item.post {
             document_problems(operation, has_id, api);
         }
+        if let Some(operation) = &mut item.delete {
+            document_problems(operation, has_id, false);
+        }
     }
 }
 

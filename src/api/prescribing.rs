@@ -1,10 +1,13 @@
-//! Prescribing: create and sign, cancel, the printable token.
+//! Prescribing: prepare, create (signed by the prescriber), cancel, the printable token.
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 use prescrypt_contract::Problem;
 use prescrypt_contract::routes;
-use prescrypt_contract::views::{CancelRequest, CancelResult, NewPrescription, PrescriptionView};
+use prescrypt_contract::views::{
+    CancelRequest, CancelResult, CreateRequest, PrepareRequest, Prepared, PrescriptionView,
+    SignedCreate,
+};
 
 use super::mutate::mutate;
 use super::state::State;
@@ -12,30 +15,83 @@ use crate::auth::Principal;
 use crate::error::AppError;
 use crate::prescriptions as ops;
 
-/// Create and sign a prescription.
-#[utoipa::path(post, path = routes::PRESCRIPTIONS, request_body = NewPrescription,
-    responses((status = 201, body = PrescriptionView), (status = 400, body = Problem),
-              (status = 403, body = Problem)),
+/// Step one of issuing: the prescription as it will be and the signing input of the
+/// prescriber's JWS (sign its ASCII bytes with the key `kid`, then create).
+#[utoipa::path(post, path = routes::PREPARE, request_body = PrepareRequest,
+    responses((status = 200, body = Prepared), (status = 400, body = Problem),
+              (status = 403, body = Problem), (status = 422, body = Problem)),
     security(("bearer" = [])), tag = "prescribing")]
-pub async fn create(
+pub async fn prepare(
     state: State,
     req: HttpRequest,
     who: Principal,
-    body: web::Json<NewPrescription>,
+    body: web::Json<PrepareRequest>,
 ) -> Result<HttpResponse, AppError> {
     let body = body.into_inner();
-    let valid = ops::validate_new(&body)?;
-    let inner = state.clone();
+    let valid = ops::validate_new(&body.prescription)?;
+    let kid = body.kid.clone();
+    let ttl = state.prepared_ttl;
     mutate(
         &state,
         &req,
         who,
         false,
         &body,
-        StatusCode::CREATED,
-        move |conn, who| ops::create(conn, &inner.keys, who, &valid),
+        StatusCode::OK,
+        move |conn, who| ops::prepare(conn, who, &valid, &kid, ttl),
     )
     .await
+}
+
+/// Step two: `{prepared_id, signature}` issues the prepared prescription with its prescriber's
+/// signature and the service's countersignature. A create body without a prescriber signature
+/// is accepted only by a service running `--dev` (else 422 `prescriber-signature-required`).
+#[utoipa::path(post, path = routes::PRESCRIPTIONS,
+    request_body(content(
+        (SignedCreate = "application/json"),
+    ), description = "`{prepared_id, signature}`; on a `--dev` service also a create body \
+        (`NewPrescription`) without a prescriber signature"),
+    responses((status = 201, body = PrescriptionView), (status = 400, body = Problem),
+              (status = 403, body = Problem), (status = 409, body = Problem),
+              (status = 422, body = Problem)),
+    security(("bearer" = [])), tag = "prescribing")]
+pub async fn create(
+    state: State,
+    req: HttpRequest,
+    who: Principal,
+    body: web::Json<CreateRequest>,
+) -> Result<HttpResponse, AppError> {
+    let body = body.into_inner();
+    let inner = state.clone();
+    match &body {
+        CreateRequest::Signed(signed) => {
+            let signed = signed.clone();
+            mutate(
+                &state,
+                &req,
+                who,
+                false,
+                &body,
+                StatusCode::CREATED,
+                move |conn, who| ops::create_signed(conn, &inner.keys, who, &signed),
+            )
+            .await
+        }
+        CreateRequest::Unsigned(new) => {
+            let valid = ops::validate_new(new)?;
+            let unsigned = state.unsigned;
+            mutate(
+                &state,
+                &req,
+                who,
+                false,
+                &body,
+                StatusCode::CREATED,
+                move |conn, who| ops::create(conn, &inner.keys, who, &valid, unsigned),
+            )
+            .await
+        }
+    }
 }
 
 /// Cancel (or mark pending cancellation when with a dispenser).

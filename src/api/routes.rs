@@ -17,7 +17,7 @@ use utoipa::openapi::path::HttpMethod;
 use super::endpoint::{Endpoint, actix_method};
 use super::extract::{json_error, query_error};
 use super::state::AppState;
-use super::{audit, dispensing, openapi, operations, prescribing, prescriptions};
+use super::{audit, dispensing, openapi, operations, prescriber_keys, prescribing, prescriptions};
 use crate::error::AppError;
 use crate::guard;
 
@@ -27,10 +27,12 @@ pub fn endpoints() -> Vec<Endpoint> {
     use audit::*;
     use dispensing::*;
     use operations::*;
+    use prescriber_keys::*;
     use prescribing::*;
     use prescriptions::*;
     vec![
         E::documented::<__path_create, _, _>(create),
+        E::documented::<__path_prepare, _, _>(prepare),
         E::documented::<__path_get, _, _>(get).lookup(),
         E::documented::<__path_history, _, _>(history).lookup(),
         E::documented::<__path_cancel, _, _>(cancel).lookup(),
@@ -42,6 +44,9 @@ pub fn endpoints() -> Vec<Endpoint> {
         E::documented::<__path_release, _, _>(release).lookup(),
         E::documented::<__path_release_nominated, _, _>(release_nominated),
         E::documented::<__path_checkpoints, _, _>(checkpoints),
+        E::documented::<__path_enrol_key, _, _>(enrol_key),
+        E::documented::<__path_prescriber_key_set, _, _>(prescriber_key_set),
+        E::documented::<__path_revoke_key, _, _>(revoke_key),
         E::undocumented(HttpMethod::Get, routes::OPENAPI, openapi_json),
         E::documented::<__path_jwks, _, _>(jwks),
         E::documented::<__path_healthz, _, _>(healthz),

@@ -6,6 +6,7 @@ use actix_web::web;
 
 use crate::auth::Authenticator;
 use crate::keys::KeyRing;
+use crate::prescriptions::Unsigned;
 use crate::store::Store;
 
 /// What every handler shares.
@@ -16,6 +17,10 @@ pub struct AppState {
     /// Also registered as `App` data on its own: [`crate::auth`] extracts the caller from it.
     pub auth: web::Data<Authenticator>,
     pub metrics: metrics_exporter_prometheus::PrometheusHandle,
+    /// Whether a prescription without a prescriber signature is accepted (`--dev` only).
+    pub unsigned: Unsigned,
+    /// How long a prepared prescription waits for its signature.
+    pub prepared_ttl: chrono::Duration,
 }
 
 pub type State = web::Data<Arc<AppState>>;

@@ -1,13 +1,17 @@
 //! `POST /api/v1/prescriptions`: validate, allocate the ID, sign and store a new prescription.
 
-use chrono::{NaiveDate, Utc};
+use chrono::{NaiveDate, NaiveDateTime, Utc};
 use prescrypt_barcode::{NhsNumber, PrescriptionId};
 use prescrypt_contract::limits::MAX_ITEMS;
 use prescrypt_contract::quantity::{Decimal, QuantityText};
-use prescrypt_contract::views::{NewPrescription, Patient, Prescriber, PrescriptionView};
-use prescrypt_contract::{SignedItem, SignedPrescription};
+use prescrypt_contract::signed::jws_digest;
+use prescrypt_contract::views::{
+    NewPrescription, Patient, Prepared, Prescriber, PrescriptionView, SignedCreate,
+};
+use prescrypt_contract::{Countersignature, SignedItem, SignedPrescription};
 use serde_json::json;
 
+use super::prescriber_keys::usable_key;
 use super::{Loaded, now};
 use crate::audit;
 use crate::auth::{Principal, Role, is_ods_code};
@@ -17,8 +21,9 @@ use crate::keys::KeyRing;
 use crate::signing;
 use crate::store::DbConnection;
 use crate::store::codes::Code;
-use crate::store::prescriptions::{self as rows, ItemRow, Row};
+use crate::store::prescriptions::{self as rows, ItemRow, Lock, Row};
 use crate::store::quantity::Thousandths;
+use crate::store::signatures::{self, PreparedRow};
 
 /// A create request, checked; everything is validated before anything is written.
 pub struct ValidNew {
@@ -153,28 +158,87 @@ fn next_sequence(conn: &mut DbConnection, org: &str) -> Result<u32, AppError> {
     Ok(u32::try_from((value - 1) & i64::from(prescrypt_barcode::id::MAX_SEQUENCE)).unwrap_or(0))
 }
 
-/// Creates and signs a prescription.
-pub fn create(
+/// The clinical content of a new prescription of the caller's: ID, UUIDs and times assigned.
+fn new_content(
     conn: &mut DbConnection,
-    keys: &KeyRing,
     who: &Principal,
     new: &ValidNew,
-) -> Result<PrescriptionView, AppError> {
-    who.require(Role::Prescriber, "create prescriptions")?;
-    let at = now();
+    at: NaiveDateTime,
+) -> Result<SignedPrescription, AppError> {
     let sequence = next_sequence(conn, &who.org)?;
     let id = PrescriptionId::new(rand::random::<u32>() & 0xFF_FFFF, &who.org, sequence)
         .map_err(|e| AppError::Internal(format!("building an ID: {e}")))?;
-    let uuid = uuid::Uuid::new_v4().to_string();
     let expires_at = validity::expires_at(at, new.schedule);
-    let item_rows: Vec<ItemRow> = new
+    Ok(SignedPrescription {
+        id: id.to_string(),
+        uuid: uuid::Uuid::new_v4().to_string(),
+        prescriber: Prescriber {
+            id: who.sub.clone(),
+            org: who.org.clone(),
+        },
+        patient: Patient {
+            nhs_number: new.nhs_number.digits().to_owned(),
+            name: new.name.clone(),
+            birth_date: new.birth_date.format(BIRTH_DATE_FORMAT).to_string(),
+        },
+        items: new
+            .items
+            .iter()
+            .zip(1..)
+            .map(|(item, line)| SignedItem {
+                line,
+                uuid: uuid::Uuid::new_v4().to_string(),
+                code: item.code.clone(),
+                display: item.display.clone(),
+                quantity: item.quantity,
+                unit: item.unit.clone(),
+                dosage: item.dosage.clone(),
+            })
+            .collect(),
+        treatment_type: new.treatment_type.code().to_owned(),
+        issue_number: 1,
+        issue_count: new.issue_count,
+        nominated_pharmacy: new.nominated.clone(),
+        controlled_drug_schedule: new.schedule.map(i32::from),
+        created_at: signing::signed_time(at),
+        expires_at: signing::signed_time(expires_at),
+    })
+}
+
+const BIRTH_DATE_FORMAT: &str = "%Y-%m-%d";
+
+fn stored_time(text: &str) -> Result<NaiveDateTime, AppError> {
+    chrono::DateTime::parse_from_rfc3339(text)
+        .map(|t| t.naive_utc())
+        .map_err(|e| AppError::Internal(format!("a signed time {text:?}: {e}")))
+}
+
+/// Stores a prescription exactly as its content says, with the service's JWS (`jws`) and, when
+/// the prescriber signed, their JWS; issues its token and audits the creation.
+fn store(
+    conn: &mut DbConnection,
+    keys: &KeyRing,
+    who: &Principal,
+    content: &SignedPrescription,
+    jws: String,
+    prescriber_jws: Option<String>,
+    at: NaiveDateTime,
+) -> Result<PrescriptionView, AppError> {
+    let id = PrescriptionId::parse(&content.id)
+        .map_err(|e| AppError::Internal(format!("a signed ID {}: {e}", content.id)))?;
+    let treatment_type = TreatmentType::parse(&content.treatment_type).ok_or_else(|| {
+        AppError::Internal(format!(
+            "a signed treatment type {}",
+            content.treatment_type
+        ))
+    })?;
+    let item_rows: Vec<ItemRow> = content
         .items
         .iter()
-        .zip(1..)
-        .map(|(item, line)| ItemRow {
-            uuid: uuid::Uuid::new_v4().to_string(),
-            prescription_uuid: uuid.clone(),
-            line,
+        .map(|item| ItemRow {
+            uuid: item.uuid.clone(),
+            prescription_uuid: content.uuid.clone(),
+            line: item.line,
             code: item.code.clone(),
             display: item.display.clone(),
             quantity: Thousandths::new(item.quantity),
@@ -185,68 +249,33 @@ pub fn create(
             not_dispensed_reason: None,
         })
         .collect();
-    let prescriber = Prescriber {
-        id: who.sub.clone(),
-        org: who.org.clone(),
-    };
-    let patient = Patient {
-        nhs_number: new.nhs_number.digits().to_owned(),
-        name: new.name.clone(),
-        birth_date: new.birth_date.format("%Y-%m-%d").to_string(),
-    };
-    let content = SignedPrescription {
-        id: id.to_string(),
-        uuid: uuid.clone(),
-        prescriber: prescriber.clone(),
-        patient: patient.clone(),
-        items: item_rows
-            .iter()
-            .map(|i| SignedItem {
-                line: i.line,
-                uuid: i.uuid.clone(),
-                code: i.code.clone(),
-                display: i.display.clone(),
-                quantity: i.quantity.get(),
-                unit: i.unit.clone(),
-                dosage: i.dosage.clone(),
-            })
-            .collect(),
-        treatment_type: new.treatment_type.code().to_owned(),
-        issue_number: 1,
-        issue_count: new.issue_count,
-        nominated_pharmacy: new.nominated.clone(),
-        controlled_drug_schedule: new.schedule.map(i32::from),
-        created_at: at
-            .and_utc()
-            .to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
-        expires_at: expires_at
-            .and_utc()
-            .to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
-    };
-    let key = keys.active();
-    let jws = signing::sign_jws(&content, key)?;
-    let token = signing::issue_token(id, key);
+    let token = signing::issue_token(id, keys.active());
     let row = Row {
-        uuid: uuid.clone(),
+        uuid: content.uuid.clone(),
         short_id: id.compact().to_owned(),
         status: Code(Status::ToBeDispensed),
         pending_cancellation: false,
         cancellation_requested_by: None,
         cancel_reason: None,
-        treatment_type: Code(new.treatment_type),
-        issue_number: 1,
-        issue_count: new.issue_count,
-        prescriber_id: prescriber.id,
-        prescriber_org: prescriber.org,
-        patient_nhs_number: patient.nhs_number,
-        patient_name: patient.name,
-        patient_birth_date: new.birth_date,
-        nominated_pharmacy: new.nominated.clone(),
-        controlled_drug_schedule: new.schedule.map(i32::from),
+        treatment_type: Code(treatment_type),
+        issue_number: content.issue_number,
+        issue_count: content.issue_count,
+        prescriber_id: content.prescriber.id.clone(),
+        prescriber_org: content.prescriber.org.clone(),
+        patient_nhs_number: content.patient.nhs_number.clone(),
+        patient_name: content.patient.name.clone(),
+        patient_birth_date: NaiveDate::parse_from_str(
+            &content.patient.birth_date,
+            BIRTH_DATE_FORMAT,
+        )
+        .map_err(|e| AppError::Internal(format!("a signed birth date: {e}")))?,
+        nominated_pharmacy: content.nominated_pharmacy.clone(),
+        controlled_drug_schedule: content.controlled_drug_schedule,
         dispenser: None,
-        created_at: at,
-        expires_at,
+        created_at: stored_time(&content.created_at)?,
+        expires_at: stored_time(&content.expires_at)?,
         jws,
+        prescriber_jws,
         token: token.text().as_str().to_owned(),
         version: 1,
         updated_at: at,
@@ -256,8 +285,8 @@ pub fn create(
         conn,
         who,
         "created",
-        Some(&uuid),
-        &json!({"id": id.to_string()}),
+        Some(&content.uuid),
+        &json!({"id": content.id, "prescriber_signed": row.prescriber_jws.is_some()}),
         at,
     )?;
     Ok(Loaded {
@@ -265,4 +294,172 @@ pub fn create(
         items: item_rows,
     }
     .view())
+}
+
+/// Whether a one-step create (no prescriber signature) is allowed: only on a `--dev` service.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Unsigned {
+    Allowed,
+    Refused,
+}
+
+/// One-step create: the service alone signs the content. Only a `--dev` service does this; in
+/// production a prescription carries its prescriber's signature ([`prepare`], [`create_signed`]).
+pub fn create(
+    conn: &mut DbConnection,
+    keys: &KeyRing,
+    who: &Principal,
+    new: &ValidNew,
+    unsigned: Unsigned,
+) -> Result<PrescriptionView, AppError> {
+    who.require(Role::Prescriber, "create prescriptions")?;
+    if unsigned == Unsigned::Refused {
+        return Err(AppError::Unprocessable {
+            code: "prescriber-signature-required",
+            field: None,
+            detail: "a prescription must carry its prescriber's signature: POST \
+                     /api/v1/prescriptions/prepare with your key's kid, sign the signing_input, \
+                     then POST {prepared_id, signature} here"
+                .to_owned(),
+        });
+    }
+    let at = now();
+    let content = new_content(conn, who, new, at)?;
+    let jws = signing::sign_jws(&content, keys.active())?;
+    store(conn, keys, who, &content, jws, None, at)
+}
+
+/// `POST /api/v1/prescriptions/prepare`: assigns the ID and UUIDs and answers the signing input
+/// of the prescriber's JWS. Nothing is issued until [`create_signed`].
+pub fn prepare(
+    conn: &mut DbConnection,
+    who: &Principal,
+    new: &ValidNew,
+    kid: &str,
+    ttl: chrono::Duration,
+) -> Result<Prepared, AppError> {
+    who.require(Role::Prescriber, "prepare prescriptions")?;
+    let at = now();
+    let key = usable_key(conn, who, kid, at, "kid")?;
+    let content = new_content(conn, who, new, at)?;
+    let signing_input = signing::prescriber_signing_input(&key.kid, &content)?;
+    let row = PreparedRow {
+        prepared_id: uuid::Uuid::new_v4().to_string(),
+        sub: who.sub.clone(),
+        org: who.org.clone(),
+        kid: key.kid,
+        signing_input,
+        created_at: at,
+        expires_at: at + ttl,
+        signature: None,
+        prescription_uuid: None,
+    };
+    signatures::insert_prepared(conn, &row)?;
+    audit::append(
+        conn,
+        who,
+        "prepared",
+        Some(&content.uuid),
+        &json!({"id": content.id, "kid": row.kid, "prepared_id": row.prepared_id}),
+        at,
+    )?;
+    Ok(Prepared {
+        prepared_id: row.prepared_id,
+        signing_input: row.signing_input,
+        prescription: content,
+        expires_at: row.expires_at.and_utc(),
+    })
+}
+
+/// `POST /api/v1/prescriptions` with `{prepared_id, signature}`: checks the prescriber's
+/// signature over the prepared signing input, countersigns and issues. Sending the same
+/// signature again answers the prescription it issued; any other use of a used prepared ID is
+/// refused, so a prepared ID never issues other content.
+pub fn create_signed(
+    conn: &mut DbConnection,
+    keys: &KeyRing,
+    who: &Principal,
+    signed: &SignedCreate,
+) -> Result<PrescriptionView, AppError> {
+    who.require(Role::Prescriber, "create prescriptions")?;
+    let at = now();
+    let prepared = signatures::find_prepared(conn, &signed.prepared_id)?
+        .filter(|p| p.sub == who.sub && p.org == who.org)
+        .ok_or_else(|| {
+            AppError::refused(
+                "unknown-prepared-id",
+                "prepared_id",
+                "no prepared prescription of yours has this prepared_id",
+            )
+        })?;
+    let content: SignedPrescription = signing::payload_of(&prepared.signing_input)?;
+    if prepared.prescription_uuid.is_some() {
+        if prepared.signature.as_deref() == Some(signed.signature.as_str()) {
+            let id = PrescriptionId::parse(&content.id)
+                .map_err(|e| AppError::Internal(format!("a signed ID: {e}")))?;
+            return match super::load(conn, &id, Lock::None)? {
+                Some(loaded) => Ok(loaded.view()),
+                None => Err(AppError::Internal(
+                    "an issued prescription is missing".into(),
+                )),
+            };
+        }
+        return Err(AppError::Conflict {
+            code: "prepared-already-used",
+            detail: "this prepared prescription was already signed and issued; prepare again"
+                .to_owned(),
+        });
+    }
+    if prepared.expires_at <= at {
+        return Err(AppError::refused(
+            "prepared-expired",
+            "prepared_id",
+            "the prepared prescription expired before it was signed; prepare again",
+        ));
+    }
+    let key = usable_key(conn, who, &prepared.kid, at, "prepared_id")?;
+    let signature = data_encoding::BASE64URL_NOPAD
+        .decode(signed.signature.as_bytes())
+        .ok()
+        .and_then(|bytes| <[u8; 64]>::try_from(bytes).ok())
+        .ok_or_else(|| {
+            AppError::refused(
+                "invalid-signature",
+                "signature",
+                "64 bytes in BASE64URL without padding",
+            )
+        })?;
+    key.verifying_key()?
+        .verify_strict(
+            prepared.signing_input.as_bytes(),
+            &ed25519_dalek::Signature::from_bytes(&signature),
+        )
+        .map_err(|_| {
+            AppError::refused(
+                "invalid-signature",
+                "signature",
+                format!(
+                    "the signature does not verify with key {} over the prepared signing_input",
+                    key.kid
+                ),
+            )
+        })?;
+    let prescriber_jws = format!("{}.{}", prepared.signing_input, signed.signature);
+    let countersignature = Countersignature {
+        id: content.id.clone(),
+        uuid: content.uuid.clone(),
+        prescriber_kid: key.kid,
+        prescriber_jws_sha256: jws_digest(&prescriber_jws),
+        accepted_at: signing::signed_time(at),
+    };
+    let jws = signing::countersign(&countersignature, keys.active())?;
+    if !signatures::mark_used(
+        conn,
+        &prepared.prepared_id,
+        &signed.signature,
+        &content.uuid,
+    )? {
+        return Err(AppError::ConcurrentUpdate);
+    }
+    store(conn, keys, who, &content, jws, Some(prescriber_jws), at)
 }

@@ -36,9 +36,15 @@ pub(super) fn expire_if_due(
     Ok(true)
 }
 
-/// Expires every prescription whose time is up (the periodic sweep); returns how many.
+/// How long a used or expired prepared prescription is kept: a prescriber's system that retries
+/// a signed create within it gets the prescription it issued back.
+const KEEP_PREPARED: chrono::Duration = chrono::Duration::hours(24);
+
+/// Expires every prescription whose time is up (the periodic sweep) and forgets prepared
+/// prescriptions past [`KEEP_PREPARED`]; returns how many prescriptions expired.
 pub fn sweep_expired(conn: &mut DbConnection, limit: i64) -> Result<usize, AppError> {
     let at = now();
+    crate::store::signatures::prune_prepared(conn, at - KEEP_PREPARED)?;
     let active: Vec<Status> = Status::ALL
         .iter()
         .copied()

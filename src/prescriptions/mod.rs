@@ -11,6 +11,7 @@ mod claim;
 mod create;
 mod dispense;
 mod expiry;
+mod prescriber_keys;
 mod read;
 mod release;
 mod return_;
@@ -18,9 +19,10 @@ mod token;
 
 pub use cancel::cancel;
 pub use claim::claim;
-pub use create::{ValidItem, ValidNew, create, validate_new};
+pub use create::{Unsigned, ValidItem, ValidNew, create, create_signed, prepare, validate_new};
 pub use dispense::{dispense, withdraw};
 pub use expiry::sweep_expired;
+pub use prescriber_keys::{Enrolled, enrol, key_set, revoke};
 pub use read::{events, get, history, peek, record_read};
 pub use release::{release, release_nominated};
 pub use return_::return_to_spine;
@@ -47,7 +49,7 @@ pub fn system() -> Principal {
     Principal {
         sub: "prescrypt".into(),
         role: Role::Admin,
-        org: "SYSTEM".into(),
+        org: crate::auth::SYSTEM_ORG.into(),
     }
 }
 
@@ -120,6 +122,7 @@ impl Loaded {
             created_at: self.row.created_at.and_utc(),
             expires_at: self.row.expires_at.and_utc(),
             jws: self.row.jws.clone(),
+            prescriber_jws: self.row.prescriber_jws.clone(),
             token: self.row.token.clone(),
         }
     }

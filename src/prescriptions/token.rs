@@ -6,17 +6,18 @@ use serde_json::json;
 
 use super::{now, own};
 use crate::audit;
-use crate::auth::Principal;
+use crate::auth::{Principal, Role};
 use crate::error::AppError;
 use crate::store::DbConnection;
 
-/// The token sheet of a prescription, for the prescribing organisation only.
+/// The token sheet of a prescription, for the prescribers of the prescribing organisation only.
 pub fn token_sheet(
     conn: &mut DbConnection,
     who: &Principal,
     id: &PrescriptionId,
     dpi: Dpi,
 ) -> Result<TokenSheet, AppError> {
+    who.require(Role::Prescriber, "print prescription tokens")?;
     let loaded = own(conn, who, id)?;
     let token = Token::parse(&loaded.row.token)
         .map_err(|e| AppError::Internal(format!("stored token: {e}")))?;

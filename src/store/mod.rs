@@ -11,6 +11,7 @@ pub mod codes;
 pub mod prescriptions;
 pub mod quantity;
 pub mod schema;
+pub mod signatures;
 
 use std::sync::mpsc;
 use std::time::Duration;
@@ -78,6 +79,7 @@ pub fn connect(url: &str) -> Result<DbConnection, AppError> {
         }
         Backend::Sqlite => {
             let path = url.strip_prefix("sqlite://").unwrap_or(url);
+            create_private(path)?;
             let mut sqlite = diesel::SqliteConnection::establish(path)
                 .map_err(|e| AppError::Unavailable(e.to_string()))?;
             sqlite
@@ -89,6 +91,25 @@ pub fn connect(url: &str) -> Result<DbConnection, AppError> {
         }
     };
     Ok(connection)
+}
+
+/// Creates a new SQLite database file readable by its owner only (it holds patient data), before
+/// SQLite creates it with the umask's mode; its `-wal` and `-shm` files take the same mode.
+fn create_private(path: &str) -> Result<(), AppError> {
+    use std::os::unix::fs::OpenOptionsExt;
+    if path == ":memory:" || path.starts_with("file:") {
+        return Ok(());
+    }
+    match std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+    {
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(e) => Err(AppError::Unavailable(format!("creating {path}: {e}"))),
+    }
 }
 
 /// Runs the pending migrations of the connection's backend (and, once, switches SQLite to WAL).

@@ -34,6 +34,7 @@ pub struct Row {
     pub created_at: NaiveDateTime,
     pub expires_at: NaiveDateTime,
     pub jws: String,
+    pub prescriber_jws: Option<String>,
     pub token: String,
     pub version: i64,
     pub updated_at: NaiveDateTime,

@@ -29,6 +29,7 @@ diesel::table! {
         created_at -> Timestamp,
         expires_at -> Timestamp,
         jws -> Text,
+        prescriber_jws -> Nullable<Text>,
         token -> Text,
         version -> BigInt,
         updated_at -> Timestamp,
@@ -108,6 +109,31 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    prescriber_keys (kid) {
+        kid -> Text,
+        sub -> Text,
+        org -> Text,
+        x -> Text,
+        created_at -> Timestamp,
+        revoked_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    prepared_prescriptions (prepared_id) {
+        prepared_id -> Text,
+        sub -> Text,
+        org -> Text,
+        kid -> Text,
+        signing_input -> Text,
+        created_at -> Timestamp,
+        expires_at -> Timestamp,
+        signature -> Nullable<Text>,
+        prescription_uuid -> Nullable<Text>,
+    }
+}
+
 diesel::joinable!(items -> prescriptions (prescription_uuid));
 diesel::joinable!(dispense_notifications -> prescriptions (prescription_uuid));
 diesel::allow_tables_to_appear_in_same_query!(
@@ -119,4 +145,6 @@ diesel::allow_tables_to_appear_in_same_query!(
     audit_log,
     audit_head,
     audit_checkpoint,
+    prescriber_keys,
+    prepared_prescriptions,
 );

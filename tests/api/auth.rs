@@ -114,8 +114,8 @@ async fn tokens_from_a_configured_jwks_file_are_trusted_for_its_issuer_only() {
             jwks_path.to_str().unwrap(),
             "--jwks-issuer",
             "https://idp.example",
-            "--no-dev-issuer",
         ])
+        .production()
         .spawn()
         .await;
 
@@ -125,10 +125,10 @@ async fn tokens_from_a_configured_jwks_file_are_trusted_for_its_issuer_only() {
         &idp.encoding,
     )
     .unwrap();
-    let (status, body) = app
-        .post("/api/v1/prescriptions", &good, &new_prescription())
-        .await;
-    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let signer = prescrypt_testkit::PrescriberSigner::generate();
+    signer.enrol(&app, &good).await;
+    let created = signer.issue(&app, &good, &new_prescription()).await;
+    assert!(created["prescriber_jws"].is_string(), "{created}");
     let wrong_iss = jsonwebtoken::encode(
         &header_eddsa(idp.kid.as_str()),
         &claims(DEV_ISSUER, AUDIENCE, 600),
@@ -320,4 +320,124 @@ async fn refused_accesses_are_audited_without_naming_the_prescription() {
         )
         .await;
     assert!(!history.to_string().contains(OTHER_PHARMACY), "{history}");
+}
+
+#[tokio::test]
+async fn only_prescribers_of_the_prescribing_organisation_print_tokens() {
+    let app = spawn_app().await;
+    let created = app.create_default().await;
+    let id = created["id"].as_str().unwrap();
+    for format in ["pdf", "png", "svg"] {
+        let path = format!("/api/v1/prescriptions/{id}/token.{format}");
+        for (bearer, expected) in [
+            (
+                app.token(Role::Pharmacist, PRESCRIBER_ORG, "P0000001"),
+                StatusCode::FORBIDDEN,
+            ),
+            (
+                app.token(Role::Admin, PRESCRIBER_ORG, "A0000001"),
+                StatusCode::FORBIDDEN,
+            ),
+            (
+                app.token(Role::Prescriber, "B82005", "G2"),
+                StatusCode::NOT_FOUND,
+            ),
+        ] {
+            let response = app
+                .client
+                .get(app.url(&path))
+                .bearer_auth(&bearer)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(response.status(), expected, "{path}");
+        }
+        let response = app
+            .client
+            .get(app.url(&path))
+            .bearer_auth(app.prescriber())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::OK, "{path}");
+    }
+}
+
+#[tokio::test]
+async fn tokens_not_yet_valid_issued_in_the_future_or_living_too_long_are_rejected() {
+    let app = spawn_app().await;
+    let now = chrono::Utc::now().timestamp();
+    let shifted = |iat: i64, exp: i64, nbf: Option<i64>| {
+        let mut claims = claims(DEV_ISSUER, AUDIENCE, 0);
+        claims.iat = iat;
+        claims.exp = exp;
+        claims.nbf = nbf;
+        signed_by_dev_issuer(&app, &claims)
+    };
+    // Each alone is refused; the same token without the fault is accepted.
+    assert_unauthenticated(&app, &shifted(now, now + 600, Some(now + 600))).await;
+    assert_unauthenticated(&app, &shifted(now + 600, now + 1200, None)).await;
+    assert_unauthenticated(&app, &shifted(now, now + 13 * 3600, None)).await;
+    let good = shifted(now, now + 11 * 3600, Some(now));
+    let (status, body) = app.get("/api/v1/prescriber-keys.json", &good).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+
+    let short = TestApp::builder()
+        .flags(["--max-token-lifetime", "1h"])
+        .spawn()
+        .await;
+    let two_hours = {
+        let mut claims = claims(DEV_ISSUER, AUDIENCE, 2 * 3600);
+        claims.iat = now;
+        signed_by_dev_issuer(&short, &claims)
+    };
+    assert_unauthenticated(&short, &two_hours).await;
+}
+
+#[tokio::test]
+async fn critical_headers_the_system_org_and_unreadable_subjects_are_rejected() {
+    let app = spawn_app().await;
+    let issuer = prescrypt::keys::dev_issuer(&app.keys_dir()).unwrap();
+    let signed_with_header = |header: serde_json::Value, claims: &Claims| {
+        let b64 = |bytes: Vec<u8>| data_encoding::BASE64URL_NOPAD.encode(&bytes);
+        let message = format!(
+            "{}.{}",
+            b64(serde_json::to_vec(&header).unwrap()),
+            b64(serde_json::to_vec(claims).unwrap())
+        );
+        let signature =
+            jsonwebtoken::crypto::sign(message.as_bytes(), &issuer.encoding, Algorithm::EdDSA)
+                .unwrap();
+        format!("{message}.{signature}")
+    };
+    let good = claims(DEV_ISSUER, AUDIENCE, 600);
+    let plain = json!({"alg": "EdDSA", "kid": issuer.kid.as_str()});
+    let (status, body) = app
+        .get(
+            "/api/v1/prescriber-keys.json",
+            &signed_with_header(plain.clone(), &good),
+        )
+        .await;
+    assert_eq!(
+        status,
+        StatusCode::OK,
+        "the hand-made token is good: {body}"
+    );
+    let mut critical = plain;
+    critical["crit"] = json!(["urn:example:policy"]);
+    critical["urn:example:policy"] = json!("strict");
+    assert_unauthenticated(&app, &signed_with_header(critical, &good)).await;
+
+    let mut system = good.clone();
+    system.org = "SYSTEM".into();
+    assert_unauthenticated(&app, &signed_by_dev_issuer(&app, &system)).await;
+    for sub in [
+        "x".repeat(65),
+        "G 123".to_owned(),
+        "G\u{202e}123".to_owned(),
+    ] {
+        let mut odd = good.clone();
+        odd.sub = sub;
+        assert_unauthenticated(&app, &signed_by_dev_issuer(&app, &odd)).await;
+    }
 }

@@ -22,6 +22,7 @@ use serde_json::{Value, json};
 use crate::helpers::{
     TestApp, alg_none, claims_as, hs256_keyed_with, signed_by_dev_issuer, spawn_app,
 };
+use prescrypt_testkit::PrescriberSigner;
 
 // The matrix's own organisations and professionals (not the shared fixtures' ones), so that
 // examples in public documents such as the OpenAPI schema are never mistaken for leaks.
@@ -146,6 +147,7 @@ struct Row {
 }
 
 const NEW_PRESCRIPTION: &str = r#"{"patient":{"nhs_number":"9990000018","name":"Matrix Create","birth_date":"1990-05-17"},"items":[{"code":"100000001","display":"Createmol 5mg tablets","quantity":28,"unit":"tablet","dosage":"1 daily"}]}"#;
+const PREPARE_WITH_KID: &str = r#"{"kid":"{kid}","patient":{"nhs_number":"9990000018","name":"Matrix Prepare","birth_date":"1990-05-17"},"items":[{"code":"100000002","display":"Preparol 5mg tablets","quantity":28,"unit":"tablet","dosage":"1 daily"}]}"#;
 const DISPENSE_ALL: &str =
     r#"{"items":[{"line":1,"outcome":"complete"},{"line":2,"outcome":"complete"}]}"#;
 
@@ -167,11 +169,11 @@ const MATRIX: &[Row] = &[
     Row { call: "GET /api/v1/prescriptions/{id}/history", body: None, given: ReturnedByHolder,
           cells: [Deny(401), Deny(401), Deny(401), Deny(401), Deny(401), See(200),  Deny(404), Deny(404), Deny(404), See(200)] },
     Row { call: "GET /api/v1/prescriptions/{id}/token.pdf", body: None, given: HeldByHolder,
-          cells: [Deny(401), Deny(401), Deny(401), Deny(401), Deny(401), See(200),  Deny(404), Deny(404), Deny(404), Deny(404)] },
+          cells: [Deny(401), Deny(401), Deny(401), Deny(401), Deny(401), See(200),  Deny(404), Deny(403), Deny(403), Deny(403)] },
     Row { call: "GET /api/v1/prescriptions/{id}/token.png", body: None, given: HeldByHolder,
-          cells: [Deny(401), Deny(401), Deny(401), Deny(401), Deny(401), See(200),  Deny(404), Deny(404), Deny(404), Deny(404)] },
+          cells: [Deny(401), Deny(401), Deny(401), Deny(401), Deny(401), See(200),  Deny(404), Deny(403), Deny(403), Deny(403)] },
     Row { call: "GET /api/v1/prescriptions/{id}/token.svg", body: None, given: HeldByHolder,
-          cells: [Deny(401), Deny(401), Deny(401), Deny(401), Deny(401), See(200),  Deny(404), Deny(404), Deny(404), Deny(404)] },
+          cells: [Deny(401), Deny(401), Deny(401), Deny(401), Deny(401), See(200),  Deny(404), Deny(403), Deny(403), Deny(403)] },
     // Whoever holds the scanned token may release a prescription nobody holds.
     Row { call: "POST /api/v1/release", body: Some(r#"{"token":"{token}"}"#), given: ToBeDispensed,
           cells: [Deny(401), Deny(401), Deny(401), Deny(401), Deny(401), Deny(403), Deny(403), See(200),  See(200),  Deny(403)] },
@@ -211,6 +213,20 @@ const MATRIX: &[Row] = &[
           cells: [Blind(200), Blind(200), Blind(200), Blind(200), Blind(200), Blind(200), Blind(200), Blind(200), Blind(200), Blind(200)] },
     Row { call: "GET /metrics", body: None, given: HeldByHolder,
           cells: [Blind(200), Blind(200), Blind(200), Blind(200), Blind(200), Blind(200), Blind(200), Blind(200), Blind(200), Blind(200)] },
+    // Prescriber keys: each prescriber enrols their own ({x}: a fresh public key) and revokes
+    // their own ({kid}: a key prescriber A enrolled); the key set is for every signed-in role.
+    Row { call: "POST /api/v1/prescriber-keys", body: Some(r#"{"jwk":{"kty":"OKP","crv":"Ed25519","x":"{x}"}}"#), given: NoPrescription,
+          cells: [Deny(401), Deny(401), Deny(401), Deny(401), Deny(401), See(201),  See(201),  Deny(403), Deny(403), Deny(403)] },
+    Row { call: "DELETE /api/v1/prescriber-keys/{kid}", body: None, given: NoPrescription,
+          cells: [Deny(401), Deny(401), Deny(401), Deny(401), Deny(401), See(200),  Deny(404), Deny(404), Deny(404), Deny(404)] },
+    Row { call: "GET /api/v1/prescriber-keys.json", body: None, given: NoPrescription,
+          cells: [Deny(401), Deny(401), Deny(401), Deny(401), Deny(401), Blind(200), Blind(200), Blind(200), Blind(200), Blind(200)] },
+    // Two-step issue with prescriber A's key ({kid}) and A's prepared prescription ({prepared_id},
+    // {signature}): nobody else's key prepares and nobody else's prepared ID issues.
+    Row { call: "POST /api/v1/prescriptions/prepare", body: Some(PREPARE_WITH_KID), given: NoPrescription,
+          cells: [Deny(401), Deny(401), Deny(401), Deny(401), Deny(401), See(200),  Deny(422), Deny(403), Deny(403), Deny(403)] },
+    Row { call: "POST /api/v1/prescriptions", body: Some(r#"{"prepared_id":"{prepared_id}","signature":"{signature}"}"#), given: NoPrescription,
+          cells: [Deny(401), Deny(401), Deny(401), Deny(401), Deny(401), See(201),  Deny(422), Deny(403), Deny(403), Deny(403)] },
     // Signed audit checkpoints: no patient data, for every organisation to keep; not anonymous.
     Row { call: "GET /api/v1/audit/checkpoints", body: None, given: HeldByHolder,
           cells: [Deny(401), Deny(401), Deny(401), Deny(401), Deny(401), Blind(200), Blind(200), Blind(200), Blind(200), Blind(200)] },
@@ -532,14 +548,50 @@ async fn owner_snapshot(app: &TestApp, fixture: &Fixture) -> (Value, Value) {
     (view, history)
 }
 
-fn problem_code(status: u16) -> &'static str {
+fn problem_code(call: &str, status: u16) -> &'static str {
     match status {
         401 => "unauthenticated",
         403 => "forbidden",
+        404 if call.contains("/prescriber-keys/") => "not-found",
         404 => "prescription-not-found",
         409 => "held-by-another-dispenser",
+        422 if call.ends_with("/prepare") => "unknown-prescriber-key",
+        422 => "unknown-prepared-id",
         other => panic!("no problem code is expected with {other}"),
     }
+}
+
+/// The prescriber-key placeholders of a cell: `{x}` a fresh public key; `{kid}` a key prescriber
+/// A enrolled; `{prepared_id}` and `{signature}` a prescription A prepared and signed.
+async fn key_placeholders(app: &TestApp, row: &Row) -> Vec<(&'static str, String)> {
+    let template = format!("{} {}", row.call, row.body.unwrap_or_default());
+    let signer = PrescriberSigner::generate();
+    let mut filled = vec![("{x}", signer.jwk().x)];
+    if template.contains("{kid}") || template.contains("{prepared_id}") {
+        let owner = app.token(Role::Prescriber, ORG_A, PRESCRIBER_A);
+        signer.enrol(app, &owner).await;
+        filled.push(("{kid}", signer.kid()));
+        if template.contains("{prepared_id}") {
+            let body: Value = serde_json::from_str(NEW_PRESCRIPTION).unwrap();
+            let (status, prepared) = signer.prepare(app, &owner, &body).await;
+            assert_eq!(status, StatusCode::OK, "{prepared}");
+            let input = prepared["signing_input"].as_str().unwrap();
+            filled.push(("{signature}", signer.sign(input)));
+            filled.push((
+                "{prepared_id}",
+                prepared["prepared_id"].as_str().unwrap().to_owned(),
+            ));
+        }
+    }
+    filled
+}
+
+fn fill_keys(template: &str, placeholders: &[(&str, String)]) -> String {
+    placeholders
+        .iter()
+        .fold(template.to_owned(), |text, (name, value)| {
+            text.replace(name, value)
+        })
 }
 
 /// The checks of one answer; each failure is one line.
@@ -570,7 +622,7 @@ fn check_reply(
                     reply.header("content-type")
                 ));
             }
-            let code = problem_code(status);
+            let code = problem_code(call, status);
             match reply.json() {
                 Some(problem) => {
                     let well_formed = problem["status"] == status
@@ -652,8 +704,9 @@ async fn run_cell(app: &TestApp, row: &Row, caller: Caller, expect: Expect) -> V
         .map_or((ghost.id.as_str(), ghost.token.as_str()), |f| {
             (f.id.as_str(), f.token.as_str())
         });
-    let call = fill(row.call, id, token);
-    let body = row.body.map(|b| fill(b, id, token));
+    let keys = key_placeholders(app, row).await;
+    let call = fill_keys(&fill(row.call, id, token), &keys);
+    let body = row.body.map(|b| fill_keys(&fill(b, id, token), &keys));
     let names_a_prescription = row.call.contains("{id}")
         || row
             .body

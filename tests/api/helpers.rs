@@ -42,6 +42,7 @@ pub fn claims_as(
         aud: aud.into(),
         iat: now,
         exp: now + exp_offset,
+        nbf: None,
     }
 }
 

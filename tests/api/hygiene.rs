@@ -379,3 +379,19 @@ async fn logs_at_info_carry_no_secrets_and_no_patient_data() {
         );
     }
 }
+
+#[tokio::test]
+async fn the_sqlite_database_and_its_journal_are_owner_only_from_the_first_byte() {
+    let app = spawn_app().await;
+    if prescrypt::store::Backend::of(&app.database_url) != prescrypt::store::Backend::Sqlite {
+        return; // The PostgreSQL run: the server's files are the cluster's business.
+    }
+    app.create_default().await;
+    let database = Path::new(&app.database_url);
+    for file in [
+        database.to_path_buf(),
+        PathBuf::from(format!("{}-wal", app.database_url)),
+    ] {
+        assert_eq!(mode_of(&file), 0o600, "{}", file.display());
+    }
+}

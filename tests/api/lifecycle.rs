@@ -1,3 +1,7 @@
+use diesel::prelude::*;
+use prescrypt::auth::Role;
+use prescrypt::store::schema::{audit_log, idempotency_keys};
+use prescrypt_testkit::PRESCRIBER;
 use reqwest::StatusCode;
 use serde_json::json;
 
@@ -239,6 +243,73 @@ async fn optional_idempotency_key_on_create_replays_the_same_prescription() {
         .await;
     assert_eq!((s1, s2), (StatusCode::CREATED, StatusCode::CREATED));
     assert_eq!(a["id"], b["id"]);
+}
+
+#[tokio::test]
+async fn a_key_replays_only_to_its_caller_audited_and_is_forgotten_after_the_retention() {
+    let app = TestApp::builder()
+        .flags(["--idempotency-retention", "1s", "--sweep-interval", "1s"])
+        .spawn()
+        .await;
+    let body = new_prescription();
+    let create = |bearer: String| {
+        let app = &app;
+        let body = &body;
+        async move {
+            app.post_keyed("/api/v1/prescriptions", &bearer, body, Some("shared-key"))
+                .await
+        }
+    };
+    let first = create(app.prescriber()).await;
+    assert_eq!(first.status, StatusCode::CREATED, "{}", first.body);
+    let colleague = app.token(Role::Prescriber, PRESCRIBER_ORG, "G7654321");
+    let theirs = create(colleague).await;
+    assert_eq!(
+        theirs.status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "{}",
+        theirs.body
+    );
+    assert!(
+        !theirs
+            .body
+            .to_string()
+            .contains(first.body["id"].as_str().unwrap()),
+        "another caller never sees the first caller's answer: {}",
+        theirs.body
+    );
+    let again = create(app.prescriber()).await;
+    assert!(again.replayed);
+    assert_eq!(again.body["id"], first.body["id"]);
+    let mut conn = app.store.connection().unwrap();
+    let replays: i64 = audit_log::table
+        .filter(audit_log::action.eq("idempotent-replay"))
+        .filter(audit_log::actor.eq(PRESCRIBER))
+        .count()
+        .get_result(&mut conn)
+        .unwrap();
+    assert_eq!(replays, 1);
+    drop(conn);
+
+    // Past the retention the sweep forgets the key (and the answer it kept).
+    let mut forgotten = false;
+    for _ in 0..50 {
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        let mut conn = app.store.connection().unwrap();
+        let left: i64 = idempotency_keys::table
+            .count()
+            .get_result(&mut conn)
+            .unwrap();
+        if left == 0 {
+            forgotten = true;
+            break;
+        }
+    }
+    assert!(forgotten, "the key was never pruned");
+    let after = create(app.prescriber()).await;
+    assert_eq!(after.status, StatusCode::CREATED);
+    assert!(!after.replayed);
+    assert_ne!(after.body["id"], first.body["id"]);
 }
 
 #[tokio::test]

@@ -18,6 +18,7 @@ mod input;
 mod lifecycle;
 mod operations;
 mod overload;
+mod prescriber_signatures;
 mod signing;
 mod throttle;
 mod tokens;

@@ -212,8 +212,32 @@ fn the_binary_serves_on_port_0_and_mints_tokens_it_trusts() {
         ],
     );
     assert!(token.success(), "{token:?}");
+    assert!(
+        token.stderr.contains("--dev"),
+        "a dev token says where it works: {token:?}"
+    );
     let token = token.stdout.trim().to_owned();
     assert_eq!(token.split('.').count(), 3);
+
+    // Without --dev and without an identity provider the service refuses to start.
+    let database = dir.path().join("db.sqlite").display().to_string();
+    let refused = run_prescrypt(
+        prescrypt_bin!(),
+        [
+            "serve",
+            "--bind",
+            "127.0.0.1:0",
+            "--database-url",
+            database.as_str(),
+            "--keys-dir",
+            keys_arg.as_str(),
+        ],
+    );
+    assert!(!refused.success(), "{refused:?}");
+    assert!(
+        refused.stderr.contains("--jwks-file") && refused.stderr.contains("--dev"),
+        "{refused:?}"
+    );
 
     let service = Service::builder(prescrypt_bin!())
         .dir(dir.path())

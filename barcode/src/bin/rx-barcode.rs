@@ -3,8 +3,13 @@
 //! `rx-barcode decode FILE...` prints exactly one JSON object per input, one per line:
 //! `{"file": "<as given>", "codes": [{"format": "code128", "text": "...", "aim": "]C0"}], "ms": 1.23}`
 //! with `"error": "..."` added when the file cannot be read. It exits 0 even when nothing is found.
+//! A GS1 symbol (`]C1` GS1-128, `]d2` GS1 Data Matrix, `]Q3` GS1 QR; its text keeps every FNC1
+//! after the first as GS, 0x1D) also carries its element strings,
+//! `"gs1": {"01": "09501101530003", "17": "270131", "10": "AB12", "21": "SN1"}`, or, when they do
+//! not parse, `"gs1_error": "..."` instead.
 //! `--want token|id|any|all` says what to look for: decoding a file stops as soon as it is found.
 
+use std::collections::BTreeMap;
 use std::io::Write as _;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -77,14 +82,35 @@ struct CodeReport {
     format: &'static str,
     text: String,
     aim: String,
+    /// A GS1 symbol's element strings, AI → value.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    gs1: Option<BTreeMap<String, String>>,
+    /// Why a GS1 symbol's element strings do not parse (then there is no `gs1`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    gs1_error: Option<String>,
 }
 
 impl From<DecodedCode> for CodeReport {
     fn from(code: DecodedCode) -> Self {
+        let (gs1, gs1_error) = match code.gs1() {
+            None => (None, None),
+            Some(Ok(elements)) => (
+                Some(
+                    elements
+                        .elements()
+                        .map(|element| (element.ai.to_string(), element.value.to_owned()))
+                        .collect(),
+                ),
+                None,
+            ),
+            Some(Err(error)) => (None, Some(error.to_string())),
+        };
         Self {
             format: code.format.name(),
             text: code.text,
             aim: code.aim,
+            gs1,
+            gs1_error,
         }
     }
 }

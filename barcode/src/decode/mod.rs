@@ -17,7 +17,10 @@
 //! stays within the same bound. Every stage checks the time budget, and an rxing call is only
 //! started when its estimated cost fits the time left. Every decode call runs under
 //! `catch_unwind`. A decoded text that claims to be ours but fails our own check is dropped,
-//! never reported (see [`Payload::classify`]).
+//! never reported (see [`Payload::classify_symbol`]).
+//!
+//! GS1 symbols (medicine packs) are reported like any other code, with their AIM identifier
+//! (`]C1`, `]d2`) and FNC1 as GS; [`DecodedCode::gs1`] parses their element strings.
 
 mod pipeline;
 
@@ -28,6 +31,7 @@ use std::time::{Duration, Instant};
 
 use image::{DynamicImage, GrayImage, ImageFormat, ImageReader, Limits};
 
+use crate::gs1::{ElementString, Gs1Error, Symbology};
 use crate::{PrescriptionId, Scanned, Token, Unrecognised};
 
 pub use pipeline::{
@@ -102,7 +106,22 @@ impl Payload {
     /// but not valid is a misread and rejected). Everything else is [`Payload::Other`], for the
     /// caller to judge. The rule is the same for all formats.
     pub fn classify(text: &str) -> Result<Self, Rejection> {
-        match crate::scanned::classify(text) {
+        Self::from_scanned(crate::scanned::classify(text))
+    }
+
+    /// [`classify`](Self::classify) for a symbol read with its AIM symbology identifier: the
+    /// decoder's rule. Data of a GS1 (`]C1`, `]d2`, `]Q3`) or any other symbol Prescrypt never
+    /// prints is [`Payload::Other`] whatever its shape ([`crate::scanned::classify_symbol`]), so
+    /// a pack's element string that happens to look like an ID is neither taken nor dropped.
+    pub fn classify_symbol(aim: &str, text: &str) -> Result<Self, Rejection> {
+        Self::from_scanned(crate::scanned::classify_symbol(
+            aim.as_bytes(),
+            text.as_bytes(),
+        ))
+    }
+
+    fn from_scanned(scanned: Scanned) -> Result<Self, Rejection> {
+        match scanned {
             Scanned::Token(token) => Ok(Self::Token(token)),
             Scanned::PrescriptionId(id) => Ok(Self::PrescriptionId(id)),
             Scanned::Other(Unrecognised::TokenShaped(error)) => Err(Rejection::Token(error)),
@@ -180,10 +199,24 @@ fn is_token(payload: &Payload) -> bool {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DecodedCode {
     pub format: CodeFormat,
+    /// The data as a scanner transmits it after the AIM identifier: a GS1 symbol's FNC1 in
+    /// first position is said by the identifier, every later FNC1 is GS (0x1D).
     pub text: String,
-    /// AIM symbology identifier, e.g. `]C0`, `]d1`, `]Q1`.
+    /// AIM symbology identifier, e.g. `]C0`, `]d1`, `]Q1`; `]C1` GS1-128, `]d2` GS1 Data Matrix,
+    /// `]Q3` GS1 QR.
     pub aim: String,
+    /// What the text is to Prescrypt, judged with the AIM identifier
+    /// ([`Payload::classify_symbol`]).
     pub payload: Payload,
+}
+
+impl DecodedCode {
+    /// The GS1 element strings of a GS1 symbol (its AIM identifier marks GS1 data), parsed by
+    /// [`crate::gs1`]; `None` for any other code. Error positions count bytes of [`Self::text`].
+    pub fn gs1(&self) -> Option<Result<ElementString<'_>, Gs1Error>> {
+        Symbology::from_aim(&self.aim)?;
+        Some(ElementString::parse(&self.text))
+    }
 }
 
 /// Limits and budget of a [`Decoder`].

@@ -17,6 +17,7 @@ use rxing::{
 };
 
 use super::{CodeFormat, DecodeOptions, DecodedCode, Payload, Want};
+use crate::gs1::GS;
 
 /// Decodes Code 128, Data Matrix and QR from images within limits and a time budget.
 #[derive(Debug, Clone, Default)]
@@ -221,7 +222,7 @@ impl Decoder {
     }
 
     /// Decodes a grey image: every code found, ours validated (see
-    /// [`Payload::classify`](super::Payload::classify)), at most one 1-D and one 2-D code.
+    /// [`Payload::classify_symbol`](super::Payload::classify_symbol)), at most one 1-D and one 2-D code.
     /// Images larger than [`WORK_MAX_PIXELS`] are averaged down first; any shape is safe.
     pub fn decode_luma(&self, image: &GrayImage) -> Vec<DecodedCode> {
         self.decode_luma_traced(image).0
@@ -544,18 +545,6 @@ impl Run<'_> {
             BarcodeFormat::QR_CODE => CodeFormat::Qr,
             _ => return,
         };
-        let text = result.getText().to_owned();
-        // A text that looks like ours but fails our check is a misread: drop it and keep looking.
-        let Ok(payload) = Payload::classify(&text) else {
-            return;
-        };
-        if self
-            .found
-            .iter()
-            .any(|code| code.format == format && code.text == text)
-        {
-            return;
-        }
         let aim = match result
             .getRXingResultMetadata()
             .get(&RXingResultMetadataType::SYMBOLOGY_IDENTIFIER)
@@ -565,12 +554,42 @@ impl Run<'_> {
             }
             _ => format.default_aim().to_owned(),
         };
+        let text = transmitted_text(&aim, result.getText());
+        // A text that looks like ours but fails our check is a misread: drop it and keep looking.
+        let Ok(payload) = Payload::classify_symbol(&aim, &text) else {
+            return;
+        };
+        if self
+            .found
+            .iter()
+            .any(|code| code.format == format && code.text == text)
+        {
+            return;
+        }
         self.found.push(DecodedCode {
             format,
             text,
             aim,
             payload,
         });
+    }
+}
+
+/// The symbol's data as a scanner transmits it after the AIM identifier (ISO/IEC 15424): rxing,
+/// told to assume GS1 (see [`decode_once`]), puts `]C1` in front of a GS1-128's text for the FNC1
+/// in first position, and a GS for the FNC1 that follows a Code 128's application indicator
+/// (`]C2`); both FNC1s are said by the identifier, not transmitted. Every other FNC1 stays GS.
+fn transmitted_text(aim: &str, text: &str) -> String {
+    match aim {
+        "]C1" => text.strip_prefix("]C1").unwrap_or(text).to_owned(),
+        "]C2" => {
+            let mut chars = text.chars();
+            match (chars.next(), chars.next()) {
+                (Some(indicator), Some(GS)) => core::iter::once(indicator).chain(chars).collect(),
+                _ => text.to_owned(),
+            }
+        }
+        _ => text.to_owned(),
     }
 }
 
@@ -587,6 +606,10 @@ fn decode_once(
     let hints = DecodeHints {
         PossibleFormats: Some(HashSet::from([format])),
         TryHarder: Some(true),
+        // Without it rxing's Code 128 reader drops every FNC1, so a GS1-128's variable-length
+        // values run into each other. A symbol without FNC1 (our Code 128 ID) reads the same;
+        // Data Matrix and QR report FNC1 either way.
+        AssumeGs1: Some(true),
         ..DecodeHints::default()
     };
     let source = Luma8Source::new_with_slice(image.as_raw(), image.width(), image.height()).ok()?;

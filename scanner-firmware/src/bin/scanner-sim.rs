@@ -40,6 +40,10 @@ struct Args {
     /// to present as a GS1-128 (a medicine pack or its label; repeatable).
     #[arg(long = "gs1", value_name = "ELEMENTS")]
     gs1: Vec<String>,
+    /// GS1 element strings in the bracketed form to present as a GS1 DataMatrix to the 2-D
+    /// engine (a medicine pack; the host receives `]d2`; repeatable).
+    #[arg(long = "gs1-datamatrix", value_name = "ELEMENTS")]
+    gs1_datamatrix: Vec<String>,
     /// Speak the host link on a new pty; its path is printed as `pty: <path>` on the first line.
     #[arg(long, conflicts_with = "stdout")]
     pty: bool,
@@ -96,17 +100,19 @@ struct Args {
 fn main() -> ExitCode {
     let args = Args::parse();
     let mut symbols: Vec<Symbol> = Vec::new();
-    // Keep the command line's order across --id, --token, --code128 and --gs1.
+    // Keep the command line's order across --id, --token, --code128, --gs1 and --gs1-datamatrix.
     let mut ids = args.ids.iter();
     let mut tokens = args.tokens.iter();
     let mut texts = args.code128.iter();
     let mut gs1 = args.gs1.iter();
+    let mut gs1_datamatrix = args.gs1_datamatrix.iter();
     for arg in std::env::args() {
         let next = match arg.split('=').next().unwrap_or_default() {
             "--id" => ids.next().cloned().map(Symbol::Id),
             "--token" => tokens.next().cloned().map(Symbol::Token),
             "--code128" => texts.next().cloned().map(Symbol::Code128),
             "--gs1" => gs1.next().cloned().map(Symbol::Gs1),
+            "--gs1-datamatrix" => gs1_datamatrix.next().cloned().map(Symbol::Gs1DataMatrix),
             _ => None,
         };
         symbols.extend(next);

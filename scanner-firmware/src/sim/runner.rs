@@ -32,6 +32,10 @@ pub enum Symbol {
     Gs1(String),
     /// A dispensing token, printed as Data Matrix and read by the 2-D engine (SSI).
     Token(String),
+    /// GS1 element strings in the bracketed form, printed as a GS1 DataMatrix (a medicine pack
+    /// under the EU Falsified Medicines Directive) and read by the 2-D engine, which reports it
+    /// with the GS1 Data Matrix code type and FNC1 separators as GS.
+    Gs1DataMatrix(String),
 }
 
 impl Symbol {
@@ -44,6 +48,7 @@ impl Symbol {
                 "token {}… (Data Matrix, 2-D engine)",
                 &token[..token.len().min(12)]
             ),
+            Self::Gs1DataMatrix(text) => format!("GS1 DataMatrix {text} (2-D engine)"),
         }
     }
 }
@@ -288,6 +293,11 @@ pub fn run(plan: &Plan, link: FdLink, log: &mut dyn Write) -> Result<Report, Str
                 Some(gs1_128_modules(&elements.canonical().to_string())?)
             }
             Symbol::Token(_) => None,
+            Symbol::Gs1DataMatrix(text) => {
+                prescrypt_barcode::gs1::ElementString::parse_bracketed(text)
+                    .map_err(|e| format!("--gs1-datamatrix {text}: {e}"))?;
+                None
+            }
         });
     }
 
@@ -435,6 +445,15 @@ fn present(
         Symbol::Token(text) => {
             *engine.symbol.borrow_mut() =
                 Some((ssi::symbology::DATA_MATRIX, text.clone().into_bytes()));
+        }
+        Symbol::Gs1DataMatrix(text) => {
+            // Checked when the plan was read.
+            if let Ok(elements) = prescrypt_barcode::gs1::ElementString::parse_bracketed(text) {
+                *engine.symbol.borrow_mut() = Some((
+                    ssi::symbology::GS1_DATA_MATRIX,
+                    elements.canonical().to_string().into_bytes(),
+                ));
+            }
         }
         Symbol::Id(_) | Symbol::Code128(_) | Symbol::Gs1(_) => {
             scene.borrow_mut().modules = modules;

@@ -24,15 +24,21 @@ struct ServeFlags {
     config: ServeConfig,
 }
 
+/// `prescrypt serve --dev`: the kit's apps trust the development issuer whose tokens the tests
+/// mint, and accept one-step creates (see [`TestAppBuilder::production`]).
+pub(crate) const DEV_FLAG: &str = "--dev";
+
 /// Builds a [`TestApp`]: a temp dir, a fresh database (see [`crate::fresh_database_url`]), keys
 /// in the temp dir, and the defaults of `prescrypt serve` except for what tests need:
-/// port 0, two workers and the brute-force throttle off (tests make many failed lookups).
+/// port 0, two workers, `--dev`, and the brute-force throttle off (tests make many failed
+/// lookups).
 #[derive(Debug)]
 pub struct TestAppBuilder {
     dir: TempDir,
     database_url: Option<String>,
     keys_dir: PathBuf,
     flags: Vec<OsString>,
+    dev: bool,
 }
 
 impl TestAppBuilder {
@@ -45,6 +51,15 @@ impl TestAppBuilder {
     /// Keep the keys here instead of in the app's temp dir.
     pub fn keys_dir(mut self, dir: impl Into<PathBuf>) -> Self {
         self.keys_dir = dir.into();
+        self
+    }
+
+    /// Without `--dev` (the kit's default), as in production: every prescription must carry its
+    /// prescriber's signature, and bearer tokens are trusted only from a configured identity
+    /// provider. The kit configures one (`--jwks-file`) whose key is the development issuer's,
+    /// so [`TestApp::token`] still works; a test's own `--jwks-file` overrides it.
+    pub fn production(mut self) -> Self {
+        self.dev = false;
         self
     }
 
@@ -82,6 +97,21 @@ impl TestAppBuilder {
         .map(OsString::from)
         .collect();
         argv.push(self.keys_dir.clone().into());
+        if self.dev {
+            argv.push(DEV_FLAG.into());
+        } else {
+            let issuer = prescrypt::keys::dev_issuer(&self.keys_dir)
+                .unwrap_or_else(|e| panic!("the issuer key in {}: {e:#}", self.keys_dir.display()));
+            let jwks = serde_json::json!({"keys": [issuer.jwk().expect("the issuer's JWK")]});
+            let path = self.dir.path().join("idp-jwks.json");
+            std::fs::write(&path, jwks.to_string()).expect("write the identity provider's JWKS");
+            argv.extend([
+                "--jwks-file".into(),
+                path.into_os_string(),
+                "--jwks-issuer".into(),
+                prescrypt::auth::DEV_ISSUER.into(),
+            ]);
+        }
         argv.extend(self.flags.iter().cloned());
         ServeFlags::try_parse_from(&argv)
             .unwrap_or_else(|e| panic!("prescrypt serve {argv:?}: {e}"))
@@ -154,6 +184,7 @@ impl TestApp {
             database_url: None,
             keys_dir,
             flags: Vec::new(),
+            dev: true,
         }
     }
 

@@ -11,6 +11,7 @@
 //!   [`database::PG_ENV`] names a server).
 //! - [`proxy`]: a loopback TCP proxy that holds back a dispense request or its answer.
 //! - [`pharmacy`]: the pharmacy client and scanner simulator as real processes; [`Run`].
+//! - [`signer`]: a prescriber's Ed25519 key: enrol it, issue prescriptions signed with it.
 //! - here: the organisations and professionals of the tests, dev tokens, a prescription body.
 
 // A test kit fails the test that calls it, loudly: panics are its error reporting.
@@ -22,6 +23,7 @@ pub mod http;
 pub mod pharmacy;
 pub mod proxy;
 pub mod service;
+pub mod signer;
 
 use std::path::Path;
 
@@ -34,6 +36,7 @@ pub use http::{Endpoint, Reply, read};
 pub use pharmacy::{Pharmacy, Run};
 pub use proxy::{Hold, Proxy};
 pub use service::{Service, ServiceBuilder, actions};
+pub use signer::PrescriberSigner;
 
 /// The path of the `prescrypt` binary cargo built for the calling test crate (`CARGO_BIN_EXE_*`
 /// exists only there, so this expands in the caller).

@@ -74,6 +74,13 @@ impl ServiceBuilder {
         self
     }
 
+    /// Without `--dev` (the kit's default): the development issuer is not trusted and every
+    /// prescription must carry its prescriber's signature, as in production.
+    pub fn production(mut self) -> Self {
+        self.flags.retain(|flag| flag != crate::app::DEV_FLAG);
+        self
+    }
+
     /// More `prescrypt serve` flags (not `--bind`, `--database-url`, `--keys-dir`).
     pub fn flags<I, S>(mut self, flags: I) -> Self
     where
@@ -170,7 +177,7 @@ impl Service {
             keys_dir: None,
             port: 0,
             global_flags: Vec::new(),
-            flags: Vec::new(),
+            flags: vec![crate::app::DEV_FLAG.into()],
             env: Vec::new(),
         }
     }
