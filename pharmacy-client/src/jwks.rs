@@ -384,8 +384,17 @@ impl KeyCache {
             Error::Rejected(reason) => Error::BadSignature(reason),
             other => other,
         })?;
-        let key = DecodingKey::from_jwk(&jwk).map_err(|e| Error::BadSignature(e.to_string()))?;
-        Ok((header, verify_eddsa(jws, &key)?))
+        let bad = |why: String| {
+            Error::BadSignature(format!(
+                "the centre's signature does not verify with its key {kid}: {why}"
+            ))
+        };
+        let key = DecodingKey::from_jwk(&jwk).map_err(|e| bad(e.to_string()))?;
+        let payload = verify_eddsa(jws, &key).map_err(|e| match e {
+            Error::BadSignature(why) => bad(why),
+            other => other,
+        })?;
+        Ok((header, payload))
     }
 }
 
