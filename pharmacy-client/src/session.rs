@@ -1049,6 +1049,14 @@ mod tests {
         let mut elsewhere = signed_by(&gp);
         elsewhere.uuid = "another".into();
         assert_refused(session.verify(elsewhere), "another prescription");
+
+        // The centre's signature over the content itself, not a countersignature of the
+        // prescriber's signature that comes with it.
+        let uncountersigned = PrescriptionView {
+            jws: jws(&signed(), &centre_key()),
+            ..signed_by(&gp)
+        };
+        assert_refused(session.verify(uncountersigned), "not a countersignature");
     }
 
     #[test]
