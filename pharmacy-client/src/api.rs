@@ -6,7 +6,9 @@ use std::time::Duration;
 use jsonwebtoken::jwk::JwkSet;
 use prescrypt_contract::limits::IDEMPOTENCY_KEY_HEADER;
 use prescrypt_contract::routes::{self, API_PREFIX};
-use prescrypt_contract::views::{History, NominatedRelease, PrescriptionView, ReleaseRequest};
+use prescrypt_contract::views::{
+    History, NominatedRelease, PrescriberKeySet, PrescriptionView, ReleaseRequest,
+};
 use reqwest::StatusCode;
 use reqwest::blocking::{Client, RequestBuilder};
 use serde_json::{Value, json};
@@ -244,6 +246,12 @@ impl Api {
     /// The service's published signing keys (no authentication).
     pub fn jwks(&self) -> Result<(JwkSet, String), ApiError> {
         let body = Self::run(self.http.get(self.url(routes::JWKS)))?;
+        Ok((Self::parse(&body)?, body))
+    }
+
+    /// Every prescriber's public keys, revoked ones included (any authenticated role).
+    pub fn prescriber_keys(&self) -> Result<(PrescriberKeySet, String), ApiError> {
+        let body = self.get_route(routes::PRESCRIBER_KEYS_JWKS)?;
         Ok((Self::parse(&body)?, body))
     }
 

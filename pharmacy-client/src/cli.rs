@@ -16,7 +16,9 @@ use crate::config::Overrides;
     about = "Prescrypt pharmacy client: scan, verify, release and dispense prescriptions",
     after_help = "Exit codes: 0 ok, 1 failure, 2 usage, 3 scanned code rejected, 4 refused by the centre, \
                   5 centre unreachable (release must wait / request queued), 6 local problem, \
-                  7 prescription signature invalid"
+                  7 prescription signature invalid (the centre's or the prescriber's).\n\
+                  With the centre down, `pharmacy show ID --offline` verifies this pharmacy's last \
+                  copy of a prescription again from the cached key sets"
 )]
 pub struct Cli {
     #[command(flatten)]
@@ -106,8 +108,16 @@ pub enum Command {
     Withdraw { id: String },
     /// Claim reimbursement for a completed prescription
     Claim { id: String },
-    /// Fetch and show a prescription
-    Show { id: String },
+    /// Fetch and show a prescription, with its signatures verified (the prescriber's and the
+    /// centre's)
+    Show {
+        id: String,
+        /// Do not contact the centre: verify this pharmacy's last copy of the prescription (kept
+        /// when it was released or shown here) again, from the cached key sets only. Its status is
+        /// as last seen
+        #[arg(long)]
+        offline: bool,
+    },
     /// Show a prescription's event history
     History { id: String },
     /// Interactive counter screen

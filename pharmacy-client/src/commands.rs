@@ -79,9 +79,15 @@ pub fn run(cli: Cli) -> Result<()> {
             let mut session = Session::new(settings)?;
             submitted(out, &mut session, Kind::Claim, &parse_id(&id)?, &json!({}))
         }
-        Command::Show { id } => {
-            let verified = Session::new(settings)?.show(&parse_id(&id)?)?;
-            show_verified(out, &verified);
+        Command::Show { id, offline } => {
+            let mut session = Session::new(settings)?;
+            let id = parse_id(&id)?;
+            let verified = if offline {
+                session.verify_cached(&id)?
+            } else {
+                session.show(&id)?
+            };
+            show_verified(out, &verified, offline);
             Ok(())
         }
         Command::History { id } => {
@@ -312,26 +318,41 @@ fn show_released(out: Out, released: &Released) {
                 ScanKind::Id => "bare prescription ID (nominated release)",
             };
             format!(
-                "Scanned from {}: {how}\nReleased to this pharmacy.\n{}Prescription signature verified (key {}).\n",
+                "Scanned from {}: {how}\nReleased to this pharmacy.\n{}",
                 released.scan.source,
-                render::prescription(&released.released.prescription),
-                safe(&released.released.signed_by)
+                signatures(&released.released)
             )
         },
         || json!({"ok": true, "result": released}),
     );
 }
 
-fn show_verified(out: Out, verified: &Verified) {
+/// The prescription, then what verified it: the centre's signature, and who signed it.
+fn signatures(verified: &Verified) -> String {
+    format!(
+        "{}Prescription signature verified (key {}).\n{}\n",
+        render::prescription(&verified.prescription),
+        safe(&verified.signed_by),
+        render::prescriber_signature(verified.prescriber_signature.as_ref())
+    )
+}
+
+fn show_verified(out: Out, verified: &Verified, offline: bool) {
     out.emit(
         || {
-            format!(
-                "{}Prescription signature verified (key {}).\n",
-                render::prescription(&verified.prescription),
-                safe(&verified.signed_by)
-            )
+            let source = if offline {
+                "This pharmacy's last copy, verified offline (its status may have changed since).\n"
+            } else {
+                ""
+            };
+            format!("{source}{}", signatures(verified))
         },
-        || json!({"ok": true, "prescription": verified.prescription, "signed_by": verified.signed_by}),
+        || {
+            json!({"ok": true, "prescription": verified.prescription,
+                   "signed_by": verified.signed_by,
+                   "prescriber_signature": verified.prescriber_signature,
+                   "offline": offline})
+        },
     );
 }
 
@@ -357,6 +378,10 @@ fn submitted(
             );
             if let Some(Ok(verified)) = &shown {
                 text.push_str(&render::prescription(&verified.prescription));
+                text.push_str(&render::prescriber_signature(
+                    verified.prescriber_signature.as_ref(),
+                ));
+                text.push('\n');
             }
             text
         },

@@ -171,6 +171,10 @@ impl Settings {
         self.data_dir.join("jwks.json")
     }
 
+    pub fn prescriber_keys_path(&self) -> PathBuf {
+        self.data_dir.join("prescriber-keys.json")
+    }
+
     pub fn prescription_cache_dir(&self) -> PathBuf {
         self.data_dir.join("prescriptions")
     }

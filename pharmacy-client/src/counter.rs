@@ -27,7 +27,7 @@ use crate::error::{Error, Result};
 use crate::outbox::{Counts, Due, Kind};
 use crate::render::{self, is_settled, number};
 use crate::scan::{ScanKind, ScannedCode, Source};
-use crate::session::Session;
+use crate::session::{PrescriberSignature, Session, Verified};
 use crate::terminal::safe;
 
 pub const HELP: &str = "scan or type a code + Enter │ ↑↓ item │ Space outcome │ +/- quantity │ * reason │ \
@@ -96,7 +96,7 @@ enum Job {
 #[derive(Debug)]
 enum Update {
     Message(Level, String),
-    Shown(Box<PrescriptionView>, String),
+    Shown(Box<Verified>, String),
     Status { online: bool, outbox: Counts },
 }
 
@@ -123,6 +123,8 @@ struct Screen {
     online: Option<bool>,
     outbox: Counts,
     prescription: Option<PrescriptionView>,
+    /// Who signed the prescription shown (verified).
+    prescriber_signature: Option<PrescriberSignature>,
     marks: Vec<Mark>,
     selected: usize,
     input: String,
@@ -142,7 +144,9 @@ impl Screen {
         }
     }
 
-    fn show(&mut self, prescription: PrescriptionView) {
+    fn show(&mut self, verified: Verified) {
+        let prescription = verified.prescription;
+        self.prescriber_signature = verified.prescriber_signature;
         self.marks = prescription
             .items
             .iter()
@@ -185,6 +189,7 @@ pub fn run(session: Session) -> Result<()> {
         online: None,
         outbox: Counts::default(),
         prescription: None,
+        prescriber_signature: None,
         marks: Vec::new(),
         selected: 0,
         input: String::new(),
@@ -238,9 +243,9 @@ fn ui_loop(
         while let Ok(update) = updates.try_recv() {
             match update {
                 Update::Message(level, text) => screen.say(level, text),
-                Update::Shown(prescription, text) => {
+                Update::Shown(verified, text) => {
                     screen.say(Level::Good, text);
-                    screen.show(*prescription);
+                    screen.show(*verified);
                 }
                 Update::Status { online, outbox } => {
                     screen.online = Some(online);
@@ -384,10 +389,13 @@ fn work(mut session: Session, jobs: &Receiver<Job>, updates: &Sender<Update>) {
                         ScanKind::Token => "token verified offline",
                         ScanKind::Id => "nominated ID",
                     };
+                    let signed = render::prescriber_signature(
+                        released.released.prescriber_signature.as_ref(),
+                    );
                     let _ = updates.send(Update::Shown(
-                        Box::new(released.released.prescription),
+                        Box::new(released.released),
                         format!(
-                            "Released {} ({how}; prescription signature verified).",
+                            "Released {} ({how}; prescription signature verified). {signed}.",
                             released.prescription_id
                         ),
                     ));
@@ -404,12 +412,11 @@ fn work(mut session: Session, jobs: &Receiver<Job>, updates: &Sender<Update>) {
                             .map(|p| session.verify_for(p, &id))
                         {
                             Some(Ok(verified)) => {
-                                let p = verified.prescription;
                                 let text = format!(
                                     "Dispense of {id} recorded: {}.",
-                                    render::label(&p.status)
+                                    render::label(&verified.prescription.status)
                                 );
-                                let _ = updates.send(Update::Shown(Box::new(p), text));
+                                let _ = updates.send(Update::Shown(Box::new(verified), text));
                             }
                             Some(Err(error)) => say(
                                 Level::Bad,
@@ -453,7 +460,7 @@ fn work(mut session: Session, jobs: &Receiver<Job>, updates: &Sender<Update>) {
             last_beat = Instant::now();
             heartbeat(&mut session, updates);
         }
-        for notice in session.keys.take_notices() {
+        for notice in session.take_notices() {
             say(Level::Warn, notice);
         }
     }
@@ -462,7 +469,7 @@ fn work(mut session: Session, jobs: &Receiver<Job>, updates: &Sender<Update>) {
 fn heartbeat(session: &mut Session, updates: &Sender<Update>) {
     let online = session.api.is_reachable();
     if online {
-        session.keys.refresh_if_stale(&session.api);
+        session.refresh_keys_if_stale();
         if let Ok(report) = session.sync(Due::Now) {
             for entry in report.sent {
                 let _ = updates.send(Update::Message(
@@ -553,7 +560,7 @@ fn draw(frame: &mut Frame<'_>, screen: &Screen) {
         ),
         Some(p) => {
             let [head, items] =
-                Layout::vertical([Constraint::Length(5), Constraint::Min(3)]).areas(body);
+                Layout::vertical([Constraint::Length(6), Constraint::Min(3)]).areas(body);
             let nhs = render::nhs_number(&p.patient.nhs_number);
             let mut lines = vec![
                 Line::from(vec![
@@ -570,6 +577,14 @@ fn draw(frame: &mut Frame<'_>, screen: &Screen) {
                     safe(&p.prescriber.org),
                     render::time(&p.expires_at)
                 )),
+                Line::styled(
+                    render::prescriber_signature(screen.prescriber_signature.as_ref()),
+                    Style::default().fg(if screen.prescriber_signature.is_some() {
+                        Color::Green
+                    } else {
+                        Color::Yellow
+                    }),
+                ),
             ];
             if p.pending_cancellation {
                 lines.push(Line::styled(
@@ -665,13 +680,24 @@ mod tests {
             online: Some(true),
             outbox: Counts::default(),
             prescription: None,
+            prescriber_signature: None,
             marks: Vec::new(),
             selected: 0,
             input: String::new(),
             messages: Vec::new(),
             source: "keyboard wedge".to_owned(),
         };
-        screen.show(render::hostile_view());
+        let hostile = render::hostile_view();
+        screen.show(Verified {
+            prescriber_signature: Some(PrescriberSignature {
+                sub: hostile.prescriber.id.clone(),
+                org: hostile.prescriber.org.clone(),
+                kid: "kid\u{202E}".to_owned(),
+                accepted_at: hostile.created_at,
+            }),
+            prescription: hostile,
+            signed_by: "k".to_owned(),
+        });
         screen.say(Level::Bad, "refused: \u{1b}[2J\u{202E}detcelloc".to_owned());
         let mut terminal = Terminal::new(TestBackend::new(200, 30)).unwrap();
         terminal.draw(|frame| draw(frame, &screen)).unwrap();
@@ -685,5 +711,42 @@ mod tests {
         assert!(!render::acts_on_a_terminal(&shown), "{shown:?}");
         assert!(shown.contains("\\u{202e}htimS"), "{shown}");
         assert!(shown.contains("\\u{1b}[2J"), "{shown}");
+        // Who signed is on the screen, inert too.
+        assert!(
+            shown.contains("Signed by \\u{1b}[2J\\u{1b}[32mSignature verified"),
+            "{shown}"
+        );
+        assert!(shown.contains("key kid\\u{202e}"), "{shown}");
+    }
+
+    #[test]
+    fn a_prescription_without_prescriber_signature_says_so_on_screen() {
+        let mut screen = Screen {
+            online: Some(true),
+            outbox: Counts::default(),
+            prescription: None,
+            prescriber_signature: None,
+            marks: Vec::new(),
+            selected: 0,
+            input: String::new(),
+            messages: Vec::new(),
+            source: "keyboard wedge".to_owned(),
+        };
+        screen.show(Verified {
+            prescription: render::hostile_view(),
+            signed_by: "k".to_owned(),
+            prescriber_signature: None,
+        });
+        let mut terminal = Terminal::new(TestBackend::new(200, 30)).unwrap();
+        terminal.draw(|frame| draw(frame, &screen)).unwrap();
+        let shown: String = terminal
+            .backend()
+            .buffer()
+            .content()
+            .iter()
+            .map(|cell| cell.symbol())
+            .collect();
+        assert!(shown.contains("No prescriber signature"), "{shown}");
+        assert!(!shown.contains("Signed by"), "{shown}");
     }
 }

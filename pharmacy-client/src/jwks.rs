@@ -11,6 +11,11 @@
 //!
 //! A token or JWS naming a key id that is not pinned triggers one refresh; still not pinned →
 //! rejected.
+//!
+//! What both key caches share (this one and the prescribers' keys, [`crate::prescriber_keys`])
+//! lives here too: a key set in a private file with its fetch time ([`CachedSet`]), the same
+//! refresh policy ([`STALE_AFTER`]; one refresh for an unknown key id, [`KeySource`]) and the
+//! EdDSA JWS check ([`verify_eddsa`]).
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
@@ -83,47 +88,186 @@ pub enum Refresh {
     Disputed(KeyChange),
 }
 
+/// A key set kept in a private file of the data directory (mode 0600, written whole through a
+/// rename): the set last fetched from the centre, as served, and when it was fetched or last
+/// confirmed (the file's modification time). Both key caches keep their set this way.
 #[derive(Debug)]
-pub struct KeyCache {
+pub struct CachedSet<S> {
     path: PathBuf,
-    set: Option<JwkSet>,
-    /// A fetched set that removes or changes pinned keys, with how.
-    offered: Option<(JwkSet, KeyChange)>,
-    notices: Vec<String>,
+    set: Option<S>,
 }
 
-fn read_set(path: &Path) -> Option<JwkSet> {
+/// A JSON file, or `None` if it is missing or unreadable (a cache is then simply empty).
+fn read_json<T: DeserializeOwned>(path: &Path) -> Option<T> {
     std::fs::read_to_string(path)
         .ok()
         .and_then(|text| serde_json::from_str(&text).ok())
 }
 
+impl<S: DeserializeOwned> CachedSet<S> {
+    pub fn load(path: PathBuf) -> Self {
+        let set = read_json(&path);
+        Self { path, set }
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    pub fn set(&self) -> Option<&S> {
+        self.set.as_ref()
+    }
+
+    /// When the cached set was fetched from the centre (or last confirmed unchanged).
+    pub fn fetched_at(&self) -> Option<SystemTime> {
+        self.set.as_ref()?;
+        std::fs::metadata(&self.path)
+            .and_then(|m| m.modified())
+            .ok()
+    }
+
+    /// Missing, or fetched more than [`STALE_AFTER`] ago.
+    pub fn is_stale(&self) -> bool {
+        self.fetched_at()
+            .and_then(|fetched| SystemTime::now().duration_since(fetched).ok())
+            .is_none_or(|age| age > STALE_AFTER)
+    }
+
+    /// Keeps `set` (`body` is its JSON as served) as the cached one.
+    pub fn store(&mut self, set: S, body: &str) -> Result<()> {
+        private::write(&self.path, body.as_bytes())?;
+        self.set = Some(set);
+        Ok(())
+    }
+
+    /// Marks the cached set as just confirmed without changing it.
+    pub fn touch(&self) -> Result<()> {
+        private::write(&self.path, &std::fs::read(&self.path).unwrap_or_default())
+    }
+}
+
+/// A cache of keys that signatures name by key id (`kid`): a key not cached makes it ask the
+/// centre once.
+pub trait KeySource {
+    type Key;
+    /// How a key is named in messages, e.g. "prescriber key".
+    const KEY: &'static str;
+    /// The cache as a whole in messages, e.g. "prescriber keys".
+    const KEYS: &'static str;
+
+    /// A cached key that may be used.
+    fn cached_key(&self, kid: &str) -> Option<Self::Key>;
+    fn refresh_from(&mut self, api: &Api) -> std::result::Result<(), ApiError>;
+    fn holds_no_key(&self) -> bool;
+
+    /// Why the key `kid` cannot be used, after `refresh` (the refresh made for it).
+    fn unknown(&self, kid: &str, refresh: std::result::Result<(), ApiError>) -> Error {
+        unknown_key::<Self>(self.holds_no_key(), kid, refresh)
+    }
+}
+
+/// Why a key is not known: the centre does not publish it (forged); nothing cached and the centre
+/// unreachable (wait for it); or the centre unreachable (treat as forged until it confirms).
+fn unknown_key<S: KeySource + ?Sized>(
+    holds_no_key: bool,
+    kid: &str,
+    refresh: std::result::Result<(), ApiError>,
+) -> Error {
+    let what = S::KEY;
+    match refresh {
+        Ok(()) => Error::Rejected(format!(
+            "signed with {what} {kid}, which the centre does not publish: forged or revoked"
+        )),
+        Err(error) if holds_no_key => Error::Offline(format!(
+            "no {} cached yet and the centre could not provide them ({error})",
+            S::KEYS
+        )),
+        Err(error) => Error::Rejected(format!(
+            "signed with {what} {kid}, which this pharmacy does not know ({error}): \
+             treat as forged until the centre confirms the key"
+        )),
+    }
+}
+
+/// The key `kid` from `source`, asking the centre (`api`; `None` when working offline) once if it
+/// is not cached, unless this verification already did (`refreshed`: how that went).
+pub fn key_refreshing_once<S: KeySource>(
+    source: &mut S,
+    kid: &str,
+    api: Option<&Api>,
+    refreshed: Option<std::result::Result<(), ApiError>>,
+) -> Result<S::Key> {
+    if let Some(key) = source.cached_key(kid) {
+        return Ok(key);
+    }
+    let refresh = match (refreshed, api) {
+        (Some(refresh), _) => refresh,
+        (None, Some(api)) => source.refresh_from(api),
+        (None, None) => Err(ApiError::Unreachable("working offline".to_owned())),
+    };
+    match source.cached_key(kid) {
+        Some(key) => Ok(key),
+        None => Err(source.unknown(kid, refresh)),
+    }
+}
+
+/// The header of a compact JWS, which must name its key.
+pub fn jws_header(jws: &str) -> Result<(jsonwebtoken::Header, String)> {
+    let header = jsonwebtoken::decode_header(jws)
+        .map_err(|e| Error::BadSignature(format!("malformed JWS: {e}")))?;
+    let kid = header
+        .kid
+        .clone()
+        .ok_or_else(|| Error::BadSignature("the JWS names no key".to_owned()))?;
+    Ok((header, kid))
+}
+
+/// Verifies a compact JWS made with EdDSA under `key` and returns its payload, decoded as `T`.
+pub fn verify_eddsa<T: DeserializeOwned>(jws: &str, key: &DecodingKey) -> Result<T> {
+    let mut validation = Validation::new(Algorithm::EdDSA);
+    validation.required_spec_claims.clear();
+    validation.validate_exp = false;
+    validation.validate_nbf = false;
+    validation.validate_aud = false;
+    jsonwebtoken::decode::<T>(jws, key, &validation)
+        .map(|data| data.claims)
+        .map_err(|e| Error::BadSignature(e.to_string()))
+}
+
+/// The centre's signing keys, pinned (see the module).
+#[derive(Debug)]
+pub struct KeyCache {
+    file: CachedSet<JwkSet>,
+    /// A fetched set that removes or changes pinned keys, with how.
+    offered: Option<(JwkSet, KeyChange)>,
+    notices: Vec<String>,
+}
+
 impl KeyCache {
     pub fn load(path: PathBuf) -> Self {
-        let set = read_set(&path);
-        let offered = read_set(&path.with_file_name(OFFERED_FILE)).and_then(|offered| {
-            let change = KeyChange::between(set.as_ref()?, &offered);
+        let file = CachedSet::<JwkSet>::load(path);
+        let offered = read_json(&file.path().with_file_name(OFFERED_FILE)).and_then(|offered| {
+            let change = KeyChange::between(file.set()?, &offered);
             (!change.only_adds()).then_some((offered, change))
         });
         Self {
-            path,
-            set,
+            file,
             offered,
             notices: Vec::new(),
         }
     }
 
     fn offered_path(&self) -> PathBuf {
-        self.path.with_file_name(OFFERED_FILE)
+        self.file.path().with_file_name(OFFERED_FILE)
     }
 
     pub fn is_empty(&self) -> bool {
-        self.set.as_ref().is_none_or(|set| set.keys.is_empty())
+        self.file.set().is_none_or(|set| set.keys.is_empty())
     }
 
     /// The pinned keys.
     pub fn pinned(&self) -> &[Jwk] {
-        self.set.as_ref().map_or(&[], |set| &set.keys)
+        self.file.set().map_or(&[], |set| &set.keys)
     }
 
     /// A key set the centre offers that is not trusted, and how it differs from the pins.
@@ -137,11 +281,7 @@ impl KeyCache {
     }
 
     pub fn is_stale(&self) -> bool {
-        std::fs::metadata(&self.path)
-            .and_then(|m| m.modified())
-            .ok()
-            .and_then(|modified| SystemTime::now().duration_since(modified).ok())
-            .is_none_or(|age| age > STALE_AFTER)
+        self.file.is_stale()
     }
 
     /// Fetches the centre's key set and pins it if it keeps every pinned key (see the module).
@@ -153,7 +293,7 @@ impl KeyCache {
 
     /// Decides on a fetched key set (`body` is its JSON as served).
     fn consider(&mut self, set: JwkSet, body: &str) -> Result<Refresh> {
-        let Some(pinned) = self.set.as_ref().filter(|pinned| !pinned.keys.is_empty()) else {
+        let Some(pinned) = self.file.set().filter(|pinned| !pinned.keys.is_empty()) else {
             self.pin(set, body)?;
             self.notices.push(format!(
                 "pinned the centre's signing keys on first use: {}",
@@ -178,7 +318,7 @@ impl KeyCache {
         }
         private::write(&self.offered_path(), body.as_bytes())?;
         // Refreshed: ask again in an hour, not at every scan.
-        private::write(&self.path, &std::fs::read(&self.path).unwrap_or_default())?;
+        self.file.touch()?;
         self.notices.push(format!(
             "the centre's signing keys changed ({}): not trusted. Confirm the fingerprints with \
              the centre, then run `pharmacy keys trust`",
@@ -189,14 +329,13 @@ impl KeyCache {
     }
 
     fn pin(&mut self, set: JwkSet, body: &str) -> Result<()> {
-        private::write(&self.path, body.as_bytes())?;
+        self.file.store(set, body)?;
         match std::fs::remove_file(self.offered_path()) {
             Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
                 return Err(Error::io(self.offered_path(), e));
             }
             _ => {}
         }
-        self.set = Some(set);
         self.offered = None;
         Ok(())
     }
@@ -205,7 +344,7 @@ impl KeyCache {
     /// it differs from what was pinned.
     pub fn trust(&mut self, api: &Api) -> Result<KeyChange> {
         let (set, body) = api.jwks()?;
-        let change = KeyChange::between(&self.set.clone().unwrap_or(JwkSet { keys: vec![] }), &set);
+        let change = KeyChange::between(self.file.set().unwrap_or(&JwkSet { keys: vec![] }), &set);
         self.pin(set, &body)?;
         Ok(change)
     }
@@ -217,49 +356,9 @@ impl KeyCache {
         }
     }
 
-    /// A pinned key not in dispute.
-    fn find(&self, kid: &str) -> Option<Jwk> {
-        if self
-            .offered
-            .as_ref()
-            .is_some_and(|(_, change)| change.disputes(kid))
-        {
-            return None;
-        }
-        self.set.as_ref()?.find(kid).cloned()
-    }
-
     /// The key named `kid`, refreshing once from `api` if it is not pinned.
     fn key(&mut self, kid: &str, api: Option<&Api>) -> Result<Jwk> {
-        if let Some(jwk) = self.find(kid) {
-            return Ok(jwk);
-        }
-        let refreshed = match api {
-            Some(api) => self.refresh(api),
-            None => Err(ApiError::Unreachable("offline".to_owned())),
-        };
-        if let Some(jwk) = self.find(kid) {
-            return Ok(jwk);
-        }
-        if let Some((_, change)) = &self.offered {
-            return Err(Error::Rejected(format!(
-                "signed with key {kid}, which is not trusted: the centre's signing keys changed \
-                 ({}). Confirm the fingerprints with the centre, then run `pharmacy keys trust`",
-                describe_change(change)
-            )));
-        }
-        match refreshed {
-            Ok(_) => Err(Error::Rejected(format!(
-                "signed with key {kid}, which the centre does not publish: forged or revoked"
-            ))),
-            Err(_) if self.is_empty() => Err(Error::Offline(
-                "no signing keys cached yet and the centre is unreachable to fetch them".to_owned(),
-            )),
-            Err(error) => Err(Error::Rejected(format!(
-                "signed with key {kid}, which this pharmacy does not know ({error}): \
-                 treat as forged until the centre confirms the key"
-            ))),
-        }
+        key_refreshing_once(self, kid, api, None)
     }
 
     /// Checks a scanned token's signature offline (one key refresh if its key id is unknown).
@@ -273,26 +372,66 @@ impl KeyCache {
         })
     }
 
-    /// Verifies a compact JWS (EdDSA) and returns its payload, decoded as `T`.
-    pub fn verify_jws<T: DeserializeOwned>(&mut self, jws: &str, api: Option<&Api>) -> Result<T> {
-        let header = jsonwebtoken::decode_header(jws)
-            .map_err(|e| Error::BadSignature(format!("malformed JWS: {e}")))?;
-        let kid = header
-            .kid
-            .ok_or_else(|| Error::BadSignature("the JWS names no key".to_owned()))?;
+    /// Verifies a compact JWS (EdDSA) of the centre and returns its header and payload, decoded
+    /// as `T`.
+    pub fn verify_jws<T: DeserializeOwned>(
+        &mut self,
+        jws: &str,
+        api: Option<&Api>,
+    ) -> Result<(jsonwebtoken::Header, T)> {
+        let (header, kid) = jws_header(jws)?;
         let jwk = self.key(&kid, api).map_err(|e| match e {
             Error::Rejected(reason) => Error::BadSignature(reason),
             other => other,
         })?;
-        let key = DecodingKey::from_jwk(&jwk).map_err(|e| Error::BadSignature(e.to_string()))?;
-        let mut validation = Validation::new(Algorithm::EdDSA);
-        validation.required_spec_claims.clear();
-        validation.validate_exp = false;
-        validation.validate_nbf = false;
-        validation.validate_aud = false;
-        jsonwebtoken::decode::<T>(jws, &key, &validation)
-            .map(|data| data.claims)
-            .map_err(|e| Error::BadSignature(e.to_string()))
+        let bad = |why: String| {
+            Error::BadSignature(format!(
+                "the centre's signature does not verify with its key {kid}: {why}"
+            ))
+        };
+        let key = DecodingKey::from_jwk(&jwk).map_err(|e| bad(e.to_string()))?;
+        let payload = verify_eddsa(jws, &key).map_err(|e| match e {
+            Error::BadSignature(why) => bad(why),
+            other => other,
+        })?;
+        Ok((header, payload))
+    }
+}
+
+impl KeySource for KeyCache {
+    type Key = Jwk;
+    const KEY: &'static str = "the centre's key";
+    const KEYS: &'static str = "signing keys of the centre";
+
+    /// A pinned key not in dispute.
+    fn cached_key(&self, kid: &str) -> Option<Jwk> {
+        if self
+            .offered
+            .as_ref()
+            .is_some_and(|(_, change)| change.disputes(kid))
+        {
+            return None;
+        }
+        self.file.set()?.find(kid).cloned()
+    }
+
+    fn refresh_from(&mut self, api: &Api) -> std::result::Result<(), ApiError> {
+        self.refresh(api).map(|_| ())
+    }
+
+    fn holds_no_key(&self) -> bool {
+        self.is_empty()
+    }
+
+    fn unknown(&self, kid: &str, refresh: std::result::Result<(), ApiError>) -> Error {
+        match &self.offered {
+            Some((_, change)) => Error::Rejected(format!(
+                "signed with key {kid}, which is not trusted: the centre's signing keys changed \
+                 ({}). Confirm the fingerprints with the centre, then run `pharmacy keys trust`",
+                describe_change(change)
+            )),
+            None => unknown_key::<Self>(self.is_empty(), kid, refresh),
+        }
     }
 }
 
@@ -484,7 +623,7 @@ mod tests {
             }
         );
         let notices = cache.take_notices();
-        let fingerprint = fingerprint(&cache.set.as_ref().unwrap().keys[1]);
+        let fingerprint = fingerprint(&cache.pinned()[1]);
         assert_eq!(fingerprint.len(), 64 + 15);
         assert!(notices[0].contains(&added) && notices[0].contains(&fingerprint));
         cache.verify_token(&token(1), None).unwrap();
@@ -548,7 +687,7 @@ mod tests {
         let payload = json!({"id": "D7AC09-A99968-4BA59C", "items": []});
         let jws = jsonwebtoken::encode(&header, &payload, &encoding).unwrap();
         assert_eq!(
-            cache.verify_jws::<serde_json::Value>(&jws, None).unwrap(),
+            cache.verify_jws::<serde_json::Value>(&jws, None).unwrap().1,
             payload
         );
 

@@ -4,8 +4,10 @@
 //! - [`scan`]: where codes come from (image file via [`image`], keyboard wedge, the counter scanner
 //!   over [`serial`]) and what the counter accepts of them (a token or a bare prescription ID, by
 //!   the barcode crate's one classification).
-//! - [`session`]: one run's settings, HTTP client and key cache; scan → offline token check
-//!   ([`jwks`]) → release over the HTTP [`api`] → the prescription's own signature checked.
+//! - [`session`]: one run's settings, HTTP client and key caches; scan → offline token check
+//!   ([`jwks`]) → release over the HTTP [`api`] → the prescription's signatures checked: the
+//!   centre's, and the prescriber's with the prescribers' keys ([`prescriber_keys`]), also offline
+//!   on the last copy seen (`show --offline`).
 //! - [`outbox`]: every state change (dispense, return, withdraw, claim) is written to durable SQLite
 //!   first, so outages and crashes lose nothing and never duplicate an effect.
 //! - [`commands`] runs the command line ([`cli`]), printing through [`output`] (outside text made
@@ -26,6 +28,7 @@ pub mod jwks;
 pub mod nominated;
 pub mod outbox;
 pub mod output;
+pub mod prescriber_keys;
 pub mod private;
 pub mod render;
 pub mod scan;

@@ -60,10 +60,11 @@ pub fn run(out: Out, session: &mut Session) -> Result<()> {
             for v in &released {
                 let p = &v.prescription;
                 text.push_str(&format!(
-                    "  {}  {}  {} item(s)\n",
+                    "  {}  {}  {} item(s)  {}\n",
                     safe(&p.id),
                     safe(&p.patient.name),
-                    p.items.len()
+                    p.items.len(),
+                    crate::render::prescriber_signature(v.prescriber_signature.as_ref())
                 ));
             }
             for r in &rejected {
@@ -77,6 +78,7 @@ pub fn run(out: Out, session: &mut Session) -> Result<()> {
         },
         || {
             json!({"ok": rejected.is_empty(), "released": released.iter().map(|v| &v.prescription).collect::<Vec<_>>(),
+                   "prescriber_signatures": released.iter().map(|v| &v.prescriber_signature).collect::<Vec<_>>(),
                    "rejected": rejected})
         },
     );

@@ -9,6 +9,7 @@ use prescrypt_contract::quantity::{Decimal, QuantityText};
 use prescrypt_contract::views::{ItemView, PrescriptionView};
 use prescrypt_contract::{Coded, ItemStatus};
 
+use crate::session::PrescriberSignature;
 use crate::terminal::safe;
 
 /// `Display (code)`, or the bare code when the centre sent no display text.
@@ -118,6 +119,20 @@ pub fn prescription(p: &PrescriptionView) -> String {
     out
 }
 
+/// Who signed a verified prescription: `Signed by <sub> (<org>), key <kid>`, or that it carries no
+/// prescriber signature (issued before prescriber keys).
+pub fn prescriber_signature(signature: Option<&PrescriberSignature>) -> String {
+    match signature {
+        Some(s) => format!(
+            "Signed by {} ({}), key {}",
+            safe(&s.sub),
+            safe(&s.org),
+            safe(&s.kid)
+        ),
+        None => "No prescriber signature".to_owned(),
+    }
+}
+
 /// A prescription whose every outside-supplied text tries to act on the terminal.
 #[cfg(test)]
 pub(crate) fn hostile_view() -> PrescriptionView {
@@ -161,6 +176,7 @@ pub(crate) fn hostile_view() -> PrescriptionView {
         created_at: at,
         expires_at: at,
         jws: String::new(),
+        prescriber_jws: None,
         token: String::new(),
     }
 }

@@ -3,28 +3,46 @@
 
 use std::path::Path;
 
-use chrono::DateTime;
+use chrono::{DateTime, Utc};
 use prescrypt_barcode::{PrescriptionId, Token};
+use prescrypt_contract::signed::{
+    COUNTERSIGNATURE_TYP, PRESCRIBER_JWS_TYP, jws_digest, key_valid_at,
+};
 use prescrypt_contract::views::{History, ItemView, PrescriptionView};
-use prescrypt_contract::{SignedPrescription, TreatmentType};
+use prescrypt_contract::{Countersignature, SignedPrescription, TreatmentType};
 use serde::Serialize;
 use serde_json::{Value, json};
 
 use crate::api::{Api, ApiError, Problem, plain_problem};
 use crate::config::Settings;
 use crate::error::{Error, Result};
-use crate::jwks::KeyCache;
+use crate::jwks::{KeyCache, jws_header};
 use crate::outbox::{Due, Entry, Kind, Outbox, State, SyncReport};
+use crate::prescriber_keys::{self, PrescriberKeys};
 use crate::private;
 use crate::render::is_settled;
 use crate::scan::{Accepted, ScanKind, ScannedCode, classify};
 
-/// A released (or fetched) prescription whose JWS verified.
+/// A released (or fetched) prescription whose signatures verified.
 #[derive(Debug, Clone, Serialize)]
 pub struct Verified {
     pub prescription: PrescriptionView,
-    /// Key id that signed the prescription.
+    /// Key id of the centre's signature.
     pub signed_by: String,
+    /// Who signed the prescription; `None` for one issued without a prescriber signature (before
+    /// prescriber keys, or by a development service).
+    pub prescriber_signature: Option<PrescriberSignature>,
+}
+
+/// A prescriber's signature as verified at this counter.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct PrescriberSignature {
+    /// The prescriber: the key's owner, who is the prescriber the prescription names.
+    pub sub: String,
+    pub org: String,
+    pub kid: String,
+    /// When the centre accepted the signature (from its countersignature).
+    pub accepted_at: DateTime<Utc>,
 }
 
 /// The result of processing one scan.
@@ -41,7 +59,9 @@ pub struct Released {
 pub struct Session {
     pub settings: Settings,
     pub api: Api,
+    /// The centre's keys.
     pub keys: KeyCache,
+    pub prescriber_keys: PrescriberKeys,
 }
 
 impl Session {
@@ -50,10 +70,12 @@ impl Session {
         let api = Api::new(&settings.server, settings.token.clone(), settings.timeout)
             .map_err(|e| Error::Config(format!("HTTP client: {e}")))?;
         let keys = KeyCache::load(settings.jwks_path());
+        let prescriber_keys = PrescriberKeys::load(settings.prescriber_keys_path());
         Ok(Self {
             settings,
             api,
             keys,
+            prescriber_keys,
         })
     }
 
@@ -123,26 +145,39 @@ impl Session {
         Ok(verified)
     }
 
-    /// Verifies a prescription's JWS against the centre's keys and that it signs what is shown.
+    /// Verifies what the centre sent about a prescription (see [`verify_prescription`]) and keeps
+    /// it as this pharmacy's last copy.
     pub fn verify(&mut self, prescription: PrescriptionView) -> Result<Verified> {
-        let jws = prescription.jws.as_str();
-        if jws.is_empty() {
-            return Err(Error::BadSignature(
-                "the centre sent no signature".to_owned(),
-            ));
-        }
-        let signed_by = jsonwebtoken::decode_header(jws)
-            .ok()
-            .and_then(|h| h.kid)
-            .unwrap_or_default();
-        let signed: SignedPrescription = self.keys.verify_jws(jws, Some(&self.api))?;
-        check_signed_content(&signed, &prescription)?;
-        let prescription = shown_from_signed(signed, prescription)?;
-        self.cache(&prescription);
-        Ok(Verified {
+        let verified = verify_prescription(
+            &mut self.keys,
+            &mut self.prescriber_keys,
+            Some(&self.api),
             prescription,
-            signed_by,
-        })
+        )?;
+        self.cache(&verified.prescription);
+        Ok(verified)
+    }
+
+    /// `show ID --offline`: this pharmacy's last copy of the prescription, verified again from the
+    /// cached key sets only, without contacting the centre.
+    pub fn verify_cached(&mut self, id: &PrescriptionId) -> Result<Verified> {
+        let path = self.cached_path(id);
+        let text = match std::fs::read(&path) {
+            Ok(text) => text,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Err(Error::Other(format!(
+                    "this pharmacy has no copy of {id}: it is kept once the prescription has \
+                     been released or shown here"
+                )));
+            }
+            Err(e) => return Err(Error::io(path, e)),
+        };
+        let copy: PrescriptionView = serde_json::from_slice(&text)
+            .map_err(|e| Error::BadSignature(format!("the local copy of {id} is damaged ({e})")))?;
+        check_is_scanned(*id, &copy)?;
+        let verified = verify_prescription(&mut self.keys, &mut self.prescriber_keys, None, copy)?;
+        check_is_scanned(*id, &verified.prescription)?;
+        Ok(verified)
     }
 
     fn cache(&self, prescription: &PrescriptionView) {
@@ -157,15 +192,25 @@ impl Session {
     /// The last copy of a prescription seen by this pharmacy (for working offline). A copy this
     /// version cannot read (written by an older client) is treated as missing.
     pub fn cached(&self, id: &PrescriptionId) -> Option<PrescriptionView> {
-        let path = self
-            .settings
+        read_json(&self.cached_path(id))
+    }
+
+    fn cached_path(&self, id: &PrescriptionId) -> std::path::PathBuf {
+        self.settings
             .prescription_cache_dir()
-            .join(format!("{id}.json"));
-        read_json(&path)
+            .join(format!("{id}.json"))
     }
 
     pub fn show(&mut self, id: &PrescriptionId) -> Result<Verified> {
-        let prescription = self.api.prescription(&id.to_string())?;
+        let prescription = self
+            .api
+            .prescription(&id.to_string())
+            .map_err(|e| match e {
+                ApiError::Unreachable(reason) => Error::Offline(format!(
+                    "{reason}. `pharmacy show {id} --offline` verifies this pharmacy's last copy"
+                )),
+                other => other.into(),
+            })?;
         self.verify_for(prescription, id)
     }
 
@@ -229,13 +274,142 @@ impl Session {
     pub fn sync(&mut self, due: Due) -> Result<SyncReport> {
         self.outbox()?.sync(&self.api, due, None)
     }
+
+    /// What both key caches have to tell the pharmacist since the last call (once each).
+    pub fn take_notices(&mut self) -> Vec<String> {
+        let mut notices = self.keys.take_notices();
+        notices.extend(self.prescriber_keys.take_notices());
+        notices
+    }
+
+    /// Refreshes stale key sets when the centre answers; offline this is a no-op.
+    pub fn refresh_keys_if_stale(&mut self) {
+        self.keys.refresh_if_stale(&self.api);
+        self.prescriber_keys.refresh_if_stale(&self.api);
+    }
+}
+
+/// A prescription's signatures verified ([`verify_signatures`]), and that they sign what is shown;
+/// every signed field shown is then taken from the signed content. `api` is `None` offline.
+pub fn verify_prescription(
+    keys: &mut KeyCache,
+    prescriber_keys: &mut PrescriberKeys,
+    api: Option<&Api>,
+    prescription: PrescriptionView,
+) -> Result<Verified> {
+    let (signed, signed_by, prescriber_signature) =
+        verify_signatures(keys, prescriber_keys, api, &prescription)?;
+    check_signed_content(&signed, &prescription)?;
+    Ok(Verified {
+        prescription: shown_from_signed(signed, prescription)?,
+        signed_by,
+        prescriber_signature,
+    })
+}
+
+/// The verification rule at the counter (docs/signatures.md). The centre's `jws` verifies with
+/// its pinned keys. Without a prescriber JWS (issued before prescriber keys) it signs the content
+/// itself. With one, it is a countersignature of exactly that prescriber JWS (its digest), for
+/// this prescription (ID, UUID), under the key the prescriber JWS names; that key, from the
+/// cached prescriber key set, verifies the prescriber JWS, was not revoked at or before the
+/// centre accepted it, and belongs to the prescriber the signed content names.
+///
+/// Returns the signed content (still to be compared with what is shown), the centre's key id and
+/// the prescriber's signature. `api` is `None` when working offline.
+pub fn verify_signatures(
+    keys: &mut KeyCache,
+    prescriber_keys: &mut PrescriberKeys,
+    api: Option<&Api>,
+    prescription: &PrescriptionView,
+) -> Result<(SignedPrescription, String, Option<PrescriberSignature>)> {
+    let bad = |why: String| Err(Error::BadSignature(why));
+    let jws = prescription.jws.as_str();
+    if jws.is_empty() {
+        return bad("the centre sent no signature".to_owned());
+    }
+    let (header, payload) = keys.verify_jws::<serde_json::Value>(jws, api)?;
+    let service_kid = header.kid.clone().unwrap_or_default();
+    let Some(prescriber_jws) = prescription.prescriber_jws.as_deref() else {
+        if header.typ.as_deref() == Some(COUNTERSIGNATURE_TYP) {
+            return bad(
+                "the centre countersigned a prescriber's signature that is missing".to_owned(),
+            );
+        }
+        let signed = serde_json::from_value(payload)
+            .map_err(|e| Error::BadSignature(format!("the signed content is malformed: {e}")))?;
+        return Ok((signed, service_kid, None));
+    };
+
+    if header.typ.as_deref() != Some(COUNTERSIGNATURE_TYP) {
+        return bad("the centre's signature is not a countersignature".to_owned());
+    }
+    let counter: Countersignature = serde_json::from_value(payload).map_err(|e| {
+        Error::BadSignature(format!("the centre's countersignature is malformed: {e}"))
+    })?;
+    let same_id = PrescriptionId::parse(&counter.id)
+        .ok()
+        .zip(PrescriptionId::parse(&prescription.id).ok())
+        .is_some_and(|(a, b)| a == b);
+    if !same_id || counter.uuid != prescription.uuid {
+        return bad("the centre's countersignature is for another prescription".to_owned());
+    }
+    if counter.prescriber_jws_sha256 != jws_digest(prescriber_jws) {
+        return bad(
+            "the prescriber's signature is not the one the centre accepted (digest differs)"
+                .to_owned(),
+        );
+    }
+    let (prescriber_header, kid) = jws_header(prescriber_jws)
+        .map_err(|e| Error::BadSignature(format!("the prescriber's signature: {e}")))?;
+    if prescriber_header.typ.as_deref() != Some(PRESCRIBER_JWS_TYP) {
+        return bad("the prescriber's signature is not a prescription signature".to_owned());
+    }
+    if kid != counter.prescriber_kid {
+        return bad(format!(
+            "the prescriber's signature names key {kid}, the centre accepted it under key {}",
+            counter.prescriber_kid
+        ));
+    }
+    let accepted_at = DateTime::parse_from_rfc3339(&counter.accepted_at)
+        .map_err(|_| {
+            Error::BadSignature("the countersignature's acceptance time is malformed".to_owned())
+        })?
+        .to_utc();
+    let key = prescriber_keys.key_for(&kid, accepted_at, api)?;
+    let signed: SignedPrescription = prescriber_keys::verify_with(prescriber_jws, &key)?;
+    if !key_valid_at(key.key.revoked_at, accepted_at) {
+        return bad(format!(
+            "the prescriber's key {kid} was revoked at {}, at or before the centre \
+             accepted the signature at {}",
+            key.key
+                .revoked_at
+                .map_or_else(String::new, |at| crate::render::time(&at)),
+            crate::render::time(&accepted_at)
+        ));
+    }
+    if key.key.sub != signed.prescriber.id || key.key.org != signed.prescriber.org {
+        return bad(format!(
+            "the prescriber's key {kid} belongs to {} ({}), not to the prescriber named, {} ({})",
+            key.key.sub, key.key.org, signed.prescriber.id, signed.prescriber.org
+        ));
+    }
+    Ok((
+        signed,
+        service_kid,
+        Some(PrescriberSignature {
+            sub: key.key.sub,
+            org: key.key.org,
+            kid,
+            accepted_at,
+        }),
+    ))
 }
 
 /// What the key cache has to tell the pharmacist and nobody collected (the counter screen shows
 /// them itself) goes to stderr when the command ends: once per command.
 impl Drop for Session {
     fn drop(&mut self) {
-        for notice in self.keys.take_notices() {
+        for notice in self.take_notices() {
             eprintln!("note: {}", crate::terminal::safe(&notice));
         }
     }
@@ -396,7 +570,9 @@ mod tests {
     use ed25519_dalek::SigningKey;
     use prescrypt_barcode::KeyId;
     use prescrypt_contract::quantity::Decimal;
-    use prescrypt_contract::views::{ItemView, Patient, Prescriber};
+    use prescrypt_contract::views::{
+        ItemView, Patient, Prescriber, PrescriberJwk, PrescriberKey, PrescriberKeySet, PublicJwk,
+    };
     use prescrypt_contract::{ItemStatus, SignedItem, Status, TreatmentType};
 
     const EXPIRES: &str = "2027-05-25T10:00:00.123456Z";
@@ -438,6 +614,7 @@ mod tests {
             created_at: at,
             expires_at: at,
             jws: String::new(),
+            prescriber_jws: None,
             token: String::new(),
         }
     }
@@ -561,6 +738,17 @@ mod tests {
     }
 
     fn session_with_keys(dir: &tempfile::TempDir, server: String, key: &SigningKey) -> Session {
+        session_with(dir, server, key, &[])
+    }
+
+    /// A session whose data dir pins the centre's `key` and caches the prescriber keys
+    /// `prescribers` (none: no prescriber key set cached).
+    fn session_with(
+        dir: &tempfile::TempDir,
+        server: String,
+        key: &SigningKey,
+        prescribers: &[PrescriberJwk],
+    ) -> Session {
         let public = key.verifying_key();
         let set = json!({"keys": [{"kty": "OKP", "crv": "Ed25519", "alg": "EdDSA", "use": "sig",
             "kid": KeyId::of(&public).as_str(),
@@ -576,6 +764,16 @@ mod tests {
         };
         settings.ensure_data_dir().unwrap();
         std::fs::write(settings.jwks_path(), set.to_string()).unwrap();
+        if !prescribers.is_empty() {
+            let set = PrescriberKeySet {
+                keys: prescribers.to_vec(),
+            };
+            std::fs::write(
+                settings.prescriber_keys_path(),
+                serde_json::to_string(&set).unwrap(),
+            )
+            .unwrap();
+        }
         Session::new(settings).unwrap()
     }
 
@@ -658,5 +856,332 @@ mod tests {
         ));
         answer.token = "RX1-not-a-token".into();
         assert!(check_is_scanned(scanned, &answer).is_err());
+    }
+
+    /// When the centre accepted the prescriber signatures of these tests: before the key caches
+    /// written by the tests, so verifying needs no refresh.
+    const ACCEPTED: &str = "2026-11-20T09:30:00.123456Z";
+    /// Nothing listens here: the centre is down.
+    const CENTRE_DOWN: &str = "http://127.0.0.1:1";
+
+    fn at(text: &str) -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339(text).unwrap().to_utc()
+    }
+
+    fn centre_key() -> SigningKey {
+        SigningKey::from_bytes(&[9; 32])
+    }
+
+    /// A prescriber's own Ed25519 key (the GP system's, never the service's).
+    fn prescriber_key(seed: u8) -> SigningKey {
+        SigningKey::from_bytes(&[seed; 32])
+    }
+
+    /// The key id the centre gives a prescriber key: its RFC 7638 thumbprint.
+    fn kid_of(key: &SigningKey) -> String {
+        PublicJwk::ed25519(key.verifying_key().as_bytes()).thumbprint()
+    }
+
+    /// `key` as the prescriber key set publishes it, owned by `sub` of `org`.
+    fn enrolled(key: &SigningKey, sub: &str, org: &str, revoked_at: Option<&str>) -> PrescriberJwk {
+        PrescriberJwk {
+            kty: "OKP".into(),
+            crv: "Ed25519".into(),
+            x: data_encoding::BASE64URL_NOPAD.encode(key.verifying_key().as_bytes()),
+            alg: "EdDSA".into(),
+            use_: "sig".into(),
+            key: PrescriberKey {
+                kid: kid_of(key),
+                sub: sub.into(),
+                org: org.into(),
+                created_at: at("2026-01-05T08:00:00Z"),
+                revoked_at: revoked_at.map(at),
+            },
+        }
+    }
+
+    /// A compact EdDSA JWS over `payload` with header `kid` and `typ`.
+    fn sign_jws<T: Serialize>(payload: &T, key: &SigningKey, kid: &str, typ: &str) -> String {
+        let der = ed25519_dalek::pkcs8::EncodePrivateKey::to_pkcs8_der(key).unwrap();
+        let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::EdDSA);
+        header.kid = Some(kid.to_owned());
+        header.typ = Some(typ.to_owned());
+        jsonwebtoken::encode(
+            &header,
+            payload,
+            &jsonwebtoken::EncodingKey::from_ed_der(der.as_bytes()),
+        )
+        .unwrap()
+    }
+
+    /// The prescriber's JWS over `content`, as their system makes it.
+    fn prescriber_jws(content: &SignedPrescription, prescriber: &SigningKey) -> String {
+        sign_jws(content, prescriber, &kid_of(prescriber), PRESCRIBER_JWS_TYP)
+    }
+
+    /// What the centre sends for a prescription whose prescriber signed `prescriber_jws`: the
+    /// centre's countersignature of it, accepted at `accepted_at`.
+    fn countersigned(prescriber_jws: String, accepted_at: &str) -> PrescriptionView {
+        let view = shown();
+        let counter = Countersignature {
+            id: view.id.clone(),
+            uuid: view.uuid.clone(),
+            prescriber_kid: jsonwebtoken::decode_header(&prescriber_jws)
+                .unwrap()
+                .kid
+                .unwrap(),
+            prescriber_jws_sha256: jws_digest(&prescriber_jws),
+            accepted_at: accepted_at.into(),
+        };
+        let centre = centre_key();
+        let centre_kid = KeyId::of(&centre.verifying_key()).as_str().to_owned();
+        PrescriptionView {
+            jws: sign_jws(&counter, &centre, &centre_kid, COUNTERSIGNATURE_TYP),
+            prescriber_jws: Some(prescriber_jws),
+            ..view
+        }
+    }
+
+    /// The prescription of these tests, signed by `prescriber` and accepted at [`ACCEPTED`].
+    fn signed_by(prescriber: &SigningKey) -> PrescriptionView {
+        countersigned(prescriber_jws(&signed(), prescriber), ACCEPTED)
+    }
+
+    /// A counter whose caches hold the centre's key and `prescribers`, with the centre down.
+    fn counter_offline(dir: &tempfile::TempDir, prescribers: &[PrescriberJwk]) -> Session {
+        session_with(dir, CENTRE_DOWN.to_owned(), &centre_key(), prescribers)
+    }
+
+    /// Refused as a bad signature (exit 7), with a message containing `why`.
+    fn assert_refused(result: Result<Verified>, why: &str) {
+        match result {
+            Err(error @ Error::BadSignature(_)) => {
+                assert_eq!(error.exit_code(), crate::error::exit::BAD_SIGNATURE);
+                assert!(error.to_string().contains(why), "{error}");
+            }
+            other => panic!("expected a refusal ({why}), got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_prescriber_signed_prescription_shows_who_signed_it() {
+        let gp = prescriber_key(21);
+        let dir = tempfile::tempdir().unwrap();
+        let mut session = counter_offline(&dir, &[enrolled(&gp, "G1234567", "A99968", None)]);
+        let verified = session.verify(signed_by(&gp)).unwrap();
+        let signature = verified.prescriber_signature.clone().unwrap();
+        assert_eq!(
+            signature,
+            PrescriberSignature {
+                sub: "G1234567".into(),
+                org: "A99968".into(),
+                kid: kid_of(&gp),
+                accepted_at: at(ACCEPTED),
+            }
+        );
+        assert_eq!(
+            crate::render::prescriber_signature(Some(&signature)),
+            format!("Signed by G1234567 (A99968), key {}", kid_of(&gp))
+        );
+        assert_eq!(
+            verified.signed_by,
+            KeyId::of(&centre_key().verifying_key()).as_str()
+        );
+        // What is shown is the content the prescriber signed.
+        assert_eq!(verified.prescription.patient, signed().patient);
+    }
+
+    #[test]
+    fn a_prescription_issued_before_prescriber_keys_verifies_without_a_prescriber_signature() {
+        let dir = tempfile::tempdir().unwrap();
+        // No prescriber key cached, and the centre down: nothing is needed for legacy content.
+        let mut session = counter_offline(&dir, &[]);
+        let legacy = PrescriptionView {
+            jws: jws(&signed(), &centre_key()),
+            ..shown()
+        };
+        assert!(legacy.prescriber_jws.is_none());
+        let verified = session.verify(legacy).unwrap();
+        assert_eq!(verified.prescriber_signature, None);
+        assert_eq!(
+            crate::render::prescriber_signature(None),
+            "No prescriber signature"
+        );
+
+        // A countersignature whose prescriber signature was removed is not legacy content.
+        let mut stripped = signed_by(&prescriber_key(21));
+        stripped.prescriber_jws = None;
+        assert_refused(session.verify(stripped), "missing");
+    }
+
+    #[test]
+    fn a_tampered_prescriber_payload_is_refused() {
+        let gp = prescriber_key(21);
+        let genuine = prescriber_jws(&signed(), &gp);
+        let mut more = signed();
+        more.items[0].quantity = Decimal::from(320);
+        let mut parts: Vec<&str> = genuine.split('.').collect();
+        let payload = data_encoding::BASE64URL_NOPAD.encode(&serde_json::to_vec(&more).unwrap());
+        parts[1] = &payload;
+        // Even countersigned by the centre as it is, the prescriber's signature does not cover it.
+        let tampered = countersigned(parts.join("."), ACCEPTED);
+        let dir = tempfile::tempdir().unwrap();
+        let mut session = counter_offline(&dir, &[enrolled(&gp, "G1234567", "A99968", None)]);
+        assert_refused(session.verify(tampered), "does not verify with their key");
+    }
+
+    #[test]
+    fn a_prescriber_signature_other_than_the_one_countersigned_is_refused() {
+        let gp = prescriber_key(21);
+        let dir = tempfile::tempdir().unwrap();
+        let mut session = counter_offline(&dir, &[enrolled(&gp, "G1234567", "A99968", None)]);
+        // A genuine signature of the same prescriber over other content, put in place of the one
+        // the centre accepted.
+        let mut redosed = signed();
+        redosed.items[0].dosage = "4 qds".into();
+        let swapped = PrescriptionView {
+            prescriber_jws: Some(prescriber_jws(&redosed, &gp)),
+            ..signed_by(&gp)
+        };
+        assert_refused(session.verify(swapped), "digest differs");
+
+        // The centre's countersignature of another prescription.
+        let mut elsewhere = signed_by(&gp);
+        elsewhere.uuid = "another".into();
+        assert_refused(session.verify(elsewhere), "another prescription");
+
+        // The centre's signature over the content itself, not a countersignature of the
+        // prescriber's signature that comes with it.
+        let uncountersigned = PrescriptionView {
+            jws: jws(&signed(), &centre_key()),
+            ..signed_by(&gp)
+        };
+        assert_refused(session.verify(uncountersigned), "not a countersignature");
+    }
+
+    #[test]
+    fn a_key_revoked_at_or_before_acceptance_is_refused_and_after_it_accepted() {
+        let gp = prescriber_key(21);
+        for revoked in ["2026-11-20T09:30:00.123455Z", ACCEPTED] {
+            let dir = tempfile::tempdir().unwrap();
+            let mut session =
+                counter_offline(&dir, &[enrolled(&gp, "G1234567", "A99968", Some(revoked))]);
+            assert_refused(session.verify(signed_by(&gp)), "was revoked at");
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let later = "2026-11-20T09:30:00.123457Z";
+        let mut session =
+            counter_offline(&dir, &[enrolled(&gp, "G1234567", "A99968", Some(later))]);
+        let verified = session.verify(signed_by(&gp)).unwrap();
+        assert_eq!(verified.prescriber_signature.unwrap().kid, kid_of(&gp));
+    }
+
+    #[test]
+    fn a_key_of_another_prescriber_is_refused() {
+        let other = prescriber_key(22);
+        for owner in [("G7654321", "A99968"), ("G1234567", "B12345")] {
+            let dir = tempfile::tempdir().unwrap();
+            let mut session = counter_offline(&dir, &[enrolled(&other, owner.0, owner.1, None)]);
+            // Signed with a valid key, but not one of the prescriber the prescription names.
+            assert_refused(
+                session.verify(signed_by(&other)),
+                "not to the prescriber named",
+            );
+        }
+    }
+
+    #[test]
+    fn an_unknown_key_is_refused_when_the_centre_cannot_provide_it() {
+        let gp = prescriber_key(21);
+        let colleague = enrolled(&prescriber_key(23), "G7777777", "A99968", None);
+        // The centre is down: only the cached set is known, without the key.
+        let dir = tempfile::tempdir().unwrap();
+        let mut session = counter_offline(&dir, std::slice::from_ref(&colleague));
+        assert_refused(session.verify(signed_by(&gp)), "does not know");
+
+        // The centre answers with a set that does not have it either.
+        let published = serde_json::to_string(&PrescriberKeySet {
+            keys: vec![colleague.clone()],
+        })
+        .unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let mut session = session_with(
+            &dir,
+            centre_answering(published),
+            &centre_key(),
+            std::slice::from_ref(&colleague),
+        );
+        assert_refused(session.verify(signed_by(&gp)), "does not publish");
+
+        // A key cached under a kid that is not its own thumbprint is not that key.
+        let mut relabelled = enrolled(&prescriber_key(24), "G1234567", "A99968", None);
+        relabelled.key.kid = kid_of(&gp);
+        let dir = tempfile::tempdir().unwrap();
+        let mut session = counter_offline(&dir, &[relabelled]);
+        assert_refused(session.verify(signed_by(&gp)), "does not know");
+    }
+
+    #[test]
+    fn a_signature_accepted_after_the_keys_were_fetched_makes_the_counter_ask_again() {
+        let gp = prescriber_key(21);
+        let accepted = (Utc::now() + chrono::Duration::minutes(5))
+            .to_rfc3339_opts(chrono::SecondsFormat::Micros, true);
+        let prescription = countersigned(prescriber_jws(&signed(), &gp), &accepted);
+        let before_acceptance = Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Micros, true);
+        // The centre now says the key was revoked before the acceptance; the cache did not know.
+        let published = serde_json::to_string(&PrescriberKeySet {
+            keys: vec![enrolled(
+                &gp,
+                "G1234567",
+                "A99968",
+                Some(&before_acceptance),
+            )],
+        })
+        .unwrap();
+        let cached = [enrolled(&gp, "G1234567", "A99968", None)];
+        let dir = tempfile::tempdir().unwrap();
+        let mut session = session_with(&dir, centre_answering(published), &centre_key(), &cached);
+        assert_refused(session.verify(prescription.clone()), "was revoked at");
+
+        // With the centre down, the cache is used as it is, and the pharmacist is told.
+        let dir = tempfile::tempdir().unwrap();
+        let mut session = counter_offline(&dir, &cached);
+        let verified = session.verify(prescription).unwrap();
+        assert!(verified.prescriber_signature.is_some());
+        let notices = session.take_notices();
+        assert!(
+            notices.iter().any(|n| n.contains("would not be known")),
+            "{notices:?}"
+        );
+    }
+
+    #[test]
+    fn the_last_copy_of_a_released_prescription_verifies_again_offline() {
+        let gp = prescriber_key(21);
+        let dir = tempfile::tempdir().unwrap();
+        let mut session = counter_offline(&dir, &[enrolled(&gp, "G1234567", "A99968", None)]);
+        let id = PrescriptionId::parse(&shown().id).unwrap();
+        assert!(matches!(session.verify_cached(&id), Err(Error::Other(_))));
+        let released = session.verify(signed_by(&gp)).unwrap();
+        let again = session.verify_cached(&id).unwrap();
+        assert_eq!(again.prescriber_signature, released.prescriber_signature);
+        assert_eq!(again.prescription, released.prescription);
+        assert!(session.take_notices().is_empty());
+
+        // The copy altered on disk: its content, or the prescriber's signature in it.
+        let path = session.cached_path(&id);
+        let copy: Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+        let mut renamed = copy.clone();
+        renamed["patient"]["name"] = "John Smith".into();
+        let mut resigned = copy.clone();
+        let jws = copy["prescriber_jws"].as_str().unwrap();
+        let flipped = if jws.ends_with('A') { 'B' } else { 'A' };
+        resigned["prescriber_jws"] = format!("{}{flipped}", &jws[..jws.len() - 1]).into();
+        for (altered, why) in [(renamed, "patient"), (resigned, "digest differs")] {
+            std::fs::write(&path, serde_json::to_vec(&altered).unwrap()).unwrap();
+            assert_refused(session.verify_cached(&id), why);
+        }
+        std::fs::write(&path, b"{not json").unwrap();
+        assert_refused(session.verify_cached(&id), "damaged");
     }
 }
