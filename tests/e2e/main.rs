@@ -10,4 +10,5 @@ mod forged;
 mod outbox;
 mod prescriber;
 mod serial;
+mod signatures;
 mod wedge;

@@ -30,7 +30,7 @@ const VERIFY_EXAMPLE: &str = concat!(
 );
 
 /// A GP workstation: a directory for the key, bodies and the token file.
-struct Workstation {
+pub(crate) struct Workstation {
     dir: TempDir,
     server: String,
 }
@@ -43,19 +43,19 @@ impl Workstation {
         }
     }
 
-    fn path(&self, name: &str) -> PathBuf {
+    pub(crate) fn path(&self, name: &str) -> PathBuf {
         self.dir.path().join(name)
     }
 
     /// Writes `text` to a file of the workstation; its path as a string.
-    fn write(&self, name: &str, text: &str) -> String {
+    pub(crate) fn write(&self, name: &str, text: &str) -> String {
         let path = self.path(name);
         std::fs::write(&path, text).expect("write file");
         path.to_str().expect("utf8").to_owned()
     }
 
     /// `prescrypt prescriber ARGS` with `stdin`, no token from the environment, the service's URL.
-    fn run(&self, args: &[&str], stdin: &str) -> Run {
+    pub(crate) fn run(&self, args: &[&str], stdin: &str) -> Run {
         let mut child = Command::new(prescrypt_bin!())
             .arg("prescriber")
             .args(args)
@@ -95,7 +95,7 @@ fn key_file_public(path: &Path) -> (VerifyingKey, String) {
 }
 
 /// Keygen, a token file for the tests' prescriber, enrol: the workstation and its key's kid.
-fn enrolled(service: &Service) -> (Workstation, String) {
+pub(crate) fn enrolled(service: &Service) -> (Workstation, String) {
     let gp = Workstation::new(&service.url);
     let jwk = gp.keygen("gp-key.pk8");
     gp.write(
