@@ -25,20 +25,25 @@ pub async fn get(
     let id = ops::parse_id(&id)?;
     if state.store.has_replica() {
         let viewer = who.clone();
+        let clock = state.clock.clone();
         let seen = state
             .store
-            .read_fresh(move |conn| ops::peek(conn, &viewer, &id))
+            .read_fresh(move |conn| ops::peek(conn, &viewer, &id, clock.now()))
             .await?;
         if let Some(loaded) = seen {
             let uuid = loaded.row.uuid.clone();
+            let clock = state.clock.clone();
             state
                 .store
-                .write(move |conn| ops::record_read(conn, &who, &uuid, "viewed"))
+                .write(move |conn| ops::record_read(conn, &who, &uuid, "viewed", clock.now()))
                 .await?;
             return Ok(HttpResponse::Ok().json(loaded.view()));
         }
     }
-    read_json(&state, who, move |conn, who| ops::get(conn, who, &id)).await
+    read_json(&state, who, move |conn, who, at| {
+        ops::get(conn, who, &id, at)
+    })
+    .await
 }
 
 /// Every event of a prescription with actor and time.
@@ -53,21 +58,28 @@ pub async fn history(
     let id = ops::parse_id(&id)?;
     if state.store.has_replica() {
         let viewer = who.clone();
+        let clock = state.clock.clone();
         let seen = state
             .store
             .read_fresh(move |conn| {
-                ops::peek(conn, &viewer, &id)?
+                ops::peek(conn, &viewer, &id, clock.now())?
                     .map(|loaded| Ok((ops::events(conn, &loaded.row.uuid)?, loaded.row.uuid)))
                     .transpose()
             })
             .await?;
         if let Some((history, uuid)) = seen {
+            let clock = state.clock.clone();
             state
                 .store
-                .write(move |conn| ops::record_read(conn, &who, &uuid, "history-viewed"))
+                .write(move |conn| {
+                    ops::record_read(conn, &who, &uuid, "history-viewed", clock.now())
+                })
                 .await?;
             return Ok(HttpResponse::Ok().json(history));
         }
     }
-    read_json(&state, who, move |conn, who| ops::history(conn, who, &id)).await
+    read_json(&state, who, move |conn, who, at| {
+        ops::history(conn, who, &id, at)
+    })
+    .await
 }

@@ -17,7 +17,9 @@ use utoipa::openapi::path::HttpMethod;
 use super::endpoint::{Endpoint, actix_method};
 use super::extract::{json_error, query_error};
 use super::state::AppState;
-use super::{audit, dispensing, openapi, operations, prescriber_keys, prescribing, prescriptions};
+use super::{
+    audit, dev, dispensing, openapi, operations, prescriber_keys, prescribing, prescriptions,
+};
 use crate::error::AppError;
 use crate::guard;
 
@@ -53,6 +55,20 @@ pub fn endpoints() -> Vec<Endpoint> {
         E::documented::<__path_readyz, _, _>(readyz),
         E::documented::<__path_metrics_endpoint, _, _>(metrics_endpoint),
     ]
+}
+
+/// What the server mounts: [`endpoints`], and with `--dev` the development endpoints (not in
+/// the document, so without `--dev` their paths answer 404 like any unknown path).
+fn mounted(dev: bool) -> Vec<Endpoint> {
+    let mut all = endpoints();
+    if dev {
+        all.push(Endpoint::undocumented(
+            HttpMethod::Post,
+            routes::DEV_CLOCK,
+            dev::advance_clock,
+        ));
+    }
+    all
 }
 
 /// The OpenAPI document of [`endpoints`], built once.
@@ -123,6 +139,7 @@ fn mount(cfg: &mut web::ServiceConfig, endpoints: &[Endpoint]) {
 
 /// Mounts every route on an actix `App`.
 pub fn configure(state: Arc<AppState>) -> impl FnOnce(&mut web::ServiceConfig) {
+    let dev = state.dev;
     move |cfg: &mut web::ServiceConfig| {
         cfg.app_data(state.auth.clone())
             .app_data(web::Data::new(state))
@@ -136,7 +153,7 @@ pub fn configure(state: Arc<AppState>) -> impl FnOnce(&mut web::ServiceConfig) {
             .service(
                 web::scope("")
                     .wrap(from_fn(record_metrics))
-                    .configure(|scope| mount(scope, &endpoints()))
+                    .configure(|scope| mount(scope, &mounted(dev)))
                     .default_service(web::to(no_route)),
             );
     }

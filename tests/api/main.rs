@@ -11,6 +11,7 @@ mod auth;
 mod authz_matrix;
 mod bad_input;
 mod cancel;
+mod clock;
 mod concurrency;
 mod expiry;
 mod hygiene;
