@@ -1,16 +1,34 @@
-//! Reading a prescription: its current state and its history (both audited).
+//! Reading prescriptions: one prescription's current state and its history, and the tracker
+//! search (all audited).
 
 use actix_web::HttpResponse;
 use actix_web::web;
 use prescrypt_contract::Problem;
 use prescrypt_contract::routes;
-use prescrypt_contract::views::{History, PrescriptionView};
+use prescrypt_contract::views::{History, PrescriptionView, SearchPage};
 
 use super::mutate::read_json;
 use super::state::State;
 use crate::auth::Principal;
 use crate::error::AppError;
 use crate::prescriptions as ops;
+
+/// Tracker search: the prescriptions the caller may see (admin: all; others: what their
+/// organisation issued, holds or held), newest first, a page at a time. Audited with its query.
+#[utoipa::path(get, path = routes::PRESCRIPTIONS, params(ops::SearchQuery),
+    responses((status = 200, body = SearchPage), (status = 400, body = Problem)),
+    security(("bearer" = [])), tag = "prescriptions")]
+pub async fn search(
+    state: State,
+    who: Principal,
+    query: web::Query<ops::SearchQuery>,
+) -> Result<HttpResponse, AppError> {
+    let valid = ops::validate_search(&who, query.into_inner())?;
+    read_json(&state, who, move |conn, who, at| {
+        ops::search(conn, who, &valid, at)
+    })
+    .await
+}
 
 /// The current state of a prescription (prescribing org, holding pharmacy).
 #[utoipa::path(get, path = routes::PRESCRIPTION,

@@ -34,6 +34,7 @@ pub fn endpoints() -> Vec<Endpoint> {
     use prescriptions::*;
     vec![
         E::documented::<__path_create, _, _>(create),
+        E::documented::<__path_search, _, _>(search).lookup(),
         E::documented::<__path_prepare, _, _>(prepare),
         E::documented::<__path_get, _, _>(get).lookup(),
         E::documented::<__path_history, _, _>(history).lookup(),
@@ -105,9 +106,10 @@ async fn record_metrics(
     Ok(response)
 }
 
-/// Mounts one resource per path of `endpoints` (a `GET` answers `HEAD` too). Each resource is
+/// Mounts one resource per path of `endpoints` (a `GET` answers `HEAD` too). Each route is
 /// wrapped in the refusal audit; lookups in the throttle around it, so that the request whose
-/// failure crosses the limit (answered 429) still has its refusal audited.
+/// failure crosses the limit (answered 429) still has its refusal audited. (Per route, not per
+/// resource: `GET /api/v1/prescriptions` is throttled, `POST` on the same path is not.)
 fn mount(cfg: &mut web::ServiceConfig, endpoints: &[Endpoint]) {
     let mut paths: Vec<&str> = Vec::new();
     for endpoint in endpoints {
@@ -117,23 +119,24 @@ fn mount(cfg: &mut web::ServiceConfig, endpoints: &[Endpoint]) {
     }
     for path in paths {
         let mut resource = web::resource(path).default_service(web::to(no_route));
-        let mut lookup = false;
         for endpoint in endpoints.iter().filter(|e| e.path == path) {
-            lookup |= endpoint.lookup;
+            let guarded = |route: actix_web::Route| {
+                let route = route.wrap(from_fn(guard::audit_refusals));
+                if endpoint.lookup {
+                    route.wrap(from_fn(guard::throttle))
+                } else {
+                    route
+                }
+            };
             for method in &endpoint.methods {
                 let method = actix_method(method);
                 if method == actix_web::http::Method::GET {
-                    resource = resource.route((endpoint.handler)(web::head()));
+                    resource = resource.route(guarded((endpoint.handler)(web::head())));
                 }
-                resource = resource.route((endpoint.handler)(web::method(method)));
+                resource = resource.route(guarded((endpoint.handler)(web::method(method))));
             }
         }
-        let resource = resource.wrap(from_fn(guard::audit_refusals));
-        if lookup {
-            cfg.service(resource.wrap(from_fn(guard::throttle)));
-        } else {
-            cfg.service(resource);
-        }
+        cfg.service(resource);
     }
 }
 

@@ -18,6 +18,7 @@ mod prescriber_keys;
 mod read;
 mod release;
 mod return_;
+mod search;
 mod token;
 
 pub use cancel::cancel;
@@ -29,6 +30,7 @@ pub use prescriber_keys::{Enrolled, enrol, key_set, revoke};
 pub use read::{events, get, history, peek, record_read};
 pub use release::{release, release_nominated};
 pub use return_::return_to_spine;
+pub use search::{SearchQuery, ValidSearch, search, validate as validate_search};
 pub use token::token_sheet;
 
 use chrono::NaiveDateTime;

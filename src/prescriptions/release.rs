@@ -87,6 +87,7 @@ fn release_loaded(
     loaded.map_items(machine::release_item);
     loaded.row.dispenser = Some(who.org.clone());
     save(conn, loaded, to, at)?;
+    rows::record_holder(conn, &who.org, &loaded.row.uuid)?;
     audit::append(
         conn,
         who,
