@@ -161,6 +161,7 @@ pub(crate) fn hostile_view() -> PrescriptionView {
         created_at: at,
         expires_at: at,
         jws: String::new(),
+        prescriber_jws: None,
         token: String::new(),
     }
 }
