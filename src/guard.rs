@@ -27,7 +27,7 @@ use actix_web::http::StatusCode;
 use actix_web::http::header::{HeaderMap, HeaderName, HeaderValue};
 use actix_web::middleware::Next;
 use actix_web::{Error, HttpMessage, HttpResponse, ResponseError, web};
-use governor::clock::Clock;
+use governor::clock::Clock as _;
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 use serde_json::json;
 use tokio::sync::Semaphore;
@@ -35,6 +35,7 @@ use tracing::Span;
 use tracing_actix_web::{RequestId, RootSpanBuilder};
 
 use crate::auth::Principal;
+use crate::clock::Clock;
 use crate::config::GuardArgs;
 use crate::error::AppError;
 use crate::store::Store;
@@ -49,7 +50,7 @@ pub struct Guard {
 
 impl Guard {
     /// The guards' state, as the `App` data the middleware reads.
-    pub fn new(args: &GuardArgs, store: Store) -> web::Data<Self> {
+    pub fn new(args: &GuardArgs, store: Store, clock: Clock) -> web::Data<Self> {
         // Registered at zero so dashboards see the series before the first event.
         for reason in ["in-flight", "write-queue"] {
             metrics::counter!("prescrypt_shed_total", "reason" => reason).increment(0);
@@ -61,7 +62,7 @@ impl Guard {
         web::Data::new(Self {
             in_flight: Arc::new(Semaphore::new(args.max_in_flight.max(1))),
             request_timeout: args.request_timeout,
-            throttle: Throttle::new(args, store),
+            throttle: Throttle::new(args, store, clock),
         })
     }
 }
@@ -148,6 +149,8 @@ struct Throttle {
     trust_forwarded_for: bool,
     blocks: Mutex<HashMap<(Scope, String), Block>>,
     store: Store,
+    /// The time of the audit entries the guards write.
+    clock: Clock,
 }
 
 impl std::fmt::Debug for Throttle {
@@ -168,7 +171,7 @@ fn limiter(failures: u32, window: Duration) -> Option<DefaultKeyedRateLimiter<St
 }
 
 impl Throttle {
-    fn new(args: &GuardArgs, store: Store) -> Self {
+    fn new(args: &GuardArgs, store: Store, clock: Clock) -> Self {
         Self {
             org: limiter(args.throttle_org_failures, args.throttle_window),
             addr: limiter(args.throttle_addr_failures, args.throttle_window),
@@ -176,6 +179,7 @@ impl Throttle {
             trust_forwarded_for: args.trust_forwarded_for,
             blocks: Mutex::new(HashMap::new()),
             store,
+            clock,
         }
     }
 
@@ -279,7 +283,7 @@ impl Throttle {
             "key": key,
             "window_seconds": self.window.as_secs(),
         });
-        audit_apart(&self.store, who, "throttled", detail).await;
+        audit_apart(&self.store, &self.clock, who, "throttled", detail).await;
     }
 }
 
@@ -288,21 +292,14 @@ impl Throttle {
 /// not answered, since the request itself was already decided.
 async fn audit_apart(
     store: &Store,
+    clock: &Clock,
     who: Principal,
     action: &'static str,
     detail: serde_json::Value,
 ) {
+    let clock = clock.clone();
     let written = store
-        .write(move |conn| {
-            crate::audit::append(
-                conn,
-                &who,
-                action,
-                None,
-                &detail,
-                crate::prescriptions::now(),
-            )
-        })
+        .write(move |conn| crate::audit::append(conn, &who, action, None, &detail, clock.now()))
         .await;
     if let Err(error) = written {
         tracing::warn!(
@@ -424,7 +421,14 @@ pub async fn audit_refusals<B: MessageBody>(
         "id": asked,
         "refusal": code,
     });
-    audit_apart(&guard.throttle.store, who, "access-refused", detail).await;
+    audit_apart(
+        &guard.throttle.store,
+        &guard.throttle.clock,
+        who,
+        "access-refused",
+        detail,
+    )
+    .await;
     Ok(response)
 }
 

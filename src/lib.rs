@@ -6,10 +6,11 @@
 //! them in store transactions, one file per operation; [`store`] is diesel over SQLite (group
 //! commit) or PostgreSQL and holds every query; [`api`] holds the thin HTTP handlers and the
 //! OpenAPI document; [`auth`] finds the caller, [`guard`] bounds load and abuse ([`config`] has
-//! its settings); [`keys`], [`signing`] and [`audit`] (hash chains, and signed
-//! checkpoints in `audit::checkpoint`) do the security work. [`console`] serves the prescriber
-//! console (static files under `/console/`); [`prescriber_cli`] is the client side of
-//! prescriber signatures (`prescrypt prescriber keygen|enrol|sign`).
+//! its settings); [`clock`] is the one clock all service time is read from; [`keys`],
+//! [`signing`] and [`audit`] (hash chains, and signed checkpoints in `audit::checkpoint`) do the
+//! security work. [`console`] serves the prescriber console (static files under `/console/`);
+//! [`prescriber_cli`] is the client side of prescriber signatures
+//! (`prescrypt prescriber keygen|enrol|sign`).
 //! IDs, NHS numbers, barcode tokens and the classification of scanned text come from
 //! `prescrypt_barcode`; the wire types (views, code tables, `Problem`, routes, limits) from
 //! `prescrypt_contract`. docs/architecture.md draws the whole path.
@@ -17,6 +18,7 @@
 pub mod api;
 pub mod audit;
 pub mod auth;
+pub mod clock;
 pub mod config;
 pub mod console;
 pub mod domain;

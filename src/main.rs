@@ -158,7 +158,13 @@ fn main() -> anyhow::Result<()> {
             let ring = keys::KeyRing::load_or_create(&keys.keys_dir)?;
             let mut conn = store::connect(&store.database_url)?;
             let path = file.resolve(&keys.keys_dir);
-            let signed = checkpoint::take(&mut conn, ring.active(), &path)?;
+            let signed = checkpoint::take(
+                &mut conn,
+                ring.active(),
+                &path,
+                // A command of its own: the system clock (only `serve --dev` moves the clock).
+                prescrypt::clock::Clock::default().now_utc(),
+            )?;
             println!("{}", signed.to_line()?);
             Ok(())
         }

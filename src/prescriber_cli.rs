@@ -245,7 +245,8 @@ fn check_prepared(prepared: &Prepared, kid: &str, asked: &NewPrescription) -> an
     }
     let content: SignedPrescription =
         serde_json::from_slice(&payload).context("signing_input: the payload")?;
-    let asked = validate_new(asked).map_err(|e| anyhow::anyhow!("the request itself: {e}"))?;
+    let asked = validate_new(asked, chrono::Utc::now().date_naive())
+        .map_err(|e| anyhow::anyhow!("the request itself: {e}"))?;
     if let Some(field) = asked.difference_from(&content) {
         bail!("the prepared {field} is not the one asked for");
     }

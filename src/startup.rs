@@ -12,6 +12,7 @@ use tracing_actix_web::TracingLogger;
 use crate::api::{self, AppState};
 use crate::audit::checkpoint;
 use crate::auth::Authenticator;
+use crate::clock::Clock;
 use crate::config::ServeConfig;
 use crate::guard::{self, Guard, QuietRootSpan};
 use crate::keys::{self, KeyRing};
@@ -72,9 +73,11 @@ impl Application {
                 Unsigned::Refused
             },
             prepared_ttl: chrono::Duration::from_std(config.prepared_ttl)?,
+            clock: Clock::default(),
+            dev: config.dev,
         });
         let shared = state.clone();
-        let guard = Guard::new(&config.guard, state.store.clone());
+        let guard = Guard::new(&config.guard, state.store.clone(), state.clock.clone());
         let mut server = HttpServer::new(move || {
             // The last `wrap` is the outermost: headers on every response, then the span, then
             // shedding before anything else is spent on a request. The throttle and the refusal
@@ -133,27 +136,33 @@ impl Application {
         self.state.store.clone()
     }
 
+    /// The service's clock (shared with the running server).
+    pub fn clock(&self) -> Clock {
+        self.state.clock.clone()
+    }
+
     /// Serves until the server stops; runs the expiry sweep alongside.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         let store = self.state.store.clone();
+        let clock = self.state.clock.clone();
         let interval = self.sweep_interval;
         let retention = self.idempotency_retention;
         let sweep = tokio::spawn(async move {
             let mut ticker = tokio::time::interval(interval);
             loop {
                 ticker.tick().await;
+                let sweeping = clock.clone();
                 match store
-                    .write(|conn| prescriptions::sweep_expired(conn, 500))
+                    .write(move |conn| prescriptions::sweep_expired(conn, sweeping.now(), 500))
                     .await
                 {
                     Ok(0) => {}
                     Ok(expired) => tracing::info!(expired, "expiry sweep"),
                     Err(error) => tracing::warn!(%error, "expiry sweep failed"),
                 }
+                let pruning = clock.clone();
                 match store
-                    .write(move |conn| {
-                        crate::idempotency::prune(conn, prescriptions::now() - retention)
-                    })
+                    .write(move |conn| crate::idempotency::prune(conn, pruning.now() - retention))
                     .await
                 {
                     Ok(0) => {}
@@ -191,8 +200,10 @@ async fn checkpoint_periodically(
         let signed =
             tokio::task::spawn_blocking(move || -> anyhow::Result<checkpoint::SignedCheckpoint> {
                 let mut conn = shared.store.connection()?;
-                let checkpoint =
-                    checkpoint::checkpoint_of(checkpoint::heads(&mut conn)?, chrono::Utc::now());
+                let checkpoint = checkpoint::checkpoint_of(
+                    checkpoint::heads(&mut conn)?,
+                    shared.clock.now_utc(),
+                );
                 let signed = checkpoint::SignedCheckpoint::sign(checkpoint, shared.keys.active())?;
                 checkpoint::append_to_file(&path, &signed)?;
                 Ok(signed)

@@ -4,6 +4,10 @@
 /// whether another request would find more.
 pub const NOMINATED_BATCH: usize = 25;
 
+/// Tracker search (`GET /api/v1/prescriptions`): prescriptions per page by default, and at most.
+pub const SEARCH_PAGE_DEFAULT: usize = 50;
+pub const SEARCH_PAGE_MAX: usize = 100;
+
 /// Most items on one prescription (FP10).
 pub const MAX_ITEMS: usize = 4;
 

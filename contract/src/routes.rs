@@ -24,6 +24,9 @@ pub const PRESCRIBER_KEYS: &str = "/api/v1/prescriber-keys";
 pub const PRESCRIBER_KEY: &str = "/api/v1/prescriber-keys/{kid}";
 /// Every prescriber key, revoked ones included, as a JWKS (the counters' offline cache).
 pub const PRESCRIBER_KEYS_JWKS: &str = "/api/v1/prescriber-keys.json";
+/// `serve --dev` only (404 otherwise, and not in the OpenAPI document): moves the service's
+/// clock forward.
+pub const DEV_CLOCK: &str = "/api/v1/dev/clock";
 pub const OPENAPI: &str = "/api/v1/openapi.json";
 pub const JWKS: &str = "/.well-known/jwks.json";
 pub const HEALTHZ: &str = "/healthz";

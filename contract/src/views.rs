@@ -469,3 +469,27 @@ mod tests {
         assert_eq!(new.items[0].quantity.as_str(), "1e400");
     }
 }
+
+/// One page of a tracker search (`GET /api/v1/prescriptions`), newest first.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct SearchPage {
+    /// The matching prescriptions the caller may see, newest (`created_at`) first.
+    pub prescriptions: Vec<PrescriptionView>,
+    /// Pass as `cursor` (with the same filters) for the next page; `null` on the last page.
+    pub next_cursor: Option<String>,
+}
+
+/// `POST /api/v1/dev/clock` (`serve --dev` only): how far to move the service's clock.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AdvanceClock {
+    /// Seconds forward, 0 to ten years; time never moves back.
+    pub advance_seconds: i64,
+}
+
+/// The service's time after moving its clock.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ClockView {
+    pub now: chrono::DateTime<chrono::Utc>,
+}

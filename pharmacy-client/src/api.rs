@@ -7,7 +7,7 @@ use jsonwebtoken::jwk::JwkSet;
 use prescrypt_contract::limits::IDEMPOTENCY_KEY_HEADER;
 use prescrypt_contract::routes::{self, API_PREFIX};
 use prescrypt_contract::views::{
-    History, NominatedRelease, PrescriberKeySet, PrescriptionView, ReleaseRequest,
+    History, NominatedRelease, PrescriberKeySet, PrescriptionView, ReleaseRequest, SearchPage,
 };
 use reqwest::StatusCode;
 use reqwest::blocking::{Client, RequestBuilder};
@@ -237,6 +237,14 @@ impl Api {
 
     pub fn prescription(&self, id: &str) -> Result<PrescriptionView, ApiError> {
         Self::parse(&self.get_route(&routes::prescription(id))?)
+    }
+
+    /// One page of the tracker search (`GET /api/v1/prescriptions`) with these query
+    /// parameters (name, value).
+    pub fn search(&self, query: &[(&str, &str)]) -> Result<SearchPage, ApiError> {
+        let url = reqwest::Url::parse_with_params(&self.url(routes::PRESCRIPTIONS), query)
+            .map_err(|e| ApiError::Unexpected(format!("the search URL: {e}")))?;
+        Self::parse(&Self::run(self.authorised(self.http.get(url)))?)
     }
 
     pub fn history(&self, id: &str) -> Result<History, ApiError> {

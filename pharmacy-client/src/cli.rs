@@ -120,6 +120,15 @@ pub enum Command {
     },
     /// Show a prescription's event history
     History { id: String },
+    /// Find the prescriptions of a patient this pharmacy holds or held, newest first
+    Find {
+        /// The patient's NHS number (10 digits, spaces allowed)
+        #[arg(long)]
+        nhs_number: String,
+        /// Only prescriptions in this status (a code such as 0002)
+        #[arg(long)]
+        status: Option<String>,
+    },
     /// Interactive counter screen
     Counter,
     /// Inspect or flush the local outbox

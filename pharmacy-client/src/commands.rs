@@ -90,6 +90,29 @@ pub fn run(cli: Cli) -> Result<()> {
             show_verified(out, &verified, offline);
             Ok(())
         }
+        Command::Find { nhs_number, status } => {
+            let found = Session::new(settings)?.find(&nhs_number, status.as_deref())?;
+            out.emit(
+                || {
+                    let mut text = format!("{} prescription(s)\n", found.len());
+                    for p in &found {
+                        text.push_str(&format!(
+                            "  {}  {} {}  issue {} of {}  {}  {}\n",
+                            safe(&p.id),
+                            safe(&p.status.code),
+                            safe(&p.status.display),
+                            p.issue_number,
+                            p.issue_count,
+                            render::time(&p.created_at),
+                            safe(p.dispenser.as_deref().unwrap_or("-")),
+                        ));
+                    }
+                    text
+                },
+                || json!({"ok": true, "prescriptions": found}),
+            );
+            Ok(())
+        }
         Command::History { id } => {
             let id = parse_id(&id)?;
             let events = Session::new(settings)?.history(&id)?;

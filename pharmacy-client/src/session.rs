@@ -23,6 +23,9 @@ use crate::private;
 use crate::render::is_settled;
 use crate::scan::{Accepted, ScanKind, ScannedCode, classify};
 
+/// Most search pages `pharmacy find` fetches (of 50 prescriptions each).
+pub const FIND_MAX_PAGES: usize = 20;
+
 /// A released (or fetched) prescription whose signatures verified.
 #[derive(Debug, Clone, Serialize)]
 pub struct Verified {
@@ -212,6 +215,29 @@ impl Session {
                 other => other.into(),
             })?;
         self.verify_for(prescription, id)
+    }
+
+    /// Every prescription of the patient this pharmacy holds or held (optionally in one status),
+    /// newest first: the tracker search, page after page, at most [`FIND_MAX_PAGES`] pages.
+    pub fn find(&self, nhs_number: &str, status: Option<&str>) -> Result<Vec<PrescriptionView>> {
+        let mut found = Vec::new();
+        let mut cursor: Option<String> = None;
+        for _ in 0..FIND_MAX_PAGES {
+            let mut query = vec![("nhs_number", nhs_number)];
+            if let Some(status) = status {
+                query.push(("status", status));
+            }
+            if let Some(cursor) = &cursor {
+                query.push(("cursor", cursor));
+            }
+            let page = self.api.search(&query)?;
+            found.extend(page.prescriptions);
+            match page.next_cursor {
+                Some(next) => cursor = Some(next),
+                None => break,
+            }
+        }
+        Ok(found)
     }
 
     pub fn history(&self, id: &PrescriptionId) -> Result<History> {

@@ -36,7 +36,7 @@ pub async fn release(
         false,
         &body,
         StatusCode::OK,
-        move |conn, who| ops::release(conn, &inner.keys, who, &request),
+        move |conn, who, at| ops::release(conn, &inner.keys, who, &request, at),
     )
     .await
 }
@@ -83,7 +83,7 @@ pub async fn return_prescription(
         false,
         &body,
         StatusCode::OK,
-        move |conn, who| ops::return_to_spine(conn, who, &id, &reason),
+        move |conn, who, at| ops::return_to_spine(conn, who, &id, &reason, at),
     )
     .await
 }
@@ -112,7 +112,7 @@ pub async fn dispense(
         true,
         &body,
         StatusCode::OK,
-        move |conn, who| ops::dispense(conn, who, &id, &request),
+        move |conn, who, at| ops::dispense(conn, who, &id, &request, at),
     )
     .await
 }
@@ -135,7 +135,7 @@ pub async fn withdraw(
         false,
         &(),
         StatusCode::OK,
-        move |conn, who| ops::withdraw(conn, who, &id),
+        move |conn, who, at| ops::withdraw(conn, who, &id, at),
     )
     .await
 }
@@ -158,7 +158,7 @@ pub async fn claim(
         false,
         &(),
         StatusCode::OK,
-        move |conn, who| ops::claim(conn, who, &id),
+        move |conn, who, at| ops::claim(conn, who, &id, at),
     )
     .await
 }

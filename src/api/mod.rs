@@ -1,9 +1,10 @@
 //! The HTTP API. [`routes`] is the route table (one line per endpoint) the server mounts and
 //! the OpenAPI document ([`openapi`]) is built from. Handlers live one file per resource:
-//! [`prescribing`], [`prescriber_keys`], [`prescriptions`], [`dispensing`], [`audit`], [`operations`]; they share
+//! [`prescribing`], [`prescriber_keys`], [`prescriptions`], [`dispensing`], [`audit`], [`operations`], [`dev`] (`serve --dev` only); they share
 //! [`state`], [`mutate`] (idempotent writes, audited reads) and [`extract`] (extractor errors).
 
 pub mod audit;
+pub mod dev;
 pub mod dispensing;
 pub mod endpoint;
 pub mod extract;

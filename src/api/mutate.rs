@@ -1,8 +1,10 @@
 //! How handlers run store operations: state changes in one write transaction with
-//! `Idempotency-Key` replay ([`mutate`]), audited reads ([`read_json`]).
+//! `Idempotency-Key` replay ([`mutate`]), audited reads ([`read_json`]). Both read the time from
+//! the service's clock inside the transaction and hand it to the operation.
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse};
+use chrono::NaiveDateTime;
 use prescrypt_contract::limits::{IDEMPOTENCY_KEY_HEADER, IDEMPOTENCY_REPLAYED_HEADER};
 use serde::Serialize;
 use serde_json::json;
@@ -13,7 +15,6 @@ use crate::audit;
 use crate::auth::Principal;
 use crate::error::AppError;
 use crate::idempotency::{self, Earlier, IdempotencyKey};
-use crate::prescriptions::now;
 use crate::store::DbConnection;
 
 fn idempotency_key(req: &HttpRequest, required: bool) -> Result<Option<IdempotencyKey>, AppError> {
@@ -46,10 +47,10 @@ pub async fn mutate<T, F>(
 ) -> Result<HttpResponse, AppError>
 where
     T: Serialize,
-    F: FnOnce(&mut DbConnection, &Principal) -> Result<T, AppError> + Send + 'static,
+    F: FnOnce(&mut DbConnection, &Principal, NaiveDateTime) -> Result<T, AppError> + Send + 'static,
 {
-    mutate_answering(state, req, who, required, request, move |conn, who| {
-        op(conn, who).map(|value| (success, value))
+    mutate_answering(state, req, who, required, request, move |conn, who, at| {
+        op(conn, who, at).map(|value| (success, value))
     })
     .await
 }
@@ -66,7 +67,9 @@ pub async fn mutate_answering<T, F>(
 ) -> Result<HttpResponse, AppError>
 where
     T: Serialize,
-    F: FnOnce(&mut DbConnection, &Principal) -> Result<(StatusCode, T), AppError> + Send + 'static,
+    F: FnOnce(&mut DbConnection, &Principal, NaiveDateTime) -> Result<(StatusCode, T), AppError>
+        + Send
+        + 'static,
 {
     let key = idempotency_key(req, required)?;
     let fingerprint = key
@@ -100,12 +103,14 @@ where
         req.match_pattern().unwrap_or_default()
     );
     let id = req.match_info().get("id").map(str::to_owned);
+    let clock = state.clock.clone();
     let (status, body, replayed) = state
         .store
         .write(move |conn| {
+            let at = clock.now();
             if let (Some(key), Some(fingerprint)) = (&key, &fingerprint)
                 && let Earlier::Replay { status, body } =
-                    idempotency::claim(conn, &who.org, key, fingerprint, now())?
+                    idempotency::claim(conn, &who.org, key, fingerprint, at)?
             {
                 audit::append(
                     conn,
@@ -113,11 +118,11 @@ where
                     "idempotent-replay",
                     None,
                     &json!({"route": route, "id": id, "status": status}),
-                    now(),
+                    at,
                 )?;
                 return Ok((status, body, true));
             }
-            let (success, value) = op(conn, &who)?;
+            let (success, value) = op(conn, &who, at)?;
             let body = serde_json::to_string(&value)?;
             if let Some(key) = &key {
                 idempotency::record(conn, &who.org, key, success.as_u16(), &body)?;
@@ -140,9 +145,13 @@ pub async fn read_json<T, F>(
 ) -> Result<HttpResponse, AppError>
 where
     T: Serialize + Send + 'static,
-    F: FnOnce(&mut DbConnection, &Principal) -> Result<T, AppError> + Send + 'static,
+    F: FnOnce(&mut DbConnection, &Principal, NaiveDateTime) -> Result<T, AppError> + Send + 'static,
 {
     // Reads are audited, so they are writes to the store.
-    let value = state.store.write(move |conn| op(conn, &who)).await?;
+    let clock = state.clock.clone();
+    let value = state
+        .store
+        .write(move |conn| op(conn, &who, clock.now()))
+        .await?;
     Ok(HttpResponse::Ok().json(value))
 }

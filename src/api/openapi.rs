@@ -16,7 +16,7 @@ use prescrypt_contract::problem::PROBLEM_JSON;
 use prescrypt_contract::views::{
     CancelRequest, CancelResult, DispenseLine, DispenseRequest, History, HistoryEvent, ItemView,
     NewItem, NewPatient, NewPrescription, NominatedRelease, Outcome, Patient, Prescriber,
-    PrescriptionView, ReleaseRequest, ReturnRequest,
+    PrescriptionView, ReleaseRequest, ReturnRequest, SearchPage,
 };
 use prescrypt_contract::{Coded, Problem};
 
@@ -157,7 +157,7 @@ fn idempotency_key(required: Required) -> utoipa::openapi::path::Parameter {
     components(schemas(
         Coded, Problem, NewPatient, NewItem, NewPrescription, ReleaseRequest, ReturnRequest,
         CancelRequest, Outcome, DispenseLine, DispenseRequest, Prescriber, Patient, ItemView,
-        PrescriptionView, CancelResult, NominatedRelease, HistoryEvent, History,
+        PrescriptionView, CancelResult, NominatedRelease, HistoryEvent, History, SearchPage,
         crate::audit::checkpoint::ChainHead, SignedCheckpointView, CheckpointPage,
     )),
     modifiers(&BearerAuth),

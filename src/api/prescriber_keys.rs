@@ -26,8 +26,8 @@ pub async fn enrol_key(
 ) -> Result<HttpResponse, AppError> {
     let body = body.into_inner();
     let jwk = body.jwk.clone();
-    mutate_answering(&state, &req, who, false, &body, move |conn, who| {
-        let (key, enrolled) = ops::enrol(conn, who, &jwk)?;
+    mutate_answering(&state, &req, who, false, &body, move |conn, who, at| {
+        let (key, enrolled) = ops::enrol(conn, who, &jwk, at)?;
         let status = match enrolled {
             Enrolled::New => StatusCode::CREATED,
             Enrolled::AlreadyYours => StatusCode::OK,
@@ -47,9 +47,10 @@ pub async fn revoke_key(
     kid: web::Path<String>,
 ) -> Result<HttpResponse, AppError> {
     let kid = kid.into_inner();
+    let clock = state.clock.clone();
     let key = state
         .store
-        .write(move |conn| ops::revoke(conn, &who, &kid))
+        .write(move |conn| ops::revoke(conn, &who, &kid, clock.now()))
         .await?;
     Ok(HttpResponse::Ok().json(key))
 }

@@ -28,7 +28,7 @@ pub async fn prepare(
     body: web::Json<PrepareRequest>,
 ) -> Result<HttpResponse, AppError> {
     let body = body.into_inner();
-    let valid = ops::validate_new(&body.prescription)?;
+    let valid = ops::validate_new(&body.prescription, state.clock.today())?;
     let kid = body.kid.clone();
     let ttl = state.prepared_ttl;
     mutate(
@@ -38,7 +38,7 @@ pub async fn prepare(
         false,
         &body,
         StatusCode::OK,
-        move |conn, who| ops::prepare(conn, who, &valid, &kid, ttl),
+        move |conn, who, at| ops::prepare(conn, who, &valid, &kid, ttl, at),
     )
     .await
 }
@@ -73,12 +73,12 @@ pub async fn create(
                 false,
                 &body,
                 StatusCode::CREATED,
-                move |conn, who| ops::create_signed(conn, &inner.keys, who, &signed),
+                move |conn, who, at| ops::create_signed(conn, &inner.keys, who, &signed, at),
             )
             .await
         }
         CreateRequest::Unsigned(new) => {
-            let valid = ops::validate_new(new)?;
+            let valid = ops::validate_new(new, state.clock.today())?;
             let unsigned = state.unsigned;
             mutate(
                 &state,
@@ -87,7 +87,7 @@ pub async fn create(
                 false,
                 &body,
                 StatusCode::CREATED,
-                move |conn, who| ops::create(conn, &inner.keys, who, &valid, unsigned),
+                move |conn, who, at| ops::create(conn, &inner.keys, who, &valid, unsigned, at),
             )
             .await
         }
@@ -116,7 +116,7 @@ pub async fn cancel(
         false,
         &body,
         StatusCode::OK,
-        move |conn, who| ops::cancel(conn, who, &id, reason.as_deref()),
+        move |conn, who, at| ops::cancel(conn, who, &id, reason.as_deref(), at),
     )
     .await
 }
@@ -151,9 +151,10 @@ pub async fn token_document(
     let dpi =
         Dpi::new(query.dpi.unwrap_or(600)).map_err(|e| AppError::field("dpi", e.to_string()))?;
     let id = ops::parse_id(&id)?;
+    let clock = state.clock.clone();
     let sheet = state
         .store
-        .write(move |conn| ops::token_sheet(conn, &who, &id, dpi))
+        .write(move |conn| ops::token_sheet(conn, &who, &id, dpi, clock.now()))
         .await?;
     let bytes = web::block(move || render_token(&sheet, format))
         .await

@@ -17,7 +17,9 @@ use utoipa::openapi::path::HttpMethod;
 use super::endpoint::{Endpoint, actix_method};
 use super::extract::{json_error, query_error};
 use super::state::AppState;
-use super::{audit, dispensing, openapi, operations, prescriber_keys, prescribing, prescriptions};
+use super::{
+    audit, dev, dispensing, openapi, operations, prescriber_keys, prescribing, prescriptions,
+};
 use crate::error::AppError;
 use crate::guard;
 
@@ -32,6 +34,7 @@ pub fn endpoints() -> Vec<Endpoint> {
     use prescriptions::*;
     vec![
         E::documented::<__path_create, _, _>(create),
+        E::documented::<__path_search, _, _>(search).lookup(),
         E::documented::<__path_prepare, _, _>(prepare),
         E::documented::<__path_get, _, _>(get).lookup(),
         E::documented::<__path_history, _, _>(history).lookup(),
@@ -53,6 +56,20 @@ pub fn endpoints() -> Vec<Endpoint> {
         E::documented::<__path_readyz, _, _>(readyz),
         E::documented::<__path_metrics_endpoint, _, _>(metrics_endpoint),
     ]
+}
+
+/// What the server mounts: [`endpoints`], and with `--dev` the development endpoints (not in
+/// the document, so without `--dev` their paths answer 404 like any unknown path).
+fn mounted(dev: bool) -> Vec<Endpoint> {
+    let mut all = endpoints();
+    if dev {
+        all.push(Endpoint::undocumented(
+            HttpMethod::Post,
+            routes::DEV_CLOCK,
+            dev::advance_clock,
+        ));
+    }
+    all
 }
 
 /// The OpenAPI document of [`endpoints`], built once.
@@ -89,9 +106,10 @@ async fn record_metrics(
     Ok(response)
 }
 
-/// Mounts one resource per path of `endpoints` (a `GET` answers `HEAD` too). Each resource is
+/// Mounts one resource per path of `endpoints` (a `GET` answers `HEAD` too). Each route is
 /// wrapped in the refusal audit; lookups in the throttle around it, so that the request whose
-/// failure crosses the limit (answered 429) still has its refusal audited.
+/// failure crosses the limit (answered 429) still has its refusal audited. (Per route, not per
+/// resource: `GET /api/v1/prescriptions` is throttled, `POST` on the same path is not.)
 fn mount(cfg: &mut web::ServiceConfig, endpoints: &[Endpoint]) {
     let mut paths: Vec<&str> = Vec::new();
     for endpoint in endpoints {
@@ -101,28 +119,30 @@ fn mount(cfg: &mut web::ServiceConfig, endpoints: &[Endpoint]) {
     }
     for path in paths {
         let mut resource = web::resource(path).default_service(web::to(no_route));
-        let mut lookup = false;
         for endpoint in endpoints.iter().filter(|e| e.path == path) {
-            lookup |= endpoint.lookup;
+            let guarded = |route: actix_web::Route| {
+                let route = route.wrap(from_fn(guard::audit_refusals));
+                if endpoint.lookup {
+                    route.wrap(from_fn(guard::throttle))
+                } else {
+                    route
+                }
+            };
             for method in &endpoint.methods {
                 let method = actix_method(method);
                 if method == actix_web::http::Method::GET {
-                    resource = resource.route((endpoint.handler)(web::head()));
+                    resource = resource.route(guarded((endpoint.handler)(web::head())));
                 }
-                resource = resource.route((endpoint.handler)(web::method(method)));
+                resource = resource.route(guarded((endpoint.handler)(web::method(method))));
             }
         }
-        let resource = resource.wrap(from_fn(guard::audit_refusals));
-        if lookup {
-            cfg.service(resource.wrap(from_fn(guard::throttle)));
-        } else {
-            cfg.service(resource);
-        }
+        cfg.service(resource);
     }
 }
 
 /// Mounts every route on an actix `App`.
 pub fn configure(state: Arc<AppState>) -> impl FnOnce(&mut web::ServiceConfig) {
+    let dev = state.dev;
     move |cfg: &mut web::ServiceConfig| {
         cfg.app_data(state.auth.clone())
             .app_data(web::Data::new(state))
@@ -136,7 +156,7 @@ pub fn configure(state: Arc<AppState>) -> impl FnOnce(&mut web::ServiceConfig) {
             .service(
                 web::scope("")
                     .wrap(from_fn(record_metrics))
-                    .configure(|scope| mount(scope, &endpoints()))
+                    .configure(|scope| mount(scope, &mounted(dev)))
                     .default_service(web::to(no_route)),
             );
     }

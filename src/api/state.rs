@@ -5,6 +5,7 @@ use std::sync::Arc;
 use actix_web::web;
 
 use crate::auth::Authenticator;
+use crate::clock::Clock;
 use crate::keys::KeyRing;
 use crate::prescriptions::Unsigned;
 use crate::store::Store;
@@ -21,6 +22,10 @@ pub struct AppState {
     pub unsigned: Unsigned,
     /// How long a prepared prescription waits for its signature.
     pub prepared_ttl: chrono::Duration,
+    /// THE clock: every time the service records or decides by is read from it.
+    pub clock: Clock,
+    /// `serve --dev`: the development endpoints (`/api/v1/dev/...`) are mounted.
+    pub dev: bool,
 }
 
 pub type State = web::Data<Arc<AppState>>;

@@ -18,7 +18,7 @@ use std::io::{BufRead, Write};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 
-use chrono::{NaiveDateTime, SecondsFormat, Utc};
+use chrono::{DateTime, NaiveDateTime, SecondsFormat, Utc};
 use data_encoding::BASE64URL_NOPAD;
 use diesel::prelude::*;
 use ed25519_dalek::{Signature, VerifyingKey};
@@ -338,8 +338,9 @@ pub fn take(
     conn: &mut DbConnection,
     key: &NamedKey,
     file: &Path,
+    at: DateTime<Utc>,
 ) -> anyhow::Result<SignedCheckpoint> {
-    let checkpoint = checkpoint_of(heads(conn)?, Utc::now());
+    let checkpoint = checkpoint_of(heads(conn)?, at);
     let signed = SignedCheckpoint::sign(checkpoint, key)?;
     append_to_file(file, &signed)?;
     publish(conn, &signed)?;

@@ -5,7 +5,9 @@ use prescrypt_barcode::PrescriptionId;
 use prescrypt_contract::views::CancelResult;
 use serde_json::json;
 
-use super::{now, own, save, transition};
+use chrono::NaiveDateTime;
+
+use super::{own, save, transition};
 use crate::audit;
 use crate::auth::{Principal, Role};
 use crate::domain::CancelReason;
@@ -19,6 +21,7 @@ pub fn cancel(
     who: &Principal,
     id: &PrescriptionId,
     reason: Option<&str>,
+    at: NaiveDateTime,
 ) -> Result<CancelResult, AppError> {
     who.require(Role::Prescriber, "cancel prescriptions")?;
     let reason = match reason {
@@ -26,9 +29,8 @@ pub fn cancel(
         Some(code) => CancelReason::parse(code.trim())
             .ok_or_else(|| AppError::field("reason", "a cancellation reason 0001 to 0009"))?,
     };
-    let mut loaded = own(conn, who, id)?;
+    let mut loaded = own(conn, who, id, at)?;
     let status = loaded.status();
-    let at = now();
     let decision = machine::cancel(
         status,
         loaded.row.cancellation_requested_by.as_deref(),

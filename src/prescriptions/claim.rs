@@ -4,7 +4,9 @@ use prescrypt_barcode::PrescriptionId;
 use prescrypt_contract::views::PrescriptionView;
 use serde_json::json;
 
-use super::{held, now, save, transition};
+use chrono::NaiveDateTime;
+
+use super::{held, save, transition};
 use crate::audit;
 use crate::auth::Principal;
 use crate::domain::Event;
@@ -15,10 +17,10 @@ pub fn claim(
     conn: &mut DbConnection,
     who: &Principal,
     id: &PrescriptionId,
+    at: NaiveDateTime,
 ) -> Result<PrescriptionView, AppError> {
-    let mut loaded = held(conn, who, id, "claim prescriptions")?;
+    let mut loaded = held(conn, who, id, "claim prescriptions", at)?;
     let to = transition(&loaded, Event::Claim)?;
-    let at = now();
     save(conn, &mut loaded, to, at)?;
     audit::append(conn, who, "claimed", Some(&loaded.row.uuid), &json!({}), at)?;
     Ok(loaded.view())

@@ -1,6 +1,6 @@
 //! `POST /api/v1/prescriptions`: validate, allocate the ID, sign and store a new prescription.
 
-use chrono::{NaiveDate, NaiveDateTime, Utc};
+use chrono::{NaiveDate, NaiveDateTime};
 use prescrypt_barcode::{NhsNumber, PrescriptionId};
 use prescrypt_contract::limits::MAX_ITEMS;
 use prescrypt_contract::quantity::{Decimal, QuantityText};
@@ -11,8 +11,8 @@ use prescrypt_contract::views::{
 use prescrypt_contract::{Countersignature, SignedItem, SignedPrescription};
 use serde_json::json;
 
+use super::Loaded;
 use super::prescriber_keys::usable_key;
-use super::{Loaded, now};
 use crate::audit;
 use crate::auth::{Principal, Role, is_ods_code};
 use crate::domain::{ItemStatus, Status, TreatmentType, birth_date, text, validity};
@@ -135,12 +135,13 @@ pub(super) fn quantity_field(value: &QuantityText, field: &str) -> Result<Decima
         .map_err(|e| AppError::field(field, e.to_string()))
 }
 
-pub fn validate_new(body: &NewPrescription) -> Result<ValidNew, AppError> {
+/// `today` (on the service's clock) bounds the birth date.
+pub fn validate_new(body: &NewPrescription, today: NaiveDate) -> Result<ValidNew, AppError> {
     let nhs_number = NhsNumber::parse(body.patient.nhs_number.trim()).map_err(|e| {
         AppError::invalid("invalid-nhs-number", "patient.nhs_number", e.to_string())
     })?;
     let name = text_field(&body.patient.name, "patient.name", 200)?;
-    let birth_date = birth_date::parse(&body.patient.birth_date, Utc::now().date_naive())
+    let birth_date = birth_date::parse(&body.patient.birth_date, today)
         .map_err(|e| AppError::field("patient.birth_date", e.to_string()))?;
     if body.items.is_empty() || body.items.len() > MAX_ITEMS {
         return Err(AppError::field(
@@ -364,6 +365,7 @@ pub fn create(
     who: &Principal,
     new: &ValidNew,
     unsigned: Unsigned,
+    at: NaiveDateTime,
 ) -> Result<PrescriptionView, AppError> {
     who.require(Role::Prescriber, "create prescriptions")?;
     if unsigned == Unsigned::Refused {
@@ -376,7 +378,6 @@ pub fn create(
                 .to_owned(),
         });
     }
-    let at = now();
     let content = new_content(conn, who, new, at)?;
     let jws = signing::sign_jws(&content, keys.active())?;
     store(conn, keys, who, &content, jws, None, at)
@@ -390,9 +391,9 @@ pub fn prepare(
     new: &ValidNew,
     kid: &str,
     ttl: chrono::Duration,
+    at: NaiveDateTime,
 ) -> Result<Prepared, AppError> {
     who.require(Role::Prescriber, "prepare prescriptions")?;
-    let at = now();
     let key = usable_key(conn, who, kid, at, "kid")?;
     let content = new_content(conn, who, new, at)?;
     let signing_input = signing::prescriber_signing_input(&key.kid, &content)?;
@@ -433,9 +434,9 @@ pub fn create_signed(
     keys: &KeyRing,
     who: &Principal,
     signed: &SignedCreate,
+    at: NaiveDateTime,
 ) -> Result<PrescriptionView, AppError> {
     who.require(Role::Prescriber, "create prescriptions")?;
-    let at = now();
     let prepared = signatures::find_prepared(conn, &signed.prepared_id)?
         .filter(|p| p.sub == who.sub && p.org == who.org)
         .ok_or_else(|| {

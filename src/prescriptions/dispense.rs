@@ -3,6 +3,7 @@
 
 use std::collections::HashSet;
 
+use chrono::NaiveDateTime;
 use prescrypt_barcode::PrescriptionId;
 use prescrypt_contract::quantity::Decimal;
 use prescrypt_contract::views::{DispenseRequest, Outcome, PrescriptionView};
@@ -10,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use super::create::quantity_field;
-use super::{held, now, save, transition};
+use super::{held, save, transition};
 use crate::audit;
 use crate::auth::Principal;
 use crate::domain::machine::{self, DispenseOutcome, Event, ItemSupply};
@@ -75,8 +76,9 @@ pub fn dispense(
     who: &Principal,
     id: &PrescriptionId,
     body: &DispenseRequest,
+    at: NaiveDateTime,
 ) -> Result<PrescriptionView, AppError> {
-    let mut loaded = held(conn, who, id, "dispense prescriptions")?;
+    let mut loaded = held(conn, who, id, "dispense prescriptions", at)?;
     if loaded.row.pending_cancellation {
         return Err(AppError::PendingCancellation);
     }
@@ -156,7 +158,6 @@ pub fn dispense(
     }
     let outcome = DispenseOutcome::of(&loaded.item_statuses());
     let to = transition(&loaded, Event::Dispense(outcome))?;
-    let at = now();
     save(conn, &mut loaded, to, at)?;
     rows::insert_notification(
         conn,
@@ -187,8 +188,9 @@ pub fn withdraw(
     conn: &mut DbConnection,
     who: &Principal,
     id: &PrescriptionId,
+    at: NaiveDateTime,
 ) -> Result<PrescriptionView, AppError> {
-    let mut loaded = held(conn, who, id, "withdraw dispense notifications")?;
+    let mut loaded = held(conn, who, id, "withdraw dispense notifications", at)?;
     let Some((notification, Code(restored), prior_items)) =
         rows::latest_notification(conn, &loaded.row.uuid)?
     else {
@@ -204,7 +206,6 @@ pub fn withdraw(
             before.restore(item)?;
         }
     }
-    let at = now();
     save(conn, &mut loaded, to, at)?;
     rows::mark_withdrawn(conn, &notification)?;
     audit::append(

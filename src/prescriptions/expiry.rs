@@ -3,7 +3,7 @@
 use chrono::NaiveDateTime;
 use serde_json::json;
 
-use super::{Loaded, now, save, system, with_items};
+use super::{Loaded, save, system, with_items};
 use crate::audit;
 use crate::domain::Status;
 use crate::domain::machine::{self, Event};
@@ -42,8 +42,11 @@ const KEEP_PREPARED: chrono::Duration = chrono::Duration::hours(24);
 
 /// Expires every prescription whose time is up (the periodic sweep) and forgets prepared
 /// prescriptions past [`KEEP_PREPARED`]; returns how many prescriptions expired.
-pub fn sweep_expired(conn: &mut DbConnection, limit: i64) -> Result<usize, AppError> {
-    let at = now();
+pub fn sweep_expired(
+    conn: &mut DbConnection,
+    at: NaiveDateTime,
+    limit: i64,
+) -> Result<usize, AppError> {
     crate::store::signatures::prune_prepared(conn, at - KEEP_PREPARED)?;
     let active: Vec<Status> = Status::ALL
         .iter()

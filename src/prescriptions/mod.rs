@@ -3,6 +3,9 @@
 //! change with a version check through [`crate::store::prescriptions`] and appends the audit
 //! entry in the same transaction. Handlers only call these.
 //!
+//! Every operation is given the time it runs at (`at`, read from [`crate::clock::Clock`] inside
+//! its transaction); none reads a clock itself.
+//!
 //! This module holds what the operations share: loading a prescription (with lazy expiry), who
 //! may see or act on it, saving a transition, and the view of a loaded prescription.
 
@@ -15,6 +18,7 @@ mod prescriber_keys;
 mod read;
 mod release;
 mod return_;
+mod search;
 mod token;
 
 pub use cancel::cancel;
@@ -26,9 +30,10 @@ pub use prescriber_keys::{Enrolled, enrol, key_set, revoke};
 pub use read::{events, get, history, peek, record_read};
 pub use release::{release, release_nominated};
 pub use return_::return_to_spine;
+pub use search::{SearchQuery, ValidSearch, search, validate as validate_search};
 pub use token::token_sheet;
 
-use chrono::{NaiveDateTime, SubsecRound, Utc};
+use chrono::NaiveDateTime;
 use prescrypt_barcode::PrescriptionId;
 use prescrypt_contract::views::{ItemView, Patient, Prescriber, PrescriptionView};
 
@@ -38,11 +43,6 @@ use crate::domain::{ItemStatus, Status};
 use crate::error::AppError;
 use crate::store::DbConnection;
 use crate::store::prescriptions::{self as rows, ItemRow, Lock, Row};
-
-/// Now, truncated to microseconds so SQLite and PostgreSQL store the same value.
-pub fn now() -> NaiveDateTime {
-    Utc::now().naive_utc().trunc_subsecs(6)
-}
 
 /// The actor of changes the service makes by itself (expiry).
 pub fn system() -> Principal {
@@ -155,11 +155,15 @@ fn with_items(conn: &mut DbConnection, row: Row) -> Result<Loaded, AppError> {
 }
 
 /// Loads a prescription, expiring it first if its time is up (lazy expiry).
-fn load_live(conn: &mut DbConnection, id: &PrescriptionId) -> Result<Option<Loaded>, AppError> {
+fn load_live(
+    conn: &mut DbConnection,
+    id: &PrescriptionId,
+    at: NaiveDateTime,
+) -> Result<Option<Loaded>, AppError> {
     let Some(mut loaded) = load(conn, id, Lock::ForUpdate)? else {
         return Ok(None);
     };
-    expiry::expire_if_due(conn, &mut loaded, now())?;
+    expiry::expire_if_due(conn, &mut loaded, at)?;
     Ok(Some(loaded))
 }
 
@@ -197,16 +201,22 @@ fn visible(
     conn: &mut DbConnection,
     who: &Principal,
     id: &PrescriptionId,
+    at: NaiveDateTime,
 ) -> Result<Loaded, AppError> {
-    match load_live(conn, id)? {
+    match load_live(conn, id, at)? {
         Some(loaded) if can_view(who, &loaded.row) => Ok(loaded),
         _ => Err(AppError::PrescriptionNotFound),
     }
 }
 
 /// A prescription of the caller's organisation (prescriber side), or 404.
-fn own(conn: &mut DbConnection, who: &Principal, id: &PrescriptionId) -> Result<Loaded, AppError> {
-    match load_live(conn, id)? {
+fn own(
+    conn: &mut DbConnection,
+    who: &Principal,
+    id: &PrescriptionId,
+    at: NaiveDateTime,
+) -> Result<Loaded, AppError> {
+    match load_live(conn, id, at)? {
         Some(loaded) if loaded.row.prescriber_org == who.org => Ok(loaded),
         _ => Err(AppError::PrescriptionNotFound),
     }
@@ -218,9 +228,10 @@ fn held(
     who: &Principal,
     id: &PrescriptionId,
     action: &'static str,
+    at: NaiveDateTime,
 ) -> Result<Loaded, AppError> {
     who.require(Role::Pharmacist, action)?;
-    match load_live(conn, id)? {
+    match load_live(conn, id, at)? {
         Some(loaded) if loaded.row.dispenser.as_deref() == Some(who.org.as_str()) => Ok(loaded),
         _ => Err(AppError::PrescriptionNotFound),
     }

@@ -6,7 +6,6 @@ use chrono::NaiveDateTime;
 use prescrypt_contract::views::{PrescriberJwk, PrescriberKey, PrescriberKeySet, PublicJwk};
 use serde_json::json;
 
-use super::now;
 use crate::audit;
 use crate::auth::{Principal, Role};
 use crate::error::AppError;
@@ -67,6 +66,7 @@ pub fn enrol(
     conn: &mut DbConnection,
     who: &Principal,
     jwk: &PublicJwk,
+    at: NaiveDateTime,
 ) -> Result<(PrescriberKey, Enrolled), AppError> {
     who.require(Role::Prescriber, "enrol prescriber keys")?;
     let bytes = jwk.ed25519_bytes().map_err(|detail| {
@@ -96,7 +96,6 @@ pub fn enrol(
             Ok((existing.view(), Enrolled::AlreadyYours))
         };
     }
-    let at = now();
     let row = KeyRow {
         kid: kid.clone(),
         sub: who.sub.clone(),
@@ -123,12 +122,12 @@ pub fn revoke(
     conn: &mut DbConnection,
     who: &Principal,
     kid: &str,
+    at: NaiveDateTime,
 ) -> Result<PrescriberKey, AppError> {
     let mut key = rows::find_key(conn, kid)?
         .filter(|key| key.owned_by(who) || (who.role == Role::Admin && who.org == key.org))
         .ok_or(AppError::NotFound)?;
     if key.revoked_at.is_none() {
-        let at = now();
         rows::revoke_key(conn, kid, at)?;
         key.revoked_at = Some(at);
         audit::append(

@@ -5,7 +5,9 @@ use prescrypt_barcode::PrescriptionId;
 use prescrypt_contract::views::{History, HistoryEvent, PrescriptionView};
 use serde_json::json;
 
-use super::{Loaded, can_view, load, now, visible};
+use chrono::NaiveDateTime;
+
+use super::{Loaded, can_view, load, visible};
 use crate::audit;
 use crate::auth::Principal;
 use crate::domain::machine;
@@ -17,9 +19,10 @@ pub fn get(
     conn: &mut DbConnection,
     who: &Principal,
     id: &PrescriptionId,
+    at: NaiveDateTime,
 ) -> Result<PrescriptionView, AppError> {
-    let loaded = visible(conn, who, id)?;
-    record_read(conn, who, &loaded.row.uuid, "viewed")?;
+    let loaded = visible(conn, who, id, at)?;
+    record_read(conn, who, &loaded.row.uuid, "viewed", at)?;
     Ok(loaded.view())
 }
 
@@ -30,11 +33,12 @@ pub fn peek(
     conn: &mut DbConnection,
     who: &Principal,
     id: &PrescriptionId,
+    at: NaiveDateTime,
 ) -> Result<Option<Loaded>, AppError> {
     let Some(loaded) = load(conn, id, Lock::None)? else {
         return Ok(None);
     };
-    let due = now() >= loaded.row.expires_at && machine::is_active(loaded.status());
+    let due = at >= loaded.row.expires_at && machine::is_active(loaded.status());
     Ok((can_view(who, &loaded.row) && !due).then_some(loaded))
 }
 
@@ -45,24 +49,19 @@ pub fn record_read(
     who: &Principal,
     prescription_uuid: &str,
     action: &str,
+    at: NaiveDateTime,
 ) -> Result<(), AppError> {
-    audit::append(
-        conn,
-        who,
-        action,
-        Some(prescription_uuid),
-        &json!({}),
-        now(),
-    )
+    audit::append(conn, who, action, Some(prescription_uuid), &json!({}), at)
 }
 
 pub fn history(
     conn: &mut DbConnection,
     who: &Principal,
     id: &PrescriptionId,
+    at: NaiveDateTime,
 ) -> Result<History, AppError> {
-    let loaded = visible(conn, who, id)?;
-    record_read(conn, who, &loaded.row.uuid, "history-viewed")?;
+    let loaded = visible(conn, who, id, at)?;
+    record_read(conn, who, &loaded.row.uuid, "history-viewed", at)?;
     events(conn, &loaded.row.uuid)
 }
 

@@ -1,13 +1,14 @@
 //! `POST /api/v1/release` (one prescription, by scanned token or nominated ID) and
 //! `POST /api/v1/release/nominated` (a batch of those nominated to the caller).
 
+use chrono::NaiveDateTime;
 use prescrypt_barcode::PrescriptionId;
 use prescrypt_barcode::scanned::{self, Scanned, Unrecognised};
 use prescrypt_contract::limits::NOMINATED_BATCH;
 use prescrypt_contract::views::{NominatedRelease, PrescriptionView, ReleaseRequest};
 use serde_json::json;
 
-use super::{Loaded, load_live, now, record_read, save, transition, with_items};
+use super::{Loaded, load_live, record_read, save, transition, with_items};
 use crate::audit;
 use crate::auth::{Principal, Role};
 use crate::domain::Status;
@@ -67,12 +68,15 @@ fn release_loaded(
     who: &Principal,
     loaded: &mut Loaded,
     how: &str,
+    at: NaiveDateTime,
 ) -> Result<(), AppError> {
     let status = loaded.status();
     if matches!(status, Status::WithDispenser | Status::WithDispenserActive) {
         return match loaded.row.dispenser.as_deref() {
             // Nothing changes, but the holder reads it again: audited like any read.
-            Some(holder) if holder == who.org => record_read(conn, who, &loaded.row.uuid, "viewed"),
+            Some(holder) if holder == who.org => {
+                record_read(conn, who, &loaded.row.uuid, "viewed", at)
+            }
             Some(holder) => Err(AppError::HeldByAnotherDispenser {
                 holder: holder.to_owned(),
             }),
@@ -82,8 +86,8 @@ fn release_loaded(
     let to = transition(loaded, Event::Release)?;
     loaded.map_items(machine::release_item);
     loaded.row.dispenser = Some(who.org.clone());
-    let at = now();
     save(conn, loaded, to, at)?;
+    rows::record_holder(conn, &who.org, &loaded.row.uuid)?;
     audit::append(
         conn,
         who,
@@ -100,23 +104,25 @@ pub fn release(
     keys: &KeyRing,
     who: &Principal,
     body: &ReleaseRequest,
+    at: NaiveDateTime,
 ) -> Result<PrescriptionView, AppError> {
     who.require(Role::Pharmacist, "release prescriptions")?;
     let (id, via) = read_scanned(keys, &body.token)?;
-    let mut loaded = load_live(conn, &id)?.ok_or(AppError::PrescriptionNotFound)?;
+    let mut loaded = load_live(conn, &id, at)?.ok_or(AppError::PrescriptionNotFound)?;
     if via == Via::Id
         && loaded.row.nominated_pharmacy.as_deref() != Some(who.org.as_str())
         && loaded.row.dispenser.as_deref() != Some(who.org.as_str())
     {
         return Err(AppError::PrescriptionNotFound);
     }
-    release_loaded(conn, who, &mut loaded, via.audit_name())?;
+    release_loaded(conn, who, &mut loaded, via.audit_name(), at)?;
     Ok(loaded.view())
 }
 
 pub fn release_nominated(
     conn: &mut DbConnection,
     who: &Principal,
+    at: NaiveDateTime,
 ) -> Result<NominatedRelease, AppError> {
     who.require(Role::Pharmacist, "release prescriptions")?;
     // Lock the whole batch (one more than a batch tells whether there are more) before the
@@ -124,14 +130,14 @@ pub fn release_nominated(
     // a head could deadlock with a single-row write. The batch is then released in chain order
     // (audit::append's rule for several chains). Rows another transaction holds are skipped;
     // they are not To Be Dispensed for long.
-    let rows = rows::lock_nominated(conn, &who.org, now(), NOMINATED_BATCH + 1)?;
+    let rows = rows::lock_nominated(conn, &who.org, at, NOMINATED_BATCH + 1)?;
     let more = rows.len() > NOMINATED_BATCH;
     let mut batch: Vec<(usize, _)> = rows.into_iter().take(NOMINATED_BATCH).enumerate().collect();
     batch.sort_by_key(|(oldest_first, row)| (audit::chain_of(Some(&row.uuid), ""), *oldest_first));
     let mut released = Vec::with_capacity(batch.len());
     for (oldest_first, row) in batch {
         let mut loaded = with_items(conn, row)?;
-        release_loaded(conn, who, &mut loaded, "nominated")?;
+        release_loaded(conn, who, &mut loaded, "nominated", at)?;
         released.push((oldest_first, loaded.view()));
     }
     released.sort_by_key(|(oldest_first, _)| *oldest_first);

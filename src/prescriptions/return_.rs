@@ -4,7 +4,9 @@ use prescrypt_barcode::PrescriptionId;
 use prescrypt_contract::views::PrescriptionView;
 use serde_json::json;
 
-use super::{held, now, save, transition};
+use chrono::NaiveDateTime;
+
+use super::{held, save, transition};
 use crate::audit;
 use crate::auth::Principal;
 use crate::domain::ReturnReason;
@@ -17,14 +19,14 @@ pub fn return_to_spine(
     who: &Principal,
     id: &PrescriptionId,
     reason: &str,
+    at: NaiveDateTime,
 ) -> Result<PrescriptionView, AppError> {
     let reason = ReturnReason::parse(reason.trim())
         .ok_or_else(|| AppError::field("reason", "a return reason 0001 to 0008"))?;
-    let mut loaded = held(conn, who, id, "return prescriptions")?;
+    let mut loaded = held(conn, who, id, "return prescriptions", at)?;
     let mut to = transition(&loaded, Event::Return)?;
     loaded.map_items(machine::return_item);
     loaded.row.dispenser = None;
-    let at = now();
     let mut detail = json!({"reason": reason.code()});
     if loaded.row.pending_cancellation {
         // The dispenser has been told; handing it back completes the cancellation.

@@ -4,7 +4,9 @@ use prescrypt_barcode::render::{Dpi, SheetItem, TokenSheet};
 use prescrypt_barcode::{NhsNumber, PrescriptionId, Token};
 use serde_json::json;
 
-use super::{now, own};
+use chrono::NaiveDateTime;
+
+use super::own;
 use crate::audit;
 use crate::auth::{Principal, Role};
 use crate::error::AppError;
@@ -16,9 +18,10 @@ pub fn token_sheet(
     who: &Principal,
     id: &PrescriptionId,
     dpi: Dpi,
+    at: NaiveDateTime,
 ) -> Result<TokenSheet, AppError> {
     who.require(Role::Prescriber, "print prescription tokens")?;
-    let loaded = own(conn, who, id)?;
+    let loaded = own(conn, who, id, at)?;
     let token = Token::parse(&loaded.row.token)
         .map_err(|e| AppError::Internal(format!("stored token: {e}")))?;
     audit::append(
@@ -27,7 +30,7 @@ pub fn token_sheet(
         "token-printed",
         Some(&loaded.row.uuid),
         &json!({}),
-        now(),
+        at,
     )?;
     let mut sheet = TokenSheet::new(&token, dpi);
     sheet.patient_name = Some(loaded.row.patient_name.clone());

@@ -7,7 +7,9 @@ use diesel::prelude::*;
 use super::DbConnection;
 use super::codes::Code;
 use super::quantity::Thousandths;
-use super::schema::{dispense_notifications, items, org_sequences, prescriptions};
+use super::schema::{
+    dispense_notifications, items, org_sequences, prescription_holders, prescriptions,
+};
 use crate::domain::{CancelReason, ItemStatus, NotDispensedReason, Status, TreatmentType};
 use crate::error::AppError;
 
@@ -184,6 +186,96 @@ pub fn lock_due(
             .load(pg)?,
         other => query.select(Row::as_select()).load(other)?,
     })
+}
+
+/// Records that `org` holds (has released) the prescription; once per organisation.
+pub fn record_holder(
+    conn: &mut DbConnection,
+    org: &str,
+    prescription_uuid: &str,
+) -> Result<(), AppError> {
+    let insert = diesel::insert_into(prescription_holders::table)
+        .values((
+            prescription_holders::org.eq(org),
+            prescription_holders::prescription_uuid.eq(prescription_uuid),
+        ))
+        .on_conflict((
+            prescription_holders::org,
+            prescription_holders::prescription_uuid,
+        ))
+        .do_nothing();
+    match conn {
+        DbConnection::Postgresql(pg) => insert.execute(pg)?,
+        DbConnection::Sqlite(sqlite) => insert.execute(sqlite)?,
+    };
+    Ok(())
+}
+
+/// Who a tracker search may see.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SearchScope {
+    /// Every prescription (administrators).
+    All,
+    /// Prescriptions the organisation issued or holds or ever held (released).
+    Org(String),
+}
+
+/// A tracker search: the filters, and where the previous page ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Search {
+    pub scope: SearchScope,
+    pub nhs_number: Option<String>,
+    pub status: Option<Status>,
+    /// Created at or after.
+    pub from: Option<NaiveDateTime>,
+    /// Created before.
+    pub before: Option<NaiveDateTime>,
+    /// The last `(created_at, uuid)` of the previous page.
+    pub after: Option<(NaiveDateTime, String)>,
+    pub limit: i64,
+}
+
+/// Up to `search.limit` matching prescriptions, newest first by `(created_at, uuid)` (a keyset:
+/// each page starts strictly after the last row of the previous one, so pages neither repeat
+/// nor skip rows while new prescriptions arrive).
+pub fn search(conn: &mut DbConnection, search: &Search) -> Result<Vec<Row>, AppError> {
+    let mut query = prescriptions::table.into_boxed();
+    if let SearchScope::Org(org) = &search.scope {
+        let held = prescription_holders::table
+            .filter(prescription_holders::org.eq(org.clone()))
+            .select(prescription_holders::prescription_uuid);
+        query = query.filter(
+            prescriptions::prescriber_org
+                .eq(org.clone())
+                .or(prescriptions::uuid.eq_any(held)),
+        );
+    }
+    if let Some(nhs_number) = &search.nhs_number {
+        query = query.filter(prescriptions::patient_nhs_number.eq(nhs_number.clone()));
+    }
+    if let Some(status) = search.status {
+        query = query.filter(prescriptions::status.eq(Code(status)));
+    }
+    if let Some(from) = search.from {
+        query = query.filter(prescriptions::created_at.ge(from));
+    }
+    if let Some(before) = search.before {
+        query = query.filter(prescriptions::created_at.lt(before));
+    }
+    if let Some((created_at, uuid)) = &search.after {
+        query = query.filter(
+            prescriptions::created_at
+                .lt(*created_at)
+                .or(prescriptions::created_at
+                    .eq(*created_at)
+                    .and(prescriptions::uuid.lt(uuid.clone()))),
+        );
+    }
+    Ok(query
+        .order((prescriptions::created_at.desc(), prescriptions::uuid.desc()))
+        .limit(search.limit)
+        .select(Row::as_select())
+        .load(conn)?)
 }
 
 /// The organisation's next sequence value (from 1), in the caller's transaction.

@@ -67,6 +67,13 @@ diesel::table! {
 }
 
 diesel::table! {
+    prescription_holders (org, prescription_uuid) {
+        org -> Text,
+        prescription_uuid -> Text,
+    }
+}
+
+diesel::table! {
     idempotency_keys (org, key) {
         org -> Text,
         key -> Text,
@@ -136,11 +143,13 @@ diesel::table! {
 
 diesel::joinable!(items -> prescriptions (prescription_uuid));
 diesel::joinable!(dispense_notifications -> prescriptions (prescription_uuid));
+diesel::joinable!(prescription_holders -> prescriptions (prescription_uuid));
 diesel::allow_tables_to_appear_in_same_query!(
     org_sequences,
     prescriptions,
     items,
     dispense_notifications,
+    prescription_holders,
     idempotency_keys,
     audit_log,
     audit_head,

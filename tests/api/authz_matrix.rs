@@ -202,6 +202,15 @@ const MATRIX: &[Row] = &[
     // With a dispenser, a cancel marks the prescription pending cancellation (still 200).
     Row { call: "POST /api/v1/prescriptions/{id}/cancel", body: Some(r#"{"reason":"0001"}"#), given: HeldByHolder,
           cells: [Deny(401), Deny(401), Deny(401), Deny(401), Deny(401), See(200),  Deny(404), Deny(403), Deny(403), Deny(403)] },
+    // Tracker search for the prescription's patient: the prescribing practice, the pharmacy that
+    // holds it or once held it (unlike a GET by ID, handing it back does not hide it from the
+    // search) and admins find it; anyone else finds nothing (200, an empty page).
+    Row { call: "GET /api/v1/prescriptions?nhs_number={nhs}", body: None, given: HeldByHolder,
+          cells: [Deny(401), Deny(401), Deny(401), Deny(401), Deny(401), See(200),  Blind(200), See(200),  Blind(200), See(200)] },
+    Row { call: "GET /api/v1/prescriptions?nhs_number={nhs}", body: None, given: ReturnedByHolder,
+          cells: [Deny(401), Deny(401), Deny(401), Deny(401), Deny(401), See(200),  Blind(200), See(200),  Blind(200), See(200)] },
+    Row { call: "GET /api/v1/prescriptions?nhs_number={nhs}&status=0002", body: None, given: DispensedByHolder,
+          cells: [Deny(401), Deny(401), Deny(401), Deny(401), Deny(401), Blind(200), Blind(200), Blind(200), Blind(200), Blind(200)] },
     // Public: the same for everybody, and nothing of any prescription in them.
     Row { call: "GET /.well-known/jwks.json", body: None, given: HeldByHolder,
           cells: [Blind(200), Blind(200), Blind(200), Blind(200), Blind(200), Blind(200), Blind(200), Blind(200), Blind(200), Blind(200)] },
@@ -237,6 +246,8 @@ struct Fixture {
     id: String,
     uuid: String,
     token: String,
+    /// The patient's (fresh for each fixture): `{nhs}` in a row's call.
+    nhs_number: String,
     secrets: Vec<String>,
 }
 
@@ -492,6 +503,7 @@ async fn prescription(app: &TestApp, given: Given) -> Option<Fixture> {
         id,
         uuid,
         token,
+        nhs_number: nhs.digits().to_owned(),
         secrets,
     })
 }
@@ -705,7 +717,8 @@ async fn run_cell(app: &TestApp, row: &Row, caller: Caller, expect: Expect) -> V
             (f.id.as_str(), f.token.as_str())
         });
     let keys = key_placeholders(app, row).await;
-    let call = fill_keys(&fill(row.call, id, token), &keys);
+    let nhs_number = fixture.as_ref().map_or("", |f| f.nhs_number.as_str());
+    let call = fill_keys(&fill(row.call, id, token), &keys).replace("{nhs}", nhs_number);
     let body = row.body.map(|b| fill_keys(&fill(b, id, token), &keys));
     let names_a_prescription = row.call.contains("{id}")
         || row

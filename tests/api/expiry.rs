@@ -82,13 +82,17 @@ async fn the_sweep_expires_without_anyone_looking() {
     force_expiry_into_the_past(&app, a["id"].as_str().unwrap()).await;
     let expired = app
         .store
-        .write(|conn| prescrypt::prescriptions::sweep_expired(conn, 100))
+        .write(|conn| {
+            prescrypt::prescriptions::sweep_expired(conn, chrono::Utc::now().naive_utc(), 100)
+        })
         .await
         .unwrap();
     assert_eq!(expired, 1);
     let again = app
         .store
-        .write(|conn| prescrypt::prescriptions::sweep_expired(conn, 100))
+        .write(|conn| {
+            prescrypt::prescriptions::sweep_expired(conn, chrono::Utc::now().naive_utc(), 100)
+        })
         .await
         .unwrap();
     assert_eq!(again, 0);

@@ -188,3 +188,54 @@ fn withdraw_and_return_go_through_the_outbox() {
     let sent = |k: &str| (k.to_owned(), "sent".to_owned());
     assert_eq!(kinds, [sent("dispense"), sent("withdraw"), sent("return")]);
 }
+
+/// `pharmacy find`: the patient's prescriptions this pharmacy holds or held, not the others.
+#[test]
+fn pharmacy_find_lists_what_the_pharmacy_holds_or_held() {
+    let service = Service::start(prescrypt_bin!());
+    let nominated = service.create(Some(PHARMACY));
+    let elsewhere = service.create(None);
+    let pharmacy = Pharmacy::login(&service, PHARMACY);
+
+    let none = pharmacy.run(&["find", "--nhs-number", "943 476 5919", "--json"], "");
+    assert_eq!(none.code, 0, "{none:?}");
+    assert_eq!(none.json()["prescriptions"], serde_json::json!([]));
+
+    let downloaded = pharmacy.run(&["nominated"], "");
+    assert_eq!(downloaded.code, 0, "{downloaded:?}");
+    let found = pharmacy.run(&["find", "--nhs-number", "9434765919", "--json"], "");
+    assert_eq!(found.code, 0, "{found:?}");
+    let found = found.json();
+    let ids: Vec<&str> = found["prescriptions"]
+        .as_array()
+        .expect("prescriptions")
+        .iter()
+        .map(|p| p["id"].as_str().expect("id"))
+        .collect();
+    assert_eq!(ids, [nominated["id"].as_str().expect("id")]);
+    assert_ne!(ids[0], elsewhere["id"].as_str().expect("id"));
+
+    let human = pharmacy.run(
+        &["find", "--nhs-number", "9434765919", "--status", "0002"],
+        "",
+    );
+    assert_eq!(human.code, 0, "{human:?}");
+    assert!(human.stdout.contains("1 prescription(s)"), "{human:?}");
+    assert!(human.stdout.contains("With Dispenser"), "{human:?}");
+    let filtered = pharmacy.run(
+        &[
+            "find",
+            "--nhs-number",
+            "9434765919",
+            "--status",
+            "0006",
+            "--json",
+        ],
+        "",
+    );
+    assert_eq!(filtered.json()["prescriptions"], serde_json::json!([]));
+
+    let bad = pharmacy.run(&["find", "--nhs-number", "1234567890"], "");
+    assert_ne!(bad.code, 0, "{bad:?}");
+    assert!(bad.stderr.contains("nhs_number"), "{bad:?}");
+}

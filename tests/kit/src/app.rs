@@ -236,6 +236,27 @@ impl TestApp {
             .await
     }
 
+    /// An administrator (organisation `XA0001`).
+    pub fn admin(&self) -> String {
+        self.token(Role::Admin, "XA0001", "A0000001")
+    }
+
+    /// Moves the service's clock `seconds` forward (`POST /api/v1/dev/clock`, needs `--dev`, the
+    /// kit's default); the service's new now.
+    pub async fn advance_clock(&self, seconds: i64) -> chrono::DateTime<chrono::Utc> {
+        let (status, body) = self
+            .post(
+                prescrypt::contract::routes::DEV_CLOCK,
+                &self.admin(),
+                &json!({ "advance_seconds": seconds }),
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        chrono::DateTime::parse_from_rfc3339(body["now"].as_str().expect("now"))
+            .expect("RFC 3339")
+            .to_utc()
+    }
+
     pub async fn dispense(
         &self,
         bearer: &str,
