@@ -162,6 +162,17 @@ pub fn verify_with<T: DeserializeOwned>(jws: &str, key: &PrescriberJwk) -> Resul
     })
 }
 
+/// A prescriber's signature as verified at this counter.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct PrescriberSignature {
+    /// The prescriber: the key's owner, who is the prescriber the prescription names.
+    pub sub: String,
+    pub org: String,
+    pub kid: String,
+    /// When the centre accepted the signature (from its countersignature).
+    pub accepted_at: chrono::DateTime<chrono::Utc>,
+}
+
 #[cfg(test)]
 mod tests {
     use std::io::{Read, Write};

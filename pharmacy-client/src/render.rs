@@ -9,7 +9,7 @@ use prescrypt_contract::quantity::{Decimal, QuantityText};
 use prescrypt_contract::views::{ItemView, PrescriptionView};
 use prescrypt_contract::{Coded, ItemStatus};
 
-use crate::session::PrescriberSignature;
+use crate::prescriber_keys::PrescriberSignature;
 use crate::terminal::safe;
 
 /// `Display (code)`, or the bare code when the centre sent no display text.

@@ -3,7 +3,7 @@
 
 use std::path::Path;
 
-use chrono::{DateTime, Utc};
+use chrono::DateTime;
 use prescrypt_barcode::{PrescriptionId, Token};
 use prescrypt_contract::signed::{
     COUNTERSIGNATURE_TYP, PRESCRIBER_JWS_TYP, jws_digest, key_valid_at,
@@ -18,6 +18,7 @@ use crate::config::Settings;
 use crate::error::{Error, Result};
 use crate::jwks::{KeyCache, jws_header};
 use crate::outbox::{Due, Entry, Kind, Outbox, State, SyncReport};
+pub use crate::prescriber_keys::PrescriberSignature;
 use crate::prescriber_keys::{self, PrescriberKeys};
 use crate::private;
 use crate::render::is_settled;
@@ -35,17 +36,6 @@ pub struct Verified {
     /// Who signed the prescription; `None` for one issued without a prescriber signature (before
     /// prescriber keys, or by a development service).
     pub prescriber_signature: Option<PrescriberSignature>,
-}
-
-/// A prescriber's signature as verified at this counter.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct PrescriberSignature {
-    /// The prescriber: the key's owner, who is the prescriber the prescription names.
-    pub sub: String,
-    pub org: String,
-    pub kid: String,
-    /// When the centre accepted the signature (from its countersignature).
-    pub accepted_at: DateTime<Utc>,
 }
 
 /// The result of processing one scan.
@@ -587,6 +577,8 @@ pub fn parse_id(text: &str) -> Result<PrescriptionId> {
 #[cfg(test)]
 mod tests {
     use std::io::{Read, Write};
+
+    use chrono::Utc;
     use std::net::TcpListener;
     use std::time::Duration;
 
