@@ -326,9 +326,13 @@ fn is_failed_lookup<B>(response: &ServiceResponse<B>) -> bool {
     let Some(error) = response.response().error() else {
         return false;
     };
+    // A refusal teaches a guesser as much as a miss: "not your role" (403) and "held by that
+    // pharmacy" (409, which names the holder) count too.
     matches!(
         error.as_error::<AppError>(),
         Some(AppError::PrescriptionNotFound)
+            | Some(AppError::Forbidden { .. })
+            | Some(AppError::HeldByAnotherDispenser { .. })
             | Some(AppError::Invalid {
                 code: "invalid-token" | "invalid-prescription-id",
                 ..

@@ -212,3 +212,27 @@ async fn behind_a_trusted_proxy_addresses_are_throttled_one_by_one() {
     assert_eq!(audits.len(), 1, "{audits:?}");
     assert_eq!(audits[0].1["key"], "203.0.113.7");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn refusals_count_like_misses_forbidden_and_held_elsewhere() {
+    let app = throttled_app(4, 0, false).await;
+    let created = app.create_default().await;
+    let token = created["token"].as_str().unwrap();
+    let released = release(&app, &app.pharmacist(), token, None).await;
+    assert_eq!(released.status, StatusCode::OK, "{released:?}");
+
+    // Another pharmacy asking for a prescription someone else holds: 409, twice; a prescriber
+    // of that pharmacy's organisation trying to release: 403, twice. The fifth refusal is 429.
+    let other = app.other_pharmacist();
+    let wrong_role = app.token(prescrypt::auth::Role::Prescriber, OTHER_PHARMACY, "G9");
+    for (bearer, expected) in [
+        (&other, StatusCode::CONFLICT),
+        (&other, StatusCode::CONFLICT),
+        (&wrong_role, StatusCode::FORBIDDEN),
+        (&wrong_role, StatusCode::FORBIDDEN),
+    ] {
+        let answer = release(&app, bearer, token, None).await;
+        assert_eq!(answer.status, expected, "{answer:?}");
+    }
+    assert_throttled(&release(&app, &other, token, None).await);
+}
