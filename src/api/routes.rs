@@ -90,13 +90,29 @@ async fn no_route(req: HttpRequest) -> Result<HttpResponse, AppError> {
     )
 }
 
+/// A request method as a metric label: the methods the API serves, every other one (any token
+/// a client sends) as `other`, so clients cannot grow the label set.
+fn metric_method(method: &actix_web::http::Method) -> &'static str {
+    use actix_web::http::Method;
+    match *method {
+        Method::GET => "GET",
+        Method::HEAD => "HEAD",
+        Method::POST => "POST",
+        Method::DELETE => "DELETE",
+        Method::PUT => "PUT",
+        Method::PATCH => "PATCH",
+        Method::OPTIONS => "OPTIONS",
+        _ => "other",
+    }
+}
+
 /// Counts requests and their latency by route pattern and status.
 async fn record_metrics(
     req: ServiceRequest,
     next: Next<impl MessageBody>,
 ) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
     let started = Instant::now();
-    let method = req.method().to_string();
+    let method = metric_method(req.method()).to_owned();
     let route = req.match_pattern().unwrap_or_else(|| "unmatched".into());
     let response = next.call(req).await?;
     let status = response.status().as_u16().to_string();

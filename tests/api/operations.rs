@@ -264,3 +264,21 @@ fn the_binary_serves_on_port_0_and_mints_tokens_it_trusts() {
     ));
     assert_eq!(status, StatusCode::CREATED, "{created}");
 }
+
+#[tokio::test]
+async fn made_up_methods_do_not_grow_the_metric_labels() {
+    let app = spawn_app().await;
+    for n in 0..5 {
+        let method = reqwest::Method::from_bytes(format!("BREW{n}").as_bytes()).unwrap();
+        let response = app
+            .client
+            .request(method, app.url("/api/v1/prescriptions"))
+            .send()
+            .await
+            .unwrap();
+        assert!(response.status().is_client_error(), "{}", response.status());
+    }
+    let text = app.metrics_text().await;
+    assert!(!text.contains("BREW"), "{text}");
+    assert!(text.contains("method=\"other\""), "{text}");
+}
