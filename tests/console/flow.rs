@@ -341,8 +341,39 @@ async fn a_gp_signs_in_enrols_issues_prints_finds_and_cancels() {
     );
     browser.screenshot("07-practice-filtered").await;
     browser.assert_accessible("07-practice-filtered").await;
-    // Another patient's NHS number finds nothing either.
+    // Issue dates (UTC, both inclusive): its own day finds it, the day after does not.
     browser.select("#search-status", "").await;
+    let issued_on: chrono::NaiveDate = view["created_at"].as_str().unwrap()[..10]
+        .parse()
+        .expect("created_at's date");
+    let set_dates = "document.getElementById('search-from').value = arguments[0];
+        document.getElementById('search-to').value = arguments[1];";
+    browser
+        .run(
+            set_dates,
+            vec![json!(issued_on.to_string()), json!(issued_on.to_string())],
+        )
+        .await;
+    browser.click("#search-submit").await;
+    searched(
+        &browser,
+        &format!("issued on or after {issued_on}, issued on or before {issued_on}, NHS number 943 476 5919"),
+    )
+    .await;
+    assert_eq!(result_ids(&browser).await, vec![id.clone()]);
+    let next_day = issued_on.succ_opt().unwrap();
+    browser
+        .run(set_dates, vec![json!(next_day.to_string()), json!("")])
+        .await;
+    browser.click("#search-submit").await;
+    searched(
+        &browser,
+        &format!("issued on or after {next_day}, NHS number 943 476 5919"),
+    )
+    .await;
+    assert_eq!(result_ids(&browser).await, Vec::<String>::new());
+    browser.run(set_dates, vec![json!(""), json!("")]).await;
+    // Another patient's NHS number finds nothing either.
     browser.type_into("#search-nhs", "4010232137").await;
     browser.click("#search-submit").await;
     searched(&browser, "NHS number 4010232137").await;
