@@ -14,9 +14,12 @@ const $ = (id) => document.getElementById(id);
 const state = {
   claims: null,
   key: undefined,
-  codes: { treatment_types: [], cancel_reasons: [] },
+  codes: { treatment_types: [], cancel_reasons: [], statuses: [] },
   objectUrls: [],
+  // The practice list's filters as last searched, and the service's cursor to its next page.
+  search: { query: null, cursor: null, asked: 0 },
 };
+const SEARCH_PAGE = 25;
 
 // ---- messages -----------------------------------------------------------------------------
 
@@ -432,7 +435,7 @@ function remember(view) {
   sessionStorage.setItem(RECENT_KEY, JSON.stringify(list.slice(0, 50)));
 }
 
-function renderPractice() {
+function renderRecent() {
   const list = $('recent');
   list.replaceChildren();
   for (const entry of recentList()) {
@@ -448,6 +451,108 @@ function renderPractice() {
     item.textContent = 'None yet.';
     list.append(item);
   }
+}
+
+/** Shows the list afresh with the filters in the form (statuses change: never a stale list). */
+async function renderPractice() {
+  renderRecent();
+  await search({ more: false, quiet: true });
+}
+
+/** The filters in the form as the search's query parameters (the service checks them). */
+function searchFilters() {
+  const filters = new URLSearchParams();
+  for (const [name, id] of [['status', 'search-status'], ['from', 'search-from'], ['to', 'search-to'], ['nhs_number', 'search-nhs']]) {
+    const value = $(id).value.trim();
+    if (value) filters.set(name, value);
+  }
+  return filters;
+}
+
+function describeFilters(filters) {
+  const parts = [];
+  const status = filters.get('status');
+  if (status) {
+    const coded = state.codes.statuses.find((entry) => entry.code === status);
+    parts.push(`status ${coded ? coded.display : status}`);
+  }
+  if (filters.get('from')) parts.push(`issued on or after ${filters.get('from')}`);
+  if (filters.get('to')) parts.push(`issued on or before ${filters.get('to')}`);
+  if (filters.get('nhs_number')) parts.push(`NHS number ${filters.get('nhs_number')}`);
+  return parts.length ? `Prescriptions with ${parts.join(', ')}, newest first` : 'Prescriptions, newest first';
+}
+
+function resultRow(view) {
+  const row = document.createElement('tr');
+  row.dataset.id = view.id;
+  cell(row, when(view.created_at));
+  const idCell = document.createElement('td');
+  const link = document.createElement('a');
+  link.href = `#detail/${encodeURIComponent(view.id)}`;
+  link.textContent = view.id;
+  idCell.append(link);
+  row.append(idCell);
+  cell(row, view.patient.name);
+  cell(row, view.patient.nhs_number);
+  cell(row, view.pending_cancellation ? `${view.status.display} (pending cancellation)` : view.status.display);
+  return row;
+}
+
+/**
+ * Runs the practice search: a first page with the form's filters, or (`more`) the next page of
+ * the last search. Errors the service names a field for are shown beside it.
+ */
+async function search({ more, quiet = false }) {
+  const form = $('search-form');
+  clearErrors(form);
+  const filters = more ? new URLSearchParams(state.search.query) : searchFilters();
+  const query = new URLSearchParams(filters);
+  query.set('limit', String(SEARCH_PAGE));
+  if (more && state.search.cursor) query.set('cursor', state.search.cursor);
+  const button = more ? $('results-more') : $('search-submit');
+  button.disabled = true;
+  // Only the latest search is shown (one started on opening the screen may answer late).
+  const asked = ++state.search.asked;
+  let page;
+  try {
+    page = await json('GET', `${API}/prescriptions?${query}`);
+    if (asked !== state.search.asked) return;
+  } catch (error) {
+    if (asked !== state.search.asked) return;
+    const message = messageOf(error);
+    const placed = error instanceof Problem && error.field && showFieldError(form, error.field, message);
+    if (!placed) $('search-error').textContent = message;
+    announce(`The search failed: ${message}`, true);
+    if (placed) focusField(form, error.field);
+    return;
+  } finally {
+    button.disabled = false;
+  }
+  const results = $('results');
+  if (!more) {
+    results.replaceChildren();
+    state.search.query = filters.toString();
+    $('results-caption').textContent = describeFilters(filters);
+  }
+  const rows = page.prescriptions.map(resultRow);
+  results.append(...rows);
+  state.search.cursor = page.next_cursor;
+  $('results-more').hidden = !page.next_cursor;
+  $('results-empty').hidden = results.children.length > 0;
+  const total = results.children.length;
+  if (more) {
+    announce(`${rows.length} more prescriptions shown (${total} in all).`);
+    // Focus stays on More while there are more; else it goes to the first row just shown.
+    if (!page.next_cursor && rows.length) rows[0].querySelector('a').focus();
+  } else if (!quiet) {
+    announce(total ? `${total} prescriptions shown${page.next_cursor ? ', more available' : ''}.`
+      : 'No prescriptions match these filters.');
+  }
+}
+
+function clearFilters() {
+  for (const id of ['search-status', 'search-from', 'search-to', 'search-nhs']) $(id).value = '';
+  search({ more: false });
 }
 
 function lookup(event) {
@@ -566,6 +671,7 @@ async function start() {
   }
   fillSelect($('treatment_type'), state.codes.treatment_types);
   fillSelect($('cancel-reason'), state.codes.cancel_reasons);
+  $('search-status').append(...state.codes.statuses.map(({ code, display }) => new Option(`${code} ${display}`, code)));
   addItem();
   showIssueCount();
 
@@ -586,6 +692,12 @@ async function start() {
     if (url) window.open(url, '_blank', 'noopener');
   });
   $('lookup-form').addEventListener('submit', lookup);
+  $('search-form').addEventListener('submit', (event) => {
+    event.preventDefault();
+    search({ more: false });
+  });
+  $('search-clear').addEventListener('click', clearFilters);
+  $('results-more').addEventListener('click', () => search({ more: true }));
   $('cancel-form').addEventListener('submit', cancel);
   window.addEventListener('hashchange', route);
 

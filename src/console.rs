@@ -9,7 +9,7 @@
 
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::{HttpResponse, web};
-use prescrypt_contract::codes::{CancelReason, Coded, TreatmentType};
+use prescrypt_contract::codes::{CancelReason, Coded, Status, TreatmentType};
 
 use crate::error::AppError;
 
@@ -98,12 +98,14 @@ fn page(content_type: &'static str) -> actix_web::HttpResponseBuilder {
 struct Codes {
     treatment_types: Vec<Coded>,
     cancel_reasons: Vec<Coded>,
+    statuses: Vec<Coded>,
 }
 
 async fn codes() -> Result<HttpResponse, AppError> {
     let codes = Codes {
         treatment_types: TreatmentType::ALL.iter().map(|t| t.coded()).collect(),
         cancel_reasons: CancelReason::ALL.iter().map(|r| r.coded()).collect(),
+        statuses: Status::ALL.iter().map(|s| s.coded()).collect(),
     };
     Ok(page("application/json").body(serde_json::to_vec(&codes)?))
 }

@@ -1,5 +1,6 @@
 //! A GP's whole round in the console: sign in, enrol a key, issue a two-item prescription (after
-//! a bad NHS number and a field the service refuses), print its token, find it, cancel it.
+//! a bad NHS number and a field the service refuses), print its token, find it in the practice
+//! list and filter it, cancel it.
 
 use std::time::Duration;
 
@@ -32,6 +33,51 @@ async fn detail_loaded(browser: &Browser) {
                 && document.querySelectorAll('#detail-history tr').length > 0;",
         )
         .await;
+}
+
+/// Waits for `row` (a selector) in the practice list.
+async fn listed(browser: &Browser, row: &str) {
+    browser
+        .until(
+            &format!("{row} in the list"),
+            &format!("return document.querySelector(\"{row}\") !== null;"),
+        )
+        .await;
+}
+
+/// Waits for the practice list of a search whose caption names `filters`.
+async fn searched(browser: &Browser, filters: &str) {
+    browser
+        .until(
+            &format!("the list of {filters}"),
+            &format!(
+                "return document.getElementById('results-caption').textContent === \
+                 'Prescriptions with {filters}, newest first';"
+            ),
+        )
+        .await;
+}
+
+/// The IDs in the practice list, in its order.
+async fn result_ids(browser: &Browser) -> Vec<String> {
+    let ids = browser
+        .run(
+            "return [...document.querySelectorAll('#results tr')].map(r => r.dataset.id);",
+            vec![],
+        )
+        .await;
+    serde_json::from_value(ids).expect("IDs")
+}
+
+/// The texts of the cells of `row` (a selector) in the practice list.
+async fn row_cells(browser: &Browser, row: &str) -> Vec<String> {
+    let cells = browser
+        .run(
+            "return [...document.querySelector(arguments[0]).cells].map(c => c.textContent.trim());",
+            vec![json!(row)],
+        )
+        .await;
+    serde_json::from_value(cells).expect("cells")
 }
 
 async fn visible(browser: &Browser, screen: &str) {
@@ -237,11 +283,103 @@ async fn a_gp_signs_in_enrols_issues_prints_finds_and_cancels() {
 
     assert_token_printable(&browser, &id, view["token"].as_str().unwrap()).await;
 
-    // Find it in the practice screen and open its detail with the history.
+    // Find it in the practice list (the organisation's prescriptions, newest first).
     browser.click("a[data-nav=practice]").await;
     visible(&browser, "practice").await;
+    let row = format!("#results tr[data-id='{id}']");
+    listed(&browser, &row).await;
+    assert_eq!(result_ids(&browser).await, vec![id.clone()]);
+    assert_eq!(
+        row_cells(&browser, &row).await[1..],
+        [id.as_str(), "Jane Smith", "9434765919", "To Be Dispensed"]
+    );
     browser.screenshot("07-practice").await;
     browser.assert_accessible("07-practice").await;
+
+    // Filters: a bad NHS number is refused beside its field, by the service.
+    browser.type_into("#search-nhs", "9434765918").await;
+    browser.click("#search-submit").await;
+    let error = browser
+        .until(
+            "the NHS number filter's error",
+            "return document.getElementById('search-nhs-error').textContent;",
+        )
+        .await;
+    assert!(!error.as_str().unwrap().is_empty());
+    assert_eq!(browser.focused().await, "search-nhs");
+    assert_eq!(
+        browser
+            .run(
+                "return document.getElementById('search-nhs').getAttribute('aria-invalid');",
+                vec![]
+            )
+            .await,
+        json!("true")
+    );
+    assert!(browser.text("#status").await.contains("search failed"));
+    browser.screenshot("07-practice-bad-nhs-number").await;
+    browser
+        .assert_accessible("07-practice-bad-nhs-number")
+        .await;
+    // The patient's NHS number (spaces allowed) finds it; a status it is not in excludes it.
+    browser.type_into("#search-nhs", "943 476 5919").await;
+    browser.click("#search-submit").await;
+    searched(&browser, "NHS number 943 476 5919").await;
+    assert_eq!(result_ids(&browser).await, vec![id.clone()]);
+    browser.select("#search-status", "0002").await;
+    browser.click("#search-submit").await;
+    searched(&browser, "status With Dispenser, NHS number 943 476 5919").await;
+    assert_eq!(result_ids(&browser).await, Vec::<String>::new());
+    assert_eq!(
+        browser
+            .run(
+                "return document.getElementById('results-empty').hidden;",
+                vec![]
+            )
+            .await,
+        json!(false)
+    );
+    browser.screenshot("07-practice-filtered").await;
+    browser.assert_accessible("07-practice-filtered").await;
+    // Issue dates (UTC, both inclusive): its own day finds it, the day after does not.
+    browser.select("#search-status", "").await;
+    let issued_on: chrono::NaiveDate = view["created_at"].as_str().unwrap()[..10]
+        .parse()
+        .expect("created_at's date");
+    let set_dates = "document.getElementById('search-from').value = arguments[0];
+        document.getElementById('search-to').value = arguments[1];";
+    browser
+        .run(
+            set_dates,
+            vec![json!(issued_on.to_string()), json!(issued_on.to_string())],
+        )
+        .await;
+    browser.click("#search-submit").await;
+    searched(
+        &browser,
+        &format!("issued on or after {issued_on}, issued on or before {issued_on}, NHS number 943 476 5919"),
+    )
+    .await;
+    assert_eq!(result_ids(&browser).await, vec![id.clone()]);
+    let next_day = issued_on.succ_opt().unwrap();
+    browser
+        .run(set_dates, vec![json!(next_day.to_string()), json!("")])
+        .await;
+    browser.click("#search-submit").await;
+    searched(
+        &browser,
+        &format!("issued on or after {next_day}, NHS number 943 476 5919"),
+    )
+    .await;
+    assert_eq!(result_ids(&browser).await, Vec::<String>::new());
+    browser.run(set_dates, vec![json!(""), json!("")]).await;
+    // Another patient's NHS number finds nothing either.
+    browser.type_into("#search-nhs", "4010232137").await;
+    browser.click("#search-submit").await;
+    searched(&browser, "NHS number 4010232137").await;
+    assert_eq!(result_ids(&browser).await, Vec::<String>::new());
+
+    // Open by its ID still works, and shows the detail with the history.
     browser.type_into("#lookup-id", &id.to_lowercase()).await;
     browser.click("#lookup-form button[type=submit]").await;
     detail_loaded(&browser).await;
@@ -279,6 +417,21 @@ async fn a_gp_signs_in_enrols_issues_prints_finds_and_cancels() {
         .get(&format!("/api/v1/prescriptions/{id}"), &gp)
         .await;
     assert_eq!(view["status"]["code"], "0005");
+
+    // The list shows it cancelled now (under that status filter), and its row opens the detail.
+    browser.click("a[data-nav=practice]").await;
+    visible(&browser, "practice").await;
+    browser.type_into("#search-nhs", "9434765919").await;
+    browser.select("#search-status", "0005").await;
+    browser.click("#search-submit").await;
+    searched(&browser, "status Cancelled, NHS number 9434765919").await;
+    listed(&browser, &row).await;
+    assert_eq!(row_cells(&browser, &row).await[4], "Cancelled");
+    browser.screenshot("09-practice-cancelled").await;
+    browser.click(&format!("{row} a")).await;
+    detail_loaded(&browser).await;
+    assert_eq!(browser.text("#detail-id").await, id);
+    assert_eq!(browser.text("#detail-status").await, "Cancelled");
 
     // At tablet width the screens still fit.
     browser
@@ -389,6 +542,19 @@ async fn cancelling_a_prescription_with_a_dispenser_shows_pending_cancellation()
         )
         .await;
     assert_eq!(status, 200, "{released}");
+    // More than the console's page of 25, all newer than the released one.
+    let mut issued = vec![id.clone()];
+    for _ in 0..25 {
+        let (status, other) = endpoint
+            .post(
+                "/api/v1/prescriptions",
+                &gp,
+                &prescrypt_testkit::new_prescription(),
+            )
+            .await;
+        assert_eq!(status, 201, "{other}");
+        issued.push(other["id"].as_str().unwrap().to_owned());
+    }
 
     let browser = Browser::start("pending").await;
     browser
@@ -400,7 +566,7 @@ async fn cancelling_a_prescription_with_a_dispenser_shows_pending_cancellation()
             "return document.body.dataset.ready === 'true';",
         )
         .await;
-    // Signed in already (the session holds the token), straight to the prescription: a new
+    // Signed in already (the session holds the token), straight to the practice list: a new
     // document (index.html, not /console/), so the wait below cannot see the old one.
     browser
         .run(
@@ -409,10 +575,7 @@ async fn cancelling_a_prescription_with_a_dispenser_shows_pending_cancellation()
         )
         .await;
     browser
-        .goto(&format!(
-            "{}/console/index.html#detail/{id}",
-            endpoint.address
-        ))
+        .goto(&format!("{}/console/index.html#practice", endpoint.address))
         .await;
     browser
         .until(
@@ -420,6 +583,44 @@ async fn cancelling_a_prescription_with_a_dispenser_shows_pending_cancellation()
             "return document.body.dataset.ready === 'true';",
         )
         .await;
+    // A page of 25, newest first, then "More" brings the rest: none twice, none missed.
+    browser
+        .until(
+            "the first page",
+            "return document.querySelectorAll('#results tr').length === 25;",
+        )
+        .await;
+    let more_shown = "return !document.getElementById('results-more').hidden;";
+    assert_eq!(browser.run(more_shown, vec![]).await, json!(true));
+    assert!(
+        !result_ids(&browser).await.contains(&id),
+        "the oldest is on page 2"
+    );
+    browser.click("#results-more").await;
+    browser
+        .until(
+            "the second page",
+            "return document.querySelectorAll('#results tr').length === 26;",
+        )
+        .await;
+    assert_eq!(browser.run(more_shown, vec![]).await, json!(false));
+    let mut listed_ids = result_ids(&browser).await;
+    assert_eq!(listed_ids.last(), Some(&id), "the oldest last");
+    // Focus moves from the vanished "More" to the row it brought.
+    assert_eq!(
+        browser
+            .run("return document.activeElement.textContent;", vec![])
+            .await,
+        json!(id)
+    );
+    listed_ids.sort();
+    issued.sort();
+    assert_eq!(listed_ids, issued);
+    let row = format!("#results tr[data-id='{id}']");
+    assert_eq!(row_cells(&browser, &row).await[4], "With Dispenser");
+    browser.screenshot("practice-paged").await;
+    browser.assert_accessible("practice-paged").await;
+    browser.click(&format!("{row} a")).await;
     detail_loaded(&browser).await;
     assert_eq!(browser.text("#detail-status").await, "With Dispenser");
     // Its token prints (from the detail screen's link).

@@ -56,6 +56,8 @@ async fn console_files_have_their_types_and_a_strict_csp() {
         .unwrap();
     assert_eq!(codes["cancel_reasons"].as_array().unwrap().len(), 9);
     assert_eq!(codes["treatment_types"][2]["code"], "0003");
+    assert_eq!(codes["statuses"].as_array().unwrap().len(), 13);
+    assert_eq!(codes["statuses"][5]["display"], "Cancelled");
 
     let missing = client.get(url("/console/nope.js")).send().await.unwrap();
     assert_eq!(missing.status(), 404);
