@@ -231,8 +231,14 @@ impl Api {
         Self::parse(&self.post_route(routes::RELEASE, &json!(request), None)?)
     }
 
-    pub fn release_nominated(&self) -> Result<NominatedRelease, ApiError> {
-        Self::parse(&self.post_route(routes::RELEASE_NOMINATED, &json!({}), None)?)
+    /// One nominated batch. The same `idempotency_key` again answers the same batch, so a batch
+    /// whose answer was lost is sent again with its key, never as a new batch.
+    pub fn release_nominated(&self, idempotency_key: &str) -> Result<NominatedRelease, ApiError> {
+        Self::parse(&self.post_route(
+            routes::RELEASE_NOMINATED,
+            &json!({}),
+            Some(idempotency_key),
+        )?)
     }
 
     pub fn prescription(&self, id: &str) -> Result<PrescriptionView, ApiError> {

@@ -1,5 +1,7 @@
 //! `pharmacy nominated`: downloads every prescription nominated to this pharmacy, a batch per request,
-//! until the centre says there are no more, with a progress bar.
+//! until the centre says there are no more, with a progress bar. Each batch carries an
+//! `Idempotency-Key` and is retried with it; prescriptions the centre says this pharmacy holds but
+//! this counter has no copy of (a batch whose answer was lost) are recovered first.
 
 use indicatif::{ProgressBar, ProgressStyle};
 use prescrypt_contract::limits::NOMINATED_BATCH;
@@ -12,6 +14,27 @@ use crate::terminal::safe;
 
 /// The centre's batch size for nominated release.
 const BATCH: u64 = NOMINATED_BATCH as u64;
+
+/// How often one batch is sent (with the same key) before giving up.
+const BATCH_ATTEMPTS: u32 = 3;
+
+/// One nominated batch, sent again with the same `Idempotency-Key` while the centre is
+/// unreachable or busy, so a lost answer is answered again rather than releasing another batch.
+fn release_batch(
+    session: &Session,
+) -> std::result::Result<prescrypt_contract::views::NominatedRelease, crate::api::ApiError> {
+    let key = uuid::Uuid::new_v4().to_string();
+    let mut attempt = 1;
+    loop {
+        match session.api.release_nominated(&key) {
+            Err(error) if error.is_transient() && attempt < BATCH_ATTEMPTS => {
+                std::thread::sleep(std::time::Duration::from_millis(500 * u64::from(attempt)));
+                attempt += 1;
+            }
+            answer => return answer,
+        }
+    }
+}
 
 pub fn run(out: Out, session: &mut Session) -> Result<()> {
     let bar = if out.json {
@@ -27,8 +50,20 @@ pub fn run(out: Out, session: &mut Session) -> Result<()> {
     bar.set_message("downloading nominated prescriptions");
     let mut released = Vec::new();
     let mut rejected = Vec::new();
+    // First what an earlier run lost: held here at the centre, but no copy at this counter.
+    let stranded = session.stranded()?;
+    let recovered = stranded.len();
+    bar.set_length(BATCH + recovered as u64);
+    for prescription in stranded {
+        let id = prescription.id.clone();
+        match session.verify(prescription) {
+            Ok(verified) => released.push(verified),
+            Err(error) => rejected.push(json!({"id": id, "error": error.to_string()})),
+        }
+        bar.inc(1);
+    }
     loop {
-        let batch = match session.api.release_nominated() {
+        let batch = match release_batch(session) {
             Ok(batch) => batch,
             Err(error) => {
                 bar.abandon_with_message(format!("stopped after {} released", released.len()));
@@ -57,6 +92,12 @@ pub fn run(out: Out, session: &mut Session) -> Result<()> {
     out.emit(
         || {
             let mut text = format!("Released {} nominated prescription(s).\n", released.len());
+            if recovered > 0 {
+                text.push_str(&format!(
+                    "  of which {recovered} held here already without a copy at this counter \
+                     (an earlier download's answer was lost)\n"
+                ));
+            }
             for v in &released {
                 let p = &v.prescription;
                 text.push_str(&format!(
@@ -77,7 +118,7 @@ pub fn run(out: Out, session: &mut Session) -> Result<()> {
             text
         },
         || {
-            json!({"ok": rejected.is_empty(), "released": released.iter().map(|v| &v.prescription).collect::<Vec<_>>(),
+            json!({"ok": rejected.is_empty(), "recovered": recovered, "released": released.iter().map(|v| &v.prescription).collect::<Vec<_>>(),
                    "prescriber_signatures": released.iter().map(|v| &v.prescriber_signature).collect::<Vec<_>>(),
                    "rejected": rejected})
         },

@@ -9,7 +9,7 @@ use prescrypt_contract::signed::{
     COUNTERSIGNATURE_TYP, PRESCRIBER_JWS_TYP, jws_digest, key_valid_at,
 };
 use prescrypt_contract::views::{History, ItemView, PrescriptionView};
-use prescrypt_contract::{Countersignature, SignedPrescription, TreatmentType};
+use prescrypt_contract::{Countersignature, SignedPrescription, Status, TreatmentType};
 use serde::Serialize;
 use serde_json::{Value, json};
 
@@ -210,13 +210,38 @@ impl Session {
     /// Every prescription of the patient this pharmacy holds or held (optionally in one status),
     /// newest first: the tracker search, page after page, at most [`FIND_MAX_PAGES`] pages.
     pub fn find(&self, nhs_number: &str, status: Option<&str>) -> Result<Vec<PrescriptionView>> {
+        let mut query = vec![("nhs_number", nhs_number)];
+        if let Some(status) = status {
+            query.push(("status", status));
+        }
+        self.search_pages(&query)
+    }
+
+    /// Prescriptions this pharmacy holds (With Dispenser) of which it has no copy: a nominated
+    /// batch the centre released but whose answer never arrived. Empty when this pharmacy's ODS
+    /// code is not configured (it cannot tell its own holdings from another's).
+    pub fn stranded(&self) -> Result<Vec<PrescriptionView>> {
+        let Some(ods) = self.settings.ods.clone() else {
+            return Ok(Vec::new());
+        };
+        let held = self.search_pages(&[("status", Status::WithDispenser.code())])?;
+        Ok(held
+            .into_iter()
+            .filter(|p| p.dispenser.as_deref() == Some(ods.as_str()))
+            .filter(|p| {
+                PrescriptionId::parse(&p.id.replace('-', ""))
+                    .ok()
+                    .is_none_or(|id| self.cached(&id).is_none())
+            })
+            .collect())
+    }
+
+    /// Every page of a tracker search (at most [`FIND_MAX_PAGES`]).
+    fn search_pages(&self, base: &[(&str, &str)]) -> Result<Vec<PrescriptionView>> {
         let mut found = Vec::new();
         let mut cursor: Option<String> = None;
         for _ in 0..FIND_MAX_PAGES {
-            let mut query = vec![("nhs_number", nhs_number)];
-            if let Some(status) = status {
-                query.push(("status", status));
-            }
+            let mut query = base.to_vec();
             if let Some(cursor) = &cursor {
                 query.push(("cursor", cursor));
             }

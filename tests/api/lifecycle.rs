@@ -313,6 +313,35 @@ async fn a_key_replays_only_to_its_caller_audited_and_is_forgotten_after_the_ret
 }
 
 #[tokio::test]
+async fn a_nominated_batch_sent_again_with_its_key_is_the_same_batch() {
+    let app = spawn_app().await;
+    for _ in 0..3 {
+        app.create(&prescrypt_testkit::nominated_prescription(PHARMACY))
+            .await;
+    }
+    let first = app
+        .post_keyed(
+            "/api/v1/release/nominated",
+            &app.pharmacist(),
+            &json!({}),
+            Some("batch-1"),
+        )
+        .await;
+    assert_eq!(first.status, StatusCode::OK, "{}", first.body);
+    assert_eq!(first.body["prescriptions"].as_array().unwrap().len(), 3);
+    let again = app
+        .post_keyed(
+            "/api/v1/release/nominated",
+            &app.pharmacist(),
+            &json!({}),
+            Some("batch-1"),
+        )
+        .await;
+    assert!(again.replayed);
+    assert_eq!(again.body, first.body);
+}
+
+#[tokio::test]
 async fn nominated_release_hands_out_at_most_25_and_bare_ids_only_when_nominated() {
     let app = spawn_app().await;
     let mut body = new_prescription();

@@ -144,6 +144,44 @@ fn nominated_download_takes_every_batch() {
 }
 
 #[test]
+fn a_nominated_batch_whose_answer_was_lost_is_recovered_by_the_next_download() {
+    let service = Service::start(prescrypt_bin!());
+    let lost = service.create(Some(PHARMACY));
+    let lost_id = lost["id"].as_str().expect("id");
+    // The centre released it to this pharmacy, but the answer never reached the counter.
+    let pharmacist = service.token(prescrypt::auth::Role::Pharmacist, PHARMACY, "P7654321");
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    let (status, batch) = runtime.block_on(service.endpoint().post(
+        "/api/v1/release/nominated",
+        &pharmacist,
+        &serde_json::json!({}),
+    ));
+    assert_eq!(status, reqwest::StatusCode::OK, "{batch}");
+    assert_eq!(service.central(lost_id)["status"]["code"], "0002");
+    let fresh = service.create(Some(PHARMACY));
+
+    let pharmacy = Pharmacy::login(&service, PHARMACY);
+    let run = pharmacy.run(&["nominated", "--json"], "");
+    assert_eq!(run.code, 0, "{run:?}");
+    let result = run.json();
+    assert_eq!(result["recovered"], 1, "{result}");
+    let mut released: Vec<&str> = result["released"]
+        .as_array()
+        .expect("released")
+        .iter()
+        .map(|p| p["id"].as_str().expect("id"))
+        .collect();
+    released.sort_unstable();
+    let mut expected = vec![lost_id, fresh["id"].as_str().expect("id")];
+    expected.sort_unstable();
+    assert_eq!(released, expected);
+    // Both are now copies at this counter: the next download recovers nothing.
+    let again = pharmacy.run(&["nominated", "--json"], "");
+    assert_eq!(again.code, 0, "{again:?}");
+    assert_eq!(again.json()["recovered"], 0);
+}
+
+#[test]
 fn withdraw_and_return_go_through_the_outbox() {
     let service = Service::start(prescrypt_bin!());
     let created = service.create(None);
