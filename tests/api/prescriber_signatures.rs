@@ -1,8 +1,6 @@
 //! Prescriber signatures (issue 12): enrolled keys, the two-step issue, the service's
 //! countersignature, and every refusal — each leaving nothing stored.
 
-use std::time::Duration;
-
 use diesel::prelude::*;
 use jsonwebtoken::jwk::JwkSet;
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
@@ -94,6 +92,21 @@ async fn assert_not_issued(app: &TestApp, prepared: &Value) {
     let id = prepared["prescription"]["id"].as_str().unwrap();
     let (status, body) = app.get(&format!("{CREATE}/{id}"), &app.prescriber()).await;
     assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
+}
+
+/// The prescriber signs the prepared prescription correctly, and is refused with 422 `code`;
+/// nothing is issued.
+async fn assert_signed_create_refused(
+    app: &TestApp,
+    signer: &PrescriberSigner,
+    prepared: &Value,
+    code: &str,
+) {
+    let signature = signer.sign(signing_input(prepared));
+    let (status, problem) = signed_create(app, &app.prescriber(), prepared, &signature).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{problem}");
+    assert_eq!(code_of(&problem), code, "{problem}");
+    assert_not_issued(app, prepared).await;
 }
 
 #[tokio::test]
@@ -336,24 +349,13 @@ async fn unknown_or_someone_elses_prepared_ids_are_refused_alike() {
 
 #[tokio::test]
 async fn an_expired_prepared_prescription_is_refused() {
-    let app = TestApp::builder()
-        .flags(["--prepared-ttl", "1s"])
-        .spawn()
-        .await;
+    let app = spawn_app().await;
     let signer = PrescriberSigner::generate();
     signer.enrol(&app, &app.prescriber()).await;
     let prepared = prepared(&app, &signer, &app.prescriber()).await;
-    tokio::time::sleep(Duration::from_millis(1100)).await;
-    let (status, problem) = signed_create(
-        &app,
-        &app.prescriber(),
-        &prepared,
-        &signer.sign(signing_input(&prepared)),
-    )
-    .await;
-    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{problem}");
-    assert_eq!(code_of(&problem), "prepared-expired");
-    assert_not_issued(&app, &prepared).await;
+    // The default --prepared-ttl is ten minutes: the service's clock moves past it.
+    app.advance_clock(10 * 60 + 1).await;
+    assert_signed_create_refused(&app, &signer, &prepared, "prepared-expired").await;
 }
 
 #[tokio::test]
@@ -408,16 +410,7 @@ async fn a_key_revoked_between_prepare_and_create_signs_nothing() {
     let (status, revoked) =
         delete(&app, &format!("{KEYS}/{}", signer.kid()), &app.prescriber()).await;
     assert_eq!(status, StatusCode::OK, "{revoked}");
-    let (status, problem) = signed_create(
-        &app,
-        &app.prescriber(),
-        &prepared,
-        &signer.sign(signing_input(&prepared)),
-    )
-    .await;
-    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{problem}");
-    assert_eq!(code_of(&problem), "prescriber-key-revoked");
-    assert_not_issued(&app, &prepared).await;
+    assert_signed_create_refused(&app, &signer, &prepared, "prescriber-key-revoked").await;
 }
 
 #[tokio::test]
