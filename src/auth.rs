@@ -1,11 +1,13 @@
 //! Bearer-token authentication: EdDSA JWTs from trusted issuers only.
 //!
-//! Trusted keys come from a JWKS file (each key bound to the configured issuer) and, unless
-//! disabled, the local development issuer key that `prescrypt token` signs with. Only
-//! `alg: EdDSA` is accepted, so `none` and HS256-with-a-public-key confusion are rejected.
+//! Trusted keys come from the identity provider's JWKS (a file or an HTTPS URL, re-read by
+//! [`crate::issuer`] so a rotation or revocation takes effect without a restart; each key bound
+//! to the configured issuer) and, with `serve --dev` only, the local development issuer key that
+//! `prescrypt token` signs with. Only `alg: EdDSA` is accepted, so `none` and
+//! HS256-with-a-public-key confusion are rejected.
 
 use std::collections::HashMap;
-use std::path::Path;
+use std::sync::{Arc, RwLock};
 
 use jsonwebtoken::jwk::JwkSet;
 use jsonwebtoken::{Algorithm, DecodingKey, Header, Validation};
@@ -82,9 +84,16 @@ struct TrustedKey {
     issuer: String,
 }
 
+/// The most keys one JWKS may hold: an identity provider publishes a handful (current, next,
+/// recently retired); the bound keeps a hostile document from growing the key table.
+pub const MAX_JWKS_KEYS: usize = 64;
+
 /// Verifies bearer tokens against the trusted keys.
 pub struct Authenticator {
-    keys: HashMap<String, TrustedKey>,
+    /// The identity provider's keys by kid, replaced whole on every refresh.
+    issuer_keys: RwLock<Arc<HashMap<String, TrustedKey>>>,
+    /// The development issuer's key (`serve --dev` only), never replaced by a refresh.
+    dev_key: Option<(String, Arc<TrustedKey>)>,
     max_lifetime_seconds: i64,
 }
 
@@ -97,7 +106,8 @@ pub const DEFAULT_MAX_TOKEN_LIFETIME: chrono::Duration = chrono::Duration::hours
 impl std::fmt::Debug for Authenticator {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Authenticator")
-            .field("kids", &self.keys.keys().collect::<Vec<_>>())
+            .field("issuer_kids", &self.issuer_kids())
+            .field("dev_kid", &self.dev_key.as_ref().map(|(kid, _)| kid))
             .finish()
     }
 }
@@ -105,7 +115,8 @@ impl std::fmt::Debug for Authenticator {
 impl Authenticator {
     pub fn new() -> Self {
         Self {
-            keys: HashMap::new(),
+            issuer_keys: RwLock::new(Arc::new(HashMap::new())),
+            dev_key: None,
             max_lifetime_seconds: DEFAULT_MAX_TOKEN_LIFETIME.num_seconds(),
         }
     }
@@ -117,38 +128,69 @@ impl Authenticator {
 
     /// Trusts the development issuer's key.
     pub fn trust_dev_issuer(&mut self, key: &NamedKey) {
-        self.keys.insert(
+        self.dev_key = Some((
             key.kid.as_str().to_owned(),
-            TrustedKey {
+            Arc::new(TrustedKey {
                 key: key.decoding_key(),
                 issuer: DEV_ISSUER.to_owned(),
-            },
-        );
+            }),
+        ));
     }
 
-    /// Trusts every Ed25519 key of a JWKS document for tokens from `issuer`.
-    pub fn trust_jwks(&mut self, jwks: &JwkSet, issuer: &str) -> anyhow::Result<usize> {
-        let mut added = 0;
+    /// Trusts exactly the Ed25519 keys of `jwks` for tokens from `issuer`, replacing the keys of
+    /// the previous JWKS: a key the identity provider no longer publishes stops verifying. A
+    /// document that cannot be used whole (a key without kid or not Ed25519, no keys, too many)
+    /// changes nothing.
+    pub fn replace_issuer_keys(&self, jwks: &JwkSet, issuer: &str) -> anyhow::Result<usize> {
+        if jwks.keys.is_empty() {
+            anyhow::bail!("the JWKS has no keys");
+        }
+        if jwks.keys.len() > MAX_JWKS_KEYS {
+            anyhow::bail!(
+                "the JWKS has {} keys, more than {MAX_JWKS_KEYS}",
+                jwks.keys.len()
+            );
+        }
+        let mut keys = HashMap::with_capacity(jwks.keys.len());
         for jwk in &jwks.keys {
             let Some(kid) = jwk.common.key_id.clone() else {
                 anyhow::bail!("a JWKS key without kid");
             };
+            if !matches!(
+                jwk.algorithm,
+                jsonwebtoken::jwk::AlgorithmParameters::OctetKeyPair(_)
+            ) {
+                anyhow::bail!("JWKS key {kid} is not an Ed25519 (OKP) key");
+            }
             let key = DecodingKey::from_jwk(jwk)?;
-            self.keys.insert(
+            keys.insert(
                 kid,
                 TrustedKey {
                     key,
                     issuer: issuer.to_owned(),
                 },
             );
-            added += 1;
         }
-        Ok(added)
+        let count = keys.len();
+        *self
+            .issuer_keys
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Arc::new(keys);
+        Ok(count)
     }
 
-    pub fn trust_jwks_file(&mut self, path: &Path, issuer: &str) -> anyhow::Result<usize> {
-        let jwks: JwkSet = serde_json::from_slice(&std::fs::read(path)?)?;
-        self.trust_jwks(&jwks, issuer)
+    /// The kids of the identity provider's keys trusted now.
+    pub fn issuer_kids(&self) -> Vec<String> {
+        let mut kids: Vec<String> = self.current_issuer_keys().keys().cloned().collect();
+        kids.sort();
+        kids
+    }
+
+    fn current_issuer_keys(&self) -> Arc<HashMap<String, TrustedKey>> {
+        self.issuer_keys
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
     }
 
     /// Checks a bearer token and returns the caller.
@@ -167,10 +209,13 @@ impl Authenticator {
         let kid = header
             .kid
             .ok_or_else(|| unauthenticated("token without kid"))?;
-        let trusted = self
-            .keys
-            .get(&kid)
-            .ok_or_else(|| unauthenticated("token signed by an unknown key"))?;
+        let issuer_keys = self.current_issuer_keys();
+        let trusted = match &self.dev_key {
+            Some((dev_kid, dev)) if *dev_kid == kid => dev.as_ref(),
+            _ => issuer_keys
+                .get(&kid)
+                .ok_or_else(|| unauthenticated("token signed by an unknown key"))?,
+        };
         let mut validation = Validation::new(Algorithm::EdDSA);
         validation.set_issuer(&[&trusted.issuer]);
         validation.set_audience(&[AUDIENCE]);

@@ -29,10 +29,23 @@ pub struct ServeConfig {
     pub store: StoreArgs,
     #[command(flatten)]
     pub keys: KeysArgs,
-    /// A JWKS file of an identity provider whose bearer tokens are trusted.
-    #[arg(long, env = "PRESCRYPT_JWKS_FILE")]
+    /// A JWKS file of an identity provider whose bearer tokens are trusted; re-read every
+    /// `--jwks-refresh`.
+    #[arg(long, env = "PRESCRYPT_JWKS_FILE", conflicts_with = "jwks_url")]
     pub jwks_file: Option<PathBuf>,
-    /// The `iss` that tokens signed by the JWKS file's keys must carry.
+    /// The identity provider's JWKS at an `https://` URL, fetched at start and every
+    /// `--jwks-refresh`; the last good copy is kept (and used at start when the provider is
+    /// unreachable) in the keys directory.
+    #[arg(long, env = "PRESCRYPT_JWKS_URL")]
+    pub jwks_url: Option<String>,
+    /// A PEM file of extra root certificates for `--jwks-url` (a private identity provider's CA).
+    #[arg(long, env = "PRESCRYPT_JWKS_CA", requires = "jwks_url")]
+    pub jwks_ca: Option<PathBuf>,
+    /// How often the identity provider's JWKS is re-read: a new key is trusted and a withdrawn
+    /// key stops verifying within this time, without a restart.
+    #[arg(long, env = "PRESCRYPT_JWKS_REFRESH", default_value = "60s", value_parser = parse_interval)]
+    pub jwks_refresh: Duration,
+    /// The `iss` that tokens signed by the JWKS's keys must carry.
     #[arg(long, env = "PRESCRYPT_JWKS_ISSUER", default_value = "prescrypt-idp")]
     pub jwks_issuer: String,
     /// The longest lifetime (`exp - iat`) of a bearer token this service accepts, e.g. `12h`.

@@ -30,6 +30,8 @@ pub struct Application {
     idempotency_retention: chrono::Duration,
     checkpoint_interval: Duration,
     checkpoint_file: std::path::PathBuf,
+    /// The identity provider's JWKS, re-read every `jwks_refresh`.
+    issuer_keys: Option<(crate::issuer::JwksSource, String, Duration)>,
 }
 
 impl std::fmt::Debug for Application {
@@ -46,26 +48,27 @@ impl Application {
         let keys = KeyRing::load_or_create(&config.keys.keys_dir)?;
         let mut auth = Authenticator::new();
         auth.cap_lifetime(chrono::Duration::from_std(config.max_token_lifetime)?);
+        let jwks_source = crate::issuer::JwksSource::from_config(config)?;
         if config.dev {
             tracing::warn!(
                 "development mode (--dev): trusting the development issuer's bearer tokens and \
                  accepting prescriptions without a prescriber signature; never in production"
             );
             auth.trust_dev_issuer(&keys::dev_issuer(&config.keys.keys_dir)?);
-        } else if config.jwks_file.is_none() {
+        } else if jwks_source.is_none() {
             anyhow::bail!(
-                "no bearer-token issuer is configured: give --jwks-file (your identity \
-                 provider's keys) or, for a local trial only, run `prescrypt serve --dev`"
+                "no bearer-token issuer is configured: give --jwks-url or --jwks-file (your \
+                 identity provider's keys) or, for a local trial only, run `prescrypt serve --dev`"
             );
         }
-        if let Some(path) = &config.jwks_file {
-            let count = auth.trust_jwks_file(path, &config.jwks_issuer)?;
-            tracing::info!(count, path = %path.display(), "trusting issuer keys from JWKS file");
+        let auth = actix_web::web::Data::new(auth);
+        if let Some(source) = &jwks_source {
+            load_issuer_keys(source, &auth, &config.jwks_issuer)?;
         }
         let state = Arc::new(AppState {
             store,
             keys,
-            auth: actix_web::web::Data::new(auth),
+            auth,
             metrics: crate::telemetry::metrics_handle(),
             unsigned: if config.dev {
                 Unsigned::Allowed
@@ -114,6 +117,8 @@ impl Application {
             idempotency_retention: chrono::Duration::from_std(config.idempotency_retention)?,
             checkpoint_interval: config.audit_checkpoints.interval,
             checkpoint_file: config.audit_checkpoints.file.resolve(&config.keys.keys_dir),
+            issuer_keys: jwks_source
+                .map(|source| (source, config.jwks_issuer.clone(), config.jwks_refresh)),
         })
     }
 
@@ -176,9 +181,15 @@ impl Application {
             self.checkpoint_interval,
             self.checkpoint_file,
         ));
+        let refresh = self.issuer_keys.map(|(source, issuer, interval)| {
+            tokio::spawn(source.refresh_periodically(self.state.auth.clone(), issuer, interval))
+        });
         let result = self.server.await;
         sweep.abort();
         checkpoints.abort();
+        if let Some(refresh) = refresh {
+            refresh.abort();
+        }
         result
     }
 }
@@ -226,4 +237,24 @@ async fn checkpoint_periodically(
             }
         }
     }
+}
+
+/// The identity provider's keys before the first request: read on a runtime of its own, since
+/// [`Application::build`] is synchronous and may be called from inside another runtime.
+fn load_issuer_keys(
+    source: &crate::issuer::JwksSource,
+    auth: &actix_web::web::Data<Authenticator>,
+    issuer: &str,
+) -> anyhow::Result<()> {
+    std::thread::scope(|scope| {
+        scope
+            .spawn(|| {
+                tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()?
+                    .block_on(source.load_at_start(auth, issuer))
+            })
+            .join()
+            .map_err(|_| anyhow::anyhow!("reading the identity provider's keys panicked"))?
+    })
 }

@@ -16,6 +16,7 @@ mod concurrency;
 mod expiry;
 mod hygiene;
 mod input;
+mod issuer;
 mod lifecycle;
 mod operations;
 mod overload;

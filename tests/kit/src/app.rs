@@ -57,7 +57,7 @@ impl TestAppBuilder {
     /// Without `--dev` (the kit's default), as in production: every prescription must carry its
     /// prescriber's signature, and bearer tokens are trusted only from a configured identity
     /// provider. The kit configures one (`--jwks-file`) whose key is the development issuer's,
-    /// so [`TestApp::token`] still works; a test's own `--jwks-file` overrides it.
+    /// so [`TestApp::token`] still works; a test's own `--jwks-file` or `--jwks-url` replaces it.
     pub fn production(mut self) -> Self {
         self.dev = false;
         self
@@ -97,9 +97,10 @@ impl TestAppBuilder {
         .map(OsString::from)
         .collect();
         argv.push(self.keys_dir.clone().into());
+        let own_jwks_url = self.flags.iter().any(|flag| flag == "--jwks-url");
         if self.dev {
             argv.push(DEV_FLAG.into());
-        } else {
+        } else if !own_jwks_url {
             let issuer = prescrypt::keys::dev_issuer(&self.keys_dir)
                 .unwrap_or_else(|e| panic!("the issuer key in {}: {e:#}", self.keys_dir.display()));
             let jwks = serde_json::json!({"keys": [issuer.jwk().expect("the issuer's JWK")]});
