@@ -88,6 +88,61 @@ pub enum Outcome {
     Complete,
     Partial,
     NotDispensed,
+    /// Nothing supplied now; the pharmacy owes the item and supplies it later (EPS item status
+    /// 0004 "not dispensed – owing").
+    Owing,
+}
+
+/// The product handed over for a line, when it is not simply the prescribed one or when the
+/// pack's batch and expiry are known (from a scanned GS1 DataMatrix).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct SuppliedProduct {
+    /// dm+d code of the product supplied (default: the prescribed code). A code other than the
+    /// prescribed one is recorded as a substitution.
+    #[serde(default)]
+    pub code: Option<String>,
+    /// Its name (required with `code`).
+    #[serde(default)]
+    pub display: Option<String>,
+    /// GS1 GTIN of the pack (AI 01, 14 digits with a valid check digit).
+    #[serde(default)]
+    pub gtin: Option<String>,
+    /// Batch or lot (AI 10, 1–20 characters).
+    #[serde(default)]
+    pub batch: Option<String>,
+    /// Expiry date of the pack (`YYYY-MM-DD`); an expired pack is refused.
+    #[serde(default)]
+    pub expiry: Option<chrono::NaiveDate>,
+    /// The pack's serial number (AI 21, 1–20 characters), as the Falsified Medicines Directive
+    /// prints it.
+    #[serde(default)]
+    pub serial: Option<String>,
+}
+
+/// One supply of an item: what was handed over, when, and how much.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Supply {
+    pub at: chrono::DateTime<chrono::Utc>,
+    #[serde(with = "as_number")]
+    #[cfg_attr(feature = "openapi", schema(value_type = f64))]
+    pub quantity: Decimal,
+    pub unit: String,
+    /// dm+d code and name of the product handed over.
+    pub code: String,
+    pub display: String,
+    /// The product is not the one prescribed.
+    pub substitution: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gtin: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub batch: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expiry: Option<chrono::NaiveDate>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub serial: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -103,6 +158,9 @@ pub struct DispenseLine {
     /// For `not_dispensed`: reason `0001`–`0011`.
     #[serde(default)]
     pub reason: Option<String>,
+    /// For `complete` and `partial`: the product handed over (default: the prescribed one).
+    #[serde(default)]
+    pub supplied: Option<SuppliedProduct>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -146,6 +204,10 @@ pub struct ItemView {
     pub dispensed_quantity: Decimal,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub not_dispensed_reason: Option<Coded>,
+    /// Every supply of this item, oldest first (a complete supply, or each part and the owed
+    /// remainder's later supply).
+    #[serde(default)]
+    pub supplies: Vec<Supply>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -91,12 +91,21 @@ pub enum Command {
     /// Record a dispense (queued in the outbox, then sent)
     Dispense {
         id: String,
-        /// LINE=complete | LINE=partial:QTY | LINE=not-dispensed:REASON (repeatable)
+        /// LINE=complete | LINE=partial:QTY | LINE=owing | LINE=not-dispensed:REASON (repeatable)
         #[arg(long = "item", value_name = "N=OUTCOME", value_parser = parse_item)]
         items: Vec<Value>,
         /// Every item not yet settled is dispensed in full
         #[arg(long, conflicts_with = "items")]
         all_complete: bool,
+        /// LINE=CODE: the scanned medicine pack handed over for that line (GS1 DataMatrix text as
+        /// the scanner sends it, or `(01)…(17)…(10)…(21)…`): records GTIN, batch, expiry and
+        /// serial; an expired pack is refused (repeatable)
+        #[arg(long = "pack", value_name = "N=GS1")]
+        packs: Vec<String>,
+        /// LINE=DMD_CODE:NAME: another product was handed over instead of the prescribed one
+        /// (repeatable)
+        #[arg(long = "substitute", value_name = "N=CODE:NAME")]
+        substitutes: Vec<String>,
     },
     /// Return a prescription to the centre (reason 0001–0008)
     Return {
@@ -187,6 +196,9 @@ pub fn parse_item(text: &str) -> Result<Value, String> {
     if outcome == "complete" {
         return Ok(json!({"line": line, "outcome": "complete"}));
     }
+    if outcome == "owing" {
+        return Ok(json!({"line": line, "outcome": "owing"}));
+    }
     if let Some(quantity) = outcome.strip_prefix("partial:") {
         let quantity = quantity::parse(quantity).map_err(|e| format!("`{quantity}`: {e}"))?;
         let quantity = crate::render::quantity_json(quantity);
@@ -201,8 +213,20 @@ pub fn parse_item(text: &str) -> Result<Value, String> {
         return Ok(json!({"line": line, "outcome": "not_dispensed", "reason": reason.code()}));
     }
     Err(format!(
-        "`{outcome}`: expected complete, partial:QTY or not-dispensed:REASON"
+        "`{outcome}`: expected complete, partial:QTY, owing or not-dispensed:REASON"
     ))
+}
+
+/// Splits `N=REST` into the line number and the rest.
+pub fn line_and(text: &str, what: &str) -> Result<(u32, String), String> {
+    let (line, rest) = text
+        .split_once('=')
+        .ok_or_else(|| format!("`{text}`: expected LINE={what}"))?;
+    let line = line
+        .trim()
+        .parse()
+        .map_err(|_| format!("`{line}` is not an item line number"))?;
+    Ok((line, rest.to_owned()))
 }
 
 #[cfg(test)]

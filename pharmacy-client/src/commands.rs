@@ -35,10 +35,12 @@ pub fn run(cli: Cli) -> Result<()> {
             id,
             items,
             all_complete,
+            packs,
+            substitutes,
         } => {
             let mut session = Session::new(settings)?;
             let id = parse_id(&id)?;
-            let items = if all_complete {
+            let mut items = if all_complete {
                 session.all_complete_items(&id)?
             } else if items.is_empty() {
                 return Err(Error::Other(
@@ -47,6 +49,7 @@ pub fn run(cli: Cli) -> Result<()> {
             } else {
                 items
             };
+            attach_products(&mut items, &packs, &substitutes)?;
             submitted(
                 out,
                 &mut session,
@@ -472,4 +475,42 @@ fn render_report(report: &SyncReport) -> String {
         ));
     }
     text
+}
+
+/// Adds what was handed over (`--pack`, `--substitute`) to the dispense lines they name.
+fn attach_products(items: &mut [Value], packs: &[String], substitutes: &[String]) -> Result<()> {
+    let today = chrono::Utc::now().date_naive();
+    fn line_of(items: &mut [Value], line: u32) -> Result<&mut Value> {
+        items
+            .iter_mut()
+            .find(|item| item["line"] == line)
+            .ok_or_else(|| {
+                Error::Other(format!("line {line} is not dispensed in this notification"))
+            })
+    }
+    for pack in packs {
+        let (line, text) = crate::cli::line_and(pack, "GS1").map_err(Error::Other)?;
+        let scanned = crate::pack::usable(&text, today).map_err(Error::Rejected)?;
+        let item = line_of(items, line)?;
+        let supplied = item["supplied"].as_object().cloned().unwrap_or_default();
+        let mut merged = scanned.supplied();
+        for (key, value) in supplied {
+            merged[key] = value;
+        }
+        item["supplied"] = merged;
+    }
+    for substitute in substitutes {
+        let (line, product) =
+            crate::cli::line_and(substitute, "CODE:NAME").map_err(Error::Other)?;
+        let (code, display) = product
+            .split_once(':')
+            .ok_or_else(|| Error::Other(format!("`{product}`: expected DMD_CODE:NAME")))?;
+        let item = line_of(items, line)?;
+        if !item["supplied"].is_object() {
+            item["supplied"] = json!({});
+        }
+        item["supplied"]["code"] = json!(code.trim());
+        item["supplied"]["display"] = json!(display.trim());
+    }
+    Ok(())
 }

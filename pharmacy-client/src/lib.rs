@@ -13,6 +13,8 @@
 //! - [`commands`] runs the command line ([`cli`]), printing through [`output`] (outside text made
 //!   harmless by [`terminal`]); [`nominated`] is
 //!   the batch download; [`counter`] the interactive screen; [`render`] shows the API's views.
+//! - [`pack`]: medicine pack codes (GS1) scanned at the counter become what a dispense line
+//!   records as handed over (GTIN, batch, expiry, serial).
 //! - The wire types (views, problem details, signed content, routes, EPS codes, limits) are the
 //!   service's own, from `prescrypt-contract`; [`config`] holds the settings, [`error`] the exit
 //!   codes. See README.md.
@@ -28,6 +30,7 @@ pub mod jwks;
 pub mod nominated;
 pub mod outbox;
 pub mod output;
+pub mod pack;
 pub mod prescriber_keys;
 pub mod private;
 pub mod render;

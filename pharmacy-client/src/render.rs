@@ -6,7 +6,7 @@ use std::fmt::Write as _;
 use chrono::{DateTime, SecondsFormat, Utc};
 use prescrypt_barcode::NhsNumber;
 use prescrypt_contract::quantity::{Decimal, QuantityText};
-use prescrypt_contract::views::{ItemView, PrescriptionView};
+use prescrypt_contract::views::{ItemView, PrescriptionView, Supply};
 use prescrypt_contract::{Coded, ItemStatus};
 
 use crate::prescriber_keys::PrescriberSignature;
@@ -115,8 +115,39 @@ pub fn prescription(p: &PrescriptionView) -> String {
                 format!(", {} given", number(item.dispensed_quantity))
             }
         );
+        for supply in &item.supplies {
+            let _ = writeln!(out, "       {}", supply_line(supply));
+        }
     }
     out
+}
+
+/// One supply of an item: when, how much, which product (a substitution marked), and the pack.
+pub fn supply_line(supply: &Supply) -> String {
+    let mut line = format!(
+        "{} {} {} of {} ({})",
+        time(&supply.at),
+        number(supply.quantity),
+        safe(&supply.unit),
+        safe(&supply.display),
+        safe(&supply.code)
+    );
+    if supply.substitution {
+        line.push_str(" SUBSTITUTED");
+    }
+    if let Some(batch) = &supply.batch {
+        let _ = write!(line, ", batch {}", safe(batch));
+    }
+    if let Some(expiry) = &supply.expiry {
+        let _ = write!(line, ", expires {expiry}");
+    }
+    if let Some(gtin) = &supply.gtin {
+        let _ = write!(line, ", GTIN {}", safe(gtin));
+    }
+    if let Some(serial) = &supply.serial {
+        let _ = write!(line, ", serial {}", safe(serial));
+    }
+    line
 }
 
 /// Who signed a verified prescription: `Signed by <sub> (<org>), key <kid>`, or that it carries no
@@ -169,6 +200,7 @@ pub(crate) fn hostile_view() -> PrescriptionView {
             status: prescrypt_contract::ItemStatus::WithDispenser.coded(),
             dispensed_quantity: prescrypt_contract::quantity::Decimal::ZERO,
             not_dispensed_reason: None,
+            supplies: Vec::new(),
         }],
         nominated_pharmacy: None,
         controlled_drug_schedule: None,

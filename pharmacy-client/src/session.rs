@@ -650,6 +650,7 @@ mod tests {
                 status: ItemStatus::WithDispenser.coded(),
                 dispensed_quantity: Decimal::ZERO,
                 not_dispensed_reason: None,
+                supplies: Vec::new(),
             }],
             nominated_pharmacy: None,
             controlled_drug_schedule: None,

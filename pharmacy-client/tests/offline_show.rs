@@ -101,6 +101,7 @@ fn released(centre: &SigningKey, gp: &SigningKey, gp_kid: &str) -> PrescriptionV
             status: ItemStatus::WithDispenser.coded(),
             dispensed_quantity: Decimal::ZERO,
             not_dispensed_reason: None,
+            supplies: Vec::new(),
         }],
         nominated_pharmacy: None,
         controlled_drug_schedule: None,

@@ -16,7 +16,7 @@ use prescrypt_contract::problem::PROBLEM_JSON;
 use prescrypt_contract::views::{
     CancelRequest, CancelResult, DispenseLine, DispenseRequest, History, HistoryEvent, ItemView,
     NewItem, NewPatient, NewPrescription, NominatedRelease, Outcome, Patient, Prescriber,
-    PrescriptionView, ReleaseRequest, ReturnRequest, SearchPage,
+    PrescriptionView, ReleaseRequest, ReturnRequest, SearchPage, SuppliedProduct, Supply,
 };
 use prescrypt_contract::{Coded, Problem};
 
@@ -156,7 +156,7 @@ fn idempotency_key(required: Required) -> utoipa::openapi::path::Parameter {
     info(title = "Prescrypt", description = "Electronic prescription service: prescribing, release, dispensing."),
     components(schemas(
         Coded, Problem, NewPatient, NewItem, NewPrescription, ReleaseRequest, ReturnRequest,
-        CancelRequest, Outcome, DispenseLine, DispenseRequest, Prescriber, Patient, ItemView,
+        CancelRequest, Outcome, DispenseLine, SuppliedProduct, Supply, DispenseRequest, Prescriber, Patient, ItemView,
         PrescriptionView, CancelResult, NominatedRelease, HistoryEvent, History, SearchPage,
         crate::audit::checkpoint::ChainHead, SignedCheckpointView, CheckpointPage,
     )),

@@ -189,11 +189,12 @@ pub fn cancel_item(_status: ItemStatus) -> ItemStatus {
     ItemStatus::Cancelled
 }
 
-/// Whether a dispense notification may name an item in this status (held and not yet settled).
+/// Whether a dispense notification may name an item in this status (held and not yet settled:
+/// never touched, partly supplied, or owed).
 pub fn is_dispensable_item(status: ItemStatus) -> bool {
     matches!(
         status,
-        ItemStatus::WithDispenser | ItemStatus::PartiallyDispensed
+        ItemStatus::WithDispenser | ItemStatus::PartiallyDispensed | ItemStatus::NotDispensedOwing
     )
 }
 
@@ -203,14 +204,22 @@ pub enum ItemSupply {
     Complete,
     Partial,
     NotDispensed,
+    /// Nothing supplied now, owed to the patient (EPS item status 0004).
+    Owing,
 }
 
 /// Item status after a dispense line, or `None` when the item is not dispensable.
+/// An item partly supplied stays partly supplied when the rest is owed (its status already says
+/// more is to come); only an untouched item becomes "not dispensed – owing".
 pub fn dispense_item(status: ItemStatus, supply: ItemSupply) -> Option<ItemStatus> {
     is_dispensable_item(status).then_some(match supply {
         ItemSupply::Complete => ItemStatus::FullyDispensed,
         ItemSupply::Partial => ItemStatus::PartiallyDispensed,
         ItemSupply::NotDispensed => ItemStatus::NotDispensed,
+        ItemSupply::Owing if status == ItemStatus::PartiallyDispensed => {
+            ItemStatus::PartiallyDispensed
+        }
+        ItemSupply::Owing => ItemStatus::NotDispensedOwing,
     })
 }
 
@@ -402,10 +411,14 @@ mod tests {
                 ItemSupply::Complete,
                 ItemSupply::Partial,
                 ItemSupply::NotDispensed,
+                ItemSupply::Owing,
             ] {
                 assert_eq!(
                     dispense_item(item, supply).is_some(),
-                    matches!(item, I::WithDispenser | I::PartiallyDispensed),
+                    matches!(
+                        item,
+                        I::WithDispenser | I::PartiallyDispensed | I::NotDispensedOwing
+                    ),
                     "{item:?} {supply:?}"
                 );
             }
@@ -413,6 +426,31 @@ mod tests {
         assert_eq!(
             dispense_item(I::PartiallyDispensed, ItemSupply::Complete),
             Some(I::FullyDispensed)
+        );
+    }
+
+    #[test]
+    fn an_owed_item_is_supplied_later_and_keeps_the_prescription_open() {
+        use ItemStatus as I;
+        assert_eq!(
+            dispense_item(I::WithDispenser, ItemSupply::Owing),
+            Some(I::NotDispensedOwing)
+        );
+        // A part supplied and the rest owed: still "partially dispensed".
+        assert_eq!(
+            dispense_item(I::PartiallyDispensed, ItemSupply::Owing),
+            Some(I::PartiallyDispensed)
+        );
+        for later in [
+            ItemSupply::Complete,
+            ItemSupply::Partial,
+            ItemSupply::NotDispensed,
+        ] {
+            assert!(dispense_item(I::NotDispensedOwing, later).is_some());
+        }
+        assert_eq!(
+            DispenseOutcome::of(&[I::FullyDispensed, I::NotDispensedOwing]),
+            DispenseOutcome::Partial
         );
     }
 

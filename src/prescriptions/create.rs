@@ -24,6 +24,7 @@ use crate::store::codes::Code;
 use crate::store::prescriptions::{self as rows, ItemRow, Lock, Row};
 use crate::store::quantity::Thousandths;
 use crate::store::signatures::{self, PreparedRow};
+use crate::store::supplies::Supplies;
 
 /// A create request, checked; everything is validated before anything is written.
 pub struct ValidNew {
@@ -111,7 +112,7 @@ pub struct ValidItem {
 }
 
 /// A free-text field under THE text rule ([`text::free_text`]), or a 422 naming the field.
-fn text_field(value: &str, field: &str, max: usize) -> Result<String, AppError> {
+pub(super) fn text_field(value: &str, field: &str, max: usize) -> Result<String, AppError> {
     text::free_text(value, max).map_err(|e| AppError::field(field, format!("{field} {e}")))
 }
 
@@ -301,6 +302,7 @@ fn store(
             status: Code(ItemStatus::ToBeDispensed),
             dispensed_quantity: Thousandths::ZERO,
             not_dispensed_reason: None,
+            supplies: Supplies::none(),
         })
         .collect();
     let token = signing::issue_token(id, keys.active());

@@ -5,12 +5,15 @@ use std::collections::HashSet;
 
 use chrono::NaiveDateTime;
 use prescrypt_barcode::PrescriptionId;
+use prescrypt_barcode::gs1::ElementString;
 use prescrypt_contract::quantity::Decimal;
-use prescrypt_contract::views::{DispenseRequest, Outcome, PrescriptionView};
+use prescrypt_contract::views::{
+    DispenseRequest, Outcome, PrescriptionView, SuppliedProduct, Supply,
+};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-use super::create::quantity_field;
+use super::create::{quantity_field, text_field};
 use super::{held, save, transition};
 use crate::audit;
 use crate::auth::Principal;
@@ -21,6 +24,7 @@ use crate::store::DbConnection;
 use crate::store::codes::Code;
 use crate::store::prescriptions::{self as rows, ItemRow, Notification};
 use crate::store::quantity::Thousandths;
+use crate::store::supplies::Supplies;
 
 /// An item as it was before a notification (stored as JSON with the notification).
 #[derive(Debug, Serialize, Deserialize)]
@@ -30,6 +34,8 @@ struct ItemSnapshot {
     #[serde(with = "prescrypt_contract::quantity::as_number")]
     dispensed_quantity: Decimal,
     not_dispensed_reason: Option<String>,
+    #[serde(default)]
+    supplies: Vec<Supply>,
 }
 
 impl ItemSnapshot {
@@ -41,6 +47,7 @@ impl ItemSnapshot {
             not_dispensed_reason: item
                 .not_dispensed_reason
                 .map(|reason| reason.0.code().to_owned()),
+            supplies: item.supplies.list().to_vec(),
         }
     }
 
@@ -59,6 +66,7 @@ impl ItemSnapshot {
                     .ok_or_else(|| stored("not-dispensed reason", code))
             })
             .transpose()?;
+        item.supplies = Supplies::new(self.supplies.clone());
         Ok(())
     }
 }
@@ -68,7 +76,94 @@ fn supply(outcome: Outcome) -> ItemSupply {
         Outcome::Complete => ItemSupply::Complete,
         Outcome::Partial => ItemSupply::Partial,
         Outcome::NotDispensed => ItemSupply::NotDispensed,
+        Outcome::Owing => ItemSupply::Owing,
     }
+}
+
+/// A GS1 value (GTIN, batch, serial) checked by the one GS1 parser, as the element string
+/// `AI value` would be.
+fn gs1_value(ai: &str, value: &str, field: &str) -> Result<String, AppError> {
+    let text = format!("{ai}{value}");
+    let valid = ElementString::parse(&text)
+        .map_err(|e| AppError::field(field, e.to_string()))?
+        .elements()
+        .count()
+        == 1;
+    if valid {
+        Ok(value.to_owned())
+    } else {
+        Err(AppError::field(field, format!("one GS1 AI ({ai}) value")))
+    }
+}
+
+/// The record of one supply of `item`: the prescribed product unless `supplied` names another
+/// (then it is a substitution), with the pack's details when known.
+fn supply_record(
+    item: &ItemRow,
+    quantity: Decimal,
+    supplied: Option<&SuppliedProduct>,
+    at: NaiveDateTime,
+    field: &dyn Fn(&str) -> String,
+) -> Result<Supply, AppError> {
+    let product = supplied.cloned().unwrap_or(SuppliedProduct {
+        code: None,
+        display: None,
+        gtin: None,
+        batch: None,
+        expiry: None,
+        serial: None,
+    });
+    let (code, display) = match (&product.code, &product.display) {
+        (None, None) => (item.code.clone(), item.display.clone()),
+        (Some(code), Some(display)) => (
+            text_field(code, &field("supplied.code"), 64)?,
+            text_field(display, &field("supplied.display"), 256)?,
+        ),
+        (Some(_), None) => {
+            return Err(AppError::field(
+                field("supplied.display"),
+                "a substituted product names its display",
+            ));
+        }
+        (None, Some(_)) => {
+            return Err(AppError::field(
+                field("supplied.code"),
+                "a product's display comes with its dm+d code",
+            ));
+        }
+    };
+    if let Some(expiry) = product.expiry
+        && expiry < at.date()
+    {
+        return Err(AppError::field(
+            field("supplied.expiry"),
+            format!("the pack expired on {expiry}"),
+        ));
+    }
+    Ok(Supply {
+        at: at.and_utc(),
+        quantity: quantity.normalize(),
+        unit: item.unit.clone(),
+        substitution: code != item.code,
+        code,
+        display,
+        gtin: product
+            .gtin
+            .as_deref()
+            .map(|gtin| gs1_value("01", gtin, &field("supplied.gtin")))
+            .transpose()?,
+        batch: product
+            .batch
+            .as_deref()
+            .map(|batch| gs1_value("10", batch, &field("supplied.batch")))
+            .transpose()?,
+        expiry: product.expiry,
+        serial: product
+            .serial
+            .as_deref()
+            .map(|serial| gs1_value("21", serial, &field("supplied.serial")))
+            .transpose()?,
+    })
 }
 
 pub fn dispense(
@@ -105,9 +200,11 @@ pub fn dispense(
         let illegal =
             || AppError::illegal(format!("dispense line {}", line.line), current.to_string());
         let mut next = machine::dispense_item(current, supply(line.outcome)).ok_or_else(illegal)?;
-        match line.outcome {
+        let supplied_now = match line.outcome {
             Outcome::Complete => {
+                let remaining = item.quantity.get() - item.dispensed_quantity.get();
                 item.dispensed_quantity = item.quantity;
+                Some(remaining)
             }
             Outcome::Partial => {
                 let supplied = quantity_field(
@@ -130,6 +227,7 @@ pub fn dispense(
                         .ok_or_else(illegal)?;
                 }
                 item.dispensed_quantity = Thousandths::new(total);
+                Some(supplied)
             }
             Outcome::NotDispensed => {
                 let reason = line
@@ -140,7 +238,22 @@ pub fn dispense(
                         AppError::field(field("reason"), "a not-dispensed reason 0001 to 0011")
                     })?;
                 item.not_dispensed_reason = Some(Code(reason));
+                None
             }
+            Outcome::Owing => None,
+        };
+        match supplied_now {
+            Some(quantity) => {
+                let record = supply_record(item, quantity, line.supplied.as_ref(), at, &field)?;
+                item.supplies.push(record);
+            }
+            None if line.supplied.is_some() => {
+                return Err(AppError::field(
+                    field("supplied"),
+                    "only a complete or partial supply hands over a product",
+                ));
+            }
+            None => {}
         }
         item.status = Code(next);
         if line.outcome != Outcome::Partial && line.quantity.is_some() {

@@ -114,6 +114,7 @@ impl Loaded {
                     status: item.status.0.coded(),
                     dispensed_quantity: item.dispensed_quantity.get(),
                     not_dispensed_reason: item.not_dispensed_reason.map(|reason| reason.0.coded()),
+                    supplies: item.supplies.list().to_vec(),
                 })
                 .collect(),
             nominated_pharmacy: self.row.nominated_pharmacy.clone(),

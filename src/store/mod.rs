@@ -12,6 +12,7 @@ pub mod prescriptions;
 pub mod quantity;
 pub mod schema;
 pub mod signatures;
+pub mod supplies;
 
 use std::sync::mpsc;
 use std::time::Duration;

@@ -10,6 +10,7 @@ use super::quantity::Thousandths;
 use super::schema::{
     dispense_notifications, items, org_sequences, prescription_holders, prescriptions,
 };
+use super::supplies::Supplies;
 use crate::domain::{CancelReason, ItemStatus, NotDispensedReason, Status, TreatmentType};
 use crate::error::AppError;
 
@@ -58,6 +59,7 @@ pub struct ItemRow {
     #[diesel(column_name = dispensed_quantity_milli)]
     pub dispensed_quantity: Thousandths,
     pub not_dispensed_reason: Option<Code<NotDispensedReason>>,
+    pub supplies: Supplies,
 }
 
 /// Whether a load locks the prescription until the transaction ends.
@@ -135,6 +137,7 @@ pub fn update_if_version(
                 items::status.eq(item.status),
                 items::dispensed_quantity_milli.eq(item.dispensed_quantity),
                 items::not_dispensed_reason.eq(item.not_dispensed_reason),
+                items::supplies.eq(&item.supplies),
             ))
             .execute(conn)?;
     }

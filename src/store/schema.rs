@@ -49,6 +49,7 @@ diesel::table! {
         status -> Text,
         dispensed_quantity_milli -> BigInt,
         not_dispensed_reason -> Nullable<Text>,
+        supplies -> Text,
     }
 }
 

@@ -23,6 +23,7 @@ mod overload;
 mod prescriber_signatures;
 mod search;
 mod signing;
+mod supplies;
 mod throttle;
 mod tokens;
 mod transitions;

@@ -7,6 +7,7 @@
 mod counter;
 mod flow;
 mod forged;
+mod handed_over;
 mod outbox;
 mod prescriber;
 mod serial;
