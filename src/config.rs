@@ -61,6 +61,10 @@ pub struct ServeConfig {
     /// How long an `Idempotency-Key` and the response kept for its replay are kept, e.g. `24h`.
     #[arg(long, env = "PRESCRYPT_IDEMPOTENCY_RETENTION", default_value = "24h", value_parser = parse_interval)]
     pub idempotency_retention: Duration,
+    /// A dispensed or not-dispensed prescription not claimed within this becomes No-Claimed
+    /// (0009), e.g. `180d`.
+    #[arg(long, env = "PRESCRYPT_CLAIM_WINDOW", default_value = "180d", value_parser = parse_interval)]
+    pub claim_window: Duration,
     /// How often the expiry sweep runs, e.g. `60s`, `5m`.
     #[arg(long, env = "PRESCRYPT_SWEEP_INTERVAL", default_value = "60s", value_parser = parse_interval)]
     pub sweep_interval: Duration,

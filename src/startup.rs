@@ -78,6 +78,7 @@ impl Application {
             prepared_ttl: chrono::Duration::from_std(config.prepared_ttl)?,
             clock: Clock::default(),
             dev: config.dev,
+            claim_window: chrono::Duration::from_std(config.claim_window)?,
         });
         let shared = state.clone();
         let guard = Guard::new(&config.guard, state.store.clone(), state.clock.clone());

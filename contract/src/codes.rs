@@ -190,3 +190,45 @@ mod tests {
         assert_eq!(ReturnReason::ALL.len(), 8);
     }
 }
+
+code_table! {
+    /// A dispenser endorsement on a claimed item (EPS `medicationdispense-endorsement`): how the
+    /// pharmacy is to be reimbursed beyond the drug tariff price. `NDEC` when there is none.
+    DispenserEndorsement {
+        BrokenBulk = "BB", "Broken Bulk";
+        Extemporaneous = "ED", "Extemporaneously dispensed";
+        InvoicePrice = "IP", "Invoice Price for less common products or special items";
+        MeasuredAndFitted = "MF", "Measured and Fitted";
+        NoCheaperStock = "NCSO", "No Cheaper Stock Obtainable";
+        None = "NDEC", "No Dispenser Endorsement Code";
+        OutOfPocket = "XP", "Out of Pocket Expenses";
+        PrescriberContacted = "PC", "Prescriber Contacted";
+        PrescriberNotContacted = "PNC", "Prescriber Not Contacted";
+        RebateClaimed = "RC", "Rebate Claimed";
+        SeriousShortageProtocol = "SSP", "Serious Shortage Protocol";
+        SpecialLicence = "SP", "Special License";
+        ZeroDiscount = "ZD", "Zero Discount (List B only)";
+    }
+}
+
+code_table! {
+    /// The patient's prescription-charge exemption (EPS `prescription-charge-exemption`); `0001`
+    /// means the patient paid the charges.
+    ChargeExemption {
+        PaidCharges = "0001", "Patient has paid appropriate charges";
+        Under16 = "0002", "is under 16 years of age";
+        FullTimeEducation = "0003", "is 16, 17 or 18 and in full-time education";
+        Over60 = "0004", "is 60 years of age or over";
+        Maternity = "0005", "has a valid maternity exemption certificate";
+        Medical = "0006", "has a valid medical exemption certificate";
+        PrePayment = "0007", "has a valid prescription pre-payment certificate";
+        WarPension = "0008", "has a War Pension exemption certificate";
+        Hc2 = "0009", "is named on a current HC2 charges certificate";
+        FreeContraceptives = "0010", "was prescribed free-of-charge contraceptives";
+        IncomeSupport = "0011", "gets income support (IS)";
+        JobSeekers = "0012", "gets income based Job Seeker's Allowance (JSA (IB))";
+        TaxCredit = "0013", "is entitled to, or named on a VALID NHS tax credit exemption certificate";
+        PensionCredit = "0014", "has a partner who gets Pension Credit Guarantee Credit (PGCC)";
+        NoCharge = "0015", "Patient does not need to pay the prescription charge";
+    }
+}

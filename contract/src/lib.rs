@@ -26,8 +26,8 @@ pub mod text;
 pub mod views;
 
 pub use codes::{
-    CancelReason, CancelResponse, Coded, ItemStatus, NotDispensedReason, ReturnReason, Status,
-    TreatmentType,
+    CancelReason, CancelResponse, ChargeExemption, Coded, DispenserEndorsement, ItemStatus,
+    NotDispensedReason, ReturnReason, Status, TreatmentType,
 };
 pub use problem::Problem;
 pub use signed::{Countersignature, SignedItem, SignedPrescription};

@@ -171,6 +171,78 @@ pub struct DispenseRequest {
     pub items: Vec<DispenseLine>,
 }
 
+/// `POST /prescriptions/{id}/claim`: what the pharmacy is paid for. Sent again within the claim
+/// window, it amends the claim.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "openapi", schema(example = json!({"exemption": "0004", "evidence_seen": true,
+    "items": [{"line": 1, "endorsements": [{"code": "NDEC"}]},
+              {"line": 2, "endorsements": [{"code": "BB", "text": "Broken bulk: 21 of 28"}]}]})))]
+pub struct ClaimRequest {
+    /// The patient's prescription-charge exemption, `0001`–`0015` (`0001`: the patient paid).
+    pub exemption: String,
+    /// Whether the pharmacy saw evidence of the exemption.
+    pub evidence_seen: bool,
+    /// With exemption `0001` only: how many prescription charges the patient paid (1 to the
+    /// number of items supplied).
+    #[serde(default)]
+    pub charges_paid: Option<u32>,
+    /// Every item supplied (wholly or in part), each with its endorsements; nothing else.
+    pub items: Vec<ClaimLine>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct ClaimLine {
+    pub line: i32,
+    /// One to five dispenser endorsements (EPS codes, `NDEC` alone when there is none).
+    pub endorsements: Vec<Endorsement>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct Endorsement {
+    /// `BB`, `ED`, `IP`, `MF`, `NCSO`, `NDEC`, `XP`, `PC`, `PNC`, `RC`, `SSP`, `SP` or `ZD`.
+    pub code: String,
+    /// Supporting information (e.g. the invoice price, the pack size broken), up to 200
+    /// characters.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub text: Option<String>,
+}
+
+/// The claim as recorded.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ClaimView {
+    pub claimed_at: chrono::DateTime<chrono::Utc>,
+    /// When it was last amended, if ever.
+    #[serde(default)]
+    pub amended_at: Option<chrono::DateTime<chrono::Utc>>,
+    pub exemption: Coded,
+    pub evidence_seen: bool,
+    #[serde(default)]
+    pub charges_paid: Option<u32>,
+    pub items: Vec<ClaimLineView>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ClaimLineView {
+    pub line: i32,
+    pub endorsements: Vec<EndorsementView>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct EndorsementView {
+    pub code: Coded,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub text: Option<String>,
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Prescriber {
@@ -239,6 +311,9 @@ pub struct PrescriptionView {
     #[serde(default)]
     pub prescriber_jws: Option<String>,
     pub token: String,
+    /// The pharmacy's claim once it has claimed (status 0008), else `null`.
+    #[serde(default)]
+    pub claim: Option<ClaimView>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

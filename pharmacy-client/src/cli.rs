@@ -3,8 +3,8 @@
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
-use prescrypt_contract::NotDispensedReason;
 use prescrypt_contract::quantity;
+use prescrypt_contract::{ChargeExemption, DispenserEndorsement, NotDispensedReason};
 use serde_json::{Value, json};
 
 use crate::config::Overrides;
@@ -115,8 +115,24 @@ pub enum Command {
     },
     /// Withdraw the last dispense notification
     Withdraw { id: String },
-    /// Claim reimbursement for a completed prescription
-    Claim { id: String },
+    /// Claim reimbursement for a completed prescription (again within the claim window: amend it)
+    Claim {
+        id: String,
+        /// The patient's prescription-charge exemption, 0001–0015 (0001: the patient paid)
+        #[arg(long, value_parser = parse_exemption)]
+        exemption: String,
+        /// Evidence of the exemption was seen
+        #[arg(long)]
+        evidence_seen: bool,
+        /// With --exemption 0001: how many prescription charges the patient paid
+        #[arg(long)]
+        charges_paid: Option<u32>,
+        /// LINE=CODE[:TEXT]: a dispenser endorsement (BB, ED, IP, MF, NCSO, XP, PC, PNC, RC,
+        /// SSP, SP, ZD) with its supporting text on a supplied line (repeatable); supplied lines
+        /// without one are claimed as NDEC (no endorsement)
+        #[arg(long = "endorse", value_name = "N=CODE[:TEXT]", value_parser = parse_endorsement)]
+        endorsements: Vec<(u32, Value)>,
+    },
     /// Fetch and show a prescription, with its signatures verified (the prescriber's and the
     /// centre's)
     Show {
@@ -215,6 +231,29 @@ pub fn parse_item(text: &str) -> Result<Value, String> {
     Err(format!(
         "`{outcome}`: expected complete, partial:QTY, owing or not-dispensed:REASON"
     ))
+}
+
+/// A prescription-charge exemption code from the EPS list.
+pub fn parse_exemption(text: &str) -> Result<String, String> {
+    ChargeExemption::parse(text.trim())
+        .map(|exemption| exemption.code().to_owned())
+        .ok_or_else(|| format!("`{text}`: an exemption is an EPS code 0001–0015"))
+}
+
+/// Parses `N=CODE[:TEXT]` into the line and the API's endorsement object.
+pub fn parse_endorsement(text: &str) -> Result<(u32, Value), String> {
+    let (line, rest) = line_and(text, "CODE[:TEXT]")?;
+    let (code, supporting) = match rest.split_once(':') {
+        Some((code, supporting)) => (code, Some(supporting.trim())),
+        None => (rest.as_str(), None),
+    };
+    let code = DispenserEndorsement::parse(code.trim().to_ascii_uppercase().as_str())
+        .ok_or_else(|| format!("`{code}`: not an EPS dispenser endorsement code"))?;
+    let mut endorsement = json!({"code": code.code()});
+    if let Some(supporting) = supporting.filter(|text| !text.is_empty()) {
+        endorsement["text"] = json!(supporting);
+    }
+    Ok((line, endorsement))
 }
 
 /// Splits `N=REST` into the line number and the rest.

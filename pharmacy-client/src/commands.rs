@@ -78,9 +78,46 @@ pub fn run(cli: Cli) -> Result<()> {
                 &json!({}),
             )
         }
-        Command::Claim { id } => {
+        Command::Claim {
+            id,
+            exemption,
+            evidence_seen,
+            charges_paid,
+            endorsements,
+        } => {
             let mut session = Session::new(settings)?;
-            submitted(out, &mut session, Kind::Claim, &parse_id(&id)?, &json!({}))
+            let id = parse_id(&id)?;
+            let supplied = session.supplied_lines(&id)?;
+            let items: Vec<Value> = supplied
+                .iter()
+                .map(|&line| {
+                    let given: Vec<&Value> = endorsements
+                        .iter()
+                        .filter(|(endorsed, _)| i64::from(*endorsed) == i64::from(line))
+                        .map(|(_, endorsement)| endorsement)
+                        .collect();
+                    let endorsements = if given.is_empty() {
+                        json!([{"code": "NDEC"}])
+                    } else {
+                        json!(given)
+                    };
+                    json!({"line": line, "endorsements": endorsements})
+                })
+                .collect();
+            if let Some((line, _)) = endorsements
+                .iter()
+                .find(|(line, _)| !supplied.iter().any(|s| i64::from(*s) == i64::from(*line)))
+            {
+                return Err(Error::Other(format!(
+                    "line {line} was not supplied: nothing to endorse"
+                )));
+            }
+            let mut body = json!({"exemption": exemption, "evidence_seen": evidence_seen,
+                                  "items": items});
+            if let Some(paid) = charges_paid {
+                body["charges_paid"] = json!(paid);
+            }
+            submitted(out, &mut session, Kind::Claim, &id, &body)
         }
         Command::Show { id, offline } => {
             let mut session = Session::new(settings)?;

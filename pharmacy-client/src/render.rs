@@ -210,6 +210,7 @@ pub(crate) fn hostile_view() -> PrescriptionView {
         jws: String::new(),
         prescriber_jws: None,
         token: String::new(),
+        claim: None,
     }
 }
 

@@ -282,6 +282,26 @@ impl Session {
         Ok(items)
     }
 
+    /// The lines supplied so far (wholly or in part): what a claim claims. From the centre, or the
+    /// last copy seen while it is unreachable.
+    pub fn supplied_lines(&mut self, id: &PrescriptionId) -> Result<Vec<i32>> {
+        let prescription = match self.api.prescription(&id.to_string()) {
+            Ok(p) => p,
+            Err(ApiError::Unreachable(reason)) => self.cached(id).ok_or_else(|| {
+                Error::Offline(format!(
+                    "{reason}; no local copy of {id} to know what was supplied"
+                ))
+            })?,
+            Err(other) => return Err(other.into()),
+        };
+        Ok(prescription
+            .items
+            .iter()
+            .filter(|item| !item.dispensed_quantity.is_zero())
+            .map(|item| item.line)
+            .collect())
+    }
+
     /// Writes the request to the outbox, then sends it (after any earlier queued request for the
     /// same prescription). Returns the entry as it ended up.
     pub fn submit(&mut self, kind: Kind, id: &PrescriptionId, body: &Value) -> Result<Entry> {
@@ -660,6 +680,7 @@ mod tests {
             jws: String::new(),
             prescriber_jws: None,
             token: String::new(),
+            claim: None,
         }
     }
 

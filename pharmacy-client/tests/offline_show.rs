@@ -111,6 +111,7 @@ fn released(centre: &SigningKey, gp: &SigningKey, gp_kid: &str) -> PrescriptionV
         jws: sign(&counter, centre, &centre_kid, COUNTERSIGNATURE_TYP),
         prescriber_jws: Some(prescriber_jws),
         token: String::new(),
+        claim: None,
     }
 }
 

@@ -6,7 +6,8 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use prescrypt_contract::Problem;
 use prescrypt_contract::routes;
 use prescrypt_contract::views::{
-    DispenseRequest, NominatedRelease, PrescriptionView, ReleaseRequest, ReturnRequest,
+    ClaimRequest, DispenseRequest, NominatedRelease, PrescriptionView, ReleaseRequest,
+    ReturnRequest,
 };
 
 use super::mutate::mutate;
@@ -140,25 +141,30 @@ pub async fn withdraw(
     .await
 }
 
-/// Claim reimbursement for a dispensed prescription.
-#[utoipa::path(post, path = routes::CLAIM, params(("id" = String, Path)),
-    responses((status = 200, body = PrescriptionView), (status = 409, body = Problem)),
+/// Claim reimbursement for a dispensed or not-dispensed prescription: exemption, evidence, and
+/// the endorsements of every supplied item; again within the claim window to amend it.
+#[utoipa::path(post, path = routes::CLAIM, params(("id" = String, Path)), request_body = ClaimRequest,
+    responses((status = 200, body = PrescriptionView), (status = 400, body = Problem), (status = 409, body = Problem)),
     security(("bearer" = [])), tag = "dispensing")]
 pub async fn claim(
     state: State,
     req: HttpRequest,
     who: Principal,
     id: web::Path<String>,
+    body: web::Json<ClaimRequest>,
 ) -> Result<HttpResponse, AppError> {
     let id = ops::parse_id(&id)?;
+    let body = body.into_inner();
+    let request = body.clone();
+    let window = state.claim_window;
     mutate(
         &state,
         &req,
         who,
         false,
-        &(),
+        &body,
         StatusCode::OK,
-        move |conn, who, at| ops::claim(conn, who, &id, at),
+        move |conn, who, at| ops::claim(conn, who, &id, &request, window, at),
     )
     .await
 }

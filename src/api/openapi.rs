@@ -14,9 +14,10 @@ use utoipa::{Modify, OpenApi};
 
 use prescrypt_contract::problem::PROBLEM_JSON;
 use prescrypt_contract::views::{
-    CancelRequest, CancelResult, DispenseLine, DispenseRequest, History, HistoryEvent, ItemView,
-    NewItem, NewPatient, NewPrescription, NominatedRelease, Outcome, Patient, Prescriber,
-    PrescriptionView, ReleaseRequest, ReturnRequest, SearchPage, SuppliedProduct, Supply,
+    CancelRequest, CancelResult, ClaimLine, ClaimLineView, ClaimRequest, ClaimView, DispenseLine,
+    DispenseRequest, Endorsement, EndorsementView, History, HistoryEvent, ItemView, NewItem,
+    NewPatient, NewPrescription, NominatedRelease, Outcome, Patient, Prescriber, PrescriptionView,
+    ReleaseRequest, ReturnRequest, SearchPage, SuppliedProduct, Supply,
 };
 use prescrypt_contract::{Coded, Problem};
 
@@ -156,7 +157,7 @@ fn idempotency_key(required: Required) -> utoipa::openapi::path::Parameter {
     info(title = "Prescrypt", description = "Electronic prescription service: prescribing, release, dispensing."),
     components(schemas(
         Coded, Problem, NewPatient, NewItem, NewPrescription, ReleaseRequest, ReturnRequest,
-        CancelRequest, Outcome, DispenseLine, SuppliedProduct, Supply, DispenseRequest, Prescriber, Patient, ItemView,
+        CancelRequest, Outcome, DispenseLine, SuppliedProduct, Supply, ClaimRequest, ClaimLine, Endorsement, ClaimView, ClaimLineView, EndorsementView, DispenseRequest, Prescriber, Patient, ItemView,
         PrescriptionView, CancelResult, NominatedRelease, HistoryEvent, History, SearchPage,
         crate::audit::checkpoint::ChainHead, SignedCheckpointView, CheckpointPage,
     )),

@@ -46,16 +46,19 @@ pub async fn get(
         let clock = state.clock.clone();
         let seen = state
             .store
-            .read_fresh(move |conn| ops::peek(conn, &viewer, &id, clock.now()))
+            .read_fresh(move |conn| {
+                ops::peek(conn, &viewer, &id, clock.now())?
+                    .map(|loaded| Ok((ops::full_view(conn, &loaded)?, loaded.row.uuid)))
+                    .transpose()
+            })
             .await?;
-        if let Some(loaded) = seen {
-            let uuid = loaded.row.uuid.clone();
+        if let Some((view, uuid)) = seen {
             let clock = state.clock.clone();
             state
                 .store
                 .write(move |conn| ops::record_read(conn, &who, &uuid, "viewed", clock.now()))
                 .await?;
-            return Ok(HttpResponse::Ok().json(loaded.view()));
+            return Ok(HttpResponse::Ok().json(view));
         }
     }
     read_json(&state, who, move |conn, who, at| {

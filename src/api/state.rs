@@ -26,6 +26,8 @@ pub struct AppState {
     pub clock: Clock,
     /// `serve --dev`: the development endpoints (`/api/v1/dev/...`) are mounted.
     pub dev: bool,
+    /// How long after a claim it may be amended (`--claim-window`).
+    pub claim_window: chrono::Duration,
 }
 
 pub type State = web::Data<Arc<AppState>>;

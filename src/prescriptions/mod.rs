@@ -27,7 +27,7 @@ pub use create::{Unsigned, ValidItem, ValidNew, create, create_signed, prepare, 
 pub use dispense::{dispense, withdraw};
 pub use expiry::sweep_expired;
 pub use prescriber_keys::{Enrolled, enrol, key_set, revoke};
-pub use read::{events, get, history, peek, record_read};
+pub use read::{events, full_view, get, history, peek, record_read};
 pub use release::{release, release_nominated};
 pub use return_::return_to_spine;
 pub use search::{SearchQuery, ValidSearch, search, validate as validate_search};
@@ -125,6 +125,7 @@ impl Loaded {
             jws: self.row.jws.clone(),
             prescriber_jws: self.row.prescriber_jws.clone(),
             token: self.row.token.clone(),
+            claim: None,
         }
     }
 

@@ -23,7 +23,14 @@ pub fn get(
 ) -> Result<PrescriptionView, AppError> {
     let loaded = visible(conn, who, id, at)?;
     record_read(conn, who, &loaded.row.uuid, "viewed", at)?;
-    Ok(loaded.view())
+    full_view(conn, &loaded)
+}
+
+/// The prescription as a reader sees it: with the pharmacy's claim once claimed.
+pub fn full_view(conn: &mut DbConnection, loaded: &Loaded) -> Result<PrescriptionView, AppError> {
+    let mut view = loaded.view();
+    view.claim = super::claim::recorded(conn, loaded)?;
+    Ok(view)
 }
 
 /// The read-only half of [`get`] and [`history`], for a read replica: the prescription when the

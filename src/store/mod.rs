@@ -7,6 +7,7 @@
 //! fsync is shared by every request that arrived meanwhile. On PostgreSQL a write is a pooled
 //! transaction; correctness never depends on the single writer (updates check status/version).
 
+pub mod claims;
 pub mod codes;
 pub mod prescriptions;
 pub mod quantity;

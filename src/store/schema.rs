@@ -145,6 +145,16 @@ diesel::table! {
 diesel::joinable!(items -> prescriptions (prescription_uuid));
 diesel::joinable!(dispense_notifications -> prescriptions (prescription_uuid));
 diesel::joinable!(prescription_holders -> prescriptions (prescription_uuid));
+diesel::table! {
+    claims (prescription_uuid) {
+        prescription_uuid -> Text,
+        org -> Text,
+        claimed_at -> Timestamp,
+        amended_at -> Nullable<Timestamp>,
+        body -> Text,
+    }
+}
+
 diesel::allow_tables_to_appear_in_same_query!(
     org_sequences,
     prescriptions,
@@ -157,4 +167,5 @@ diesel::allow_tables_to_appear_in_same_query!(
     audit_checkpoint,
     prescriber_keys,
     prepared_prescriptions,
+    claims,
 );

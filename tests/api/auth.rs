@@ -194,7 +194,7 @@ async fn roles_and_organisations_are_enforced() {
         (
             app.prescriber(),
             format!("/api/v1/prescriptions/{id}/claim"),
-            json!({}),
+            claim_both_supplied(),
         ),
     ] {
         let (status, problem) = app.post_with(&path, &bearer, &body, Some("k")).await;
@@ -249,12 +249,16 @@ async fn roles_and_organisations_are_enforced() {
         .get(&format!("/api/v1/prescriptions/{id}"), &app.pharmacist())
         .await;
     assert_eq!(status, StatusCode::OK);
-    for path in ["return", "dispense/withdraw", "claim"] {
+    for (path, body) in [
+        ("return", json!({"reason": "0001"})),
+        ("dispense/withdraw", json!({})),
+        ("claim", claim_both_supplied()),
+    ] {
         let (status, _) = app
             .post(
                 &format!("/api/v1/prescriptions/{id}/{path}"),
                 &app.other_pharmacist(),
-                &json!({"reason": "0001"}),
+                &body,
             )
             .await;
         assert_eq!(status, StatusCode::NOT_FOUND, "{path}");

@@ -148,6 +148,7 @@ struct Row {
 
 const NEW_PRESCRIPTION: &str = r#"{"patient":{"nhs_number":"9990000018","name":"Matrix Create","birth_date":"1990-05-17"},"items":[{"code":"100000001","display":"Createmol 5mg tablets","quantity":28,"unit":"tablet","dosage":"1 daily"}]}"#;
 const PREPARE_WITH_KID: &str = r#"{"kid":"{kid}","patient":{"nhs_number":"9990000018","name":"Matrix Prepare","birth_date":"1990-05-17"},"items":[{"code":"100000002","display":"Preparol 5mg tablets","quantity":28,"unit":"tablet","dosage":"1 daily"}]}"#;
+const CLAIM_BOTH: &str = r#"{"exemption":"0004","evidence_seen":true,"items":[{"line":1,"endorsements":[{"code":"NDEC"}]},{"line":2,"endorsements":[{"code":"NDEC"}]}]}"#;
 const DISPENSE_ALL: &str =
     r#"{"items":[{"line":1,"outcome":"complete"},{"line":2,"outcome":"complete"}]}"#;
 
@@ -193,7 +194,7 @@ const MATRIX: &[Row] = &[
           cells: [Deny(401), Deny(401), Deny(401), Deny(401), Deny(401), Deny(403), Deny(403), Deny(404), Deny(404), Deny(403)] },
     Row { call: "POST /api/v1/prescriptions/{id}/dispense/withdraw", body: Some("{}"), given: DispensedByHolder,
           cells: [Deny(401), Deny(401), Deny(401), Deny(401), Deny(401), Deny(403), Deny(403), See(200),  Deny(404), Deny(403)] },
-    Row { call: "POST /api/v1/prescriptions/{id}/claim", body: Some("{}"), given: DispensedByHolder,
+    Row { call: "POST /api/v1/prescriptions/{id}/claim", body: Some(CLAIM_BOTH), given: DispensedByHolder,
           cells: [Deny(401), Deny(401), Deny(401), Deny(401), Deny(401), Deny(403), Deny(403), See(200),  Deny(404), Deny(403)] },
     Row { call: "POST /api/v1/prescriptions/{id}/return", body: Some(r#"{"reason":"0001"}"#), given: HeldByHolder,
           cells: [Deny(401), Deny(401), Deny(401), Deny(401), Deny(401), Deny(403), Deny(403), See(200),  Deny(404), Deny(403)] },

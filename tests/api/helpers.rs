@@ -3,7 +3,8 @@
 
 use prescrypt::auth::{self, Role};
 pub use prescrypt_testkit::{
-    OTHER_PHARMACY, PHARMACY, PRESCRIBER_ORG, TestApp, new_prescription, read,
+    OTHER_PHARMACY, PHARMACY, PRESCRIBER_ORG, TestApp, claim_both_supplied, claim_for,
+    claim_nothing_supplied, new_prescription, read,
 };
 use serde_json::{Value, json};
 

@@ -247,7 +247,11 @@ async fn logs_at_info_carry_no_secrets_and_no_patient_data() {
             json!({"items": [{"line": 1, "outcome": "complete"}, {"line": 2, "outcome": "complete"}]}),
             Some("log-hygiene-1"),
         ),
-        (format!("/api/v1/prescriptions/{id}/claim"), json!({}), None),
+        (
+            format!("/api/v1/prescriptions/{id}/claim"),
+            prescrypt_testkit::claim_both_supplied(),
+            None,
+        ),
     ];
     for (path, body, key) in steps {
         let (status, answer) = call(

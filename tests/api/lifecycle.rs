@@ -78,7 +78,7 @@ async fn full_lifecycle_create_release_dispense_claim() {
         .post(
             &format!("/api/v1/prescriptions/{id}/claim"),
             &app.pharmacist(),
-            &json!({}),
+            &claim_both_supplied(),
         )
         .await;
     assert_eq!(status, StatusCode::OK, "{claimed}");

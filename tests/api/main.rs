@@ -11,6 +11,7 @@ mod auth;
 mod authz_matrix;
 mod bad_input;
 mod cancel;
+mod claims;
 mod clock;
 mod concurrency;
 mod expiry;

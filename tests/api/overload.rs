@@ -251,7 +251,7 @@ fn lifecycle_after_create(id: &str, token: &str, n: usize) -> Vec<Step> {
         },
         Step {
             path: format!("/api/v1/prescriptions/{id}/claim"),
-            body: json!({}),
+            body: prescrypt_testkit::claim_both_supplied(),
             key: None,
             status_after: "0008",
         },

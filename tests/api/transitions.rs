@@ -41,7 +41,7 @@ async fn in_status(app: &TestApp, status: &str) -> Value {
                     dispense(json!({"items": [{"line": 1, "outcome": "not_dispensed", "reason": "0001"},
                                               {"line": 2, "outcome": "not_dispensed", "reason": "0001"}]}), "setup").await;
                     if status == "0008" {
-                        app.post(&format!("/api/v1/prescriptions/{id}/claim"), &ph, &json!({})).await;
+                        app.post(&format!("/api/v1/prescriptions/{id}/claim"), &ph, &claim_nothing_supplied()).await;
                     }
                 }
                 other => panic!("no setup for {other}"),
@@ -101,7 +101,7 @@ async fn attempt(app: &TestApp, prescription: &Value, action: Action) -> (Status
             app.post(
                 &format!("/api/v1/prescriptions/{id}/claim"),
                 &ph,
-                &json!({}),
+                &claim_for(prescription),
             )
             .await
         }
@@ -172,7 +172,8 @@ async fn only_legal_transitions_succeed() {
                 (Return, ILLEGAL),
                 (Dispense, ILLEGAL),
                 (Withdraw, ILLEGAL),
-                (Claim, ILLEGAL),
+                // Claiming again within the claim window amends the claim.
+                (Claim, OK),
             ],
         ),
         (

@@ -53,7 +53,10 @@ fn token_photo_to_dispensed() {
     let central = service.central(&id);
     assert_eq!(central["status"]["code"], "0006", "{central}");
 
-    let claim = pharmacy.run(&["claim", &id], "");
+    let claim = pharmacy.run(
+        &["claim", &id, "--exemption", "0004", "--evidence-seen"],
+        "",
+    );
     assert_eq!(claim.code, 0, "{claim:?}");
     assert_eq!(service.central(&id)["status"]["code"], "0008");
 

@@ -93,4 +93,48 @@ fn packs_owings_and_substitutions_are_recorded_and_shown() {
             show.stdout
         );
     }
+
+    // The claim: the patient paid both charges; the substituted item was a broken bulk.
+    let unknown = pharmacy.run(
+        &[
+            "claim",
+            &id,
+            "--exemption",
+            "0001",
+            "--charges-paid",
+            "2",
+            "--endorse",
+            "2=QQ",
+        ],
+        "",
+    );
+    assert_ne!(unknown.code, 0, "{unknown:?}");
+    assert!(unknown.stderr.contains("endorsement"), "{unknown:?}");
+    let claim = pharmacy.run(
+        &[
+            "claim",
+            &id,
+            "--exemption",
+            "0001",
+            "--charges-paid",
+            "2",
+            "--endorse",
+            "2=BB:21 of a pack of 28",
+        ],
+        "",
+    );
+    assert_eq!(claim.code, 0, "{claim:?}");
+    let central = service.central(&id);
+    assert_eq!(central["status"]["code"], "0008", "{central}");
+    let claimed = &central["claim"];
+    assert_eq!(claimed["charges_paid"], 2, "{central}");
+    assert_eq!(
+        claimed["items"][0]["endorsements"][0]["code"]["code"],
+        "NDEC"
+    );
+    assert_eq!(claimed["items"][1]["endorsements"][0]["code"]["code"], "BB");
+    assert_eq!(
+        claimed["items"][1]["endorsements"][0]["text"],
+        "21 of a pack of 28"
+    );
 }

@@ -91,6 +91,34 @@ pub fn new_prescription() -> Value {
     })
 }
 
+/// A valid claim for [`new_prescription`] with both items supplied: the patient is exempt
+/// (0004, over 60, evidence seen) and neither item carries an endorsement (NDEC).
+pub fn claim_both_supplied() -> Value {
+    json!({"exemption": "0004", "evidence_seen": true, "items": [
+        {"line": 1, "endorsements": [{"code": "NDEC"}]},
+        {"line": 2, "endorsements": [{"code": "NDEC"}]}
+    ]})
+}
+
+/// A valid claim for a prescription of which nothing was supplied (status 0007).
+pub fn claim_nothing_supplied() -> Value {
+    claim_for(&json!({"items": []}))
+}
+
+/// A valid claim for the prescription `view` (as the API shows it): every item supplied so far
+/// claimed without endorsement (NDEC), exemption 0004 with evidence seen.
+pub fn claim_for(view: &Value) -> Value {
+    let supplied: Vec<Value> = view["items"]
+        .as_array()
+        .map(Vec::as_slice)
+        .unwrap_or_default()
+        .iter()
+        .filter(|item| item["dispensed_quantity"].as_f64().is_some_and(|q| q > 0.0))
+        .map(|item| json!({"line": item["line"], "endorsements": [{"code": "NDEC"}]}))
+        .collect();
+    json!({"exemption": "0004", "evidence_seen": true, "items": supplied})
+}
+
 /// [`new_prescription`] nominated to the pharmacy `ods`.
 pub fn nominated_prescription(ods: &str) -> Value {
     let mut body = new_prescription();
