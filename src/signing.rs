@@ -60,6 +60,18 @@ pub fn sign_jws<T: Serialize>(content: &T, key: &NamedKey) -> Result<String, App
     sign_with(&signing_input(&service_header(key, None), content)?, key)
 }
 
+/// The service's compact JWS of type `typ` over the canonical JSON of `content`.
+pub fn sign_typed<T: Serialize>(
+    content: &T,
+    typ: &str,
+    key: &NamedKey,
+) -> Result<String, AppError> {
+    sign_with(
+        &signing_input(&service_header(key, Some(typ)), content)?,
+        key,
+    )
+}
+
 /// The service's JWS over what it accepted from a prescriber.
 pub fn countersign(content: &Countersignature, key: &NamedKey) -> Result<String, AppError> {
     sign_with(

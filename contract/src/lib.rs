@@ -30,4 +30,4 @@ pub use codes::{
     NotDispensedReason, ReturnReason, Status, TreatmentType,
 };
 pub use problem::Problem;
-pub use signed::{Countersignature, SignedItem, SignedPrescription};
+pub use signed::{Countersignature, DispenseReceipt, ReceiptItem, SignedItem, SignedPrescription};

@@ -16,6 +16,7 @@ pub const RETURN: &str = "/api/v1/prescriptions/{id}/return";
 pub const DISPENSE: &str = "/api/v1/prescriptions/{id}/dispense";
 pub const WITHDRAW: &str = "/api/v1/prescriptions/{id}/dispense/withdraw";
 pub const CLAIM: &str = "/api/v1/prescriptions/{id}/claim";
+pub const RECEIPT: &str = "/api/v1/prescriptions/{id}/receipt";
 /// `{format}` is `pdf`, `png` or `svg`.
 pub const TOKEN: &str = "/api/v1/prescriptions/{id}/token.{format}";
 pub const RELEASE: &str = "/api/v1/release";
@@ -39,6 +40,10 @@ fn with_id(template: &str, id: &str) -> String {
 
 pub fn prescription(id: &str) -> String {
     with_id(PRESCRIPTION, id)
+}
+
+pub fn receipt(id: &str) -> String {
+    with_id(RECEIPT, id)
 }
 
 pub fn history(id: &str) -> String {

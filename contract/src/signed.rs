@@ -4,8 +4,10 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::codes::Coded;
 use crate::quantity::{Decimal, as_number};
-use crate::views::{Patient, Prescriber};
+use crate::views::Prescriber;
+use crate::views::{ClaimView, Patient, Supply};
 
 /// What the prescriber signed. Times are RFC 3339 in UTC with microseconds.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -102,4 +104,39 @@ mod tests {
         assert!(!key_valid_at(Some(at), at));
         assert!(!key_valid_at(Some(at - second), at));
     }
+}
+
+/// The JOSE `typ` of the service's [`DispenseReceipt`].
+pub const RECEIPT_JWS_TYP: &str = "prescrypt-receipt+jws";
+
+/// What the service signs for the patient and the pharmacy: what was handed over for a
+/// prescription, and what was claimed, as the central store recorded it at `issued_at`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DispenseReceipt {
+    /// Short form, hyphenated.
+    pub id: String,
+    pub uuid: String,
+    pub patient: Patient,
+    pub prescriber: Prescriber,
+    /// The dispensing organisation (ODS code).
+    pub dispenser: String,
+    pub status: Coded,
+    pub items: Vec<ReceiptItem>,
+    pub claim: Option<ClaimView>,
+    /// RFC 3339 in UTC with microseconds.
+    pub issued_at: String,
+}
+
+/// One prescribed item and what was supplied for it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ReceiptItem {
+    pub line: i32,
+    pub code: String,
+    pub display: String,
+    #[serde(with = "as_number")]
+    pub quantity: Decimal,
+    pub unit: String,
+    pub dosage: String,
+    pub status: Coded,
+    pub supplies: Vec<Supply>,
 }

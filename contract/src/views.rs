@@ -630,3 +630,12 @@ pub struct AdvanceClock {
 pub struct ClockView {
     pub now: chrono::DateTime<chrono::Utc>,
 }
+
+/// `GET /prescriptions/{id}/receipt`: the service's signed [`DispenseReceipt`](crate::DispenseReceipt).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ReceiptView {
+    /// Compact JWS (EdDSA, `typ` `prescrypt-receipt+jws`, `kid` in `/.well-known/jwks.json`)
+    /// whose payload is the canonical JSON of the receipt.
+    pub jws: String,
+}

@@ -6,11 +6,11 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use prescrypt_contract::Problem;
 use prescrypt_contract::routes;
 use prescrypt_contract::views::{
-    ClaimRequest, DispenseRequest, NominatedRelease, PrescriptionView, ReleaseRequest,
+    ClaimRequest, DispenseRequest, NominatedRelease, PrescriptionView, ReceiptView, ReleaseRequest,
     ReturnRequest,
 };
 
-use super::mutate::mutate;
+use super::mutate::{mutate, read_json};
 use super::state::State;
 use crate::auth::Principal;
 use crate::error::AppError;
@@ -166,5 +166,24 @@ pub async fn claim(
         StatusCode::OK,
         move |conn, who, at| ops::claim(conn, who, &id, &request, window, at),
     )
+    .await
+}
+
+/// The service's signed receipt of what was handed over and claimed (holding pharmacy; once
+/// something was dispensed or not dispensed).
+#[utoipa::path(get, path = routes::RECEIPT, params(("id" = String, Path)),
+    responses((status = 200, body = ReceiptView), (status = 404, body = Problem),
+              (status = 409, body = Problem)),
+    security(("bearer" = [])), tag = "dispensing")]
+pub async fn receipt(
+    state: State,
+    who: Principal,
+    id: web::Path<String>,
+) -> Result<HttpResponse, AppError> {
+    let id = ops::parse_id(&id)?;
+    let inner = state.clone();
+    read_json(&state, who, move |conn, who, at| {
+        ops::receipt(conn, &inner.keys, who, &id, at)
+    })
     .await
 }

@@ -17,7 +17,7 @@ use prescrypt_contract::views::{
     CancelRequest, CancelResult, ClaimLine, ClaimLineView, ClaimRequest, ClaimView, DispenseLine,
     DispenseRequest, Endorsement, EndorsementView, History, HistoryEvent, ItemView, NewItem,
     NewPatient, NewPrescription, NominatedRelease, Outcome, Patient, Prescriber, PrescriptionView,
-    ReleaseRequest, ReturnRequest, SearchPage, SuppliedProduct, Supply,
+    ReceiptView, ReleaseRequest, ReturnRequest, SearchPage, SuppliedProduct, Supply,
 };
 use prescrypt_contract::{Coded, Problem};
 
@@ -157,7 +157,7 @@ fn idempotency_key(required: Required) -> utoipa::openapi::path::Parameter {
     info(title = "Prescrypt", description = "Electronic prescription service: prescribing, release, dispensing."),
     components(schemas(
         Coded, Problem, NewPatient, NewItem, NewPrescription, ReleaseRequest, ReturnRequest,
-        CancelRequest, Outcome, DispenseLine, SuppliedProduct, Supply, ClaimRequest, ClaimLine, Endorsement, ClaimView, ClaimLineView, EndorsementView, DispenseRequest, Prescriber, Patient, ItemView,
+        CancelRequest, Outcome, DispenseLine, SuppliedProduct, Supply, ClaimRequest, ClaimLine, Endorsement, ClaimView, ClaimLineView, EndorsementView, ReceiptView, DispenseRequest, Prescriber, Patient, ItemView,
         PrescriptionView, CancelResult, NominatedRelease, HistoryEvent, History, SearchPage,
         crate::audit::checkpoint::ChainHead, SignedCheckpointView, CheckpointPage,
     )),

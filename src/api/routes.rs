@@ -43,6 +43,7 @@ pub fn endpoints() -> Vec<Endpoint> {
         E::documented::<__path_dispense, _, _>(dispense).lookup(),
         E::documented::<__path_withdraw, _, _>(withdraw).lookup(),
         E::documented::<__path_claim, _, _>(claim).lookup(),
+        E::documented::<__path_receipt, _, _>(receipt).lookup(),
         E::documented::<__path_token_document, _, _>(token_document).lookup(),
         E::documented::<__path_release, _, _>(release).lookup(),
         E::documented::<__path_release_nominated, _, _>(release_nominated),

@@ -196,6 +196,8 @@ const MATRIX: &[Row] = &[
           cells: [Deny(401), Deny(401), Deny(401), Deny(401), Deny(401), Deny(403), Deny(403), See(200),  Deny(404), Deny(403)] },
     Row { call: "POST /api/v1/prescriptions/{id}/claim", body: Some(CLAIM_BOTH), given: DispensedByHolder,
           cells: [Deny(401), Deny(401), Deny(401), Deny(401), Deny(401), Deny(403), Deny(403), See(200),  Deny(404), Deny(403)] },
+    Row { call: "GET /api/v1/prescriptions/{id}/receipt", body: None, given: DispensedByHolder,
+          cells: [Deny(401), Deny(401), Deny(401), Deny(401), Deny(401), Deny(403), Deny(403), See(200),  Deny(404), Deny(403)] },
     Row { call: "POST /api/v1/prescriptions/{id}/return", body: Some(r#"{"reason":"0001"}"#), given: HeldByHolder,
           cells: [Deny(401), Deny(401), Deny(401), Deny(401), Deny(401), Deny(403), Deny(403), See(200),  Deny(404), Deny(403)] },
     Row { call: "POST /api/v1/prescriptions/{id}/cancel", body: Some(r#"{"reason":"0001"}"#), given: ToBeDispensed,
@@ -674,6 +676,20 @@ fn check_reply(
                         .header("content-type")
                         .is_some_and(|t| t.starts_with(wanted))
                         && reply.body.len() > 100
+                } else if call.ends_with("/receipt") {
+                    reply.json().is_some_and(|receipt| {
+                        receipt["jws"]
+                            .as_str()
+                            .and_then(|jws| jws.split('.').nth(1))
+                            .and_then(|payload| {
+                                data_encoding::BASE64URL_NOPAD
+                                    .decode(payload.as_bytes())
+                                    .ok()
+                            })
+                            .is_some_and(|payload| {
+                                String::from_utf8_lossy(&payload).contains(&fixture.id)
+                            })
+                    })
                 } else {
                     text.contains(&fixture.id)
                 };

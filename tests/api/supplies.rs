@@ -214,3 +214,82 @@ async fn a_bad_product_record_is_refused_naming_the_field_and_changes_nothing() 
     assert_eq!(status_of(&read), "0002", "{read}");
     assert_eq!(item(&read, 1)["supplies"], json!([]));
 }
+
+#[tokio::test]
+async fn the_signed_receipt_says_what_was_handed_over_and_claimed() {
+    let app = spawn_app().await;
+    let id = released(&app).await;
+    let receipt_path = format!("/api/v1/prescriptions/{id}/receipt");
+    let (status, problem) = app.get(&receipt_path, &app.pharmacist()).await;
+    assert_eq!(
+        status,
+        StatusCode::CONFLICT,
+        "nothing dispensed yet: {problem}"
+    );
+
+    let (status, body) = app
+        .dispense(
+            &app.pharmacist(),
+            &id,
+            "d1",
+            &json!({"items": [
+                {"line": 1, "outcome": "complete", "supplied": {"gtin": GTIN, "batch": "AB-12"}},
+                {"line": 2, "outcome": "complete"},
+            ]}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let (status, claimed) = app
+        .post(
+            &format!("/api/v1/prescriptions/{id}/claim"),
+            &app.pharmacist(),
+            &claim_both_supplied(),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{claimed}");
+
+    let (status, receipt) = app.get(&receipt_path, &app.pharmacist()).await;
+    assert_eq!(status, StatusCode::OK, "{receipt}");
+    let jws = receipt["jws"].as_str().expect("jws");
+    let header = jsonwebtoken::decode_header(jws).unwrap();
+    assert_eq!(header.typ.as_deref(), Some("prescrypt-receipt+jws"));
+    let (_, jwks) = app.get("/.well-known/jwks.json", &app.pharmacist()).await;
+    let jwks: jsonwebtoken::jwk::JwkSet = serde_json::from_value(jwks).unwrap();
+    let key = jwks
+        .find(header.kid.as_deref().unwrap())
+        .expect("the receipt's key is published");
+    let mut validation = jsonwebtoken::Validation::new(jsonwebtoken::Algorithm::EdDSA);
+    validation.required_spec_claims.clear();
+    validation.validate_exp = false;
+    let content: Value = jsonwebtoken::decode(
+        jws,
+        &jsonwebtoken::DecodingKey::from_jwk(key).unwrap(),
+        &validation,
+    )
+    .expect("the receipt verifies with the service's published key")
+    .claims;
+    assert_eq!(content["id"], id.as_str());
+    assert_eq!(content["dispenser"], PHARMACY);
+    assert_eq!(content["status"]["code"], "0008");
+    assert_eq!(
+        content["items"][0]["supplies"][0]["batch"], "AB-12",
+        "{content}"
+    );
+    assert_eq!(content["claim"]["exemption"]["code"], "0004");
+    assert_eq!(content["patient"]["nhs_number"], "9434765919");
+
+    // Tampering shows.
+    let (head, rest) = jws.split_once('.').unwrap();
+    let (_, signature) = rest.split_once('.').unwrap();
+    let forged_payload = data_encoding::BASE64URL_NOPAD
+        .encode(content.to_string().replace("AB-12", "ZZ-99").as_bytes());
+    let forged = format!("{head}.{forged_payload}.{signature}");
+    assert!(
+        jsonwebtoken::decode::<Value>(
+            &forged,
+            &jsonwebtoken::DecodingKey::from_jwk(key).unwrap(),
+            &validation
+        )
+        .is_err()
+    );
+}
