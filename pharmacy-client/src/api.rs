@@ -7,7 +7,8 @@ use jsonwebtoken::jwk::JwkSet;
 use prescrypt_contract::limits::IDEMPOTENCY_KEY_HEADER;
 use prescrypt_contract::routes::{self, API_PREFIX};
 use prescrypt_contract::views::{
-    History, NominatedRelease, PrescriberKeySet, PrescriptionView, ReleaseRequest, SearchPage,
+    History, NominatedRelease, PrescriberKeySet, PrescriptionView, ReceiptView, ReleaseRequest,
+    SearchPage,
 };
 use reqwest::StatusCode;
 use reqwest::blocking::{Client, RequestBuilder};
@@ -251,6 +252,10 @@ impl Api {
         let url = reqwest::Url::parse_with_params(&self.url(routes::PRESCRIPTIONS), query)
             .map_err(|e| ApiError::Unexpected(format!("the search URL: {e}")))?;
         Self::parse(&Self::run(self.authorised(self.http.get(url)))?)
+    }
+
+    pub fn receipt(&self, id: &str) -> Result<ReceiptView, ApiError> {
+        Self::parse(&self.get_route(&routes::receipt(id))?)
     }
 
     pub fn history(&self, id: &str) -> Result<History, ApiError> {

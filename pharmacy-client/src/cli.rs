@@ -145,6 +145,14 @@ pub enum Command {
     },
     /// Show a prescription's event history
     History { id: String },
+    /// Fetch the centre's signed receipt of what was handed over and claimed, verify it, keep it
+    /// and show it (or print it for the patient as a PDF)
+    Receipt {
+        id: String,
+        /// Also write the receipt as a PDF here
+        #[arg(long, value_name = "FILE")]
+        pdf: Option<std::path::PathBuf>,
+    },
     /// Find the prescriptions of a patient this pharmacy holds or held, newest first
     Find {
         /// The patient's NHS number (10 digits, spaces allowed)

@@ -153,6 +153,38 @@ pub fn run(cli: Cli) -> Result<()> {
             );
             Ok(())
         }
+        Command::Receipt { id, pdf } => {
+            let id = parse_id(&id)?;
+            let (receipt, kept) = Session::new(settings)?.receipt(&id)?;
+            let lines = render::receipt_lines(&receipt);
+            if let Some(path) = &pdf {
+                use prescrypt_barcode::render::document::{Line, document_pdf};
+                let document: Vec<Line> = lines
+                    .iter()
+                    .enumerate()
+                    .map(|(i, line)| match i {
+                        0 => Line::heading(line.as_str()),
+                        _ if line.starts_with(char::is_numeric) => Line::strong(line.as_str()),
+                        _ => Line::body(line.as_str()),
+                    })
+                    .collect();
+                let bytes = document_pdf(&format!("Dispense receipt {id}"), &document)
+                    .map_err(|e| Error::Other(format!("the receipt PDF: {e}")))?;
+                crate::private::write(path, &bytes)?;
+            }
+            out.emit(
+                || {
+                    let mut text = lines.join("\n");
+                    text.push_str(&format!(
+                        "\n\nsignature verified; kept in {}\n",
+                        kept.display()
+                    ));
+                    text
+                },
+                || json!({"receipt": receipt, "kept": kept, "pdf": pdf}),
+            );
+            Ok(())
+        }
         Command::History { id } => {
             let id = parse_id(&id)?;
             let events = Session::new(settings)?.history(&id)?;

@@ -175,6 +175,11 @@ impl Settings {
         self.data_dir.join("prescriber-keys.json")
     }
 
+    /// The centre's signed dispense receipts (`ID.jws`), kept owner-only.
+    pub fn receipts_dir(&self) -> PathBuf {
+        self.data_dir.join("receipts")
+    }
+
     pub fn prescription_cache_dir(&self) -> PathBuf {
         self.data_dir.join("prescriptions")
     }

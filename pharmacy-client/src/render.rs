@@ -7,7 +7,7 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use prescrypt_barcode::NhsNumber;
 use prescrypt_contract::quantity::{Decimal, QuantityText};
 use prescrypt_contract::views::{ItemView, PrescriptionView, Supply};
-use prescrypt_contract::{Coded, ItemStatus};
+use prescrypt_contract::{Coded, DispenseReceipt, ItemStatus};
 
 use crate::prescriber_keys::PrescriberSignature;
 use crate::terminal::safe;
@@ -221,6 +221,79 @@ pub(crate) fn acts_on_a_terminal(text: &str) -> bool {
         (c.is_control() && c != '\n')
             || matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}' | '\u{200B}' | '\u{2028}')
     })
+}
+
+/// The signed receipt for the patient, line by line: what was prescribed, what was handed over
+/// (product, quantity, pack), and the claim.
+pub fn receipt_lines(receipt: &DispenseReceipt) -> Vec<String> {
+    let mut lines = vec![
+        format!("Dispense receipt {}", safe(&receipt.id)),
+        format!(
+            "Patient {}  NHS {}  born {}",
+            safe(&receipt.patient.name),
+            nhs_number(&receipt.patient.nhs_number),
+            safe(&receipt.patient.birth_date)
+        ),
+        format!(
+            "Prescriber {} ({})  Dispenser {}",
+            safe(&receipt.prescriber.id),
+            safe(&receipt.prescriber.org),
+            safe(&receipt.dispenser)
+        ),
+        format!(
+            "Status {}  Issued {}",
+            label(&receipt.status),
+            safe(&receipt.issued_at)
+        ),
+        String::new(),
+    ];
+    for item in &receipt.items {
+        lines.push(format!(
+            "{}. {} — {} {} — {}  [{}]",
+            item.line,
+            safe(&item.display),
+            number(item.quantity),
+            safe(&item.unit),
+            safe(&item.dosage),
+            label(&item.status)
+        ));
+        for supply in &item.supplies {
+            lines.push(format!("   {}", supply_line(supply)));
+        }
+    }
+    if let Some(claim) = &receipt.claim {
+        lines.push(String::new());
+        lines.push(format!(
+            "Claimed {}: {}{}{}",
+            time(&claim.claimed_at),
+            label(&claim.exemption),
+            claim
+                .charges_paid
+                .map(|paid| format!(", {paid} charge(s) paid"))
+                .unwrap_or_default(),
+            if claim.evidence_seen {
+                ", evidence seen"
+            } else {
+                ""
+            }
+        ));
+        for line in &claim.items {
+            let endorsements: Vec<String> = line
+                .endorsements
+                .iter()
+                .map(|e| match &e.text {
+                    Some(text) => format!("{} ({})", label(&e.code), safe(text)),
+                    None => label(&e.code),
+                })
+                .collect();
+            lines.push(format!(
+                "   line {}: {}",
+                line.line,
+                endorsements.join("; ")
+            ));
+        }
+    }
+    lines
 }
 
 #[cfg(test)]

@@ -1,15 +1,17 @@
 //! What the commands do: one [`Session`] per run holds the settings, the HTTP client and the key
 //! cache; the CLI and the counter screen both go through it.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use chrono::DateTime;
 use prescrypt_barcode::{PrescriptionId, Token};
 use prescrypt_contract::signed::{
-    COUNTERSIGNATURE_TYP, PRESCRIBER_JWS_TYP, jws_digest, key_valid_at,
+    COUNTERSIGNATURE_TYP, PRESCRIBER_JWS_TYP, RECEIPT_JWS_TYP, jws_digest, key_valid_at,
 };
 use prescrypt_contract::views::{History, ItemView, PrescriptionView};
-use prescrypt_contract::{Countersignature, SignedPrescription, Status, TreatmentType};
+use prescrypt_contract::{
+    Countersignature, DispenseReceipt, SignedPrescription, Status, TreatmentType,
+};
 use serde::Serialize;
 use serde_json::{Value, json};
 
@@ -300,6 +302,32 @@ impl Session {
             .filter(|item| !item.dispensed_quantity.is_zero())
             .map(|item| item.line)
             .collect())
+    }
+
+    /// The centre's signed receipt of what was handed over and claimed for `id`: verified with
+    /// the centre's pinned keys, checked to be a receipt of this prescription, and kept
+    /// (owner-only) as `receipts/ID.jws` in the data directory. Returns it and where it is kept.
+    pub fn receipt(&mut self, id: &PrescriptionId) -> Result<(DispenseReceipt, PathBuf)> {
+        let view = self.api.receipt(&id.to_string())?;
+        let (header, receipt): (_, DispenseReceipt) =
+            self.keys.verify_jws(&view.jws, Some(&self.api))?;
+        if header.typ.as_deref() != Some(RECEIPT_JWS_TYP) {
+            return Err(Error::BadSignature(format!(
+                "not a dispense receipt (typ {:?})",
+                header.typ
+            )));
+        }
+        if PrescriptionId::parse(&receipt.id).ok() != Some(*id) {
+            return Err(Error::BadSignature(format!(
+                "the centre signed a receipt for {}, not {id}",
+                crate::terminal::safe(&receipt.id)
+            )));
+        }
+        let dir = self.settings.receipts_dir();
+        private::create_dir(&dir)?;
+        let path = dir.join(format!("{id}.jws"));
+        private::write(&path, view.jws.as_bytes())?;
+        Ok((receipt, path))
     }
 
     /// Writes the request to the outbox, then sends it (after any earlier queued request for the

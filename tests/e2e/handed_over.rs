@@ -137,4 +137,37 @@ fn packs_owings_and_substitutions_are_recorded_and_shown() {
         claimed["items"][1]["endorsements"][0]["text"],
         "21 of a pack of 28"
     );
+
+    // The signed receipt, verified at the counter, kept, and printed for the patient.
+    let dir = tempfile::tempdir().expect("temp dir");
+    let pdf = dir.path().join("receipt.pdf");
+    let receipt = pharmacy.run(&["receipt", &id, "--pdf", pdf.to_str().expect("path")], "");
+    assert_eq!(receipt.code, 0, "{receipt:?}");
+    for expected in [
+        "signature verified",
+        "batch AB-12",
+        "SUBSTITUTED",
+        "Broken Bulk (BB) (21 of a pack of 28)",
+        "2 charge(s) paid",
+    ] {
+        assert!(
+            receipt.stdout.contains(expected),
+            "{expected:?} in {}",
+            receipt.stdout
+        );
+    }
+    let bytes = std::fs::read(&pdf).expect("the receipt PDF");
+    assert!(bytes.starts_with(b"%PDF"), "not a PDF");
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(&pdf).expect("pdf").permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600, "the patient's receipt is private");
+    let json = pharmacy.run(&["--json", "receipt", &id], "");
+    assert_eq!(json.code, 0, "{json:?}");
+    let kept = json.json()["kept"].as_str().expect("kept").to_owned();
+    let jws = std::fs::read_to_string(&kept).expect("the kept receipt");
+    assert_eq!(jws.split('.').count(), 3, "a compact JWS: {jws}");
+    assert_eq!(
+        json.json()["receipt"]["items"][0]["supplies"][0]["batch"],
+        "AB-12"
+    );
 }

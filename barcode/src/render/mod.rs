@@ -11,6 +11,7 @@
 //! - `pdf`: writes a [`SheetLayout`] as PDF with subset, searchable fonts.
 //! - `svg`: the two codes with the ID as SVG.
 
+pub mod document;
 pub mod font;
 pub mod layout;
 mod pdf;
@@ -63,6 +64,8 @@ pub enum RenderError {
     Font(String),
     #[error("could not encode the image: {0}")]
     Image(#[from] image::ImageError),
+    #[error("the document is longer than {} pages", document::MAX_PAGES)]
+    TooLong,
 }
 
 /// A printer resolution in dots per inch.

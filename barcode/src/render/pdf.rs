@@ -23,7 +23,7 @@ pub fn token_sheet_pdf(sheet: &TokenSheet) -> Result<Vec<u8>, RenderError> {
 }
 
 /// The glyphs one font uses on the sheet, renumbered for its subset.
-struct UsedGlyphs {
+pub(super) struct UsedGlyphs {
     weight: Weight,
     remapper: GlyphRemapper,
     /// Subset glyph → the character it was chosen for (for the ToUnicode map).
@@ -31,7 +31,7 @@ struct UsedGlyphs {
 }
 
 impl UsedGlyphs {
-    fn new(weight: Weight) -> Self {
+    pub(super) fn new(weight: Weight) -> Self {
         Self {
             weight,
             remapper: GlyphRemapper::new(),
@@ -40,7 +40,7 @@ impl UsedGlyphs {
     }
 
     /// The text as big-endian subset glyph IDs (Identity-H: CID = subset glyph ID).
-    fn encode(&mut self, text: &str) -> Vec<u8> {
+    pub(super) fn encode(&mut self, text: &str) -> Vec<u8> {
         let font = self.weight.font();
         let mut encoded = Vec::with_capacity(2 * text.len());
         for c in text.chars() {
@@ -51,7 +51,7 @@ impl UsedGlyphs {
         encoded
     }
 
-    fn resource_name(&self) -> Name<'static> {
+    pub(super) fn resource_name(&self) -> Name<'static> {
         match self.weight {
             Weight::Regular => Name(b"F1"),
             Weight::Bold => Name(b"F2"),
@@ -150,7 +150,7 @@ fn sheet_pdf(layout: &SheetLayout, title: &str) -> Result<Vec<u8>, RenderError> 
 
 /// One font as Type 0 → CIDFontType2 → descriptor → subset TrueType file, plus its ToUnicode
 /// map (PDF 1.7, 9.7 and 9.10).
-fn write_font(
+pub(super) fn write_font(
     pdf: &mut Pdf,
     used: &UsedGlyphs,
     type0: Ref,
@@ -233,6 +233,6 @@ fn write_font(
     Ok(())
 }
 
-fn deflate(data: &[u8]) -> Vec<u8> {
+pub(super) fn deflate(data: &[u8]) -> Vec<u8> {
     miniz_oxide::deflate::compress_to_vec_zlib(data, 6)
 }
