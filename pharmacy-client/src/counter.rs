@@ -4,16 +4,20 @@
 //! never freezes while the centre is slow or gone; it also probes connectivity and retries the
 //! outbox every few seconds. Scans come from the configured scanner: a keyboard wedge types into
 //! the screen (letters, digits, `-`, Enter), a serial scanner is read on its own thread.
-//! Commands therefore use keys a wedge never types: arrows, Space, `+`/`-` … see [`HELP`].
+//! Commands therefore use keys a wedge never types: arrows, Space, `+`/`-`, function keys … see
+//! [`HELP`] and the help overlay (F1), which lists every key. Everything the command line does
+//! is here too: dispense with any outcome and every not-dispensed reason, owed items, scanned
+//! medicine packs (batch and expiry onto the selected line; an expired pack refused), return
+//! with a reason, withdraw, claim with exemption and endorsements, nominated download.
 
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
 use std::thread;
 use std::time::{Duration, Instant};
 
 use prescrypt_barcode::PrescriptionId;
-use prescrypt_contract::NotDispensedReason;
 use prescrypt_contract::quantity::Decimal;
 use prescrypt_contract::views::{ItemView, PrescriptionView};
+use prescrypt_contract::{ChargeExemption, DispenserEndorsement, NotDispensedReason, ReturnReason};
 use ratatui::Frame;
 use ratatui::crossterm::event::{self, Event, KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
 use ratatui::layout::{Constraint, Layout};
@@ -25,38 +29,83 @@ use serde_json::{Value, json};
 use crate::config::{ScannerSource, cleartext_warning};
 use crate::error::{Error, Result};
 use crate::outbox::{Counts, Due, Kind};
+use crate::pack::PackScan;
 use crate::render::{self, is_settled, number};
 use crate::scan::{ScanKind, ScannedCode, Source};
 use crate::session::{PrescriberSignature, Session, Verified};
 use crate::terminal::safe;
 
-pub const HELP: &str = "scan or type a code + Enter │ ↑↓ item │ Space outcome │ +/- quantity │ * reason │ \
-                        F5 dispense │ F6 sync outbox │ Esc clear │ F10 quit";
+pub const HELP: &str = "scan + Enter │ ↑↓ item │ Space outcome │ +/- qty │ * reason │ F5 dispense │ \
+                        F1 help │ F10 quit";
+
+/// Every key of the counter screen, for the help overlay (F1).
+pub const KEYS: &[(&str, &str)] = &[
+    (
+        "scan / type + Enter",
+        "a token or nominated ID: verify and release; a medicine pack \
+      (GS1 DataMatrix, or typed as (01)…(17)…(10)…): batch and expiry onto the selected item",
+    ),
+    ("↑ ↓", "select an item"),
+    (
+        "Space",
+        "the selected item's outcome: complete → partial → owing → not dispensed",
+    ),
+    ("+ / -", "partial quantity"),
+    ("*", "not-dispensed reason (all eleven EPS reasons)"),
+    (
+        "/",
+        "the selected item's dispenser endorsement for the claim",
+    ),
+    ("F5 (Ctrl-D)", "dispense what is marked"),
+    (
+        "F3",
+        "download the prescriptions nominated to this pharmacy",
+    ),
+    (
+        "F4",
+        "withdraw the last dispense notification (Enter confirms)",
+    ),
+    ("F6", "send the outbox now"),
+    (
+        "F8",
+        "return the prescription to the centre: ← → reason, Enter confirms",
+    ),
+    (
+        "F9",
+        "claim: ← → exemption, Space evidence seen, Enter confirms",
+    ),
+    ("Esc", "close this / cancel / clear the prescription"),
+    ("F1", "this help"),
+    ("F10 (Ctrl-Q)", "quit"),
+];
 
 /// How often the worker probes the centre and retries due outbox entries.
 const HEARTBEAT: Duration = Duration::from_secs(3);
 
-/// Not-dispensed reasons offered by `*`, with the screen's short label for each.
-const REASONS: [(NotDispensedReason, &str); 4] = [
-    (NotDispensedReason::NotRequired, "not required (patient)"),
-    (
-        NotDispensedReason::ClinicallyUnsuitable,
-        "clinically unsuitable",
-    ),
-    (
-        NotDispensedReason::PatientDidNotCollect,
-        "patient did not collect",
-    ),
-    (
-        NotDispensedReason::PurchasedOverTheCounter,
-        "bought over the counter",
-    ),
+/// Not-dispensed reasons offered by `*`: the whole EPS list.
+const REASONS: &[NotDispensedReason] = NotDispensedReason::ALL;
+/// Claim endorsements offered by `/`, NDEC (none) first.
+const ENDORSEMENTS: &[DispenserEndorsement] = &[
+    DispenserEndorsement::None,
+    DispenserEndorsement::BrokenBulk,
+    DispenserEndorsement::Extemporaneous,
+    DispenserEndorsement::InvoicePrice,
+    DispenserEndorsement::MeasuredAndFitted,
+    DispenserEndorsement::NoCheaperStock,
+    DispenserEndorsement::OutOfPocket,
+    DispenserEndorsement::PrescriberContacted,
+    DispenserEndorsement::PrescriberNotContacted,
+    DispenserEndorsement::RebateClaimed,
+    DispenserEndorsement::SeriousShortageProtocol,
+    DispenserEndorsement::SpecialLicence,
+    DispenserEndorsement::ZeroDiscount,
 ];
 
 #[derive(Debug, Clone, PartialEq)]
 enum Mark {
     Complete,
     Partial(Decimal),
+    Owing,
     NotDispensed(usize),
 }
 
@@ -65,8 +114,9 @@ impl Mark {
         match self {
             Self::Complete => "complete".to_owned(),
             Self::Partial(q) => format!("partial {q}"),
+            Self::Owing => "owing".to_owned(),
             Self::NotDispensed(r) => {
-                format!("not dispensed: {} {}", REASONS[*r].0.code(), REASONS[*r].1)
+                format!("not dispensed: {}", REASONS[*r])
             }
         }
     }
@@ -77,15 +127,34 @@ impl Mark {
             Self::Partial(q) => {
                 json!({"line": line, "outcome": "partial", "quantity": render::quantity_json(*q)})
             }
+            Self::Owing => json!({"line": line, "outcome": "owing"}),
             Self::NotDispensed(r) => {
-                json!({"line": line, "outcome": "not_dispensed", "reason": REASONS[*r].0.code()})
+                json!({"line": line, "outcome": "not_dispensed", "reason": REASONS[*r].code()})
             }
         }
     }
 }
 
+/// A dialogue over the screen; while one is open, keys act on it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Overlay {
+    Help,
+    Withdraw,
+    Return {
+        reason: usize,
+    },
+    Claim {
+        exemption: usize,
+        evidence_seen: bool,
+    },
+}
+
 enum Job {
     Scan(ScannedCode),
+    Nominated,
+    Withdraw(PrescriptionId),
+    Return(PrescriptionId, ReturnReason),
+    Claim(PrescriptionId, Value),
     /// The serial scanner could not be opened: said on screen, scans from it never come.
     ScannerFailed(Error),
     Dispense(PrescriptionId, Vec<Value>),
@@ -97,7 +166,14 @@ enum Job {
 enum Update {
     Message(Level, String),
     Shown(Box<Verified>, String),
-    Status { online: bool, outbox: Counts },
+    /// A medicine pack was scanned (or why it cannot be used).
+    Pack(std::result::Result<PackScan, String>),
+    /// The prescription left this counter (returned): clear it.
+    Cleared(String),
+    Status {
+        online: bool,
+        outbox: Counts,
+    },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -126,6 +202,11 @@ struct Screen {
     /// Who signed the prescription shown (verified).
     prescriber_signature: Option<PrescriberSignature>,
     marks: Vec<Mark>,
+    /// Per item: the scanned pack handed over.
+    packs: Vec<Option<PackScan>>,
+    /// Per item: the claim endorsement (index into [`ENDORSEMENTS`]).
+    endorsements: Vec<usize>,
+    overlay: Option<Overlay>,
     selected: usize,
     input: String,
     messages: Vec<(Level, String)>,
@@ -158,8 +239,17 @@ impl Screen {
                 }
             })
             .collect();
+        self.packs = vec![None; prescription.items.len()];
+        self.endorsements = vec![0; prescription.items.len()];
         self.selected = 0;
         self.prescription = Some(prescription);
+    }
+
+    fn clear(&mut self) {
+        self.prescription = None;
+        self.marks.clear();
+        self.packs.clear();
+        self.endorsements.clear();
     }
 
     fn open_items(&self) -> Vec<(usize, &ItemView)> {
@@ -191,6 +281,9 @@ pub fn run(session: Session) -> Result<()> {
         prescription: None,
         prescriber_signature: None,
         marks: Vec::new(),
+        packs: Vec::new(),
+        endorsements: Vec::new(),
+        overlay: None,
         selected: 0,
         input: String::new(),
         messages: cleartext_warning(&server)
@@ -251,6 +344,11 @@ fn ui_loop(
                     screen.online = Some(online);
                     screen.outbox = outbox;
                 }
+                Update::Pack(pack) => attach_pack(screen, pack),
+                Update::Cleared(text) => {
+                    screen.say(Level::Good, text);
+                    screen.clear();
+                }
             }
         }
         terminal
@@ -271,15 +369,34 @@ fn ui_loop(
 /// Handles one key; `false` = quit.
 fn handle_key(key: KeyEvent, screen: &mut Screen, jobs: &Sender<Job>) -> bool {
     let ctrl = key.modifiers.contains(KeyModifiers::CONTROL);
+    if matches!(key.code, KeyCode::F(10)) || (ctrl && matches!(key.code, KeyCode::Char('c' | 'q')))
+    {
+        return false;
+    }
+    if let Some(overlay) = screen.overlay.take() {
+        screen.overlay = overlay_key(key, overlay, screen, jobs);
+        return true;
+    }
     match key.code {
-        KeyCode::F(10) => return false,
-        KeyCode::Char('c' | 'q') if ctrl => return false,
         KeyCode::Char('-') if screen.input.is_empty() => adjust_quantity(screen, -Decimal::ONE),
         KeyCode::Char(c) if !ctrl && (c.is_ascii_alphanumeric() || c == '-') => {
-            screen.input.push(c.to_ascii_uppercase());
+            // Packs typed in their human-readable form keep their case (batch numbers).
+            screen.input.push(if screen.input.starts_with('(') {
+                c
+            } else {
+                c.to_ascii_uppercase()
+            });
         }
+        KeyCode::Char(c @ ('(' | ')')) if !ctrl => screen.input.push(c),
         KeyCode::Backspace => {
             screen.input.pop();
+        }
+        KeyCode::Enter if screen.input.starts_with('(') => {
+            let typed = std::mem::take(&mut screen.input);
+            attach_pack(
+                screen,
+                crate::pack::usable(&typed, chrono::Utc::now().date_naive()),
+            );
         }
         KeyCode::Enter => {
             if let Some(text) = crate::scan::wedge_line(&std::mem::take(&mut screen.input)) {
@@ -293,8 +410,31 @@ fn handle_key(key: KeyEvent, screen: &mut Screen, jobs: &Sender<Job>) -> bool {
         }
         KeyCode::Esc => {
             screen.input.clear();
-            screen.prescription = None;
-            screen.marks.clear();
+            screen.clear();
+        }
+        KeyCode::F(1) => screen.overlay = Some(Overlay::Help),
+        KeyCode::F(3) => {
+            screen.say(
+                Level::Info,
+                "Downloading the prescriptions nominated to this pharmacy…".to_owned(),
+            );
+            let _ = jobs.send(Job::Nominated);
+        }
+        KeyCode::F(4) if shown_id(screen).is_some() => screen.overlay = Some(Overlay::Withdraw),
+        KeyCode::F(8) if shown_id(screen).is_some() => {
+            screen.overlay = Some(Overlay::Return { reason: 0 });
+        }
+        KeyCode::F(9) if shown_id(screen).is_some() => {
+            screen.overlay = Some(Overlay::Claim {
+                exemption: 0,
+                evidence_seen: false,
+            });
+        }
+        KeyCode::F(4 | 8 | 9) => screen.say(Level::Warn, "Scan a prescription first.".to_owned()),
+        KeyCode::Char('/') => {
+            if let Some(endorsement) = screen.endorsements.get_mut(screen.selected) {
+                *endorsement = (*endorsement + 1) % ENDORSEMENTS.len();
+            }
         }
         KeyCode::Up => screen.selected = screen.selected.saturating_sub(1),
         KeyCode::Down => {
@@ -302,6 +442,7 @@ fn handle_key(key: KeyEvent, screen: &mut Screen, jobs: &Sender<Job>) -> bool {
             screen.selected = (screen.selected + 1).min(count.saturating_sub(1));
         }
         KeyCode::Char(' ') => cycle_mark(screen),
+        KeyCode::Char('?') => screen.overlay = Some(Overlay::Help),
         KeyCode::Char('+') => adjust_quantity(screen, Decimal::ONE),
         KeyCode::Char('*') => {
             if let Some(Mark::NotDispensed(r)) = screen.marks.get_mut(screen.selected) {
@@ -317,6 +458,130 @@ fn handle_key(key: KeyEvent, screen: &mut Screen, jobs: &Sender<Job>) -> bool {
         _ => {}
     }
     true
+}
+
+/// A key while a dialogue is open; returns the dialogue still open, if any.
+fn overlay_key(
+    key: KeyEvent,
+    overlay: Overlay,
+    screen: &mut Screen,
+    jobs: &Sender<Job>,
+) -> Option<Overlay> {
+    let step = |index: usize, len: usize, forward: bool| {
+        if forward {
+            (index + 1) % len
+        } else {
+            (index + len - 1) % len
+        }
+    };
+    match (overlay, key.code) {
+        (_, KeyCode::Esc) | (Overlay::Help, _) => None,
+        (Overlay::Return { reason }, KeyCode::Left | KeyCode::Right) => Some(Overlay::Return {
+            reason: step(reason, ReturnReason::ALL.len(), key.code == KeyCode::Right),
+        }),
+        (
+            Overlay::Claim {
+                exemption,
+                evidence_seen,
+            },
+            KeyCode::Left | KeyCode::Right,
+        ) => Some(Overlay::Claim {
+            exemption: step(
+                exemption,
+                ChargeExemption::ALL.len(),
+                key.code == KeyCode::Right,
+            ),
+            evidence_seen,
+        }),
+        (
+            Overlay::Claim {
+                exemption,
+                evidence_seen,
+            },
+            KeyCode::Char(' '),
+        ) => Some(Overlay::Claim {
+            exemption,
+            evidence_seen: !evidence_seen,
+        }),
+        (confirmed, KeyCode::Enter) => {
+            let id = shown_id(screen)?;
+            match confirmed {
+                Overlay::Withdraw => {
+                    screen.say(
+                        Level::Info,
+                        format!("Withdrawing the last dispense of {id}…"),
+                    );
+                    let _ = jobs.send(Job::Withdraw(id));
+                }
+                Overlay::Return { reason } => {
+                    let reason = ReturnReason::ALL[reason];
+                    screen.say(Level::Info, format!("Returning {id}: {reason}…"));
+                    let _ = jobs.send(Job::Return(id, reason));
+                }
+                Overlay::Claim {
+                    exemption,
+                    evidence_seen,
+                } => {
+                    let body = claim_body(screen, ChargeExemption::ALL[exemption], evidence_seen);
+                    screen.say(Level::Info, format!("Claiming {id}…"));
+                    let _ = jobs.send(Job::Claim(id, body));
+                }
+                Overlay::Help => {}
+            }
+            None
+        }
+        (open, _) => Some(open),
+    }
+}
+
+/// The claim for what is shown: every supplied item with its endorsement; with exemption 0001
+/// (the patient paid) one charge per supplied item.
+fn claim_body(screen: &Screen, exemption: ChargeExemption, evidence_seen: bool) -> Value {
+    let items: Vec<Value> = screen
+        .prescription
+        .iter()
+        .flat_map(|p| p.items.iter().enumerate())
+        .filter(|(_, item)| !item.dispensed_quantity.is_zero())
+        .map(|(index, item)| {
+            let endorsement = ENDORSEMENTS[screen.endorsements.get(index).copied().unwrap_or(0)];
+            json!({"line": item.line, "endorsements": [{"code": endorsement.code()}]})
+        })
+        .collect();
+    let mut body = json!({"exemption": exemption.code(), "evidence_seen": evidence_seen});
+    if exemption == ChargeExemption::PaidCharges {
+        body["charges_paid"] = json!(items.len());
+    }
+    body["items"] = json!(items);
+    body
+}
+
+fn shown_id(screen: &Screen) -> Option<PrescriptionId> {
+    PrescriptionId::parse(&screen.prescription.as_ref()?.id).ok()
+}
+
+/// A scanned pack onto the selected item, or why not.
+fn attach_pack(screen: &mut Screen, pack: std::result::Result<PackScan, String>) {
+    match pack {
+        Err(why) => screen.say(Level::Bad, why),
+        Ok(pack) => match selected_item(screen).map(|item| (item.line, is_settled(item))) {
+            None => screen.say(
+                Level::Warn,
+                "A medicine pack: scan the prescription first.".to_owned(),
+            ),
+            Some((line, true)) => {
+                screen.say(Level::Warn, format!("Item {line} is already settled."));
+            }
+            Some((line, false)) => {
+                screen.say(
+                    Level::Good,
+                    format!("Item {line}: pack {}", pack.describe()),
+                );
+                if let Some(slot) = screen.packs.get_mut(screen.selected) {
+                    *slot = Some(pack);
+                }
+            }
+        },
+    }
 }
 
 fn selected_item(screen: &Screen) -> Option<&ItemView> {
@@ -336,7 +601,8 @@ fn cycle_mark(screen: &mut Screen) {
     };
     *mark = match mark {
         Mark::Complete => Mark::Partial((full - Decimal::ONE).max(Decimal::ONE)),
-        Mark::Partial(_) => Mark::NotDispensed(0),
+        Mark::Partial(_) => Mark::Owing,
+        Mark::Owing => Mark::NotDispensed(0),
         Mark::NotDispensed(_) => Mark::Complete,
     };
 }
@@ -359,7 +625,16 @@ fn dispense(screen: &mut Screen, jobs: &Sender<Job>) {
     let items: Vec<Value> = screen
         .open_items()
         .into_iter()
-        .filter_map(|(index, item)| screen.marks.get(index).map(|m| m.body(item.line)))
+        .filter_map(|(index, item)| {
+            let mark = screen.marks.get(index)?;
+            let mut body = mark.body(item.line);
+            if let (Some(Some(pack)), Mark::Complete | Mark::Partial(_)) =
+                (screen.packs.get(index), mark)
+            {
+                body["supplied"] = pack.supplied();
+            }
+            Some(body)
+        })
         .collect();
     if items.is_empty() {
         screen.say(
@@ -383,6 +658,71 @@ fn work(mut session: Session, jobs: &Receiver<Job>, updates: &Sender<Update>) {
         match jobs.recv_timeout(wait) {
             Ok(Job::Quit) | Err(RecvTimeoutError::Disconnected) => return,
             Ok(Job::ScannerFailed(error)) => say(Level::Bad, error.to_string()),
+            Ok(Job::Scan(code)) if is_pack(&code) => {
+                let pack = crate::pack::usable(&code.text, chrono::Utc::now().date_naive());
+                let _ = updates.send(Update::Pack(pack));
+            }
+            Ok(Job::Nominated) => {
+                let mut last_told = 0;
+                let result = crate::nominated::download(&mut session, &mut |progress| {
+                    if progress.done >= last_told + 5 || progress.done == 0 {
+                        last_told = progress.done;
+                        say(
+                            Level::Info,
+                            format!(
+                                "Nominated download: {} of at least {}…",
+                                progress.done, progress.expected
+                            ),
+                        );
+                    }
+                });
+                match result {
+                    Ok(download) => say(
+                        if download.rejected.is_empty() {
+                            Level::Good
+                        } else {
+                            Level::Bad
+                        },
+                        format!(
+                            "Nominated download: {} released{}{}.",
+                            download.released.len(),
+                            if download.recovered > 0 {
+                                format!(" ({} recovered)", download.recovered)
+                            } else {
+                                String::new()
+                            },
+                            if download.rejected.is_empty() {
+                                String::new()
+                            } else {
+                                format!(", {} REFUSED (bad signature)", download.rejected.len())
+                            }
+                        ),
+                    ),
+                    Err(error) => say(Level::Bad, format!("Nominated download stopped: {error}")),
+                }
+            }
+            Ok(Job::Withdraw(id)) => {
+                let result = session.submit(Kind::Withdraw, &id, &json!({}));
+                after_change(&mut session, &id, result, "Withdrawal", updates);
+                last_beat = Instant::now() - HEARTBEAT;
+            }
+            Ok(Job::Claim(id, body)) => {
+                let result = session.submit(Kind::Claim, &id, &body);
+                after_change(&mut session, &id, result, "Claim", updates);
+                last_beat = Instant::now() - HEARTBEAT;
+            }
+            Ok(Job::Return(id, reason)) => {
+                match session.submit(Kind::Return, &id, &json!({"reason": reason.code()})) {
+                    Ok(_) => {
+                        let _ = updates.send(Update::Cleared(format!(
+                            "{id} returned to the centre ({reason})."
+                        )));
+                    }
+                    Err(error @ Error::Queued(_)) => say(Level::Warn, error.to_string()),
+                    Err(error) => say(Level::Bad, error.to_string()),
+                }
+                last_beat = Instant::now() - HEARTBEAT;
+            }
             Ok(Job::Scan(code)) => match session.release_scanned(code) {
                 Ok(released) => {
                     let how = match released.scanned {
@@ -463,6 +803,47 @@ fn work(mut session: Session, jobs: &Receiver<Job>, updates: &Sender<Update>) {
         for notice in session.take_notices() {
             say(Level::Warn, notice);
         }
+    }
+}
+
+/// Whether a scan is a medicine pack: a GS1 symbol by its AIM identifier, or the human-readable
+/// `(01)…` form (the one classification of scanned text decides the rest).
+fn is_pack(code: &ScannedCode) -> bool {
+    code.aim
+        .as_deref()
+        .is_some_and(|aim| prescrypt_barcode::gs1::Symbology::from_aim(aim).is_some())
+        || code.text.starts_with("(01)")
+}
+
+/// Shows the prescription as the centre answered a change, verified, or why not.
+fn after_change(
+    session: &mut Session,
+    id: &PrescriptionId,
+    result: Result<crate::outbox::Entry>,
+    what: &str,
+    updates: &Sender<Update>,
+) {
+    let say = |level, text: String| {
+        let _ = updates.send(Update::Message(level, text));
+    };
+    match result {
+        Ok(entry) => match entry
+            .response
+            .and_then(|v| serde_json::from_value::<PrescriptionView>(v).ok())
+            .map(|p| session.verify_for(p, id))
+        {
+            Some(Ok(verified)) => {
+                let text = format!(
+                    "{what} of {id} recorded: {}.",
+                    render::label(&verified.prescription.status)
+                );
+                let _ = updates.send(Update::Shown(Box::new(verified), text));
+            }
+            Some(Err(error)) => say(Level::Bad, format!("{what} of {id} recorded, but {error}")),
+            None => say(Level::Good, format!("{what} of {id} recorded.")),
+        },
+        Err(error @ Error::Queued(_)) => say(Level::Warn, error.to_string()),
+        Err(error) => say(Level::Bad, error.to_string()),
     }
 }
 
@@ -609,13 +990,14 @@ fn draw(frame: &mut Frame<'_>, screen: &Screen) {
                         mark.label()
                     };
                     ListItem::new(format!(
-                        "{}. {} — {} {} — {}  [{}]  → {plan}",
+                        "{}. {} — {} {} — {}  [{}]  → {plan}{}",
                         item.line,
                         safe(&item.display),
                         number(item.quantity),
                         safe(&item.unit),
                         safe(&item.dosage),
-                        safe(&item.status.display)
+                        safe(&item.status.display),
+                        extras(screen, item)
                     ))
                 })
                 .collect();
@@ -645,6 +1027,102 @@ fn draw(frame: &mut Frame<'_>, screen: &Screen) {
         input,
     );
     frame.render_widget(Paragraph::new(HELP), help);
+    if let Some(overlay) = &screen.overlay {
+        draw_overlay(frame, overlay, screen);
+    }
+}
+
+/// A line's scanned pack and claim endorsement, when it has them.
+fn extras(screen: &Screen, item: &ItemView) -> String {
+    let index = screen
+        .prescription
+        .iter()
+        .flat_map(|p| p.items.iter())
+        .position(|i| i.line == item.line)
+        .unwrap_or(usize::MAX);
+    let mut text = String::new();
+    if let Some(Some(pack)) = screen.packs.get(index) {
+        text.push_str(&format!("  pack {}", pack.describe()));
+    }
+    if let Some(&endorsement) = screen.endorsements.get(index)
+        && endorsement != 0
+    {
+        text.push_str(&format!("  endorse {}", ENDORSEMENTS[endorsement].code()));
+    }
+    text
+}
+
+fn draw_overlay(frame: &mut Frame<'_>, overlay: &Overlay, screen: &Screen) {
+    let (title, lines): (&str, Vec<Line<'_>>) = match overlay {
+        Overlay::Help => (
+            "Keys (any key closes)",
+            KEYS.iter()
+                .map(|(key, what)| {
+                    Line::from(vec![
+                        Span::styled(
+                            format!("{key:<20}"),
+                            Style::default().add_modifier(Modifier::BOLD),
+                        ),
+                        Span::raw(*what),
+                    ])
+                })
+                .collect(),
+        ),
+        Overlay::Withdraw => (
+            "Withdraw",
+            vec![Line::from(
+                "Withdraw the last dispense notification? Enter confirms, Esc cancels.",
+            )],
+        ),
+        Overlay::Return { reason } => (
+            "Return to the centre",
+            vec![
+                Line::from(format!("Reason: {}", ReturnReason::ALL[*reason])),
+                Line::from("← → choose the reason, Enter returns, Esc cancels."),
+            ],
+        ),
+        Overlay::Claim {
+            exemption,
+            evidence_seen,
+        } => {
+            let supplied = screen
+                .prescription
+                .iter()
+                .flat_map(|p| p.items.iter())
+                .filter(|item| !item.dispensed_quantity.is_zero())
+                .count();
+            (
+                "Claim",
+                vec![
+                    Line::from(format!("Exemption: {}", ChargeExemption::ALL[*exemption])),
+                    Line::from(format!(
+                        "Evidence seen: {}",
+                        if *evidence_seen { "yes" } else { "no" }
+                    )),
+                    Line::from(format!(
+                        "{supplied} supplied item(s), each with its endorsement (/ on the item list)."
+                    )),
+                    Line::from("← → exemption, Space evidence, Enter claims, Esc cancels."),
+                ],
+            )
+        }
+    };
+    let area = frame.area();
+    let height = (lines.len() as u16 + 2).min(area.height);
+    let width = area.width.saturating_sub(8).max(20).min(area.width);
+    let popup = ratatui::layout::Rect {
+        x: area.x + (area.width - width) / 2,
+        y: area.y + (area.height - height) / 2,
+        width,
+        height,
+    };
+    frame.render_widget(ratatui::widgets::Clear, popup);
+    frame.render_widget(
+        Paragraph::new(lines)
+            .wrap(Wrap { trim: true })
+            .block(Block::bordered().title(title)),
+        popup,
+    );
 }
 
 #[cfg(test)]
@@ -682,6 +1160,9 @@ mod tests {
             prescription: None,
             prescriber_signature: None,
             marks: Vec::new(),
+            packs: Vec::new(),
+            endorsements: Vec::new(),
+            overlay: None,
             selected: 0,
             input: String::new(),
             messages: Vec::new(),
@@ -727,6 +1208,9 @@ mod tests {
             prescription: None,
             prescriber_signature: None,
             marks: Vec::new(),
+            packs: Vec::new(),
+            endorsements: Vec::new(),
+            overlay: None,
             selected: 0,
             input: String::new(),
             messages: Vec::new(),

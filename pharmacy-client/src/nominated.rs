@@ -5,6 +5,7 @@
 
 use indicatif::{ProgressBar, ProgressStyle};
 use prescrypt_contract::limits::NOMINATED_BATCH;
+use prescrypt_contract::views::PrescriptionView;
 use serde_json::json;
 
 use crate::error::{Error, Result};
@@ -36,6 +37,60 @@ fn release_batch(
     }
 }
 
+/// What a download brought.
+#[derive(Debug, Default)]
+pub struct Download {
+    pub released: Vec<crate::session::Verified>,
+    pub rejected: Vec<serde_json::Value>,
+    /// Held here at the centre without a copy at this counter (a lost answer), taken again.
+    pub recovered: usize,
+}
+
+/// How far a download has come: `done` of at least `expected` prescriptions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Progress {
+    pub done: u64,
+    pub expected: u64,
+}
+
+/// Downloads everything nominated to this pharmacy (first what an earlier run lost), verifying
+/// each prescription, and tells `progress` after each one.
+pub fn download(session: &mut Session, progress: &mut dyn FnMut(Progress)) -> Result<Download> {
+    let mut download = Download::default();
+    let stranded = session.stranded()?;
+    download.recovered = stranded.len();
+    let mut expected = BATCH + download.recovered as u64;
+    let mut done = 0;
+    progress(Progress { done, expected });
+    fn take(session: &mut Session, download: &mut Download, prescription: PrescriptionView) {
+        let id = prescription.id.clone();
+        match session.verify(prescription) {
+            Ok(verified) => download.released.push(verified),
+            Err(error) => download
+                .rejected
+                .push(json!({"id": id, "error": error.to_string()})),
+        }
+    }
+    for prescription in stranded {
+        take(session, &mut download, prescription);
+        done += 1;
+        progress(Progress { done, expected });
+    }
+    loop {
+        let batch = release_batch(session).map_err(Error::from)?;
+        let count = batch.prescriptions.len() as u64;
+        expected = done + count + if batch.more { BATCH } else { 0 };
+        for prescription in batch.prescriptions {
+            take(session, &mut download, prescription);
+            done += 1;
+            progress(Progress { done, expected });
+        }
+        if !batch.more || count == 0 {
+            return Ok(download);
+        }
+    }
+}
+
 pub fn run(out: Out, session: &mut Session) -> Result<()> {
     let bar = if out.json {
         ProgressBar::hidden()
@@ -48,46 +103,21 @@ pub fn run(out: Out, session: &mut Session) -> Result<()> {
             .progress_chars("=> "),
     );
     bar.set_message("downloading nominated prescriptions");
-    let mut released = Vec::new();
-    let mut rejected = Vec::new();
-    // First what an earlier run lost: held here at the centre, but no copy at this counter.
-    let stranded = session.stranded()?;
-    let recovered = stranded.len();
-    bar.set_length(BATCH + recovered as u64);
-    for prescription in stranded {
-        let id = prescription.id.clone();
-        match session.verify(prescription) {
-            Ok(verified) => released.push(verified),
-            Err(error) => rejected.push(json!({"id": id, "error": error.to_string()})),
+    let outcome = download(session, &mut |progress| {
+        bar.set_length(progress.expected);
+        bar.set_position(progress.done);
+    });
+    let Download {
+        released,
+        rejected,
+        recovered,
+    } = match outcome {
+        Ok(download) => download,
+        Err(error) => {
+            bar.abandon_with_message(format!("stopped after {} taken", bar.position()));
+            return Err(error);
         }
-        bar.inc(1);
-    }
-    loop {
-        let batch = match release_batch(session) {
-            Ok(batch) => batch,
-            Err(error) => {
-                bar.abandon_with_message(format!("stopped after {} released", released.len()));
-                return Err(error.into());
-            }
-        };
-        let count = batch.prescriptions.len() as u64;
-        if batch.more {
-            bar.set_length(bar.position() + count + BATCH);
-        } else {
-            bar.set_length(bar.position() + count);
-        }
-        for prescription in batch.prescriptions {
-            let id = prescription.id.clone();
-            match session.verify(prescription) {
-                Ok(verified) => released.push(verified),
-                Err(error) => rejected.push(json!({"id": id, "error": error.to_string()})),
-            }
-            bar.inc(1);
-        }
-        if !batch.more || count == 0 {
-            break;
-        }
-    }
+    };
     bar.finish_with_message("done");
     out.emit(
         || {
