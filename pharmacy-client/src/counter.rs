@@ -67,6 +67,10 @@ pub const KEYS: &[(&str, &str)] = &[
     ),
     ("F6", "send the outbox now"),
     (
+        "F7",
+        "another product handed over for the selected item: type DMD_CODE:NAME, Enter",
+    ),
+    (
         "F8",
         "return the prescription to the centre: ← → reason, Enter confirms",
     ),
@@ -147,6 +151,9 @@ enum Overlay {
         exemption: usize,
         evidence_seen: bool,
     },
+    Substitute {
+        text: String,
+    },
 }
 
 enum Job {
@@ -204,6 +211,8 @@ struct Screen {
     marks: Vec<Mark>,
     /// Per item: the scanned pack handed over.
     packs: Vec<Option<PackScan>>,
+    /// Per item: another product handed over (dm+d code, name).
+    substitutes: Vec<Option<(String, String)>>,
     /// Per item: the claim endorsement (index into [`ENDORSEMENTS`]).
     endorsements: Vec<usize>,
     overlay: Option<Overlay>,
@@ -240,6 +249,7 @@ impl Screen {
             })
             .collect();
         self.packs = vec![None; prescription.items.len()];
+        self.substitutes = vec![None; prescription.items.len()];
         self.endorsements = vec![0; prescription.items.len()];
         self.selected = 0;
         self.prescription = Some(prescription);
@@ -249,6 +259,7 @@ impl Screen {
         self.prescription = None;
         self.marks.clear();
         self.packs.clear();
+        self.substitutes.clear();
         self.endorsements.clear();
     }
 
@@ -282,6 +293,7 @@ pub fn run(session: Session) -> Result<()> {
         prescriber_signature: None,
         marks: Vec::new(),
         packs: Vec::new(),
+        substitutes: Vec::new(),
         endorsements: Vec::new(),
         overlay: None,
         selected: 0,
@@ -421,6 +433,11 @@ fn handle_key(key: KeyEvent, screen: &mut Screen, jobs: &Sender<Job>) -> bool {
             let _ = jobs.send(Job::Nominated);
         }
         KeyCode::F(4) if shown_id(screen).is_some() => screen.overlay = Some(Overlay::Withdraw),
+        KeyCode::F(7) if shown_id(screen).is_some() => {
+            screen.overlay = Some(Overlay::Substitute {
+                text: String::new(),
+            });
+        }
         KeyCode::F(8) if shown_id(screen).is_some() => {
             screen.overlay = Some(Overlay::Return { reason: 0 });
         }
@@ -430,7 +447,9 @@ fn handle_key(key: KeyEvent, screen: &mut Screen, jobs: &Sender<Job>) -> bool {
                 evidence_seen: false,
             });
         }
-        KeyCode::F(4 | 8 | 9) => screen.say(Level::Warn, "Scan a prescription first.".to_owned()),
+        KeyCode::F(4 | 7 | 8 | 9) => {
+            screen.say(Level::Warn, "Scan a prescription first.".to_owned())
+        }
         KeyCode::Char('/') => {
             if let Some(endorsement) = screen.endorsements.get_mut(screen.selected) {
                 *endorsement = (*endorsement + 1) % ENDORSEMENTS.len();
@@ -476,6 +495,37 @@ fn overlay_key(
     };
     match (overlay, key.code) {
         (_, KeyCode::Esc) | (Overlay::Help, _) => None,
+        (Overlay::Substitute { mut text }, KeyCode::Char(c)) if !c.is_control() => {
+            if text.chars().count() < 300 {
+                text.push(c);
+            }
+            Some(Overlay::Substitute { text })
+        }
+        (Overlay::Substitute { mut text }, KeyCode::Backspace) => {
+            text.pop();
+            Some(Overlay::Substitute { text })
+        }
+        (Overlay::Substitute { text }, KeyCode::Enter) => match text.split_once(':') {
+            Some((code, name)) if !code.trim().is_empty() && !name.trim().is_empty() => {
+                let line = selected_item(screen).map_or(0, |item| item.line);
+                screen.say(
+                    Level::Info,
+                    format!(
+                        "Item {line}: substituted by {} ({})",
+                        name.trim(),
+                        code.trim()
+                    ),
+                );
+                if let Some(slot) = screen.substitutes.get_mut(screen.selected) {
+                    *slot = Some((code.trim().to_owned(), name.trim().to_owned()));
+                }
+                None
+            }
+            _ => {
+                screen.say(Level::Warn, "Type the product as DMD_CODE:NAME.".to_owned());
+                Some(Overlay::Substitute { text })
+            }
+        },
         (Overlay::Return { reason }, KeyCode::Left | KeyCode::Right) => Some(Overlay::Return {
             reason: step(reason, ReturnReason::ALL.len(), key.code == KeyCode::Right),
         }),
@@ -526,7 +576,7 @@ fn overlay_key(
                     screen.say(Level::Info, format!("Claiming {id}…"));
                     let _ = jobs.send(Job::Claim(id, body));
                 }
-                Overlay::Help => {}
+                Overlay::Help | Overlay::Substitute { .. } => {}
             }
             None
         }
@@ -628,10 +678,21 @@ fn dispense(screen: &mut Screen, jobs: &Sender<Job>) {
         .filter_map(|(index, item)| {
             let mark = screen.marks.get(index)?;
             let mut body = mark.body(item.line);
-            if let (Some(Some(pack)), Mark::Complete | Mark::Partial(_)) =
-                (screen.packs.get(index), mark)
-            {
-                body["supplied"] = pack.supplied();
+            if matches!(mark, Mark::Complete | Mark::Partial(_)) {
+                let mut supplied = match screen.packs.get(index) {
+                    Some(Some(pack)) => pack.supplied(),
+                    _ => json!({}),
+                };
+                if let Some(Some((code, name))) = screen.substitutes.get(index) {
+                    supplied["code"] = json!(code);
+                    supplied["display"] = json!(name);
+                }
+                if supplied
+                    .as_object()
+                    .is_some_and(|fields| !fields.is_empty())
+                {
+                    body["supplied"] = supplied;
+                }
             }
             Some(body)
         })
@@ -1044,6 +1105,9 @@ fn extras(screen: &Screen, item: &ItemView) -> String {
     if let Some(Some(pack)) = screen.packs.get(index) {
         text.push_str(&format!("  pack {}", pack.describe()));
     }
+    if let Some(Some((code, name))) = screen.substitutes.get(index) {
+        text.push_str(&format!("  instead: {} ({})", safe(name), safe(code)));
+    }
     if let Some(&endorsement) = screen.endorsements.get(index)
         && endorsement != 0
     {
@@ -1067,6 +1131,15 @@ fn draw_overlay(frame: &mut Frame<'_>, overlay: &Overlay, screen: &Screen) {
                     ])
                 })
                 .collect(),
+        ),
+        Overlay::Substitute { text } => (
+            "Another product",
+            vec![
+                Line::from(format!("Product handed over: {}_", safe(text))),
+                Line::from(
+                    "Type DMD_CODE:NAME, Enter records it for the selected item, Esc cancels.",
+                ),
+            ],
         ),
         Overlay::Withdraw => (
             "Withdraw",
@@ -1161,6 +1234,7 @@ mod tests {
             prescriber_signature: None,
             marks: Vec::new(),
             packs: Vec::new(),
+            substitutes: Vec::new(),
             endorsements: Vec::new(),
             overlay: None,
             selected: 0,
@@ -1209,6 +1283,7 @@ mod tests {
             prescriber_signature: None,
             marks: Vec::new(),
             packs: Vec::new(),
+            substitutes: Vec::new(),
             endorsements: Vec::new(),
             overlay: None,
             selected: 0,

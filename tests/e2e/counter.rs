@@ -148,6 +148,8 @@ const F4: &str = "\x1bOS";
 const F8: &str = "\x1b[19~";
 const F9: &str = "\x1b[20~";
 const RIGHT: &str = "\x1b[C";
+const UP: &str = "\x1b[A";
+const F7: &str = "\x1b[18~";
 
 /// Everything the command line does, done from the counter screen: nominated download, pack
 /// scanning (an expired pack refused), owing, dispense, withdraw, every not-dispensed reason,
@@ -224,8 +226,23 @@ fn the_counter_screen_does_everything_the_command_line_does() {
     // Again, all supplied, claimed with a broken-bulk endorsement and an exemption.
     screen.keys(&format!("{token}\r"));
     screen.wait_for("Status: With Dispenser (0002)");
+    // Item 2 handed over as another product.
+    screen.keys(DOWN);
+    screen.keys(F7);
+    screen.wait_for("Product handed over:");
+    screen.keys("42222111000001100:Amoxicillin 500mg capsules (Brand X)\r");
+    screen.wait_for(
+        "Item 2: substituted by Amoxicillin 500mg capsules (Brand X) (42222111000001100)",
+    );
+    screen.wait_for("instead: Amoxicillin");
+    screen.keys(UP);
     screen.keys(F5);
     screen.wait_for(&format!("Dispense of {id} recorded: Dispensed"));
+    let central = service.central(&id);
+    assert_eq!(
+        central["items"][1]["supplies"][0]["substitution"], true,
+        "{central}"
+    );
     screen.keys("/");
     screen.wait_for("endorse BB");
     screen.keys(F9);
