@@ -156,7 +156,7 @@ fn main() -> anyhow::Result<()> {
             command: AuditCommand::Checkpoint { store, keys, file },
         } => {
             let ring = keys::KeyRing::load_or_create(&keys.keys_dir)?;
-            let mut conn = store::connect(&store.database_url)?;
+            let mut conn = store::connect_existing(&store.database_url)?;
             let path = file.resolve(&keys.keys_dir);
             let signed = checkpoint::take(
                 &mut conn,
@@ -196,7 +196,7 @@ fn verify_audit(
             }
         }
     };
-    let mut conn = store::connect(&store.database_url)?;
+    let mut conn = store::connect_existing(&store.database_url)?;
     match audit::verify_extends(&mut conn, &pinned)? {
         audit::Verification::Intact { entries } => {
             match (checkpoints, pinned.last()) {

@@ -141,6 +141,35 @@ pub fn migrate(connection: &mut DbConnection) -> Result<usize, AppError> {
     applied.map_err(|e| AppError::Unavailable(format!("migration failed: {e}")))
 }
 
+/// An existing database whose schema is current, for the commands that read or append to a
+/// store `serve` created (`audit verify`, `audit checkpoint`): a path that names no database, or
+/// one with migrations pending, is refused with what to do instead of failing half-way (or
+/// creating an empty database at a mistyped path).
+pub fn connect_existing(url: &str) -> anyhow::Result<DbConnection> {
+    if Backend::of(url) == Backend::Sqlite
+        && url != ":memory:"
+        && !std::path::Path::new(url).exists()
+    {
+        anyhow::bail!(
+            "{url}: no such database (give --database-url, or start `prescrypt serve` once to \
+             create it)"
+        );
+    }
+    let mut connection = connect(url)?;
+    let pending = match &mut connection {
+        DbConnection::Sqlite(sqlite) => sqlite.has_pending_migration(SQLITE_MIGRATIONS),
+        DbConnection::Postgresql(pg) => pg.has_pending_migration(POSTGRES_MIGRATIONS),
+    }
+    .map_err(|e| anyhow::anyhow!("{url}: reading the schema version: {e}"))?;
+    if pending {
+        anyhow::bail!(
+            "{url}: the schema is older than this version of prescrypt: run `prescrypt migrate` \
+             first"
+        );
+    }
+    Ok(connection)
+}
+
 /// Opens pooled connections with [`connect`] (so SQLite gets its pragmas on every connection).
 #[derive(Debug)]
 pub struct Manager {

@@ -424,3 +424,39 @@ async fn the_service_checkpoints_periodically_to_a_private_file_and_publishes_th
     let ok = verify_against(&app, &file);
     assert!(ok.status.success(), "{ok:?}");
 }
+
+/// The audit commands work on the database `serve` made, never on one they would create: a
+/// mistyped path is refused (and no empty database appears there), as is a schema that needs
+/// `prescrypt migrate`.
+#[test]
+fn the_audit_commands_refuse_a_missing_or_unmigrated_database() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("typo.db");
+    for args in [&["verify"][..], &["checkpoint"][..]] {
+        let output = Command::new(env!("CARGO_BIN_EXE_prescrypt"))
+            .arg("audit")
+            .args(args)
+            .arg("--database-url")
+            .arg(&missing)
+            .arg("--keys-dir")
+            .arg(dir.path().join("keys"))
+            .output()
+            .unwrap();
+        assert!(!output.status.success(), "{args:?}: {output:?}");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(stderr.contains("no such database"), "{args:?}: {stderr}");
+        assert!(!missing.exists(), "{args:?} created {}", missing.display());
+    }
+    let empty = dir.path().join("empty.db");
+    std::fs::File::create(&empty).unwrap();
+    let output = Command::new(env!("CARGO_BIN_EXE_prescrypt"))
+        .args(["audit", "checkpoint", "--database-url"])
+        .arg(&empty)
+        .arg("--keys-dir")
+        .arg(dir.path().join("keys"))
+        .output()
+        .unwrap();
+    assert!(!output.status.success(), "{output:?}");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("prescrypt migrate"), "{stderr}");
+}
