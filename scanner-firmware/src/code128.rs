@@ -347,8 +347,8 @@ pub fn read_line_adaptive(samples: &[u8], edges: &mut Edges, config: &Code128Con
 pub const MAX_LINES: usize = 8;
 
 /// Reads up to [`MAX_LINES`] consecutive lines of one trigger (the same label, fresh noise,
-/// a slightly different height): one edge-detector pass per line, alternating
-/// [`EdgeConfig::SHARP`] and [`EdgeConfig::SMOOTH`] as the scanner does from line to line. A line
+/// a slightly different height): one edge-detector pass per line, with the setting
+/// [`TriggerVotes::next_edge_config`] picks as the scanner does from line to line. A line
 /// that reads alone is returned at once; otherwise each line's characters, read from the start
 /// pattern onwards and from the stop pattern backwards (each character once per line), are votes
 /// per character position, and the winners must pass the check character like any single-line
@@ -357,12 +357,8 @@ pub const MAX_LINES: usize = 8;
 pub fn read_lines(lines: &[&[u8]], edges: &mut Edges, config: &Code128Config) -> LineRead {
     let mut trigger = TriggerVotes::new();
     let mut verdict = LineRead::NoRead;
-    for (i, line) in lines.iter().take(MAX_LINES).enumerate() {
-        let edge_config = if i % 2 == 0 {
-            EdgeConfig::SHARP
-        } else {
-            EdgeConfig::SMOOTH
-        };
+    for line in lines.iter().take(MAX_LINES) {
+        let edge_config = trigger.next_edge_config();
         match trigger.read(line, edges, &edge_config, config) {
             LineRead::Symbol(decoded) => return LineRead::Symbol(decoded),
             LineRead::Exposure(exposure) => verdict = LineRead::Exposure(exposure),
@@ -379,6 +375,12 @@ pub fn read_lines(lines: &[&[u8]], edges: &mut Edges, config: &Code128Config) ->
 pub struct TriggerVotes {
     votes: Votes,
     lines: usize,
+    /// What the last line read with [`EdgeConfig::SHARP`] and with [`EdgeConfig::SMOOTH`] voted
+    /// for: 2 per strong and 1 per weak character, start and stop included (`None`: no such line
+    /// yet).
+    progress: [Option<usize>; 2],
+    /// Lines passed to [`read`](Self::read) since the last clear, for alternating the settings.
+    passes: usize,
 }
 
 impl Default for TriggerVotes {
@@ -393,6 +395,8 @@ impl TriggerVotes {
         Self {
             votes: Votes::new(),
             lines: 0,
+            progress: [None; 2],
+            passes: 0,
         }
     }
 
@@ -406,6 +410,23 @@ impl TriggerVotes {
         self.lines
     }
 
+    /// The edge-detector setting for the next line: [`EdgeConfig::SHARP`] and
+    /// [`EdgeConfig::SMOOTH`] in turn until both have had a line, then the one whose last line
+    /// voted for more (strong characters count twice; in turn again when they tie). A label that one setting cannot
+    /// read (noise or blur that the other handles) then gets most of the trigger's lines.
+    pub fn next_edge_config(&self) -> EdgeConfig {
+        let alternate = if self.passes % 2 == 0 {
+            EdgeConfig::SHARP
+        } else {
+            EdgeConfig::SMOOTH
+        };
+        match self.progress {
+            [Some(sharp), Some(smooth)] if sharp > smooth => EdgeConfig::SHARP,
+            [Some(sharp), Some(smooth)] if smooth > sharp => EdgeConfig::SMOOTH,
+            _ => alternate,
+        }
+    }
+
     /// One line, one pass with `edge_config`: the symbol if this line reads alone or the votes
     /// of the lines so far now read it (the votes are then cleared), the exposure to change if
     /// the line asks for it. After [`MAX_LINES`] lines without a read the next line starts
@@ -417,6 +438,7 @@ impl TriggerVotes {
         edge_config: &EdgeConfig,
         config: &Code128Config,
     ) -> LineRead {
+        self.passes += 1;
         let contrast = find_edges(samples, edge_config, edges);
         match contrast.exposure(edge_config.min_contrast) {
             Exposure::Good => {}
@@ -427,7 +449,18 @@ impl TriggerVotes {
             self.clear();
         }
         self.lines += 1;
-        let read = match self.votes.add(edges, config) {
+        let added = self.votes.add(edges, config);
+        let setting = if *edge_config == EdgeConfig::SHARP {
+            Some(0)
+        } else if *edge_config == EdgeConfig::SMOOTH {
+            Some(1)
+        } else {
+            None
+        };
+        if let Some(setting) = setting {
+            self.progress[setting] = Some(self.votes.last_voted);
+        }
+        let read = match added {
             Some(decoded) => Some(decoded),
             None => self.votes.decide(),
         };
@@ -503,6 +536,9 @@ struct Votes {
     from_start: [Ballot; MAX_CHARS],
     /// Position `i` before the stop pattern (0 = the check character).
     from_stop: [Ballot; MAX_CHARS],
+    /// What the last line voted for: 2 per strong, 1 per weak character (start and stop
+    /// count as strong).
+    last_voted: usize,
 }
 
 impl Votes {
@@ -512,6 +548,7 @@ impl Votes {
             length: Ballot::EMPTY,
             from_start: [Ballot::EMPTY; MAX_CHARS],
             from_stop: [Ballot::EMPTY; MAX_CHARS],
+            last_voted: 0,
         }
     }
 
@@ -525,6 +562,7 @@ impl Votes {
     /// candidate serves both.
     fn add(&mut self, edges: &Edges, config: &Code128Config) -> Option<Decoded> {
         let mut voted = false;
+        self.last_voted = 0;
         for reversed in [false, true] {
             let line = Line {
                 edges,
@@ -585,6 +623,12 @@ impl Votes {
             }
             // One reading direction per line.
             voted = forward.is_some() || backward.is_some();
+            self.last_voted = forward
+                .as_ref()
+                .map_or(0, |(_, walk)| 2 * walk.len + 2 - walk.weak_count() as usize)
+                + backward
+                    .as_ref()
+                    .map_or(0, |(_, back)| 2 * back.len + 2 - back.weak_count() as usize);
         }
         None
     }

@@ -422,6 +422,49 @@ fn read_lines_votes_characters_across_lines_none_of_which_reads_alone() {
 }
 
 #[test]
+fn a_trigger_gives_its_lines_to_the_edge_setting_that_reads_more_of_the_label() {
+    use code128::TriggerVotes;
+    let config = Code128Config::default();
+    let mut edges = Edges::new();
+    let values: Vec<u8> = std::iter::once(104)
+        .chain(b"PJJ123C".iter().map(|b| b - 32))
+        .collect();
+    // Every line has the same character blotted, so no line and no vote reads the label.
+    let blotted = |seed| Optics { seed, ..clean(5.0) }.scanline(&with_blot(&values, 5));
+    let blank = vec![200u8; 3694];
+    let noise: Vec<u8> = {
+        let mut rng = rand::rngs::StdRng::seed_from_u64(7);
+        (0..3694).map(|_| rng.r#gen::<u8>()).collect()
+    };
+    // In turn while the settings tie or have not both had a line.
+    let mut trigger = TriggerVotes::new();
+    assert_eq!(trigger.next_edge_config(), EdgeConfig::SHARP);
+    assert_eq!(
+        trigger.read(&blotted(1), &mut edges, &EdgeConfig::SHARP, &config),
+        LineRead::NoRead
+    );
+    assert_eq!(trigger.next_edge_config(), EdgeConfig::SMOOTH);
+    // SMOOTH's line shows nothing (pure noise, no symbol): SHARP, which read part of the label,
+    // gets the next lines.
+    trigger.read(&noise, &mut edges, &EdgeConfig::SMOOTH, &config);
+    assert_eq!(trigger.next_edge_config(), EdgeConfig::SHARP);
+    trigger.read(&blotted(2), &mut edges, &EdgeConfig::SHARP, &config);
+    assert_eq!(trigger.next_edge_config(), EdgeConfig::SHARP);
+    // And the other way round.
+    let mut trigger = TriggerVotes::new();
+    trigger.read(&noise, &mut edges, &EdgeConfig::SHARP, &config);
+    trigger.read(&blotted(3), &mut edges, &EdgeConfig::SMOOTH, &config);
+    assert_eq!(trigger.next_edge_config(), EdgeConfig::SMOOTH);
+    // Lines that change nothing (a blank line has no contrast and votes for nothing) leave the
+    // choice to the turn.
+    let mut trigger = TriggerVotes::new();
+    trigger.read(&blank, &mut edges, &EdgeConfig::SHARP, &config);
+    assert_eq!(trigger.next_edge_config(), EdgeConfig::SMOOTH);
+    trigger.read(&blank, &mut edges, &EdgeConfig::SMOOTH, &config);
+    assert_eq!(trigger.next_edge_config(), EdgeConfig::SHARP);
+}
+
+#[test]
 fn one_line_through_read_lines_reads_exactly_what_it_reads_alone() {
     // At 0.45-module blur of wide modules several characters are weak: one line must not
     // pass the weak-character limit through its own forward and backward walks voting twice.
