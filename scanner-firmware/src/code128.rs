@@ -7,7 +7,9 @@
 //! Both scan directions are tried. Characters read only approximately are *weak*: one line with
 //! more than two of them does not read alone, but [`read_lines`] can confirm them by voting across
 //! the lines of one trigger. A bar split by a dead print element is joined back when a character
-//! does not read otherwise.
+//! does not read otherwise. A complete line whose check character fails gets a second opinion:
+//! if exactly one character's element widths clearly match another pattern than its edge sums
+//! do (a bar thinned by half a module), that pattern is tried.
 
 use crate::scanline::{EdgeConfig, Edges, Exposure, find_edges};
 
@@ -576,7 +578,7 @@ impl Votes {
             let mut forward = None;
             for k in (first_bar..line.count - 20).step_by(2) {
                 if let Some(walk) = walk(&line, k, config) {
-                    if let Some(mut decoded) = accept(&walk) {
+                    if let Some(mut decoded) = accept(&line, &walk) {
                         decoded.reversed = reversed;
                         return Some(decoded);
                     }
@@ -692,6 +694,7 @@ fn stop_walk(line: &Line<'_>, config: &Code128Config, floor: usize) -> Option<(u
         start: 0,
         values: [0; MAX_CHARS],
         weak: 0,
+        at: [u16::MAX; MAX_CHARS],
         len: 0,
         complete: false,
         end: stop_begin,
@@ -769,6 +772,8 @@ struct Walk {
     values: [u8; MAX_CHARS],
     /// Bit `i`: character `i` is weak.
     weak: u128,
+    /// The element where character `i` begins, or `u16::MAX` where a split bar was joined.
+    at: [u16; MAX_CHARS],
     len: usize,
     /// Ended with a stop pattern, its final bar and a quiet zone.
     complete: bool,
@@ -858,6 +863,7 @@ fn walk(line: &Line<'_>, start: usize, config: &Code128Config) -> Option<Walk> {
         start: first,
         values: [0; MAX_CHARS],
         weak: 0,
+        at: [u16::MAX; MAX_CHARS],
         len: 0,
         complete: false,
         end: start + 6,
@@ -881,6 +887,9 @@ fn walk(line: &Line<'_>, start: usize, config: &Code128Config) -> Option<Walk> {
         walk.values[walk.len] = c.value;
         if c.weak {
             walk.weak |= 1 << walk.len;
+        }
+        if next_k == k + 6 {
+            walk.at[walk.len] = k as u16;
         }
         walk.len += 1;
         k = next_k;
@@ -908,15 +917,54 @@ fn checked(start: u8, values: &[u8]) -> Option<Decoded> {
 }
 
 fn decode_at(line: &Line<'_>, start: usize, config: &Code128Config) -> Option<Decoded> {
-    accept(&walk(line, start, config)?)
+    accept(line, &walk(line, start, config)?)
 }
 
 /// The symbol a walk reads alone: start to stop, few weak characters, right check character.
-fn accept(walk: &Walk) -> Option<Decoded> {
+fn accept(line: &Line<'_>, walk: &Walk) -> Option<Decoded> {
     if !walk.complete || walk.weak_count() > MAX_WEAK_ALONE {
         return None;
     }
-    checked(walk.start, &walk.values[..walk.len])
+    checked(walk.start, &walk.values[..walk.len]).or_else(|| second_opinion(line, walk))
+}
+
+/// A complete walk whose check character is wrong: where exactly one character's element
+/// widths clearly match another pattern than its edge sums do (a bar thinned by half a module,
+/// e.g. a dead print element at its edge, moves two edge sums by half a module each), that
+/// pattern is tried, as a weak character. One alternative per line, and only when the two
+/// decodings disagree, so the check character still guards the read.
+fn second_opinion(line: &Line<'_>, walk: &Walk) -> Option<Decoded> {
+    if walk.weak_count() >= MAX_WEAK_ALONE {
+        return None;
+    }
+    let mut disagreement = None;
+    for (i, (&at, &value)) in walk.at[..walk.len].iter().zip(&walk.values).enumerate() {
+        if at == u16::MAX || walk.is_weak(i) {
+            continue;
+        }
+        let k = usize::from(at);
+        let w = [
+            line.width(k),
+            line.width(k + 1),
+            line.width(k + 2),
+            line.width(k + 3),
+            line.width(k + 4),
+            line.width(k + 5),
+        ];
+        match nearest_pattern(&w, line.sum6(k)) {
+            Some(other) if other != value && other <= FNC1 => {
+                if disagreement.is_some() {
+                    return None;
+                }
+                disagreement = Some((i, other));
+            }
+            _ => {}
+        }
+    }
+    let (i, other) = disagreement?;
+    let mut values = walk.values;
+    values[i] = other;
+    checked(walk.start, &values[..walk.len])
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
