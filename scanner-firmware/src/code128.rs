@@ -284,12 +284,12 @@ const WEAK_EDGE_SUM: u32 = 6;
 fn nearest_pattern(w: &[u32; 6], total: u32) -> Option<u8> {
     let mut best = (u32::MAX, 0u8);
     let mut second = u32::MAX;
+    // Widths in 1/16 module, divided once (not once per pattern).
+    let measured = w.map(|width| (width * 11 * 16 / total.max(1)) as i32);
     for (value, pattern) in PATTERNS.iter().enumerate() {
         let mut score = 0u32;
-        for j in 0..6 {
-            // Widths in 1/16 module.
-            let measured = (w[j] * 11 * 16 / total) as i32;
-            let diff = measured - i32::from(pattern[j]) * 16;
+        for (&m, &p) in measured.iter().zip(pattern) {
+            let diff = m - i32::from(p) * 16;
             score += (diff * diff) as u32;
         }
         if score < best.0 {
