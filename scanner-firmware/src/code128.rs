@@ -271,7 +271,7 @@ fn character_of(w: &[u32; 6], total: u32, fallback: bool) -> Option<Char> {
         }
     }
     if fallback {
-        nearest_pattern(w, total).map(|value| Char { value, weak: true })
+        nearest_pattern(w, total, None).map(|value| Char { value, weak: true })
     } else {
         None
     }
@@ -280,18 +280,38 @@ fn character_of(w: &[u32; 6], total: u32, fallback: bool) -> Option<Char> {
 /// An edge sum this far (in 1/16 module) from a whole number of modules makes a character weak.
 const WEAK_EDGE_SUM: u32 = 6;
 
-/// Fallback: the pattern nearest to the normalised widths, if clearly nearest.
-fn nearest_pattern(w: &[u32; 6], total: u32) -> Option<u8> {
-    let mut best = (u32::MAX, 0u8);
-    let mut second = u32::MAX;
+/// Fallback: the pattern nearest to the normalised widths, if clearly nearest. With `other_than`,
+/// only a pattern other than that one (the second opinion on a character its edge sums read):
+/// that pattern's score bounds the search, so most patterns are left after one or two elements.
+fn nearest_pattern(w: &[u32; 6], total: u32, other_than: Option<u8>) -> Option<u8> {
     // Widths in 1/16 module, divided once (not once per pattern).
     let measured = w.map(|width| (width * 11 * 16 / total.max(1)) as i32);
-    for (value, pattern) in PATTERNS.iter().enumerate() {
+    let score_of = |pattern: &[u8; 6], bound: u32| {
         let mut score = 0u32;
         for (&m, &p) in measured.iter().zip(pattern) {
             let diff = m - i32::from(p) * 16;
             score += (diff * diff) as u32;
+            if score >= bound {
+                break;
+            }
         }
+        score
+    };
+    let mut best = (u32::MAX, u8::MAX);
+    let mut second = u32::MAX;
+    // A pattern that scores no better than the runner-up changes neither; with `other_than`,
+    // one no better than that pattern cannot be the answer nor change a runner-up that
+    // pattern's score already bounds.
+    let mut bound = u32::MAX;
+    if let Some(value) = other_than {
+        best = (score_of(PATTERNS.get(usize::from(value))?, u32::MAX), value);
+        bound = best.0;
+    }
+    for (value, pattern) in PATTERNS.iter().enumerate() {
+        if Some(value as u8) == other_than {
+            continue;
+        }
+        let score = score_of(pattern, second.min(bound));
         if score < best.0 {
             second = best.0;
             best = (score, value as u8);
@@ -300,7 +320,8 @@ fn nearest_pattern(w: &[u32; 6], total: u32) -> Option<u8> {
         }
     }
     // Average error under ~0.45 module per element, and no close runner-up.
-    (best.0 <= 6 * 7 * 7 && second > best.0 + best.0 / 2).then_some(best.1)
+    (best.0 <= 6 * 7 * 7 && second > best.0 + best.0 / 2 && Some(best.1) != other_than)
+        .then_some(best.1)
 }
 
 /// The outcome of one scanline.
@@ -951,8 +972,8 @@ fn second_opinion(line: &Line<'_>, walk: &Walk) -> Option<Decoded> {
             line.width(k + 4),
             line.width(k + 5),
         ];
-        match nearest_pattern(&w, line.sum6(k)) {
-            Some(other) if other != value && other <= FNC1 => {
+        match nearest_pattern(&w, line.sum6(k), Some(value)) {
+            Some(other) if other <= FNC1 => {
                 if disagreement.is_some() {
                     return None;
                 }
