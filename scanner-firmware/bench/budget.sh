@@ -15,7 +15,7 @@ BIN="$TARGET/release/examples/decode_budget"
 OUT=$(mktemp -d)
 printf '%-8s %-7s %-7s %14s %10s  %s\n' samples line edges instr/line "ms@72MHz" result
 for samples in 2048 3694; do
-  for kind in read noread; do
+  for kind in read noread badcheck; do
     for edges in sharp smooth voted; do
       valgrind --tool=callgrind --callgrind-out-file="$OUT/cg.out" \
         --toggle-collect='*code128::read_line*' "$BIN" "$samples" "$LINES" "$kind" "$edges" \

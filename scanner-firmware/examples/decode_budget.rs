@@ -3,16 +3,21 @@
 //!
 //! `decode_budget <samples> <lines> read|noread [sharp|smooth|voted]` (one pass per line, as the
 //! scanner does, with the given edge-detector setting; `voted`: `read_lines` over groups of 5
-//! lines, one pass per line alternating the settings): `read` lines carry a prescription ID's Code 128
+//! lines, one pass per line with the setting the trigger's votes pick): `read` lines carry a
+//! prescription ID's Code 128
 //! (3 samples/module, blur 0.25 module, noise σ 2); `noread` lines carry random bars with full
-//! contrast — the worst case, both smoothing passes and both directions fail.
+//! contrast — the worst case, both smoothing passes and both directions fail; `badcheck` lines
+//! the same ID's characters with a wrong mod-103 check character (every line walks from start
+//! to stop, fails the check and gets the second opinion, which finds nothing to change).
 
 use std::hint::black_box;
 
 use prescrypt_barcode::PrescriptionId;
 use prescrypt_scanner_firmware::code128::{Code128Config, LineRead, read_line, read_lines};
 use prescrypt_scanner_firmware::scanline::{EdgeConfig, Edges};
-use prescrypt_scanner_firmware::sim::optics::{Optics, id_code128_modules};
+use prescrypt_scanner_firmware::sim::optics::{
+    Optics, code128_modules_from_values, id_code128_modules,
+};
 use rand::{Rng, SeedableRng, rngs::StdRng};
 
 fn main() -> Result<(), String> {
@@ -28,6 +33,12 @@ fn main() -> Result<(), String> {
     let id = PrescriptionId::parse("D7AC09-A99968-4BA59C").map_err(|e| e.to_string())?;
     let modules = match kind.as_str() {
         "read" => id_code128_modules(&id)?,
+        "badcheck" => {
+            let values: Vec<u8> = std::iter::once(104)
+                .chain(id.compact().bytes().map(|b| b - 32))
+                .collect();
+            code128_modules_from_values(&values, 1)
+        }
         _ => {
             let mut rng = StdRng::seed_from_u64(5);
             (0..samples / 3).map(|_| rng.gen_bool(0.5)).collect()
@@ -41,7 +52,7 @@ fn main() -> Result<(), String> {
                 noise: 2.0,
                 samples,
                 seed,
-                quiet_modules: if kind == "read" { 10.0 } else { 0.0 },
+                quiet_modules: if kind == "noread" { 0.0 } else { 10.0 },
                 ..Optics::default()
             }
             .scanline(&modules)

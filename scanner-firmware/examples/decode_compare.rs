@@ -21,8 +21,8 @@
 //! length, expected text or `-`), and on stdout the firmware's own reads per class: lines read by
 //! `read_line_adaptive` (both edge settings on a line that does not read), labels with any line
 //! read that way, labels with any line read by one `read_line` pass per line alternating the
-//! settings (as the scanner streams lines), and labels read by `read_lines` voting over the 5
-//! lines (one pass per line, alternating).
+//! settings, and labels read by `read_lines` voting over the 5 lines (one pass per line, the
+//! setting picked by `TriggerVotes::next_edge_config`: what the scanner core does).
 
 use std::fmt::Write as _;
 use std::io::Write as _;

@@ -7,7 +7,9 @@
 //! Both scan directions are tried. Characters read only approximately are *weak*: one line with
 //! more than two of them does not read alone, but [`read_lines`] can confirm them by voting across
 //! the lines of one trigger. A bar split by a dead print element is joined back when a character
-//! does not read otherwise.
+//! does not read otherwise. A complete line whose check character fails gets a second opinion:
+//! if exactly one character's element widths clearly match another pattern than its edge sums
+//! do (a bar thinned by half a module), that pattern is tried.
 
 use crate::scanline::{EdgeConfig, Edges, Exposure, find_edges};
 
@@ -269,7 +271,7 @@ fn character_of(w: &[u32; 6], total: u32, fallback: bool) -> Option<Char> {
         }
     }
     if fallback {
-        nearest_pattern(w, total).map(|value| Char { value, weak: true })
+        nearest_pattern(w, total, None).map(|value| Char { value, weak: true })
     } else {
         None
     }
@@ -278,18 +280,38 @@ fn character_of(w: &[u32; 6], total: u32, fallback: bool) -> Option<Char> {
 /// An edge sum this far (in 1/16 module) from a whole number of modules makes a character weak.
 const WEAK_EDGE_SUM: u32 = 6;
 
-/// Fallback: the pattern nearest to the normalised widths, if clearly nearest.
-fn nearest_pattern(w: &[u32; 6], total: u32) -> Option<u8> {
-    let mut best = (u32::MAX, 0u8);
-    let mut second = u32::MAX;
-    for (value, pattern) in PATTERNS.iter().enumerate() {
+/// Fallback: the pattern nearest to the normalised widths, if clearly nearest. With `other_than`,
+/// only a pattern other than that one (the second opinion on a character its edge sums read):
+/// that pattern's score bounds the search, so most patterns are left after one or two elements.
+fn nearest_pattern(w: &[u32; 6], total: u32, other_than: Option<u8>) -> Option<u8> {
+    // Widths in 1/16 module, divided once (not once per pattern).
+    let measured = w.map(|width| (width * 11 * 16 / total.max(1)) as i32);
+    let score_of = |pattern: &[u8; 6], bound: u32| {
         let mut score = 0u32;
-        for j in 0..6 {
-            // Widths in 1/16 module.
-            let measured = (w[j] * 11 * 16 / total) as i32;
-            let diff = measured - i32::from(pattern[j]) * 16;
+        for (&m, &p) in measured.iter().zip(pattern) {
+            let diff = m - i32::from(p) * 16;
             score += (diff * diff) as u32;
+            if score >= bound {
+                break;
+            }
         }
+        score
+    };
+    let mut best = (u32::MAX, u8::MAX);
+    let mut second = u32::MAX;
+    // A pattern that scores no better than the runner-up changes neither; with `other_than`,
+    // one no better than that pattern cannot be the answer nor change a runner-up that
+    // pattern's score already bounds.
+    let mut bound = u32::MAX;
+    if let Some(value) = other_than {
+        best = (score_of(PATTERNS.get(usize::from(value))?, u32::MAX), value);
+        bound = best.0;
+    }
+    for (value, pattern) in PATTERNS.iter().enumerate() {
+        if Some(value as u8) == other_than {
+            continue;
+        }
+        let score = score_of(pattern, second.min(bound));
         if score < best.0 {
             second = best.0;
             best = (score, value as u8);
@@ -298,7 +320,8 @@ fn nearest_pattern(w: &[u32; 6], total: u32) -> Option<u8> {
         }
     }
     // Average error under ~0.45 module per element, and no close runner-up.
-    (best.0 <= 6 * 7 * 7 && second > best.0 + best.0 / 2).then_some(best.1)
+    (best.0 <= 6 * 7 * 7 && second > best.0 + best.0 / 2 && Some(best.1) != other_than)
+        .then_some(best.1)
 }
 
 /// The outcome of one scanline.
@@ -347,8 +370,8 @@ pub fn read_line_adaptive(samples: &[u8], edges: &mut Edges, config: &Code128Con
 pub const MAX_LINES: usize = 8;
 
 /// Reads up to [`MAX_LINES`] consecutive lines of one trigger (the same label, fresh noise,
-/// a slightly different height): one edge-detector pass per line, alternating
-/// [`EdgeConfig::SHARP`] and [`EdgeConfig::SMOOTH`] as the scanner does from line to line. A line
+/// a slightly different height): one edge-detector pass per line, with the setting
+/// [`TriggerVotes::next_edge_config`] picks as the scanner does from line to line. A line
 /// that reads alone is returned at once; otherwise each line's characters, read from the start
 /// pattern onwards and from the stop pattern backwards (each character once per line), are votes
 /// per character position, and the winners must pass the check character like any single-line
@@ -357,12 +380,8 @@ pub const MAX_LINES: usize = 8;
 pub fn read_lines(lines: &[&[u8]], edges: &mut Edges, config: &Code128Config) -> LineRead {
     let mut trigger = TriggerVotes::new();
     let mut verdict = LineRead::NoRead;
-    for (i, line) in lines.iter().take(MAX_LINES).enumerate() {
-        let edge_config = if i % 2 == 0 {
-            EdgeConfig::SHARP
-        } else {
-            EdgeConfig::SMOOTH
-        };
+    for line in lines.iter().take(MAX_LINES) {
+        let edge_config = trigger.next_edge_config();
         match trigger.read(line, edges, &edge_config, config) {
             LineRead::Symbol(decoded) => return LineRead::Symbol(decoded),
             LineRead::Exposure(exposure) => verdict = LineRead::Exposure(exposure),
@@ -379,6 +398,12 @@ pub fn read_lines(lines: &[&[u8]], edges: &mut Edges, config: &Code128Config) ->
 pub struct TriggerVotes {
     votes: Votes,
     lines: usize,
+    /// What the last line read with [`EdgeConfig::SHARP`] and with [`EdgeConfig::SMOOTH`] voted
+    /// for: 2 per strong and 1 per weak character, start and stop included (`None`: no such line
+    /// yet).
+    progress: [Option<usize>; 2],
+    /// Lines passed to [`read`](Self::read) since the last clear, for alternating the settings.
+    passes: usize,
 }
 
 impl Default for TriggerVotes {
@@ -393,6 +418,8 @@ impl TriggerVotes {
         Self {
             votes: Votes::new(),
             lines: 0,
+            progress: [None; 2],
+            passes: 0,
         }
     }
 
@@ -406,6 +433,23 @@ impl TriggerVotes {
         self.lines
     }
 
+    /// The edge-detector setting for the next line: [`EdgeConfig::SHARP`] and
+    /// [`EdgeConfig::SMOOTH`] in turn until both have had a line, then the one whose last line
+    /// voted for more (strong characters count twice; in turn again when they tie). A label that one setting cannot
+    /// read (noise or blur that the other handles) then gets most of the trigger's lines.
+    pub fn next_edge_config(&self) -> EdgeConfig {
+        let alternate = if self.passes % 2 == 0 {
+            EdgeConfig::SHARP
+        } else {
+            EdgeConfig::SMOOTH
+        };
+        match self.progress {
+            [Some(sharp), Some(smooth)] if sharp > smooth => EdgeConfig::SHARP,
+            [Some(sharp), Some(smooth)] if smooth > sharp => EdgeConfig::SMOOTH,
+            _ => alternate,
+        }
+    }
+
     /// One line, one pass with `edge_config`: the symbol if this line reads alone or the votes
     /// of the lines so far now read it (the votes are then cleared), the exposure to change if
     /// the line asks for it. After [`MAX_LINES`] lines without a read the next line starts
@@ -417,6 +461,7 @@ impl TriggerVotes {
         edge_config: &EdgeConfig,
         config: &Code128Config,
     ) -> LineRead {
+        self.passes += 1;
         let contrast = find_edges(samples, edge_config, edges);
         match contrast.exposure(edge_config.min_contrast) {
             Exposure::Good => {}
@@ -427,7 +472,18 @@ impl TriggerVotes {
             self.clear();
         }
         self.lines += 1;
-        let read = match self.votes.add(edges, config) {
+        let added = self.votes.add(edges, config);
+        let setting = if *edge_config == EdgeConfig::SHARP {
+            Some(0)
+        } else if *edge_config == EdgeConfig::SMOOTH {
+            Some(1)
+        } else {
+            None
+        };
+        if let Some(setting) = setting {
+            self.progress[setting] = Some(self.votes.last_voted);
+        }
+        let read = match added {
             Some(decoded) => Some(decoded),
             None => self.votes.decide(),
         };
@@ -503,6 +559,9 @@ struct Votes {
     from_start: [Ballot; MAX_CHARS],
     /// Position `i` before the stop pattern (0 = the check character).
     from_stop: [Ballot; MAX_CHARS],
+    /// What the last line voted for: 2 per strong, 1 per weak character (start and stop
+    /// count as strong).
+    last_voted: usize,
 }
 
 impl Votes {
@@ -512,6 +571,7 @@ impl Votes {
             length: Ballot::EMPTY,
             from_start: [Ballot::EMPTY; MAX_CHARS],
             from_stop: [Ballot::EMPTY; MAX_CHARS],
+            last_voted: 0,
         }
     }
 
@@ -525,6 +585,7 @@ impl Votes {
     /// candidate serves both.
     fn add(&mut self, edges: &Edges, config: &Code128Config) -> Option<Decoded> {
         let mut voted = false;
+        self.last_voted = 0;
         for reversed in [false, true] {
             let line = Line {
                 edges,
@@ -538,7 +599,7 @@ impl Votes {
             let mut forward = None;
             for k in (first_bar..line.count - 20).step_by(2) {
                 if let Some(walk) = walk(&line, k, config) {
-                    if let Some(mut decoded) = accept(&walk) {
+                    if let Some(mut decoded) = accept(&line, &walk) {
                         decoded.reversed = reversed;
                         return Some(decoded);
                     }
@@ -585,6 +646,12 @@ impl Votes {
             }
             // One reading direction per line.
             voted = forward.is_some() || backward.is_some();
+            self.last_voted = forward
+                .as_ref()
+                .map_or(0, |(_, walk)| 2 * walk.len + 2 - walk.weak_count() as usize)
+                + backward
+                    .as_ref()
+                    .map_or(0, |(_, back)| 2 * back.len + 2 - back.weak_count() as usize);
         }
         None
     }
@@ -648,6 +715,7 @@ fn stop_walk(line: &Line<'_>, config: &Code128Config, floor: usize) -> Option<(u
         start: 0,
         values: [0; MAX_CHARS],
         weak: 0,
+        at: [u16::MAX; MAX_CHARS],
         len: 0,
         complete: false,
         end: stop_begin,
@@ -725,6 +793,8 @@ struct Walk {
     values: [u8; MAX_CHARS],
     /// Bit `i`: character `i` is weak.
     weak: u128,
+    /// The element where character `i` begins, or `u16::MAX` where a split bar was joined.
+    at: [u16; MAX_CHARS],
     len: usize,
     /// Ended with a stop pattern, its final bar and a quiet zone.
     complete: bool,
@@ -814,6 +884,7 @@ fn walk(line: &Line<'_>, start: usize, config: &Code128Config) -> Option<Walk> {
         start: first,
         values: [0; MAX_CHARS],
         weak: 0,
+        at: [u16::MAX; MAX_CHARS],
         len: 0,
         complete: false,
         end: start + 6,
@@ -837,6 +908,9 @@ fn walk(line: &Line<'_>, start: usize, config: &Code128Config) -> Option<Walk> {
         walk.values[walk.len] = c.value;
         if c.weak {
             walk.weak |= 1 << walk.len;
+        }
+        if next_k == k + 6 {
+            walk.at[walk.len] = k as u16;
         }
         walk.len += 1;
         k = next_k;
@@ -864,15 +938,54 @@ fn checked(start: u8, values: &[u8]) -> Option<Decoded> {
 }
 
 fn decode_at(line: &Line<'_>, start: usize, config: &Code128Config) -> Option<Decoded> {
-    accept(&walk(line, start, config)?)
+    accept(line, &walk(line, start, config)?)
 }
 
 /// The symbol a walk reads alone: start to stop, few weak characters, right check character.
-fn accept(walk: &Walk) -> Option<Decoded> {
+fn accept(line: &Line<'_>, walk: &Walk) -> Option<Decoded> {
     if !walk.complete || walk.weak_count() > MAX_WEAK_ALONE {
         return None;
     }
-    checked(walk.start, &walk.values[..walk.len])
+    checked(walk.start, &walk.values[..walk.len]).or_else(|| second_opinion(line, walk))
+}
+
+/// A complete walk whose check character is wrong: where exactly one character's element
+/// widths clearly match another pattern than its edge sums do (a bar thinned by half a module,
+/// e.g. a dead print element at its edge, moves two edge sums by half a module each), that
+/// pattern is tried, as a weak character. One alternative per line, and only when the two
+/// decodings disagree, so the check character still guards the read.
+fn second_opinion(line: &Line<'_>, walk: &Walk) -> Option<Decoded> {
+    if walk.weak_count() >= MAX_WEAK_ALONE {
+        return None;
+    }
+    let mut disagreement = None;
+    for (i, (&at, &value)) in walk.at[..walk.len].iter().zip(&walk.values).enumerate() {
+        if at == u16::MAX || walk.is_weak(i) {
+            continue;
+        }
+        let k = usize::from(at);
+        let w = [
+            line.width(k),
+            line.width(k + 1),
+            line.width(k + 2),
+            line.width(k + 3),
+            line.width(k + 4),
+            line.width(k + 5),
+        ];
+        match nearest_pattern(&w, line.sum6(k), Some(value)) {
+            Some(other) if other <= FNC1 => {
+                if disagreement.is_some() {
+                    return None;
+                }
+                disagreement = Some((i, other));
+            }
+            _ => {}
+        }
+    }
+    let (i, other) = disagreement?;
+    let mut values = walk.values;
+    values[i] = other;
+    checked(walk.start, &values[..walk.len])
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]

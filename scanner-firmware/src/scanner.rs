@@ -15,7 +15,7 @@ use crate::host_link::{
     Answer, Command, DEFAULT_ACK_TIMEOUT_MS, DEFAULT_MAX_RETRIES, Decoder, Frame, Inbox,
     MAX_ENCODED, MAX_SCAN_DATA, NakReason, Opcode, Outbox, OutboxPoll, Param, encode,
 };
-use crate::scanline::{EdgeConfig, Edges, Exposure, MAX_SAMPLES};
+use crate::scanline::{Edges, Exposure, MAX_SAMPLES};
 use crate::ssi::{self, DecodeAssembler, PacketReader};
 use crate::validate::{self, Reject};
 
@@ -608,15 +608,11 @@ where
             Ok(None) | Err(_) => return,
         };
         self.stats.lines = self.stats.lines.wrapping_add(1);
-        // Alternate light and heavy smoothing from line to line: one pass per line keeps each
-        // line within the same budget, and a blurred or noisy label still reads every other line.
-        // A line that reads alone answers at once; otherwise its characters join the votes of
-        // the session's earlier lines, which may read the label together.
-        let edge_config = if self.stats.lines % 2 == 1 {
-            EdgeConfig::SHARP
-        } else {
-            EdgeConfig::SMOOTH
-        };
+        // Light or heavy smoothing, one pass per line (each line within the same budget): in
+        // turn, then whichever read more of this trigger's label. A line that reads alone
+        // answers at once; otherwise its characters join the votes of the session's earlier
+        // lines, which may read the label together.
+        let edge_config = self.trigger_votes.next_edge_config();
         match self.trigger_votes.read(
             &self.line[..len],
             &mut self.edges,

@@ -309,6 +309,57 @@ fn reads_bars_split_by_dead_thermal_print_elements() {
 }
 
 #[test]
+fn reads_bars_thinned_by_a_dead_element_at_their_edge() {
+    // 203 dpi thermal print, 2 dots per module, the first dot column of one bar dead: the bar
+    // is half a module thinner and the space before it half a module wider, which moves two
+    // edge sums by half a module each. Where the edge sums then make another valid character,
+    // the element widths still match the printed one, and the check character decides. Dot
+    // columns 146, 298 and 366 of this ID are such bars (they read only that way); every other
+    // bar's first dot is tried too, and nothing else than the ID is ever sent.
+    let modules = code128_modules(ID).unwrap();
+    let bars: Vec<usize> = runs(&modules)
+        .into_iter()
+        .filter(|&(start, bar, width)| bar && width >= 2 && start > 0)
+        .map(|(start, _, _)| 2 * start)
+        .collect();
+    for &dot in &bars {
+        let printed = printed_with_dead_dots(&modules, 2, &[dot]);
+        for m in [4.0, 6.0] {
+            let line = Optics {
+                module_samples: m / 2.0,
+                quiet_modules: 20.0,
+                blur: 0.35 * m,
+                noise: 1.0,
+                samples: 3694,
+                ..Optics::default()
+            }
+            .scanline(&printed);
+            let mut edges = Edges::new();
+            let config = Code128Config::default();
+            let read = sent(code128::read_line(
+                &line,
+                &mut edges,
+                &EdgeConfig::SHARP,
+                &config,
+            ));
+            if [146, 298, 366].contains(&dot) {
+                assert_eq!(
+                    read.as_deref(),
+                    Some(ID.as_bytes()),
+                    "dead dot {dot}, {m} samples/module"
+                );
+            } else if let Some(data) = read {
+                assert_eq!(
+                    &data[..],
+                    ID.as_bytes(),
+                    "dead dot {dot}, {m} samples/module"
+                );
+            }
+        }
+    }
+}
+
+#[test]
 fn reads_faint_one_module_bars() {
     // Two one-module bars printed at 40 % ink: their edges are under 0.44 of the neighbours'.
     let modules = code128_modules(ID).unwrap();
@@ -419,6 +470,49 @@ fn read_lines_votes_characters_across_lines_none_of_which_reads_alone() {
         code128::read_lines(&refs, &mut edges, &config),
         LineRead::Symbol(d) if &d.data[..] == b"PJJ123C"
     ));
+}
+
+#[test]
+fn a_trigger_gives_its_lines_to_the_edge_setting_that_reads_more_of_the_label() {
+    use code128::TriggerVotes;
+    let config = Code128Config::default();
+    let mut edges = Edges::new();
+    let values: Vec<u8> = std::iter::once(104)
+        .chain(b"PJJ123C".iter().map(|b| b - 32))
+        .collect();
+    // Every line has the same character blotted, so no line and no vote reads the label.
+    let blotted = |seed| Optics { seed, ..clean(5.0) }.scanline(&with_blot(&values, 5));
+    let blank = vec![200u8; 3694];
+    let noise: Vec<u8> = {
+        let mut rng = rand::rngs::StdRng::seed_from_u64(7);
+        (0..3694).map(|_| rng.r#gen::<u8>()).collect()
+    };
+    // In turn while the settings tie or have not both had a line.
+    let mut trigger = TriggerVotes::new();
+    assert_eq!(trigger.next_edge_config(), EdgeConfig::SHARP);
+    assert_eq!(
+        trigger.read(&blotted(1), &mut edges, &EdgeConfig::SHARP, &config),
+        LineRead::NoRead
+    );
+    assert_eq!(trigger.next_edge_config(), EdgeConfig::SMOOTH);
+    // SMOOTH's line shows nothing (pure noise, no symbol): SHARP, which read part of the label,
+    // gets the next lines.
+    trigger.read(&noise, &mut edges, &EdgeConfig::SMOOTH, &config);
+    assert_eq!(trigger.next_edge_config(), EdgeConfig::SHARP);
+    trigger.read(&blotted(2), &mut edges, &EdgeConfig::SHARP, &config);
+    assert_eq!(trigger.next_edge_config(), EdgeConfig::SHARP);
+    // And the other way round.
+    let mut trigger = TriggerVotes::new();
+    trigger.read(&noise, &mut edges, &EdgeConfig::SHARP, &config);
+    trigger.read(&blotted(3), &mut edges, &EdgeConfig::SMOOTH, &config);
+    assert_eq!(trigger.next_edge_config(), EdgeConfig::SMOOTH);
+    // Lines that change nothing (a blank line has no contrast and votes for nothing) leave the
+    // choice to the turn.
+    let mut trigger = TriggerVotes::new();
+    trigger.read(&blank, &mut edges, &EdgeConfig::SHARP, &config);
+    assert_eq!(trigger.next_edge_config(), EdgeConfig::SMOOTH);
+    trigger.read(&blank, &mut edges, &EdgeConfig::SMOOTH, &config);
+    assert_eq!(trigger.next_edge_config(), EdgeConfig::SHARP);
 }
 
 #[test]
