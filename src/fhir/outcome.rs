@@ -81,11 +81,9 @@ pub async fn render(
     req: ServiceRequest,
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
-    let http_req = req.request().clone();
-    let response = match next.call(req).await {
-        Ok(response) => response.map_into_boxed_body(),
-        Err(error) => ServiceResponse::new(http_req, error.error_response()),
-    };
+    // Handlers' and extractors' errors arrive as responses; only a middleware's own `Err` (none
+    // of the service's guards answers with one) passes through as it is.
+    let response = next.call(req).await?.map_into_boxed_body();
     let status = response.status();
     if !(status.is_client_error() || status.is_server_error()) || is_fhir(response.response()) {
         return Ok(response);

@@ -19,7 +19,7 @@ use crate::auth::Principal;
 use crate::error::AppError;
 use crate::prescriptions as ops;
 
-fn searchset(entries: Vec<Value>) -> Value {
+fn searchset(entries: &[Value]) -> Value {
     json!({
         "resourceType": "Bundle",
         "id": uuid::Uuid::new_v4().to_string(),
@@ -30,7 +30,7 @@ fn searchset(entries: Vec<Value>) -> Value {
 }
 
 fn answer(passed: &[PrescriptionView], failed: Option<&AppError>) -> Value {
-    let passed = passed
+    let passed: Vec<Value> = passed
         .iter()
         .map(|view| {
             json!({
@@ -52,8 +52,8 @@ fn answer(passed: &[PrescriptionView], failed: Option<&AppError>) -> Value {
     json!({
         "resourceType": "Parameters",
         "parameter": [
-            {"name": "passedPrescriptions", "resource": searchset(passed)},
-            {"name": "failedPrescriptions", "resource": searchset(failed)},
+            {"name": "passedPrescriptions", "resource": searchset(&passed)},
+            {"name": "failedPrescriptions", "resource": searchset(&failed)},
         ],
     })
 }

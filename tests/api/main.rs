@@ -14,6 +14,7 @@ mod cancel;
 mod clock;
 mod concurrency;
 mod expiry;
+mod fhir;
 mod hygiene;
 mod input;
 mod lifecycle;
