@@ -7,6 +7,7 @@ use std::cell::RefCell;
 use std::process::{Command, Stdio};
 
 use prescrypt::auth::Role;
+use prescrypt_testkit::fhir::{self, PRESCRIPTION_UUID, SHORT_FORM_ID, order_fixture, parameter};
 use prescrypt_testkit::{OTHER_PHARMACY, PHARMACY, PrescriberSigner, nominated_prescription};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
@@ -19,17 +20,7 @@ const VALIDATOR: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
     "/tests/fixtures/fhir/validate_r4.py"
 );
-const PRESCRIBER_KEY: &str = "https://prescrypt.example/fhir/Id/prescriber-key";
-const PREPARED_ID: &str = "https://prescrypt.example/fhir/Id/prepared-prescription";
-const SHORT_FORM_ID: &str = "https://fhir.nhs.uk/Id/prescription-order-number";
-const PRESCRIPTION_UUID: &str = "https://fhir.nhs.uk/Id/prescription";
 const ODS: &str = "https://fhir.nhs.uk/Id/ods-organization-code";
-
-/// EPS's prescription-order example, written for these tests (two acute items nominated to the
-/// kit's pharmacy, from the kit's practice).
-fn order_fixture() -> Value {
-    serde_json::from_str(include_str!("../fixtures/fhir/prescription-order.json")).unwrap()
-}
 
 /// Validates resources with the independent validator; panics with its report otherwise.
 fn validate(resources: &[Value]) {
@@ -126,15 +117,6 @@ impl<'a> Fhir<'a> {
     }
 }
 
-fn parameter<'v>(parameters: &'v Value, name: &str) -> &'v Value {
-    parameters["parameter"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|p| p["name"] == name)
-        .unwrap_or_else(|| panic!("no parameter {name}: {parameters}"))
-}
-
 fn entries_of<'v>(bundle: &'v Value, resource_type: &str) -> Vec<&'v Value> {
     bundle["entry"]
         .as_array()
@@ -157,103 +139,24 @@ fn assert_information(outcome: &Value) {
     assert_eq!(outcome["issue"][0]["severity"], "information", "{outcome}");
 }
 
-/// The order fixture with the signer's key as the Practitioner's, as a new message (its own
-/// `Bundle.identifier`: the same identifier again is a retry, answered as the first time).
+/// The order fixture naming the signer's key.
 fn order_for(signer: &PrescriberSigner) -> Value {
-    let mut bundle = order_fixture();
-    bundle["identifier"]["value"] = json!(uuid::Uuid::new_v4().to_string());
-    for entry in bundle["entry"].as_array_mut().unwrap() {
-        for identifier in entry["resource"]["identifier"]
-            .as_array_mut()
-            .into_iter()
-            .flatten()
-        {
-            if identifier["system"] == PRESCRIBER_KEY {
-                identifier["value"] = json!(signer.kid());
-            }
-        }
-    }
-    bundle
+    fhir::order_for(&signer.kid())
 }
 
-/// What `$prepare` answered, and the Bundle signed as a prescription-order to send.
-struct Prepared {
-    short_id: String,
-    uuid: String,
-    signed: Value,
-}
-
-async fn prepare_and_sign(fhir: &Fhir<'_>, signer: &PrescriberSigner, bundle: Value) -> Prepared {
-    let app = fhir.app;
-    let (status, parameters) = fhir.post("/$prepare", &app.prescriber(), &bundle).await;
+/// `$prepare` of `bundle` (checked), signed by `signer`.
+async fn prepare_and_sign(
+    fhir: &Fhir<'_>,
+    signer: &PrescriberSigner,
+    bundle: Value,
+) -> fhir::SignedOrder {
+    let (status, parameters) = fhir
+        .post("/$prepare", &fhir.app.prescriber(), &bundle)
+        .await;
     assert_eq!(status, StatusCode::OK, "{parameters}");
     assert_eq!(parameters["resourceType"], "Parameters");
     assert_eq!(parameter(&parameters, "algorithm")["valueString"], "EdDSA");
-    let digest = parameter(&parameters, "digest")["valueString"]
-        .as_str()
-        .unwrap();
-    let signing_input = String::from_utf8(
-        data_encoding::BASE64
-            .decode(digest.as_bytes())
-            .expect("base64 digest"),
-    )
-    .unwrap();
-    let value = |name: &str| {
-        parameter(&parameters, name)["valueIdentifier"]["value"]
-            .as_str()
-            .unwrap()
-            .to_owned()
-    };
-    let (prepared_id, short_id, uuid) = (
-        value("prepared-id"),
-        value("short-form-id"),
-        value("prescription-id"),
-    );
-    let jws = format!("{signing_input}.{}", signer.sign(&signing_input));
-    let mut signed = bundle;
-    let mut targets = Vec::new();
-    for entry in signed["entry"].as_array_mut().unwrap() {
-        if entry["resource"]["resourceType"] == "MedicationRequest" {
-            entry["resource"]["groupIdentifier"] = json!({
-                "system": SHORT_FORM_ID,
-                "value": short_id,
-                "extension": [{
-                    "url": "https://fhir.nhs.uk/StructureDefinition/Extension-DM-PrescriptionId",
-                    "valueIdentifier": {"system": PRESCRIPTION_UUID, "value": uuid},
-                }],
-            });
-            targets.push(json!({"reference": entry["fullUrl"]}));
-        }
-    }
-    let role = signed["entry"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|e| e["resource"]["resourceType"] == "PractitionerRole")
-        .unwrap()["fullUrl"]
-        .clone();
-    signed["entry"].as_array_mut().unwrap().push(json!({
-        "fullUrl": "urn:uuid:28828c55-8fa7-42d7-916f-fcf076e0c10e",
-        "resource": {
-            "resourceType": "Provenance",
-            "target": targets,
-            "recorded": "2026-11-26T00:00:00Z",
-            "agent": [{"who": {"reference": role}}],
-            "entity": [{"role": "source", "what": {"identifier": {"system": PREPARED_ID, "value": prepared_id}}}],
-            "signature": [{
-                "type": [{"system": "urn:iso-astm:E1762-95:2013", "code": "1.2.840.10065.1.12.1.1"}],
-                "when": "2026-11-26T00:00:00Z",
-                "who": {"reference": role},
-                "sigFormat": "application/jose",
-                "data": data_encoding::BASE64.encode(jws.as_bytes()),
-            }],
-        },
-    }));
-    Prepared {
-        short_id,
-        uuid,
-        signed,
-    }
+    fhir::sign(bundle, &parameters, signer)
 }
 
 /// Prepares, signs and sends the order fixture; the prescription's short-form ID.
@@ -263,7 +166,7 @@ async fn issue_via_fhir(fhir: &Fhir<'_>, signer: &PrescriberSigner) -> String {
         .post(
             "/$process-message",
             &fhir.app.prescriber(),
-            &prepared.signed,
+            &prepared.bundle,
         )
         .await;
     assert_eq!(status, StatusCode::OK, "{outcome}");
@@ -655,10 +558,10 @@ async fn bad_messages_are_refused_with_an_operation_outcome_naming_the_element()
     assert_eq!(expression(&outcome), "Bundle");
     // A signature over other content than the Bundle's.
     let mut prepared = prepare_and_sign(&fhir, &signer, order_for(&signer)).await;
-    prepared.signed["entry"][1]["resource"]["dosageInstruction"][0]["text"] =
+    prepared.bundle["entry"][1]["resource"]["dosageInstruction"][0]["text"] =
         json!("4 times a day");
     let (status, outcome) = fhir
-        .post("/$process-message", &prescriber, &prepared.signed)
+        .post("/$process-message", &prescriber, &prepared.bundle)
         .await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{outcome}");
     assert_eq!(expression(&outcome), "Bundle.entry[1].resource");
