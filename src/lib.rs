@@ -5,8 +5,9 @@
 //! [`domain`] (THE status machine with its item-level rules, validity); [`prescriptions`] applies
 //! them in store transactions, one file per operation; [`store`] is diesel over SQLite (group
 //! commit) or PostgreSQL and holds every query; [`api`] holds the thin HTTP handlers and the
-//! OpenAPI document; [`auth`] finds the caller (its identity provider's keys kept fresh by
-//! [`issuer`]), [`guard`] bounds load and abuse ([`config`] has
+//! OpenAPI document, [`fhir`] the same operations as the NHS EPS FHIR R4 API; [`auth`] finds
+//! the caller (its identity provider's keys kept fresh by [`issuer`]), [`guard`] bounds load and
+//! abuse ([`config`] has
 //! its settings); [`clock`] is the one clock all service time is read from; [`keys`],
 //! [`signing`] and [`audit`] (hash chains, and signed checkpoints in `audit::checkpoint`) do the
 //! security work. [`console`] serves the prescriber console (static files under `/console/`);
@@ -24,6 +25,7 @@ pub mod config;
 pub mod console;
 pub mod domain;
 pub mod error;
+pub mod fhir;
 pub mod guard;
 pub mod idempotency;
 pub mod issuer;

@@ -17,7 +17,11 @@ use crate::error::AppError;
 use crate::idempotency::{self, Earlier, IdempotencyKey};
 use crate::store::DbConnection;
 
-fn idempotency_key(req: &HttpRequest, required: bool) -> Result<Option<IdempotencyKey>, AppError> {
+/// The request's `Idempotency-Key` header (a 400 when `required` and absent).
+pub fn idempotency_key(
+    req: &HttpRequest,
+    required: bool,
+) -> Result<Option<IdempotencyKey>, AppError> {
     match req.headers().get(IDEMPOTENCY_KEY_HEADER) {
         None if required => Err(AppError::IdempotencyKeyRequired),
         None => Ok(None),
@@ -72,6 +76,26 @@ where
         + 'static,
 {
     let key = idempotency_key(req, required)?;
+    mutate_with_key(state, req, who, key, request, op).await
+}
+
+/// [`mutate_answering`] with the idempotency key chosen by the caller (the FHIR API derives one
+/// from a message's identifier when the header is absent, as EPS clients retry with the
+/// identical message).
+pub async fn mutate_with_key<T, F>(
+    state: &AppState,
+    req: &HttpRequest,
+    who: Principal,
+    key: Option<IdempotencyKey>,
+    request: &impl Serialize,
+    op: F,
+) -> Result<HttpResponse, AppError>
+where
+    T: Serialize,
+    F: FnOnce(&mut DbConnection, &Principal, NaiveDateTime) -> Result<(StatusCode, T), AppError>
+        + Send
+        + 'static,
+{
     let fingerprint = key
         .as_ref()
         .map(|_| {

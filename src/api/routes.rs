@@ -170,6 +170,14 @@ pub fn configure(state: Arc<AppState>) -> impl FnOnce(&mut web::ServiceConfig) {
             )
             .app_data(web::QueryConfig::default().error_handler(query_error))
             .app_data(web::PayloadConfig::new(BODY_LIMIT))
+            // The EPS FHIR API: the same guards per route, its errors as OperationOutcome.
+            .service(
+                web::scope(crate::fhir::PREFIX)
+                    .wrap(from_fn(crate::fhir::outcome::render))
+                    .wrap(from_fn(record_metrics))
+                    .configure(|scope| mount(scope, &crate::fhir::endpoints()))
+                    .default_service(web::to(no_route)),
+            )
             .service(
                 web::scope("")
                     .wrap(from_fn(record_metrics))

@@ -331,3 +331,19 @@ pub fn withdraw(
     )?;
     Ok(loaded.view())
 }
+
+/// The line number of each item (by its UUID) of a prescription the caller holds: EPS
+/// notifications name items by UUID.
+pub fn held_item_lines(
+    conn: &mut DbConnection,
+    who: &Principal,
+    id: &PrescriptionId,
+    at: NaiveDateTime,
+) -> Result<Vec<(String, i32)>, AppError> {
+    let loaded = held(conn, who, id, "dispense prescriptions", at)?;
+    Ok(loaded
+        .items
+        .iter()
+        .map(|item| (item.uuid.clone(), item.line))
+        .collect())
+}

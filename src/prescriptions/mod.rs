@@ -25,7 +25,7 @@ mod token;
 pub use cancel::cancel;
 pub use claim::claim;
 pub use create::{Unsigned, ValidItem, ValidNew, create, create_signed, prepare, validate_new};
-pub use dispense::{dispense, withdraw};
+pub use dispense::{dispense, held_item_lines, withdraw};
 pub use expiry::sweep_expired;
 pub use prescriber_keys::{Enrolled, enrol, key_set, revoke};
 pub use read::{events, full_view, get, history, peek, record_read};

@@ -15,6 +15,7 @@ mod claims;
 mod clock;
 mod concurrency;
 mod expiry;
+mod fhir;
 mod hygiene;
 mod input;
 mod issuer;

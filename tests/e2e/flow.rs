@@ -280,3 +280,34 @@ fn pharmacy_find_lists_what_the_pharmacy_holds_or_held() {
     assert_ne!(bad.code, 0, "{bad:?}");
     assert!(bad.stderr.contains("nhs_number"), "{bad:?}");
 }
+
+/// A GP system issues through the EPS FHIR API; the pharmacy client downloads it as nominated,
+/// dispenses and claims it (issue 15).
+#[test]
+fn a_prescription_sent_as_fhir_is_dispensed_and_claimed_by_the_pharmacy_client() {
+    let service = Service::start(prescrypt_bin!());
+    let prescriber = service.token(
+        prescrypt::auth::Role::Prescriber,
+        prescrypt_testkit::PRESCRIBER_ORG,
+        prescrypt_testkit::PRESCRIBER,
+    );
+    let signer = prescrypt_testkit::PrescriberSigner::generate();
+    let runtime = tokio::runtime::Runtime::new().expect("a runtime");
+    let id = runtime.block_on(async {
+        signer.enrol(&service.endpoint(), &prescriber).await;
+        prescrypt_testkit::fhir::issue(&service.endpoint(), &prescriber, &signer).await
+    });
+
+    let pharmacy = Pharmacy::login(&service, PHARMACY);
+    let run = pharmacy.run(&["nominated", "--json"], "");
+    assert_eq!(run.code, 0, "{run:?}");
+    let released = run.json()["released"].clone();
+    assert_eq!(released[0]["id"], id.as_str(), "{released}");
+    assert_eq!(released[0]["patient"]["nhs_number"], "9449304130");
+    let dispense = pharmacy.run(&["dispense", &id, "--all-complete", "--json"], "");
+    assert_eq!(dispense.code, 0, "{dispense:?}");
+    assert_eq!(service.central(&id)["status"]["code"], "0006");
+    let claim = pharmacy.run(&["claim", &id, "--exemption", "0015"], "");
+    assert_eq!(claim.code, 0, "{claim:?}");
+    assert_eq!(service.central(&id)["status"]["code"], "0008");
+}

@@ -12,6 +12,7 @@
 //! - [`proxy`]: a loopback TCP proxy that holds back a dispense request or its answer.
 //! - [`pharmacy`]: the pharmacy client and scanner simulator as real processes; [`Run`].
 //! - [`signer`]: a prescriber's Ed25519 key: enrol it, issue prescriptions signed with it.
+//! - [`fhir`]: the same through the EPS FHIR R4 API (`$prepare`, a signature, `$process-message`).
 //! - here: the organisations and professionals of the tests, dev tokens, a prescription body.
 
 // A test kit fails the test that calls it, loudly: panics are its error reporting.
@@ -19,6 +20,7 @@
 
 pub mod app;
 pub mod database;
+pub mod fhir;
 pub mod http;
 pub mod pharmacy;
 pub mod proxy;
