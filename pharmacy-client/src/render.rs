@@ -178,6 +178,10 @@ pub(crate) fn hostile_view() -> PrescriptionView {
         jws: String::new(),
         prescriber_jws: None,
         token: String::new(),
+        days_supply: None,
+        start_date: None,
+        ready_at: None,
+        authorisation: None,
     }
 }
 

@@ -6,7 +6,7 @@ use std::path::Path;
 use chrono::DateTime;
 use prescrypt_barcode::{PrescriptionId, Token};
 use prescrypt_contract::signed::{
-    COUNTERSIGNATURE_TYP, PRESCRIBER_JWS_TYP, jws_digest, key_valid_at,
+    COUNTERSIGNATURE_TYP, PRESCRIBER_JWS_TYP, issue_uuid, jws_digest, key_valid_at,
 };
 use prescrypt_contract::views::{History, ItemView, PrescriptionView};
 use prescrypt_contract::{Countersignature, SignedPrescription, Status, TreatmentType};
@@ -503,7 +503,7 @@ fn shown_from_signed(
         .zip(answer.items)
         .map(|(s, progress)| ItemView {
             line: s.line,
-            uuid: s.uuid,
+            uuid: issue_uuid(&s.uuid, answer.issue_number),
             code: s.code,
             display: s.display,
             quantity: s.quantity,
@@ -514,9 +514,9 @@ fn shown_from_signed(
         .collect();
     Ok(PrescriptionView {
         id: id.to_string(),
-        uuid: signed.uuid,
+        uuid: issue_uuid(&signed.uuid, answer.issue_number),
         treatment_type,
-        issue_number: signed.issue_number,
+        issue_number: answer.issue_number,
         issue_count: signed.issue_count,
         prescriber: signed.prescriber,
         patient: signed.patient,
@@ -551,7 +551,7 @@ fn check_signed_content(signed: &SignedPrescription, shown: &PrescriptionView) -
         return mismatch("prescriber");
     }
     if signed.treatment_type != shown.treatment_type.code
-        || signed.issue_number != shown.issue_number
+        || !signed_issue_covers(signed, shown.issue_number)
         || signed.issue_count != shown.issue_count
     {
         return mismatch("treatment type or issue");
@@ -570,13 +570,13 @@ fn check_signed_content(signed: &SignedPrescription, shown: &PrescriptionView) -
     if signed.nominated_pharmacy != shown.nominated_pharmacy {
         return mismatch("nominated pharmacy");
     }
-    if signed.uuid != shown.uuid {
+    if issue_uuid(&signed.uuid, shown.issue_number) != shown.uuid {
         return mismatch("UUID");
     }
     let same_items = signed.items.len() == shown.items.len()
         && signed.items.iter().zip(&shown.items).all(|(s, v)| {
             s.line == v.line
-                && s.uuid == v.uuid
+                && issue_uuid(&s.uuid, shown.issue_number) == v.uuid
                 && s.code == v.code
                 && s.display == v.display
                 && s.quantity == v.quantity
@@ -587,6 +587,16 @@ fn check_signed_content(signed: &SignedPrescription, shown: &PrescriptionView) -
         return mismatch("items");
     }
     Ok(())
+}
+
+/// Whether one signature covers issue `issue_number`: its own issue, or any issue of a
+/// repeat-dispensing (0003) batch signed once as issue 1 (each later issue's UUIDs follow from
+/// the signed ones, [`issue_uuid`]).
+fn signed_issue_covers(signed: &SignedPrescription, issue_number: i32) -> bool {
+    signed.issue_number == issue_number
+        || (signed.treatment_type == TreatmentType::RepeatDispensing.code()
+            && signed.issue_number == 1
+            && (1..=signed.issue_count).contains(&issue_number))
 }
 
 fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> Option<T> {
@@ -659,6 +669,10 @@ mod tests {
             jws: String::new(),
             prescriber_jws: None,
             token: String::new(),
+            days_supply: None,
+            start_date: None,
+            ready_at: None,
+            authorisation: None,
         }
     }
 
@@ -685,6 +699,9 @@ mod tests {
             controlled_drug_schedule: None,
             created_at: EXPIRES.into(),
             expires_at: EXPIRES.into(),
+            days_supply: None,
+            start_date: None,
+            authorisation: None,
         }
     }
 

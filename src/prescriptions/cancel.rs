@@ -7,7 +7,7 @@ use serde_json::json;
 
 use chrono::NaiveDateTime;
 
-use super::{own, save, transition};
+use super::{issues, own, save, transition};
 use crate::audit;
 use crate::auth::{Principal, Role};
 use crate::domain::CancelReason;
@@ -36,19 +36,28 @@ pub fn cancel(
         loaded.row.cancellation_requested_by.as_deref(),
         &who.sub,
     );
+    // Of a repeat-dispensing prescription, the issues after the current one are cancelled
+    // outright whatever the current one's answer (EPS cancels the remaining issues).
+    let cancel_later = |conn: &mut DbConnection, loaded: &super::Loaded| {
+        let mut current = loaded.clone();
+        current.row.cancellation_requested_by = Some(who.sub.clone());
+        issues::settle_later(conn, &current, Event::Cancel, Some(reason), at)
+    };
     let response = match decision {
         CancelDecision::Cancel => {
             let to = transition(&loaded, Event::Cancel)?;
             loaded.map_items(machine::cancel_item);
             loaded.row.cancel_reason = Some(Code(reason));
             loaded.row.cancellation_requested_by = Some(who.sub.clone());
+            loaded.row.ready_at = None;
             save(conn, &mut loaded, to, at)?;
+            let later = cancel_later(conn, &loaded)?;
             audit::append(
                 conn,
                 who,
                 "cancelled",
                 Some(&loaded.row.uuid),
-                &json!({"reason": reason.code()}),
+                &json!({"reason": reason.code(), "issue_number": loaded.row.issue_number, "later_issues_cancelled": later}),
                 at,
             )?;
             None
@@ -59,18 +68,31 @@ pub fn cancel(
                 loaded.row.cancel_reason = Some(Code(reason));
                 loaded.row.cancellation_requested_by = Some(who.sub.clone());
                 save(conn, &mut loaded, status, at)?;
+                let later = cancel_later(conn, &loaded)?;
                 audit::append(
                     conn,
                     who,
                     "cancellation-requested",
                     Some(&loaded.row.uuid),
-                    &json!({"reason": reason.code(), "response": code.code()}),
+                    &json!({"reason": reason.code(), "response": code.code(), "later_issues_cancelled": later}),
                     at,
                 )?;
             }
             Some(code.coded())
         }
         CancelDecision::Refuse(code) => {
+            // A completed issue does not stop the cancellation of the later ones.
+            let later = cancel_later(conn, &loaded)?;
+            if !later.is_empty() {
+                audit::append(
+                    conn,
+                    who,
+                    "cancelled",
+                    Some(&loaded.row.uuid),
+                    &json!({"reason": reason.code(), "issue_number": loaded.row.issue_number, "later_issues_cancelled": later}),
+                    at,
+                )?;
+            }
             audit::append(
                 conn,
                 who,

@@ -11,11 +11,11 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use super::create::quantity_field;
-use super::{held, save, transition};
+use super::{held, issues, save, transition};
 use crate::audit;
 use crate::auth::Principal;
 use crate::domain::machine::{self, DispenseOutcome, Event, ItemSupply};
-use crate::domain::{ItemStatus, NotDispensedReason};
+use crate::domain::{ItemStatus, NotDispensedReason, Status};
 use crate::error::AppError;
 use crate::store::DbConnection;
 use crate::store::codes::Code;
@@ -159,6 +159,11 @@ pub fn dispense(
     let outcome = DispenseOutcome::of(&loaded.item_statuses());
     let to = transition(&loaded, Event::Dispense(outcome))?;
     save(conn, &mut loaded, to, at)?;
+    let next_issue = if matches!(to, Status::Dispensed | Status::NotDispensed) {
+        issues::activate_next(conn, &loaded, at)?
+    } else {
+        None
+    };
     rows::insert_notification(
         conn,
         &Notification {
@@ -178,10 +183,23 @@ pub fn dispense(
         who,
         "dispensed",
         Some(&loaded.row.uuid),
-        &json!({"status": to.code(), "items": body.items}),
+        &dispensed_detail(to, body, next_issue),
         at,
     )?;
     Ok(loaded.view())
+}
+
+/// The audit detail of a dispense notification, with the next issue it made available.
+fn dispensed_detail(
+    to: Status,
+    body: &DispenseRequest,
+    next_issue: Option<(i32, Status)>,
+) -> serde_json::Value {
+    let mut detail = json!({"status": to.code(), "items": body.items});
+    if let Some((issue_number, status)) = next_issue {
+        detail["next_issue"] = json!({"issue_number": issue_number, "status": status.code()});
+    }
+    detail
 }
 
 pub fn withdraw(
@@ -206,15 +224,18 @@ pub fn withdraw(
             before.restore(item)?;
         }
     }
+    let was_complete = matches!(loaded.status(), Status::Dispensed | Status::NotDispensed);
     save(conn, &mut loaded, to, at)?;
+    let recalled = if was_complete {
+        issues::recall_next(conn, &loaded, at)?
+    } else {
+        None
+    };
     rows::mark_withdrawn(conn, &notification)?;
-    audit::append(
-        conn,
-        who,
-        "withdrawn",
-        Some(&loaded.row.uuid),
-        &json!({"status": to.code()}),
-        at,
-    )?;
+    let mut detail = json!({"status": to.code()});
+    if let Some(issue_number) = recalled {
+        detail["recalled_issue"] = json!(issue_number);
+    }
+    audit::append(conn, who, "withdrawn", Some(&loaded.row.uuid), &detail, at)?;
     Ok(loaded.view())
 }

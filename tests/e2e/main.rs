@@ -9,6 +9,7 @@ mod flow;
 mod forged;
 mod outbox;
 mod prescriber;
+mod repeat_dispensing;
 mod serial;
 mod signatures;
 mod wedge;
