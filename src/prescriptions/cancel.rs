@@ -8,7 +8,7 @@ use serde_json::json;
 use chrono::NaiveDateTime;
 
 use super::{issues, own, save, transition};
-use crate::audit;
+use crate::audit::{self, Pending};
 use crate::auth::{Principal, Role};
 use crate::domain::CancelReason;
 use crate::domain::machine::{self, CancelDecision, Event};
@@ -43,6 +43,13 @@ pub fn cancel(
         current.row.cancellation_requested_by = Some(who.sub.clone());
         issues::settle_later(conn, &current, Event::Cancel, Some(reason), at)
     };
+    let entry = |action: &'static str, detail: serde_json::Value, uuid: &str| Pending {
+        who: who.clone(),
+        action,
+        prescription_uuid: uuid.to_owned(),
+        detail,
+    };
+    let mut entries = Vec::new();
     let response = match decision {
         CancelDecision::Cancel => {
             let to = transition(&loaded, Event::Cancel)?;
@@ -51,15 +58,11 @@ pub fn cancel(
             loaded.row.cancellation_requested_by = Some(who.sub.clone());
             loaded.row.ready_at = None;
             save(conn, &mut loaded, to, at)?;
-            let later = cancel_later(conn, &loaded)?;
-            audit::append(
-                conn,
-                who,
+            entries.push(entry(
                 "cancelled",
-                Some(&loaded.row.uuid),
-                &json!({"reason": reason.code(), "issue_number": loaded.row.issue_number, "later_issues_cancelled": later}),
-                at,
-            )?;
+                json!({"reason": reason.code(), "issue_number": loaded.row.issue_number}),
+                &loaded.row.uuid,
+            ));
             None
         }
         CancelDecision::MarkPending(code) => {
@@ -68,42 +71,28 @@ pub fn cancel(
                 loaded.row.cancel_reason = Some(Code(reason));
                 loaded.row.cancellation_requested_by = Some(who.sub.clone());
                 save(conn, &mut loaded, status, at)?;
-                let later = cancel_later(conn, &loaded)?;
-                audit::append(
-                    conn,
-                    who,
+                entries.push(entry(
                     "cancellation-requested",
-                    Some(&loaded.row.uuid),
-                    &json!({"reason": reason.code(), "response": code.code(), "later_issues_cancelled": later}),
-                    at,
-                )?;
+                    json!({"reason": reason.code(), "response": code.code()}),
+                    &loaded.row.uuid,
+                ));
             }
             Some(code.coded())
         }
         CancelDecision::Refuse(code) => {
-            // A completed issue does not stop the cancellation of the later ones.
-            let later = cancel_later(conn, &loaded)?;
-            if !later.is_empty() {
-                audit::append(
-                    conn,
-                    who,
-                    "cancelled",
-                    Some(&loaded.row.uuid),
-                    &json!({"reason": reason.code(), "issue_number": loaded.row.issue_number, "later_issues_cancelled": later}),
-                    at,
-                )?;
-            }
-            audit::append(
-                conn,
-                who,
+            entries.push(entry(
                 "cancellation-refused",
-                Some(&loaded.row.uuid),
-                &json!({"response": code.code()}),
-                at,
-            )?;
+                json!({"response": code.code()}),
+                &loaded.row.uuid,
+            ));
             Some(code.coded())
         }
     };
+    // A current issue with a dispenser or already completed does not stop the later ones.
+    for later in cancel_later(conn, &loaded)? {
+        entries.push(later.entry(who, "cancelled", json!({"reason": reason.code()})));
+    }
+    audit::append_each(conn, entries, at)?;
     Ok(CancelResult {
         response,
         prescription: loaded.view(),

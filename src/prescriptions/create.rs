@@ -499,6 +499,18 @@ fn store(
         authorisation: authorisation.map(|id| id.compact().to_owned()),
     };
     rows::insert(conn, &row, &item_rows)?;
+    let mut entries = vec![audit::Pending {
+        who: who.clone(),
+        action: "created",
+        prescription_uuid: content.uuid.clone(),
+        detail: json!({
+            "id": content.id,
+            "prescriber_signed": row.prescriber_jws.is_some(),
+            "status": status.code(),
+            "issue_number": content.issue_number,
+            "issue_count": content.issue_count,
+        }),
+    }];
     // Repeat dispensing: every later issue is stored now, as a future instance (9000) under the
     // same ID and signature, with its own row and item UUIDs.
     if treatment_type == TreatmentType::RepeatDispensing {
@@ -521,22 +533,20 @@ fn store(
                 ..row.clone()
             };
             rows::insert(conn, &issue, &issue_items)?;
+            entries.push(audit::Pending {
+                who: who.clone(),
+                action: "created",
+                prescription_uuid: issue.uuid.clone(),
+                detail: json!({
+                    "id": content.id,
+                    "status": issue.status.0.code(),
+                    "issue_number": issue_number,
+                    "issue_count": content.issue_count,
+                }),
+            });
         }
     }
-    audit::append(
-        conn,
-        who,
-        "created",
-        Some(&content.uuid),
-        &json!({
-            "id": content.id,
-            "prescriber_signed": row.prescriber_jws.is_some(),
-            "status": status.code(),
-            "issue_number": content.issue_number,
-            "issue_count": content.issue_count,
-        }),
-        at,
-    )?;
+    audit::append_each(conn, entries, at)?;
     Ok(Loaded {
         row,
         items: item_rows,

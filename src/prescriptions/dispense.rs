@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use super::create::quantity_field;
-use super::{held, issues, save, transition};
+use super::{held, issues, save, system, transition};
 use crate::audit;
 use crate::auth::Principal;
 use crate::domain::machine::{self, DispenseOutcome, Event, ItemSupply};
@@ -178,14 +178,14 @@ pub fn dispense(
             body: serde_json::to_string(body)?,
         },
     )?;
-    audit::append(
-        conn,
-        who,
-        "dispensed",
-        Some(&loaded.row.uuid),
-        &dispensed_detail(to, body, next_issue),
-        at,
-    )?;
+    let mut entries = vec![audit::Pending {
+        who: who.clone(),
+        action: "dispensed",
+        prescription_uuid: loaded.row.uuid.clone(),
+        detail: dispensed_detail(to, body, next_issue.as_ref()),
+    }];
+    entries.extend(next_issue.map(|next| next.entry(&system(), "activated", json!({}))));
+    audit::append_each(conn, entries, at)?;
     Ok(loaded.view())
 }
 
@@ -193,11 +193,11 @@ pub fn dispense(
 fn dispensed_detail(
     to: Status,
     body: &DispenseRequest,
-    next_issue: Option<(i32, Status)>,
+    next_issue: Option<&issues::Moved>,
 ) -> serde_json::Value {
     let mut detail = json!({"status": to.code(), "items": body.items});
-    if let Some((issue_number, status)) = next_issue {
-        detail["next_issue"] = json!({"issue_number": issue_number, "status": status.code()});
+    if let Some(next) = next_issue {
+        detail["next_issue"] = json!({"issue_number": next.issue_number, "status": next.to.code()});
     }
     detail
 }
@@ -233,9 +233,16 @@ pub fn withdraw(
     };
     rows::mark_withdrawn(conn, &notification)?;
     let mut detail = json!({"status": to.code()});
-    if let Some(issue_number) = recalled {
-        detail["recalled_issue"] = json!(issue_number);
+    if let Some(recalled) = &recalled {
+        detail["recalled_issue"] = json!(recalled.issue_number);
     }
-    audit::append(conn, who, "withdrawn", Some(&loaded.row.uuid), &detail, at)?;
+    let mut entries = vec![audit::Pending {
+        who: who.clone(),
+        action: "withdrawn",
+        prescription_uuid: loaded.row.uuid.clone(),
+        detail,
+    }];
+    entries.extend(recalled.map(|recalled| recalled.entry(who, "recalled", json!({}))));
+    audit::append_each(conn, entries, at)?;
     Ok(loaded.view())
 }

@@ -16,7 +16,8 @@ use crate::store::DbConnection;
 use crate::store::prescriptions::{self as rows, Row};
 
 /// Expires the prescription if its time is up and it is still active; whether it did. Later
-/// issues of a repeat-dispensing prescription expire with it (EPS expires every later issue).
+/// issues of a repeat-dispensing prescription expire with it (EPS expires every later issue);
+/// they are named in its entry (the sweep appends to one chain per prescription).
 pub(super) fn expire_if_due(
     conn: &mut DbConnection,
     loaded: &mut Loaded,
@@ -37,7 +38,8 @@ pub(super) fn expire_if_due(
     };
     let mut detail = json!({"from": status.code(), "to": to.code()});
     if !later.is_empty() {
-        detail["later_issues_expired"] = json!(later);
+        let numbers: Vec<i32> = later.iter().map(|moved| moved.issue_number).collect();
+        detail["later_issues_expired"] = json!(numbers);
     }
     audit::append(
         conn,

@@ -10,13 +10,62 @@ use chrono::{NaiveDate, NaiveDateTime};
 use serde_json::json;
 
 use super::{Loaded, save, system, with_items};
-use crate::audit;
+use crate::audit::{self, Pending};
+use crate::auth::Principal;
 use crate::domain::machine::{self, Event};
 use crate::domain::{CancelReason, Status, TreatmentType, repeat};
 use crate::error::AppError;
 use crate::store::DbConnection;
 use crate::store::codes::Code;
 use crate::store::prescriptions::{self as rows, Lock};
+
+/// A later issue an operation on the current one moved.
+#[derive(Debug, Clone)]
+pub(super) struct Moved {
+    pub issue_number: i32,
+    pub uuid: String,
+    pub from: Status,
+    pub to: Status,
+    pub ready_at: Option<NaiveDateTime>,
+}
+
+impl Moved {
+    fn of(later: &Loaded, from: Status) -> Self {
+        Self {
+            issue_number: later.row.issue_number,
+            uuid: later.row.uuid.clone(),
+            from,
+            to: later.status(),
+            ready_at: later.row.ready_at,
+        }
+    }
+
+    /// Its own audit entry (on its own chain), by `who`, under `action`.
+    pub fn entry(
+        &self,
+        who: &Principal,
+        action: &'static str,
+        extra: serde_json::Value,
+    ) -> Pending {
+        let mut detail = json!({
+            "issue_number": self.issue_number,
+            "from": self.from.code(),
+            "to": self.to.code(),
+        });
+        if let Some(ready_at) = self.ready_at {
+            detail["ready_at"] = json!(ready_at.and_utc());
+        }
+        if let (Some(detail), serde_json::Value::Object(extra)) = (detail.as_object_mut(), extra) {
+            detail.extend(extra);
+        }
+        Pending {
+            who: who.clone(),
+            action,
+            prescription_uuid: self.uuid.clone(),
+            detail,
+        }
+    }
+}
 
 /// Makes a waiting issue (0000 nominated download date, 9001 start date) To Be Dispensed once
 /// its day has come; whether it did.
@@ -88,7 +137,7 @@ pub(super) fn activate_next(
     conn: &mut DbConnection,
     current: &Loaded,
     at: NaiveDateTime,
-) -> Result<Option<(i32, Status)>, AppError> {
+) -> Result<Option<Moved>, AppError> {
     if current.row.treatment_type.0 != TreatmentType::RepeatDispensing {
         return Ok(None);
     }
@@ -120,9 +169,10 @@ pub(super) fn activate_next(
         // Already activated (a withdrawn and repeated completion), cancelled or expired.
         return Ok(None);
     };
+    let from = later.status();
     later.row.ready_at = (!next.due).then_some(next.ready_at);
     save(conn, &mut later, to, at)?;
-    Ok(Some((later.row.issue_number, to)))
+    Ok(Some(Moved::of(&later, from)))
 }
 
 /// Withdrawing the completion of the current issue: the next issue, if it was activated and not
@@ -131,7 +181,7 @@ pub(super) fn recall_next(
     conn: &mut DbConnection,
     current: &Loaded,
     at: NaiveDateTime,
-) -> Result<Option<i32>, AppError> {
+) -> Result<Option<Moved>, AppError> {
     if current.row.treatment_type.0 != TreatmentType::RepeatDispensing
         || current.row.issue_number >= current.row.issue_count
     {
@@ -161,19 +211,19 @@ pub(super) fn recall_next(
             })?;
             later.row.ready_at = None;
             save(conn, &mut later, to, at)?;
-            Ok(Some(later.row.issue_number))
+            Ok(Some(Moved::of(&later, from)))
         }
     }
 }
 
-/// The issues after the current one that `event` (Cancel or Expire) moves, moved; their numbers.
+/// The issues after the current one that `event` (Cancel or Expire) moves, moved.
 pub(super) fn settle_later(
     conn: &mut DbConnection,
     current: &Loaded,
     event: Event,
     reason: Option<CancelReason>,
     at: NaiveDateTime,
-) -> Result<Vec<i32>, AppError> {
+) -> Result<Vec<Moved>, AppError> {
     if current.row.treatment_type.0 != TreatmentType::RepeatDispensing {
         return Ok(Vec::new());
     }
@@ -189,7 +239,8 @@ pub(super) fn settle_later(
             continue;
         };
         let mut later = with_items(conn, row)?;
-        let Ok(to) = machine::next(later.status(), event) else {
+        let from = later.status();
+        let Ok(to) = machine::next(from, event) else {
             continue;
         };
         match event {
@@ -202,7 +253,7 @@ pub(super) fn settle_later(
         }
         later.row.ready_at = None;
         save(conn, &mut later, to, at)?;
-        settled.push(issue_number);
+        settled.push(Moved::of(&later, from));
     }
     Ok(settled)
 }
