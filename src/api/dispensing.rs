@@ -15,8 +15,9 @@ use crate::auth::Principal;
 use crate::error::AppError;
 use crate::prescriptions as ops;
 
-/// Release one prescription by scanned token (or bare ID when nominated to the caller): its
-/// current issue. An issue that is not releasable yet (future-dated 9001, or a repeat-dispensing
+/// Release one prescription by scanned token (or bare ID when nominated to the caller).
+///
+/// A repeat-dispensing prescription releases its current issue. An issue that is not releasable yet (future-dated 9001, or a repeat-dispensing
 /// issue awaiting its nominated download date, 0000) answers 409 `not-yet-releasable` with the
 /// date it becomes releasable.
 #[utoipa::path(post, path = routes::RELEASE, request_body = ReleaseRequest,
