@@ -731,6 +731,47 @@ mod tests {
     }
 
     #[test]
+    fn a_later_repeat_dispensing_issue_is_checked_against_the_one_signature() {
+        let mut batch = signed();
+        batch.treatment_type = TreatmentType::RepeatDispensing.code().into();
+        batch.issue_count = 3;
+        let mut second = shown();
+        second.treatment_type = TreatmentType::RepeatDispensing.coded();
+        second.issue_count = 3;
+        second.issue_number = 2;
+        second.uuid = issue_uuid(&batch.uuid, 2);
+        for (item, signed_item) in second.items.iter_mut().zip(&batch.items) {
+            item.uuid = issue_uuid(&signed_item.uuid, 2);
+        }
+        check_signed_content(&batch, &second).unwrap();
+        let shown_view = shown_from_signed(batch.clone(), second.clone()).unwrap();
+        assert_eq!(shown_view.issue_number, 2);
+        assert_eq!(shown_view.uuid, second.uuid);
+        assert!(crate::render::prescription(&shown_view).contains("issue 2 of 3"));
+
+        let mut signed_uuid = second.clone();
+        signed_uuid.uuid = batch.uuid.clone();
+        let mut beyond = second.clone();
+        beyond.issue_number = 4;
+        beyond.uuid = issue_uuid(&batch.uuid, 4);
+        for answer in [signed_uuid, beyond] {
+            assert!(matches!(
+                check_signed_content(&batch, &answer),
+                Err(Error::BadSignature(_))
+            ));
+        }
+        // An acute prescription signed as issue 1 covers no other issue.
+        let mut acute_second = second.clone();
+        acute_second.treatment_type = TreatmentType::Acute.coded();
+        let mut acute = batch;
+        acute.treatment_type = TreatmentType::Acute.code().into();
+        assert!(matches!(
+            check_signed_content(&acute, &acute_second),
+            Err(Error::BadSignature(_))
+        ));
+    }
+
+    #[test]
     fn every_signed_field_shown_comes_from_the_signed_content() {
         // The centre's copy differs only in fields the old check left out: refused.
         let mut created_elsewhere = shown();

@@ -28,7 +28,8 @@ pub fn get(
 
 /// The read-only half of [`get`] and [`history`], for a read replica: the prescription when the
 /// caller may see it and nothing about it is due to change. `None` (not visible here, or due to
-/// expire) sends the request down the primary path, which also gives the authoritative 404.
+/// expire or to become ready) sends the request down the primary path, which also gives the
+/// authoritative 404.
 pub fn peek(
     conn: &mut DbConnection,
     who: &Principal,
@@ -38,7 +39,9 @@ pub fn peek(
     let Some(loaded) = load(conn, id, Lock::None)? else {
         return Ok(None);
     };
-    let due = at >= loaded.row.expires_at && machine::is_active(loaded.status());
+    let due = (at >= loaded.row.expires_at && machine::is_active(loaded.status()))
+        || (loaded.row.ready_at.is_some_and(|ready| ready <= at)
+            && machine::next(loaded.status(), machine::Event::Ready).is_ok());
     Ok((can_view(who, &loaded.row) && !due).then_some(loaded))
 }
 
