@@ -459,6 +459,20 @@ fn store(
         .map(PrescriptionId::parse)
         .transpose()
         .map_err(|e| AppError::Internal(format!("a signed authorisation: {e}")))?;
+    if let Some(authorisation) = authorisation.filter(|_| content.issue_number > 1) {
+        // Two issues prepared from one authorisation before either was issued: the second to be
+        // issued is refused (it must be prepared again for the next issue number).
+        let issued = rows::count_authorised(conn, authorisation.compact())?;
+        if issued + 1 != i64::from(content.issue_number) {
+            return Err(AppError::Conflict {
+                code: "authorisation-issue-taken",
+                detail: format!(
+                    "issue {} of authorisation {authorisation} was issued meanwhile; prepare again",
+                    content.issue_number
+                ),
+            });
+        }
+    }
     let created_at = stored_time(&content.created_at)?;
     let status = repeat::initial_status(1, start_date, at.date());
     let row = Row {

@@ -406,3 +406,61 @@ async fn housekeeping_no_claims_after_the_claim_window_and_deletes_after_retenti
         "{verified:?}"
     );
 }
+
+#[tokio::test]
+async fn prescriber_signed_repeats_carry_their_fields_and_two_issues_prepared_at_once_cannot_both_be_issued()
+ {
+    let app = spawn_app().await;
+    let signer = prescrypt_testkit::PrescriberSigner::generate();
+    signer.enrol(&app, &app.prescriber()).await;
+
+    // A prescriber-signed repeat-dispensing prescription: the signed content names the interval.
+    let batch = signer
+        .issue(&app, &app.prescriber(), &repeat_dispensing(2, 56))
+        .await;
+    assert_eq!(batch["days_supply"], 56);
+    let signed: Value = {
+        let payload = batch["prescriber_jws"]
+            .as_str()
+            .unwrap()
+            .split('.')
+            .nth(1)
+            .unwrap();
+        serde_json::from_slice(
+            &data_encoding::BASE64URL_NOPAD
+                .decode(payload.as_bytes())
+                .unwrap(),
+        )
+        .unwrap()
+    };
+    assert_eq!(signed["days_supply"], 56);
+    assert_eq!(signed["issue_count"], 2);
+
+    let mut body = new_prescription();
+    body["treatment_type"] = json!("0002");
+    body["issue_count"] = json!(3);
+    let first = signer.issue(&app, &app.prescriber(), &body).await;
+    body["authorisation"] = first["id"].clone();
+    let (status, one) = signer.prepare(&app, &app.prescriber(), &body).await;
+    assert_eq!(status, StatusCode::OK, "{one}");
+    let (status, other) = signer.prepare(&app, &app.prescriber(), &body).await;
+    assert_eq!(status, StatusCode::OK, "{other}");
+    assert_eq!(one["prescription"]["issue_number"], 2);
+    assert_eq!(other["prescription"]["issue_number"], 2);
+    let create = |prepared: &Value| {
+        json!({
+            "prepared_id": prepared["prepared_id"],
+            "signature": signer.sign(prepared["signing_input"].as_str().unwrap()),
+        })
+    };
+    let (status, issued) = app
+        .post("/api/v1/prescriptions", &app.prescriber(), &create(&one))
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{issued}");
+    assert_eq!(issued["authorisation"], first["id"]);
+    let (status, problem) = app
+        .post("/api/v1/prescriptions", &app.prescriber(), &create(&other))
+        .await;
+    assert_eq!(status, StatusCode::CONFLICT, "{problem}");
+    assert_eq!(code_of(&problem), "authorisation-issue-taken");
+}
