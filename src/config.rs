@@ -65,7 +65,12 @@ pub struct ServeConfig {
     /// (0009), e.g. `180d`.
     #[arg(long, env = "PRESCRYPT_CLAIM_WINDOW", default_value = "180d", value_parser = parse_interval)]
     pub claim_window: Duration,
-    /// How often the expiry sweep runs, e.g. `60s`, `5m`.
+    /// A finished prescription (expired, cancelled, claimed, no-claimed) and its patient data are
+    /// deleted this long after it finished, e.g. `730d`. The audit log keeps its entries.
+    #[arg(long, env = "PRESCRYPT_RETENTION", default_value = "730d", value_parser = parse_interval)]
+    pub retention: Duration,
+    /// How often the housekeeping jobs run (expiry, waiting issues made ready, no-claim,
+    /// retention, idempotency records), e.g. `60s`, `5m`.
     #[arg(long, env = "PRESCRYPT_SWEEP_INTERVAL", default_value = "60s", value_parser = parse_interval)]
     pub sweep_interval: Duration,
     /// HTTP worker threads (default: one per core).

@@ -2,8 +2,10 @@
 //! pharmacy calls to release, dispense and claim them.
 //!
 //! Start at [`startup::Application`] (what `prescrypt serve` runs). The EPS rules live in
-//! [`domain`] (THE status machine with its item-level rules, validity); [`prescriptions`] applies
-//! them in store transactions, one file per operation; [`store`] is diesel over SQLite (group
+//! [`domain`] (THE status machine with its item-level rules, validity, when repeat and
+//! future-dated issues become releasable); [`prescriptions`] applies them in store transactions,
+//! one file per operation, plus the issues of one ID (`prescriptions::issues`) and the
+//! housekeeping jobs `serve` runs (`prescriptions::expiry`); [`store`] is diesel over SQLite (group
 //! commit) or PostgreSQL and holds every query; [`api`] holds the thin HTTP handlers and the
 //! OpenAPI document, [`fhir`] the same operations as the NHS EPS FHIR R4 API; [`auth`] finds
 //! the caller (its identity provider's keys kept fresh by [`issuer`]), [`guard`] bounds load and

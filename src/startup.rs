@@ -27,7 +27,7 @@ pub struct Application {
     server: Server,
     state: Arc<AppState>,
     sweep_interval: std::time::Duration,
-    idempotency_retention: chrono::Duration,
+    housekeeping: prescriptions::Housekeeping,
     checkpoint_interval: Duration,
     checkpoint_file: std::path::PathBuf,
     /// The identity provider's JWKS, re-read every `jwks_refresh`.
@@ -115,7 +115,12 @@ impl Application {
             server: server.run(),
             state,
             sweep_interval: config.sweep_interval,
-            idempotency_retention: chrono::Duration::from_std(config.idempotency_retention)?,
+            housekeeping: prescriptions::Housekeeping {
+                claim_window: chrono::Duration::from_std(config.claim_window)?,
+                retention: chrono::Duration::from_std(config.retention)?,
+                idempotency_retention: chrono::Duration::from_std(config.idempotency_retention)?,
+                batch: 500,
+            },
             checkpoint_interval: config.audit_checkpoints.interval,
             checkpoint_file: config.audit_checkpoints.file.resolve(&config.keys.keys_dir),
             issuer_keys: jwks_source
@@ -147,34 +152,17 @@ impl Application {
         self.state.clock.clone()
     }
 
-    /// Serves until the server stops; runs the expiry sweep alongside.
+    /// Serves until the server stops; runs the housekeeping jobs alongside.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         let store = self.state.store.clone();
         let clock = self.state.clock.clone();
         let interval = self.sweep_interval;
-        let retention = self.idempotency_retention;
+        let policy = self.housekeeping;
         let sweep = tokio::spawn(async move {
             let mut ticker = tokio::time::interval(interval);
             loop {
                 ticker.tick().await;
-                let sweeping = clock.clone();
-                match store
-                    .write(move |conn| prescriptions::sweep_expired(conn, sweeping.now(), 500))
-                    .await
-                {
-                    Ok(0) => {}
-                    Ok(expired) => tracing::info!(expired, "expiry sweep"),
-                    Err(error) => tracing::warn!(%error, "expiry sweep failed"),
-                }
-                let pruning = clock.clone();
-                match store
-                    .write(move |conn| crate::idempotency::prune(conn, pruning.now() - retention))
-                    .await
-                {
-                    Ok(0) => {}
-                    Ok(pruned) => tracing::info!(pruned, "idempotency keys forgotten"),
-                    Err(error) => tracing::warn!(%error, "pruning idempotency keys failed"),
-                }
+                run_housekeeping(&store, &clock, policy).await;
             }
         });
         let checkpoints = tokio::spawn(checkpoint_periodically(
@@ -192,6 +180,39 @@ impl Application {
             refresh.abort();
         }
         result
+    }
+}
+
+/// Runs every housekeeping job once, each in its own transaction; each reports what it did in
+/// `prescrypt_housekeeping_rows_total` / `prescrypt_housekeeping_runs_total` and the log.
+pub async fn run_housekeeping(store: &Store, clock: &Clock, policy: prescriptions::Housekeeping) {
+    use prescriptions::{HousekeepingJob, HousekeepingReport};
+    for job in HousekeepingJob::ALL {
+        let at = clock.clone();
+        let outcome = store
+            .write(move |conn| prescriptions::housekeeping(conn, job, &policy, at.now()))
+            .await;
+        let name = job.name();
+        let result = match outcome {
+            Ok(HousekeepingReport::Done(rows)) => {
+                metrics::counter!("prescrypt_housekeeping_rows_total", "job" => name)
+                    .increment(rows as u64);
+                if rows > 0 {
+                    tracing::info!(job = name, rows, "housekeeping");
+                }
+                "done"
+            }
+            Ok(HousekeepingReport::Skipped) => {
+                tracing::debug!(job = name, "housekeeping: another instance is running it");
+                "skipped"
+            }
+            Err(error) => {
+                tracing::warn!(job = name, %error, "housekeeping failed");
+                "failed"
+            }
+        };
+        metrics::counter!("prescrypt_housekeeping_runs_total", "job" => name, "outcome" => result)
+            .increment(1);
     }
 }
 

@@ -26,6 +26,15 @@ pub struct SignedPrescription {
     pub controlled_drug_schedule: Option<i32>,
     pub created_at: String,
     pub expires_at: String,
+    /// Repeat dispensing: days between issues. Absent otherwise (older payloads never have it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub days_supply: Option<i32>,
+    /// `YYYY-MM-DD`: not to be dispensed before this day. Absent when not future-dated.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub start_date: Option<String>,
+    /// Repeat prescribing: the ID (hyphenated) of the prescription that authorised the repeats.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub authorisation: Option<String>,
 }
 
 /// One signed line item.
@@ -63,6 +72,22 @@ pub struct Countersignature {
     /// When the service accepted the signature: RFC 3339 in UTC with microseconds. A key revoked
     /// at or before this instant makes the signature invalid.
     pub accepted_at: String,
+}
+
+/// The UUID of issue `issue_number` of a repeat-dispensing prescription, of one of its line
+/// items, derived from the signed UUID: the prescriber signs the batch once (issue 1, whose
+/// UUIDs are the signed ones), and every later issue's UUIDs follow from it, so a pharmacy can
+/// check a later issue against the one signature. A version 8 UUID: the first 16 bytes of
+/// SHA-256 of `"{signed_uuid}/issue/{issue_number}"`.
+pub fn issue_uuid(signed_uuid: &str, issue_number: i32) -> String {
+    use sha2::Digest;
+    if issue_number <= 1 {
+        return signed_uuid.to_owned();
+    }
+    let digest = sha2::Sha256::digest(format!("{signed_uuid}/issue/{issue_number}").as_bytes());
+    let mut bytes = [0_u8; 16];
+    bytes.copy_from_slice(&digest[..16]);
+    uuid::Uuid::new_v8(bytes).to_string()
 }
 
 /// BASE64URL (no padding) of the SHA-256 of a compact JWS's ASCII text.
@@ -139,4 +164,21 @@ pub struct ReceiptItem {
     pub dosage: String,
     pub status: Coded,
     pub supplies: Vec<Supply>,
+}
+
+#[cfg(test)]
+mod issue_tests {
+    use super::issue_uuid;
+
+    #[test]
+    fn later_issues_have_their_own_stable_uuids() {
+        let signed = "8f0e7a52-4a4e-4a5e-9d4f-3c0b1f2e9a10";
+        assert_eq!(issue_uuid(signed, 1), signed);
+        let second = issue_uuid(signed, 2);
+        assert_eq!(second, issue_uuid(signed, 2));
+        assert_ne!(second, issue_uuid(signed, 3));
+        assert_ne!(second, signed);
+        assert_eq!(second.len(), 36);
+        assert_eq!(&second[14..15], "8", "version 8: {second}");
+    }
 }

@@ -44,11 +44,25 @@ pub struct NewPrescription {
     pub items: Vec<NewItem>,
     #[serde(default)]
     pub nominated_pharmacy: Option<String>,
-    /// `0001` acute (default), `0002` repeat, `0003` eRD.
+    /// `0001` acute (default), `0002` repeat prescribing, `0003` repeat dispensing (eRD).
     #[serde(default)]
     pub treatment_type: Option<String>,
+    /// Repeat dispensing (`0003`): how many issues the one signature authorises (1–99).
+    /// Repeat prescribing (`0002`): how many issues the authorisation allows.
     #[serde(default)]
     pub issue_count: Option<i32>,
+    /// Repeat dispensing (`0003`): the dispensing interval, days between issues (EPS
+    /// `daysSupply`, 1–366, default 28).
+    #[serde(default)]
+    pub days_supply: Option<i32>,
+    /// `YYYY-MM-DD`: a future-dated prescription is not releasable before this day (status
+    /// `9001` until then). At most a year ahead.
+    #[serde(default)]
+    pub start_date: Option<String>,
+    /// Repeat prescribing (`0002`): the ID of the earlier issue that authorised the repeats; this
+    /// prescription is the next issue of that authorisation.
+    #[serde(default)]
+    pub authorisation: Option<String>,
     /// 2 to 5; schedules 2–4 are valid for 28 days.
     #[serde(default)]
     pub controlled_drug_schedule: Option<u8>,
@@ -314,6 +328,20 @@ pub struct PrescriptionView {
     /// The pharmacy's claim once it has claimed (status 0008), else `null`.
     #[serde(default)]
     pub claim: Option<ClaimView>,
+    /// Repeat dispensing: days between issues.
+    #[serde(default)]
+    pub days_supply: Option<i32>,
+    /// `YYYY-MM-DD`: not releasable before this day.
+    #[serde(default)]
+    pub start_date: Option<String>,
+    /// A waiting issue (`0000`, `9001`) becomes To Be Dispensed at this time (the nominated
+    /// download date of a repeat-dispensing issue, the start date of a future-dated one).
+    #[serde(default)]
+    pub ready_at: Option<chrono::DateTime<chrono::Utc>>,
+    /// Repeat prescribing: the ID of the prescription that authorised this issue (issue 1 names
+    /// itself).
+    #[serde(default)]
+    pub authorisation: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -334,6 +362,9 @@ pub struct NominatedRelease {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct HistoryEvent {
+    /// Which issue of the prescription the event happened to (every issue's events are listed).
+    #[serde(default = "first_issue")]
+    pub issue_number: i32,
     pub at: chrono::DateTime<chrono::Utc>,
     pub actor: String,
     pub org: String,
@@ -341,6 +372,10 @@ pub struct HistoryEvent {
     pub action: String,
     #[cfg_attr(feature = "openapi", schema(value_type = Object))]
     pub detail: serde_json::Value,
+}
+
+fn first_issue() -> i32 {
+    1
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -211,6 +211,10 @@ pub(crate) fn hostile_view() -> PrescriptionView {
         prescriber_jws: None,
         token: String::new(),
         claim: None,
+        days_supply: None,
+        start_date: None,
+        ready_at: None,
+        authorisation: None,
     }
 }
 

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use chrono::DateTime;
 use prescrypt_barcode::{PrescriptionId, Token};
 use prescrypt_contract::signed::{
-    COUNTERSIGNATURE_TYP, PRESCRIBER_JWS_TYP, RECEIPT_JWS_TYP, jws_digest, key_valid_at,
+    COUNTERSIGNATURE_TYP, PRESCRIBER_JWS_TYP, RECEIPT_JWS_TYP, issue_uuid, jws_digest, key_valid_at,
 };
 use prescrypt_contract::views::{History, ItemView, PrescriptionView};
 use prescrypt_contract::{
@@ -551,7 +551,7 @@ fn shown_from_signed(
         .zip(answer.items)
         .map(|(s, progress)| ItemView {
             line: s.line,
-            uuid: s.uuid,
+            uuid: issue_uuid(&s.uuid, answer.issue_number),
             code: s.code,
             display: s.display,
             quantity: s.quantity,
@@ -562,9 +562,9 @@ fn shown_from_signed(
         .collect();
     Ok(PrescriptionView {
         id: id.to_string(),
-        uuid: signed.uuid,
+        uuid: issue_uuid(&signed.uuid, answer.issue_number),
         treatment_type,
-        issue_number: signed.issue_number,
+        issue_number: answer.issue_number,
         issue_count: signed.issue_count,
         prescriber: signed.prescriber,
         patient: signed.patient,
@@ -599,7 +599,7 @@ fn check_signed_content(signed: &SignedPrescription, shown: &PrescriptionView) -
         return mismatch("prescriber");
     }
     if signed.treatment_type != shown.treatment_type.code
-        || signed.issue_number != shown.issue_number
+        || !signed_issue_covers(signed, shown.issue_number)
         || signed.issue_count != shown.issue_count
     {
         return mismatch("treatment type or issue");
@@ -618,13 +618,13 @@ fn check_signed_content(signed: &SignedPrescription, shown: &PrescriptionView) -
     if signed.nominated_pharmacy != shown.nominated_pharmacy {
         return mismatch("nominated pharmacy");
     }
-    if signed.uuid != shown.uuid {
+    if issue_uuid(&signed.uuid, shown.issue_number) != shown.uuid {
         return mismatch("UUID");
     }
     let same_items = signed.items.len() == shown.items.len()
         && signed.items.iter().zip(&shown.items).all(|(s, v)| {
             s.line == v.line
-                && s.uuid == v.uuid
+                && issue_uuid(&s.uuid, shown.issue_number) == v.uuid
                 && s.code == v.code
                 && s.display == v.display
                 && s.quantity == v.quantity
@@ -635,6 +635,16 @@ fn check_signed_content(signed: &SignedPrescription, shown: &PrescriptionView) -
         return mismatch("items");
     }
     Ok(())
+}
+
+/// Whether one signature covers issue `issue_number`: its own issue, or any issue of a
+/// repeat-dispensing (0003) batch signed once as issue 1 (each later issue's UUIDs follow from
+/// the signed ones, [`issue_uuid`]).
+fn signed_issue_covers(signed: &SignedPrescription, issue_number: i32) -> bool {
+    signed.issue_number == issue_number
+        || (signed.treatment_type == TreatmentType::RepeatDispensing.code()
+            && signed.issue_number == 1
+            && (1..=signed.issue_count).contains(&issue_number))
 }
 
 fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> Option<T> {
@@ -709,6 +719,10 @@ mod tests {
             prescriber_jws: None,
             token: String::new(),
             claim: None,
+            days_supply: None,
+            start_date: None,
+            ready_at: None,
+            authorisation: None,
         }
     }
 
@@ -735,6 +749,9 @@ mod tests {
             controlled_drug_schedule: None,
             created_at: EXPIRES.into(),
             expires_at: EXPIRES.into(),
+            days_supply: None,
+            start_date: None,
+            authorisation: None,
         }
     }
 
@@ -761,6 +778,47 @@ mod tests {
                 Err(Error::BadSignature(_))
             ));
         }
+    }
+
+    #[test]
+    fn a_later_repeat_dispensing_issue_is_checked_against_the_one_signature() {
+        let mut batch = signed();
+        batch.treatment_type = TreatmentType::RepeatDispensing.code().into();
+        batch.issue_count = 3;
+        let mut second = shown();
+        second.treatment_type = TreatmentType::RepeatDispensing.coded();
+        second.issue_count = 3;
+        second.issue_number = 2;
+        second.uuid = issue_uuid(&batch.uuid, 2);
+        for (item, signed_item) in second.items.iter_mut().zip(&batch.items) {
+            item.uuid = issue_uuid(&signed_item.uuid, 2);
+        }
+        check_signed_content(&batch, &second).unwrap();
+        let shown_view = shown_from_signed(batch.clone(), second.clone()).unwrap();
+        assert_eq!(shown_view.issue_number, 2);
+        assert_eq!(shown_view.uuid, second.uuid);
+        assert!(crate::render::prescription(&shown_view).contains("issue 2 of 3"));
+
+        let mut signed_uuid = second.clone();
+        signed_uuid.uuid = batch.uuid.clone();
+        let mut beyond = second.clone();
+        beyond.issue_number = 4;
+        beyond.uuid = issue_uuid(&batch.uuid, 4);
+        for answer in [signed_uuid, beyond] {
+            assert!(matches!(
+                check_signed_content(&batch, &answer),
+                Err(Error::BadSignature(_))
+            ));
+        }
+        // An acute prescription signed as issue 1 covers no other issue.
+        let mut acute_second = second.clone();
+        acute_second.treatment_type = TreatmentType::Acute.coded();
+        let mut acute = batch;
+        acute.treatment_type = TreatmentType::Acute.code().into();
+        assert!(matches!(
+            check_signed_content(&acute, &acute_second),
+            Err(Error::BadSignature(_))
+        ));
     }
 
     #[test]

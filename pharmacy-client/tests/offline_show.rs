@@ -70,6 +70,9 @@ fn released(centre: &SigningKey, gp: &SigningKey, gp_kid: &str) -> PrescriptionV
         controlled_drug_schedule: None,
         created_at: AT.into(),
         expires_at: AT.into(),
+        days_supply: None,
+        start_date: None,
+        authorisation: None,
     };
     let prescriber_jws = sign(&content, gp, gp_kid, PRESCRIBER_JWS_TYP);
     let counter = Countersignature {
@@ -112,6 +115,10 @@ fn released(centre: &SigningKey, gp: &SigningKey, gp_kid: &str) -> PrescriptionV
         prescriber_jws: Some(prescriber_jws),
         token: String::new(),
         claim: None,
+        days_supply: None,
+        start_date: None,
+        ready_at: None,
+        authorisation: None,
     }
 }
 

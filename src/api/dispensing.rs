@@ -17,9 +17,14 @@ use crate::error::AppError;
 use crate::prescriptions as ops;
 
 /// Release one prescription by scanned token (or bare ID when nominated to the caller).
+///
+/// A repeat-dispensing prescription releases its current issue. An issue that is not releasable yet (future-dated 9001, or a repeat-dispensing
+/// issue awaiting its nominated download date, 0000) answers 409 `not-yet-releasable` with the
+/// date it becomes releasable.
 #[utoipa::path(post, path = routes::RELEASE, request_body = ReleaseRequest,
     responses((status = 200, body = PrescriptionView), (status = 404, body = Problem),
-              (status = 409, body = Problem)),
+              (status = 409, description = "held by another dispenser, not releasable yet \
+              (`not-yet-releasable`) or in a status that cannot be released", body = Problem)),
     security(("bearer" = [])), tag = "dispensing")]
 pub async fn release(
     state: State,

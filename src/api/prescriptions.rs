@@ -84,7 +84,12 @@ pub async fn history(
             .store
             .read_fresh(move |conn| {
                 ops::peek(conn, &viewer, &id, clock.now())?
-                    .map(|loaded| Ok((ops::events(conn, &loaded.row.uuid)?, loaded.row.uuid)))
+                    .map(|loaded| {
+                        Ok((
+                            ops::events(conn, &loaded.row.prescription_id)?,
+                            loaded.row.uuid,
+                        ))
+                    })
                     .transpose()
             })
             .await?;

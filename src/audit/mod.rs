@@ -82,6 +82,36 @@ pub fn chain_of(prescription_uuid: Option<&str>, org: &str) -> i32 {
     1 + i32::from(digest[0]) % CHAINS
 }
 
+/// An entry about a prescription, for [`append_each`].
+#[derive(Debug, Clone)]
+pub struct Pending {
+    pub who: Principal,
+    pub action: &'static str,
+    pub prescription_uuid: String,
+    pub detail: serde_json::Value,
+}
+
+/// Appends entries about several prescriptions (inside the caller's transaction) in ascending
+/// chain order, as [`append`] requires; entries of one chain keep their order.
+pub fn append_each(
+    conn: &mut DbConnection,
+    mut entries: Vec<Pending>,
+    at: NaiveDateTime,
+) -> Result<(), AppError> {
+    entries.sort_by_key(|entry| chain_of(Some(&entry.prescription_uuid), &entry.who.org));
+    for entry in entries {
+        append(
+            conn,
+            &entry.who,
+            entry.action,
+            Some(&entry.prescription_uuid),
+            &entry.detail,
+            at,
+        )?;
+    }
+    Ok(())
+}
+
 /// Appends one entry (inside the caller's transaction). A transaction that appends to several
 /// chains must do so in ascending chain order (see [`chain_of`]) so that two such transactions
 /// cannot deadlock on each other's head rows.

@@ -19,6 +19,18 @@ pub enum Event {
     Cancel,
     /// The validity period ended.
     Expire,
+    /// The previous issue of a repeat-dispensing prescription completed: this future instance
+    /// (9000) becomes To Be Dispensed when `due` (its nominated download date has passed), else
+    /// Awaiting Release Ready until that date ([`crate::domain::repeat`]).
+    Activate { due: bool },
+    /// A waiting issue's day came: the nominated download date (0000) or the start date of a
+    /// future-dated prescription (9001).
+    Ready,
+    /// The claim window passed without a claim.
+    NoClaim,
+    /// The completion of the previous issue was withdrawn before this issue was released: it is
+    /// a future instance again.
+    Recall,
 }
 
 /// What a dispense notification leaves the prescription as.
@@ -72,6 +84,10 @@ impl Event {
             Self::Claim => "claim",
             Self::Cancel => "cancel",
             Self::Expire => "expire",
+            Self::Activate { .. } => "activate",
+            Self::Ready => "make ready",
+            Self::NoClaim => "no-claim",
+            Self::Recall => "recall",
         }
     }
 }
@@ -81,6 +97,15 @@ pub fn next(from: Status, event: Event) -> Result<Status, IllegalTransition> {
     use Status as S;
     let to = match (from, event) {
         (S::ToBeDispensed, Event::Release) => S::WithDispenser,
+        (S::RepeatDispenseFutureInstance, Event::Activate { due: true }) => S::ToBeDispensed,
+        (S::RepeatDispenseFutureInstance, Event::Activate { due: false }) => {
+            S::AwaitingReleaseReady
+        }
+        (S::AwaitingReleaseReady | S::FutureDated, Event::Ready) => S::ToBeDispensed,
+        (S::AwaitingReleaseReady | S::ToBeDispensed, Event::Recall) => {
+            S::RepeatDispenseFutureInstance
+        }
+        (S::Dispensed | S::NotDispensed, Event::NoClaim) => S::NoClaimed,
         (S::WithDispenser, Event::Return) => S::ToBeDispensed,
         (S::WithDispenser | S::WithDispenserActive, Event::Dispense(outcome)) => match outcome {
             DispenseOutcome::Partial => S::WithDispenserActive,
@@ -236,6 +261,11 @@ mod tests {
             Event::Claim,
             Event::Cancel,
             Event::Expire,
+            Event::Activate { due: true },
+            Event::Activate { due: false },
+            Event::Ready,
+            Event::NoClaim,
+            Event::Recall,
             Event::Dispense(DispenseOutcome::Partial),
             Event::Dispense(DispenseOutcome::Complete),
             Event::Dispense(DispenseOutcome::NotDispensed),
@@ -252,6 +282,30 @@ mod tests {
             (S::Dispensed, Event::Claim, S::Claimed),
             (S::NotDispensed, Event::Claim, S::Claimed),
             (S::WithDispenserActive, Event::Expire, S::Dispensed),
+            (
+                S::RepeatDispenseFutureInstance,
+                Event::Activate { due: true },
+                S::ToBeDispensed,
+            ),
+            (
+                S::RepeatDispenseFutureInstance,
+                Event::Activate { due: false },
+                S::AwaitingReleaseReady,
+            ),
+            (S::AwaitingReleaseReady, Event::Ready, S::ToBeDispensed),
+            (S::FutureDated, Event::Ready, S::ToBeDispensed),
+            (
+                S::AwaitingReleaseReady,
+                Event::Recall,
+                S::RepeatDispenseFutureInstance,
+            ),
+            (
+                S::ToBeDispensed,
+                Event::Recall,
+                S::RepeatDispenseFutureInstance,
+            ),
+            (S::Dispensed, Event::NoClaim, S::NoClaimed),
+            (S::NotDispensed, Event::NoClaim, S::NoClaimed),
         ];
         for from in [S::WithDispenser, S::WithDispenserActive] {
             table.push((
@@ -324,6 +378,45 @@ mod tests {
                 assert!(next(from, event).is_err(), "{from} {event:?}");
             }
         }
+    }
+
+    #[test]
+    fn waiting_issues_cannot_be_released_until_the_machine_moves_them() {
+        for waiting in [
+            S::RepeatDispenseFutureInstance,
+            S::AwaitingReleaseReady,
+            S::FutureDated,
+        ] {
+            assert!(next(waiting, Event::Release).is_err(), "{waiting}");
+            assert_eq!(next(waiting, Event::Cancel), Ok(S::Cancelled));
+            assert_eq!(next(waiting, Event::Expire), Ok(S::Expired));
+        }
+        assert_eq!(
+            next(
+                S::RepeatDispenseFutureInstance,
+                Event::Activate { due: false }
+            ),
+            Ok(S::AwaitingReleaseReady)
+        );
+        assert_eq!(
+            next(S::AwaitingReleaseReady, Event::Ready),
+            Ok(S::ToBeDispensed)
+        );
+        assert_eq!(next(S::FutureDated, Event::Ready), Ok(S::ToBeDispensed));
+        assert!(next(S::FutureDated, Event::Activate { due: true }).is_err());
+        assert!(next(S::ToBeDispensed, Event::Ready).is_err());
+    }
+
+    #[test]
+    fn no_claim_settles_dispensed_and_not_dispensed_only() {
+        assert_eq!(next(S::Dispensed, Event::NoClaim), Ok(S::NoClaimed));
+        assert_eq!(next(S::NotDispensed, Event::NoClaim), Ok(S::NoClaimed));
+        for from in S::ALL.iter().copied() {
+            if !matches!(from, S::Dispensed | S::NotDispensed) {
+                assert!(next(from, Event::NoClaim).is_err(), "{from}");
+            }
+        }
+        assert!(next(S::NoClaimed, Event::Claim).is_err());
     }
 
     #[test]
@@ -475,7 +568,11 @@ mod tests {
                         if event == Event::Release { prop_assert_eq!(status, S::ToBeDispensed); }
                         if event == Event::Expire { prop_assert!(matches!(to, S::Expired | S::Dispensed)); }
                         if matches!(status, S::Dispensed | S::NotDispensed) {
-                            prop_assert!(matches!(to, S::Claimed | S::WithDispenser | S::WithDispenserActive));
+                            prop_assert!(matches!(to, S::Claimed | S::NoClaimed | S::WithDispenser | S::WithDispenserActive));
+                        }
+                        // Only the machine's own events leave the waiting states, never a release.
+                        if matches!(status, S::RepeatDispenseFutureInstance | S::AwaitingReleaseReady | S::FutureDated) {
+                            prop_assert_ne!(event, Event::Release);
                         }
                         prop_assert!(!matches!(status, S::Expired | S::Cancelled | S::Claimed | S::NoClaimed));
                         status = to;

@@ -183,6 +183,9 @@ pub fn read_order<'a>(message: &Message<'a>) -> Result<Order<'a>, AppError> {
     let mut repeats = None;
     let mut nominated = None;
     let mut schedule = None;
+    // Repeat dispensing's interval and a future start date, from the first request that has them.
+    let mut days_supply: Option<i32> = None;
+    let mut start_date: Option<String> = None;
     let mut short_id: Option<(String, String)> = None;
     let mut uuid: Option<(Option<String>, String)> = None;
     let (mut short_id_node, mut uuid_node) = (None, None);
@@ -222,6 +225,26 @@ pub fn read_order<'a>(message: &Message<'a>) -> Result<Order<'a>, AppError> {
         locations.insert(at("display"), display.path.clone());
         // Quantity and dosage.
         let dispense_request = request.req("dispenseRequest")?;
+        if let Some(period) = dispense_request.get("validityPeriod")
+            && let Some(start) = period.opt_str("start")?
+            && start_date.is_none()
+        {
+            locations.insert("start_date".into(), format!("{}.start", period.path));
+            start_date = Some(start.get(..10).unwrap_or(start).to_owned());
+        }
+        if let Some(duration) = dispense_request.get("expectedSupplyDuration")
+            && days_supply.is_none()
+        {
+            let value = duration.req("value")?;
+            locations.insert("days_supply".into(), value.path.clone());
+            days_supply = Some(
+                value
+                    .value
+                    .as_i64()
+                    .and_then(|days| i32::try_from(days).ok())
+                    .ok_or_else(|| value.invalid("whole days"))?,
+            );
+        }
         let quantity = dispense_request.req("quantity")?;
         let value = quantity.req("value")?;
         let unit = quantity.req("unit")?;
@@ -382,6 +405,9 @@ pub fn read_order<'a>(message: &Message<'a>) -> Result<Order<'a>, AppError> {
         treatment_type: Some(treatment_type.to_owned()),
         issue_count,
         controlled_drug_schedule: schedule.and_then(|(s, _)| s),
+        days_supply: days_supply.filter(|_| treatment_type == "0003"),
+        start_date,
+        authorisation: None,
     };
     Ok(Order {
         new,

@@ -7,8 +7,8 @@ use serde_json::json;
 
 use chrono::NaiveDateTime;
 
-use super::{own, save, transition};
-use crate::audit;
+use super::{issues, own, save, transition};
+use crate::audit::{self, Pending};
 use crate::auth::{Principal, Role};
 use crate::domain::CancelReason;
 use crate::domain::machine::{self, CancelDecision, Event};
@@ -36,21 +36,33 @@ pub fn cancel(
         loaded.row.cancellation_requested_by.as_deref(),
         &who.sub,
     );
+    // Of a repeat-dispensing prescription, the issues after the current one are cancelled
+    // outright whatever the current one's answer (EPS cancels the remaining issues).
+    let cancel_later = |conn: &mut DbConnection, loaded: &super::Loaded| {
+        let mut current = loaded.clone();
+        current.row.cancellation_requested_by = Some(who.sub.clone());
+        issues::settle_later(conn, &current, Event::Cancel, Some(reason), at)
+    };
+    let entry = |action: &'static str, detail: serde_json::Value, uuid: &str| Pending {
+        who: who.clone(),
+        action,
+        prescription_uuid: uuid.to_owned(),
+        detail,
+    };
+    let mut entries = Vec::new();
     let response = match decision {
         CancelDecision::Cancel => {
             let to = transition(&loaded, Event::Cancel)?;
             loaded.map_items(machine::cancel_item);
             loaded.row.cancel_reason = Some(Code(reason));
             loaded.row.cancellation_requested_by = Some(who.sub.clone());
+            loaded.row.ready_at = None;
             save(conn, &mut loaded, to, at)?;
-            audit::append(
-                conn,
-                who,
+            entries.push(entry(
                 "cancelled",
-                Some(&loaded.row.uuid),
-                &json!({"reason": reason.code()}),
-                at,
-            )?;
+                json!({"reason": reason.code(), "issue_number": loaded.row.issue_number}),
+                &loaded.row.uuid,
+            ));
             None
         }
         CancelDecision::MarkPending(code) => {
@@ -59,29 +71,28 @@ pub fn cancel(
                 loaded.row.cancel_reason = Some(Code(reason));
                 loaded.row.cancellation_requested_by = Some(who.sub.clone());
                 save(conn, &mut loaded, status, at)?;
-                audit::append(
-                    conn,
-                    who,
+                entries.push(entry(
                     "cancellation-requested",
-                    Some(&loaded.row.uuid),
-                    &json!({"reason": reason.code(), "response": code.code()}),
-                    at,
-                )?;
+                    json!({"reason": reason.code(), "response": code.code()}),
+                    &loaded.row.uuid,
+                ));
             }
             Some(code.coded())
         }
         CancelDecision::Refuse(code) => {
-            audit::append(
-                conn,
-                who,
+            entries.push(entry(
                 "cancellation-refused",
-                Some(&loaded.row.uuid),
-                &json!({"response": code.code()}),
-                at,
-            )?;
+                json!({"response": code.code()}),
+                &loaded.row.uuid,
+            ));
             Some(code.coded())
         }
     };
+    // A current issue with a dispenser or already completed does not stop the later ones.
+    for later in cancel_later(conn, &loaded)? {
+        entries.push(later.entry(who, "cancelled", json!({"reason": reason.code()})));
+    }
+    audit::append_each(conn, entries, at)?;
     Ok(CancelResult {
         response,
         prescription: loaded.view(),

@@ -4,7 +4,7 @@ use chrono::{NaiveDate, NaiveDateTime};
 use prescrypt_barcode::{NhsNumber, PrescriptionId};
 use prescrypt_contract::limits::MAX_ITEMS;
 use prescrypt_contract::quantity::{Decimal, QuantityText};
-use prescrypt_contract::signed::jws_digest;
+use prescrypt_contract::signed::{issue_uuid, jws_digest};
 use prescrypt_contract::views::{
     NewPrescription, Patient, Prepared, Prescriber, PrescriptionView, SignedCreate,
 };
@@ -15,7 +15,7 @@ use super::Loaded;
 use super::prescriber_keys::usable_key;
 use crate::audit;
 use crate::auth::{Principal, Role, is_ods_code};
-use crate::domain::{ItemStatus, Status, TreatmentType, birth_date, text, validity};
+use crate::domain::{ItemStatus, Status, TreatmentType, birth_date, repeat, text, validity};
 use crate::error::AppError;
 use crate::keys::KeyRing;
 use crate::signing;
@@ -36,6 +36,9 @@ pub struct ValidNew {
     treatment_type: TreatmentType,
     issue_count: i32,
     schedule: Option<u8>,
+    days_supply: Option<i32>,
+    start_date: Option<NaiveDate>,
+    authorisation: Option<PrescriptionId>,
 }
 
 impl std::fmt::Debug for ValidNew {
@@ -92,6 +95,20 @@ impl ValidNew {
             (
                 signed.controlled_drug_schedule != self.schedule.map(i32::from),
                 "controlled_drug_schedule",
+            ),
+            (signed.days_supply != self.days_supply, "days_supply"),
+            (
+                signed.start_date
+                    != self
+                        .start_date
+                        .map(|day| day.format(BIRTH_DATE_FORMAT).to_string()),
+                "start_date",
+            ),
+            (
+                self.authorisation.is_some_and(|authorisation| {
+                    signed.authorisation.as_deref() != Some(authorisation.to_string().as_str())
+                }),
+                "authorisation",
             ),
         ];
         differing
@@ -183,7 +200,7 @@ pub fn validate_new(body: &NewPrescription, today: NaiveDate) -> Result<ValidNew
     let max_issues = if treatment_type == TreatmentType::Acute {
         1
     } else {
-        99
+        repeat::MAX_ISSUES
     };
     if !(1..=max_issues).contains(&issue_count) {
         return Err(AppError::field(
@@ -199,6 +216,52 @@ pub fn validate_new(body: &NewPrescription, today: NaiveDate) -> Result<ValidNew
             "a schedule from 2 to 5",
         ));
     }
+    let days_supply = match (treatment_type, body.days_supply) {
+        (TreatmentType::RepeatDispensing, days) => {
+            let days = days.unwrap_or(repeat::DEFAULT_DAYS_SUPPLY);
+            if !(1..=repeat::MAX_DAYS_SUPPLY).contains(&days) {
+                return Err(AppError::field(
+                    "days_supply",
+                    format!("1 to {} days between issues", repeat::MAX_DAYS_SUPPLY),
+                ));
+            }
+            Some(days)
+        }
+        (_, None) => None,
+        (_, Some(_)) => {
+            return Err(AppError::field(
+                "days_supply",
+                "only a repeat-dispensing prescription (0003) has a dispensing interval",
+            ));
+        }
+    };
+    let start_date = body
+        .start_date
+        .as_deref()
+        .map(|text| {
+            let day = NaiveDate::parse_from_str(text.trim(), BIRTH_DATE_FORMAT)
+                .map_err(|_| AppError::field("start_date", "a date YYYY-MM-DD"))?;
+            if day > today + chrono::Duration::days(365) {
+                return Err(AppError::field("start_date", "at most a year ahead"));
+            }
+            Ok(day)
+        })
+        .transpose()?;
+    let authorisation = body
+        .authorisation
+        .as_deref()
+        .map(|text| {
+            if treatment_type != TreatmentType::Repeat {
+                return Err(AppError::field(
+                    "authorisation",
+                    "only a repeat prescription (0002) names an authorisation",
+                ));
+            }
+            PrescriptionId::parse(&text.trim().to_ascii_uppercase()).map_err(|e| {
+                AppError::invalid("invalid-prescription-id", "authorisation", e.to_string())
+            })
+        })
+        .transpose()?;
     Ok(ValidNew {
         nhs_number,
         name,
@@ -208,6 +271,9 @@ pub fn validate_new(body: &NewPrescription, today: NaiveDate) -> Result<ValidNew
         treatment_type,
         issue_count,
         schedule: body.controlled_drug_schedule,
+        days_supply,
+        start_date,
+        authorisation,
     })
 }
 
@@ -224,10 +290,30 @@ fn new_content(
     new: &ValidNew,
     at: NaiveDateTime,
 ) -> Result<SignedPrescription, AppError> {
+    let (issue_number, authorisation) = match new.authorisation {
+        Some(authorisation) => (
+            next_authorised_issue(conn, who, new, &authorisation)?,
+            Some(authorisation.to_string()),
+        ),
+        None => (1, None),
+    };
     let sequence = next_sequence(conn, &who.org)?;
     let id = PrescriptionId::new(rand::random::<u32>() & 0xFF_FFFF, &who.org, sequence)
         .map_err(|e| AppError::Internal(format!("building an ID: {e}")))?;
-    let expires_at = validity::expires_at(at, new.schedule);
+    // A repeat authorisation's first issue authorises itself.
+    let authorisation = match (new.treatment_type, authorisation) {
+        (TreatmentType::Repeat, None) => Some(id.to_string()),
+        (_, authorisation) => authorisation,
+    };
+    let prescribed = prescribed_at(at, new.start_date);
+    // One signature covers every issue of a repeat-dispensing prescription, and with it one
+    // expiry: the batch's (EPS repeatDispenseExpiryPeriod), see docs/service.md.
+    let expires_at = if new.treatment_type == TreatmentType::RepeatDispensing && new.issue_count > 1
+    {
+        repeat::later_issue_expiry(prescribed)
+    } else {
+        validity::expires_at(prescribed, new.schedule)
+    };
     Ok(SignedPrescription {
         id: id.to_string(),
         uuid: uuid::Uuid::new_v4().to_string(),
@@ -251,13 +337,70 @@ fn new_content(
             })
             .collect(),
         treatment_type: new.treatment_type.code().to_owned(),
-        issue_number: 1,
+        issue_number,
         issue_count: new.issue_count,
         nominated_pharmacy: new.nominated.clone(),
         controlled_drug_schedule: new.schedule.map(i32::from),
         created_at: signing::signed_time(at),
         expires_at: signing::signed_time(expires_at),
+        days_supply: new.days_supply,
+        start_date: new
+            .start_date
+            .map(|day| day.format(BIRTH_DATE_FORMAT).to_string()),
+        authorisation,
     })
+}
+
+/// When a prescription counts as prescribed for its validity and issue dates: its start date
+/// when future-dated, else its creation.
+fn prescribed_at(created: NaiveDateTime, start_date: Option<NaiveDate>) -> NaiveDateTime {
+    start_date
+        .map(|day| day.and_time(chrono::NaiveTime::MIN))
+        .filter(|start| *start > created)
+        .unwrap_or(created)
+}
+
+/// Repeat prescribing: the issue number the next issue of `authorisation` gets, after checking
+/// the authorisation is the caller's, for the same patient, and not used up.
+fn next_authorised_issue(
+    conn: &mut DbConnection,
+    who: &Principal,
+    new: &ValidNew,
+    authorisation: &PrescriptionId,
+) -> Result<i32, AppError> {
+    let refused =
+        |detail: &str| AppError::refused("invalid-authorisation", "authorisation", detail);
+    let first = rows::find_by_short_id(conn, authorisation.compact(), Lock::ForUpdate)?
+        .filter(|row| row.prescriber_org == who.org)
+        .ok_or_else(|| refused("no repeat prescription of your organisation has this ID"))?;
+    if first.treatment_type.0 != TreatmentType::Repeat
+        || first.authorisation.as_deref() != Some(authorisation.compact())
+    {
+        return Err(refused(
+            "this prescription is not a repeat authorisation (its first issue)",
+        ));
+    }
+    if first.patient_nhs_number != new.nhs_number.digits() {
+        return Err(refused("the authorisation is for another patient"));
+    }
+    if first.issue_count != new.issue_count {
+        return Err(AppError::field(
+            "issue_count",
+            format!("the authorisation allows {} issues", first.issue_count),
+        ));
+    }
+    let issued = rows::count_authorised(conn, authorisation.compact())?;
+    let next = i32::try_from(issued + 1).unwrap_or(i32::MAX);
+    if next > first.issue_count {
+        return Err(AppError::Conflict {
+            code: "authorisation-used-up",
+            detail: format!(
+                "all {} issues of authorisation {authorisation} were issued",
+                first.issue_count
+            ),
+        });
+    }
+    Ok(next)
 }
 
 const BIRTH_DATE_FORMAT: &str = "%Y-%m-%d";
@@ -306,10 +449,38 @@ fn store(
         })
         .collect();
     let token = signing::issue_token(id, keys.active());
+    let start_date = content
+        .start_date
+        .as_deref()
+        .map(|day| NaiveDate::parse_from_str(day, BIRTH_DATE_FORMAT))
+        .transpose()
+        .map_err(|e| AppError::Internal(format!("a signed start date: {e}")))?;
+    let authorisation = content
+        .authorisation
+        .as_deref()
+        .map(PrescriptionId::parse)
+        .transpose()
+        .map_err(|e| AppError::Internal(format!("a signed authorisation: {e}")))?;
+    if let Some(authorisation) = authorisation.filter(|_| content.issue_number > 1) {
+        // Two issues prepared from one authorisation before either was issued: the second to be
+        // issued is refused (it must be prepared again for the next issue number).
+        let issued = rows::count_authorised(conn, authorisation.compact())?;
+        if issued + 1 != i64::from(content.issue_number) {
+            return Err(AppError::Conflict {
+                code: "authorisation-issue-taken",
+                detail: format!(
+                    "issue {} of authorisation {authorisation} was issued meanwhile; prepare again",
+                    content.issue_number
+                ),
+            });
+        }
+    }
+    let created_at = stored_time(&content.created_at)?;
+    let status = repeat::initial_status(1, start_date, at.date());
     let row = Row {
         uuid: content.uuid.clone(),
         short_id: id.compact().to_owned(),
-        status: Code(Status::ToBeDispensed),
+        status: Code(status),
         pending_cancellation: false,
         cancellation_requested_by: None,
         cancel_reason: None,
@@ -328,23 +499,70 @@ fn store(
         nominated_pharmacy: content.nominated_pharmacy.clone(),
         controlled_drug_schedule: content.controlled_drug_schedule,
         dispenser: None,
-        created_at: stored_time(&content.created_at)?,
+        created_at,
         expires_at: stored_time(&content.expires_at)?,
         jws,
         prescriber_jws,
         token: token.text().as_str().to_owned(),
         version: 1,
         updated_at: at,
+        prescription_id: id.compact().to_owned(),
+        days_supply: content.days_supply,
+        start_date,
+        ready_at: (status == Status::FutureDated)
+            .then(|| start_date.map(|day| day.and_time(chrono::NaiveTime::MIN)))
+            .flatten(),
+        authorisation: authorisation.map(|id| id.compact().to_owned()),
     };
     rows::insert(conn, &row, &item_rows)?;
-    audit::append(
-        conn,
-        who,
-        "created",
-        Some(&content.uuid),
-        &json!({"id": content.id, "prescriber_signed": row.prescriber_jws.is_some()}),
-        at,
-    )?;
+    let mut entries = vec![audit::Pending {
+        who: who.clone(),
+        action: "created",
+        prescription_uuid: content.uuid.clone(),
+        detail: json!({
+            "id": content.id,
+            "prescriber_signed": row.prescriber_jws.is_some(),
+            "status": status.code(),
+            "issue_number": content.issue_number,
+            "issue_count": content.issue_count,
+        }),
+    }];
+    // Repeat dispensing: every later issue is stored now, as a future instance (9000) under the
+    // same ID and signature, with its own row and item UUIDs.
+    if treatment_type == TreatmentType::RepeatDispensing {
+        for issue_number in 2..=content.issue_count {
+            let uuid = issue_uuid(&content.uuid, issue_number);
+            let issue_items: Vec<ItemRow> = item_rows
+                .iter()
+                .map(|item| ItemRow {
+                    uuid: issue_uuid(&item.uuid, issue_number),
+                    prescription_uuid: uuid.clone(),
+                    ..item.clone()
+                })
+                .collect();
+            let issue = Row {
+                uuid,
+                short_id: rows::issue_key(id.compact(), issue_number),
+                status: Code(repeat::initial_status(issue_number, start_date, at.date())),
+                issue_number,
+                ready_at: None,
+                ..row.clone()
+            };
+            rows::insert(conn, &issue, &issue_items)?;
+            entries.push(audit::Pending {
+                who: who.clone(),
+                action: "created",
+                prescription_uuid: issue.uuid.clone(),
+                detail: json!({
+                    "id": content.id,
+                    "status": issue.status.0.code(),
+                    "issue_number": issue_number,
+                    "issue_count": content.issue_count,
+                }),
+            });
+        }
+    }
+    audit::append_each(conn, entries, at)?;
     Ok(Loaded {
         row,
         items: item_rows,

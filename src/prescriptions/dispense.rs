@@ -14,11 +14,11 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use super::create::{quantity_field, text_field};
-use super::{held, save, transition};
+use super::{held, issues, save, system, transition};
 use crate::audit;
 use crate::auth::Principal;
 use crate::domain::machine::{self, DispenseOutcome, Event, ItemSupply};
-use crate::domain::{ItemStatus, NotDispensedReason};
+use crate::domain::{ItemStatus, NotDispensedReason, Status};
 use crate::error::AppError;
 use crate::store::DbConnection;
 use crate::store::codes::Code;
@@ -272,6 +272,11 @@ pub fn dispense(
     let outcome = DispenseOutcome::of(&loaded.item_statuses());
     let to = transition(&loaded, Event::Dispense(outcome))?;
     save(conn, &mut loaded, to, at)?;
+    let next_issue = if matches!(to, Status::Dispensed | Status::NotDispensed) {
+        issues::activate_next(conn, &loaded, at)?
+    } else {
+        None
+    };
     rows::insert_notification(
         conn,
         &Notification {
@@ -286,15 +291,28 @@ pub fn dispense(
             body: serde_json::to_string(body)?,
         },
     )?;
-    audit::append(
-        conn,
-        who,
-        "dispensed",
-        Some(&loaded.row.uuid),
-        &json!({"status": to.code(), "items": body.items}),
-        at,
-    )?;
+    let mut entries = vec![audit::Pending {
+        who: who.clone(),
+        action: "dispensed",
+        prescription_uuid: loaded.row.uuid.clone(),
+        detail: dispensed_detail(to, body, next_issue.as_ref()),
+    }];
+    entries.extend(next_issue.map(|next| next.entry(&system(), "activated", json!({}))));
+    audit::append_each(conn, entries, at)?;
     Ok(loaded.view())
+}
+
+/// The audit detail of a dispense notification, with the next issue it made available.
+fn dispensed_detail(
+    to: Status,
+    body: &DispenseRequest,
+    next_issue: Option<&issues::Moved>,
+) -> serde_json::Value {
+    let mut detail = json!({"status": to.code(), "items": body.items});
+    if let Some(next) = next_issue {
+        detail["next_issue"] = json!({"issue_number": next.issue_number, "status": next.to.code()});
+    }
+    detail
 }
 
 pub fn withdraw(
@@ -319,16 +337,26 @@ pub fn withdraw(
             before.restore(item)?;
         }
     }
+    let was_complete = matches!(loaded.status(), Status::Dispensed | Status::NotDispensed);
     save(conn, &mut loaded, to, at)?;
+    let recalled = if was_complete {
+        issues::recall_next(conn, &loaded, at)?
+    } else {
+        None
+    };
     rows::mark_withdrawn(conn, &notification)?;
-    audit::append(
-        conn,
-        who,
-        "withdrawn",
-        Some(&loaded.row.uuid),
-        &json!({"status": to.code()}),
-        at,
-    )?;
+    let mut detail = json!({"status": to.code()});
+    if let Some(recalled) = &recalled {
+        detail["recalled_issue"] = json!(recalled.issue_number);
+    }
+    let mut entries = vec![audit::Pending {
+        who: who.clone(),
+        action: "withdrawn",
+        prescription_uuid: loaded.row.uuid.clone(),
+        detail,
+    }];
+    entries.extend(recalled.map(|recalled| recalled.entry(who, "recalled", json!({}))));
+    audit::append_each(conn, entries, at)?;
     Ok(loaded.view())
 }
 

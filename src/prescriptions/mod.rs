@@ -14,6 +14,7 @@ mod claim;
 mod create;
 mod dispense;
 mod expiry;
+mod issues;
 mod prescriber_keys;
 mod read;
 mod receipt;
@@ -26,7 +27,7 @@ pub use cancel::cancel;
 pub use claim::claim;
 pub use create::{Unsigned, ValidItem, ValidNew, create, create_signed, prepare, validate_new};
 pub use dispense::{dispense, held_item_lines, withdraw};
-pub use expiry::sweep_expired;
+pub use expiry::{Housekeeping, HousekeepingJob, HousekeepingReport, housekeeping, sweep_expired};
 pub use prescriber_keys::{Enrolled, enrol, key_set, revoke};
 pub use read::{events, full_view, get, history, peek, record_read};
 pub use receipt::receipt;
@@ -69,6 +70,13 @@ pub fn count_by_status(conn: &mut DbConnection) -> Result<Vec<(String, i64)>, Ap
         .collect())
 }
 
+/// A stored (compact) prescription ID as shown: hyphenated.
+fn hyphenated(compact: &str) -> String {
+    PrescriptionId::parse(compact)
+        .map(|id| id.to_string())
+        .unwrap_or_else(|_| compact.to_owned())
+}
+
 /// A prescription with its items, as loaded.
 #[derive(Debug, Clone)]
 pub struct Loaded {
@@ -82,9 +90,7 @@ impl Loaded {
     }
 
     pub fn view(&self) -> PrescriptionView {
-        let id = PrescriptionId::parse(&self.row.short_id)
-            .map(|id| id.to_string())
-            .unwrap_or_else(|_| self.row.short_id.clone());
+        let id = hyphenated(&self.row.prescription_id);
         PrescriptionView {
             id,
             uuid: self.row.uuid.clone(),
@@ -128,6 +134,13 @@ impl Loaded {
             prescriber_jws: self.row.prescriber_jws.clone(),
             token: self.row.token.clone(),
             claim: None,
+            days_supply: self.row.days_supply,
+            start_date: self
+                .row
+                .start_date
+                .map(|day| day.format("%Y-%m-%d").to_string()),
+            ready_at: self.row.ready_at.map(|at| at.and_utc()),
+            authorisation: self.row.authorisation.as_deref().map(hyphenated),
         }
     }
 
@@ -168,6 +181,7 @@ fn load_live(
         return Ok(None);
     };
     expiry::expire_if_due(conn, &mut loaded, at)?;
+    issues::ready_if_due(conn, &mut loaded, at)?;
     Ok(Some(loaded))
 }
 
@@ -235,8 +249,12 @@ fn held(
     at: NaiveDateTime,
 ) -> Result<Loaded, AppError> {
     who.require(Role::Pharmacist, action)?;
-    match load_live(conn, id, at)? {
-        Some(loaded) if loaded.row.dispenser.as_deref() == Some(who.org.as_str()) => Ok(loaded),
-        _ => Err(AppError::PrescriptionNotFound),
-    }
+    // The issue this pharmacy holds or last held: of a repeat-dispensing prescription, a later
+    // issue may already be current while it claims or withdraws an earlier one.
+    let Some(row) = rows::find_held_issue(conn, id.compact(), &who.org, Lock::ForUpdate)? else {
+        return Err(AppError::PrescriptionNotFound);
+    };
+    let mut loaded = with_items(conn, row)?;
+    expiry::expire_if_due(conn, &mut loaded, at)?;
+    Ok(loaded)
 }

@@ -13,7 +13,7 @@ use crate::auth::Principal;
 use crate::domain::machine;
 use crate::error::AppError;
 use crate::store::DbConnection;
-use crate::store::prescriptions::Lock;
+use crate::store::prescriptions::{self as rows, Lock};
 
 pub fn get(
     conn: &mut DbConnection,
@@ -35,7 +35,8 @@ pub fn full_view(conn: &mut DbConnection, loaded: &Loaded) -> Result<Prescriptio
 
 /// The read-only half of [`get`] and [`history`], for a read replica: the prescription when the
 /// caller may see it and nothing about it is due to change. `None` (not visible here, or due to
-/// expire) sends the request down the primary path, which also gives the authoritative 404.
+/// expire or to become ready) sends the request down the primary path, which also gives the
+/// authoritative 404.
 pub fn peek(
     conn: &mut DbConnection,
     who: &Principal,
@@ -45,7 +46,9 @@ pub fn peek(
     let Some(loaded) = load(conn, id, Lock::None)? else {
         return Ok(None);
     };
-    let due = at >= loaded.row.expires_at && machine::is_active(loaded.status());
+    let due = (at >= loaded.row.expires_at && machine::is_active(loaded.status()))
+        || (loaded.row.ready_at.is_some_and(|ready| ready <= at)
+            && machine::next(loaded.status(), machine::Event::Ready).is_ok());
     Ok((can_view(who, &loaded.row) && !due).then_some(loaded))
 }
 
@@ -69,22 +72,30 @@ pub fn history(
 ) -> Result<History, AppError> {
     let loaded = visible(conn, who, id, at)?;
     record_read(conn, who, &loaded.row.uuid, "history-viewed", at)?;
-    events(conn, &loaded.row.uuid)
+    events(conn, &loaded.row.prescription_id)
 }
 
-/// Every event of a prescription, oldest first (reads are audited but not listed).
-pub fn events(conn: &mut DbConnection, prescription_uuid: &str) -> Result<History, AppError> {
-    let events = audit::for_prescription(conn, prescription_uuid)?
-        .into_iter()
-        .filter(|entry| !entry.action.ends_with("viewed"))
-        .map(|entry| HistoryEvent {
-            at: entry.at.and_utc(),
-            actor: entry.actor,
-            org: entry.org,
-            role: entry.role,
-            action: entry.action,
-            detail: serde_json::from_str(&entry.detail).unwrap_or(serde_json::Value::Null),
-        })
-        .collect();
+/// Every event of every issue of the prescription `prescription_id` (compact), oldest first
+/// (reads are audited but not listed).
+pub fn events(conn: &mut DbConnection, prescription_id: &str) -> Result<History, AppError> {
+    let mut events = Vec::new();
+    for issue in rows::issues_of(conn, prescription_id)? {
+        events.extend(
+            audit::for_prescription(conn, &issue.uuid)?
+                .into_iter()
+                .filter(|entry| !entry.action.ends_with("viewed"))
+                .map(|entry| HistoryEvent {
+                    issue_number: issue.issue_number,
+                    at: entry.at.and_utc(),
+                    actor: entry.actor,
+                    org: entry.org,
+                    role: entry.role,
+                    action: entry.action,
+                    detail: serde_json::from_str(&entry.detail).unwrap_or(serde_json::Value::Null),
+                }),
+        );
+    }
+    // Stable: events at the same time keep their issue's order.
+    events.sort_by_key(|event| event.at);
     Ok(History { events })
 }

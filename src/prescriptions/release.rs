@@ -8,7 +8,7 @@ use prescrypt_contract::limits::NOMINATED_BATCH;
 use prescrypt_contract::views::{NominatedRelease, PrescriptionView, ReleaseRequest};
 use serde_json::json;
 
-use super::{Loaded, load_live, record_read, save, transition, with_items};
+use super::{Loaded, issues, load_live, record_read, save, transition, with_items};
 use crate::audit;
 use crate::auth::{Principal, Role};
 use crate::domain::Status;
@@ -83,6 +83,10 @@ fn release_loaded(
             None => Err(AppError::Internal("held without a dispenser".into())),
         };
     }
+    issues::ready_if_due(conn, loaded, at)?;
+    if let Some(refusal) = issues::not_yet_releasable(loaded) {
+        return Err(refusal);
+    }
     let to = transition(loaded, Event::Release)?;
     loaded.map_items(machine::release_item);
     loaded.row.dispenser = Some(who.org.clone());
@@ -93,7 +97,7 @@ fn release_loaded(
         who,
         "released",
         Some(&loaded.row.uuid),
-        &json!({"via": how}),
+        &json!({"via": how, "issue_number": loaded.row.issue_number}),
         at,
     )?;
     Ok(())

@@ -479,6 +479,30 @@ impl Store {
 }
 
 #[derive(diesel::QueryableByName)]
+struct Locked {
+    #[diesel(sql_type = diesel::sql_types::Bool)]
+    locked: bool,
+}
+
+/// The PostgreSQL advisory lock key of the housekeeping jobs (migrations use 7263011).
+const HOUSEKEEPING_LOCK: i64 = 7_263_012;
+
+/// Takes the housekeeping lock until the transaction ends, unless another instance holds it
+/// (then `false`): on PostgreSQL one instance at a time runs a housekeeping job. SQLite has one
+/// writer, which is already exclusive.
+pub fn try_housekeeping_lock(conn: &mut DbConnection) -> Result<bool, AppError> {
+    match conn {
+        DbConnection::Postgresql(pg) => {
+            let taken: Locked = diesel::sql_query("SELECT pg_try_advisory_xact_lock($1) AS locked")
+                .bind::<diesel::sql_types::BigInt, _>(HOUSEKEEPING_LOCK)
+                .get_result(pg)?;
+            Ok(taken.locked)
+        }
+        DbConnection::Sqlite(_) => Ok(true),
+    }
+}
+
+#[derive(diesel::QueryableByName)]
 struct WalPosition {
     #[diesel(sql_type = diesel::sql_types::BigInt)]
     lsn: i64,

@@ -8,7 +8,7 @@ use super::DbConnection;
 use super::codes::Code;
 use super::quantity::Thousandths;
 use super::schema::{
-    dispense_notifications, items, org_sequences, prescription_holders, prescriptions,
+    claims, dispense_notifications, items, org_sequences, prescription_holders, prescriptions,
 };
 use super::supplies::Supplies;
 use crate::domain::{CancelReason, ItemStatus, NotDispensedReason, Status, TreatmentType};
@@ -41,6 +41,27 @@ pub struct Row {
     pub token: String,
     pub version: i64,
     pub updated_at: NaiveDateTime,
+    /// The short-form ID every issue shares (compact); `short_id` is the row's unique key
+    /// ([`issue_key`]).
+    pub prescription_id: String,
+    /// The dispensing interval of a repeat-dispensing prescription, in days (EPS daysSupply).
+    pub days_supply: Option<i32>,
+    /// Not releasable before this day (future-dated).
+    pub start_date: Option<NaiveDate>,
+    /// When a waiting issue (0000, 9001) becomes To Be Dispensed.
+    pub ready_at: Option<NaiveDateTime>,
+    /// Repeat prescribing: the (compact) ID of the prescription that authorised the repeats.
+    pub authorisation: Option<String>,
+}
+
+/// The unique row key of issue `issue_number` of the prescription `compact_id`: the ID itself
+/// for issue 1, `ID/n` for a later issue of a repeat-dispensing prescription.
+pub fn issue_key(compact_id: &str, issue_number: i32) -> String {
+    if issue_number <= 1 {
+        compact_id.to_owned()
+    } else {
+        format!("{compact_id}/{issue_number}")
+    }
 }
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
@@ -85,12 +106,17 @@ pub fn insert(conn: &mut DbConnection, row: &Row, item_rows: &[ItemRow]) -> Resu
     Ok(())
 }
 
+/// The current issue of the prescription `short_id` (compact): the latest issue that is no
+/// longer a future instance (9000). For anything but repeat dispensing, its only row.
 pub fn find_by_short_id(
     conn: &mut DbConnection,
     short_id: &str,
     lock: Lock,
 ) -> Result<Option<Row>, AppError> {
-    let query = prescriptions::table.filter(prescriptions::short_id.eq(short_id));
+    let query = prescriptions::table
+        .filter(prescriptions::prescription_id.eq(short_id))
+        .filter(prescriptions::status.ne(Code(Status::RepeatDispenseFutureInstance)))
+        .order(prescriptions::issue_number.desc());
     Ok(match conn {
         DbConnection::Postgresql(pg) if lock == Lock::ForUpdate => query
             .select(Row::as_select())
@@ -99,6 +125,133 @@ pub fn find_by_short_id(
             .optional()?,
         other => query.select(Row::as_select()).first(other).optional()?,
     })
+}
+
+/// Issue `issue_number` of the prescription `short_id` (compact).
+pub fn find_issue(
+    conn: &mut DbConnection,
+    short_id: &str,
+    issue_number: i32,
+    lock: Lock,
+) -> Result<Option<Row>, AppError> {
+    let query =
+        prescriptions::table.filter(prescriptions::short_id.eq(issue_key(short_id, issue_number)));
+    Ok(match conn {
+        DbConnection::Postgresql(pg) if lock == Lock::ForUpdate => query
+            .select(Row::as_select())
+            .for_update()
+            .first(pg)
+            .optional()?,
+        other => query.select(Row::as_select()).first(other).optional()?,
+    })
+}
+
+/// The latest issue of the prescription `short_id` (compact) that `org` dispenses or dispensed.
+pub fn find_held_issue(
+    conn: &mut DbConnection,
+    short_id: &str,
+    org: &str,
+    lock: Lock,
+) -> Result<Option<Row>, AppError> {
+    let query = prescriptions::table
+        .filter(prescriptions::prescription_id.eq(short_id))
+        .filter(prescriptions::dispenser.eq(org))
+        .order(prescriptions::issue_number.desc());
+    Ok(match conn {
+        DbConnection::Postgresql(pg) if lock == Lock::ForUpdate => query
+            .select(Row::as_select())
+            .for_update()
+            .first(pg)
+            .optional()?,
+        other => query.select(Row::as_select()).first(other).optional()?,
+    })
+}
+
+/// Every issue of the prescription `short_id` (compact), issue 1 first.
+pub fn issues_of(conn: &mut DbConnection, short_id: &str) -> Result<Vec<Row>, AppError> {
+    Ok(prescriptions::table
+        .filter(prescriptions::prescription_id.eq(short_id))
+        .order(prescriptions::issue_number.asc())
+        .select(Row::as_select())
+        .load(conn)?)
+}
+
+/// How many prescriptions name `authorisation` (compact) as their repeat authorisation.
+pub fn count_authorised(conn: &mut DbConnection, authorisation: &str) -> Result<i64, AppError> {
+    Ok(prescriptions::table
+        .filter(prescriptions::authorisation.eq(authorisation))
+        .count()
+        .get_result(conn)?)
+}
+
+/// Up to `limit` waiting issues (0000, 9001) whose `ready_at` has come; locked as in
+/// [`lock_nominated`].
+pub fn lock_ready(
+    conn: &mut DbConnection,
+    at: NaiveDateTime,
+    limit: i64,
+) -> Result<Vec<Row>, AppError> {
+    let waiting = [
+        Code(Status::AwaitingReleaseReady),
+        Code(Status::FutureDated),
+    ];
+    let query = prescriptions::table
+        .filter(prescriptions::status.eq_any(waiting))
+        .filter(prescriptions::ready_at.le(at))
+        .limit(limit);
+    Ok(match conn {
+        DbConnection::Postgresql(pg) => query
+            .select(Row::as_select())
+            .for_update()
+            .skip_locked()
+            .load(pg)?,
+        other => query.select(Row::as_select()).load(other)?,
+    })
+}
+
+/// Up to `limit` prescriptions in one of `statuses` last changed at or before `before`; locked
+/// as in [`lock_nominated`].
+pub fn lock_settled(
+    conn: &mut DbConnection,
+    statuses: &[Status],
+    before: NaiveDateTime,
+    limit: i64,
+) -> Result<Vec<Row>, AppError> {
+    let codes: Vec<Code<Status>> = statuses.iter().copied().map(Code).collect();
+    let query = prescriptions::table
+        .filter(prescriptions::status.eq_any(codes))
+        .filter(prescriptions::updated_at.le(before))
+        .limit(limit);
+    Ok(match conn {
+        DbConnection::Postgresql(pg) => query
+            .select(Row::as_select())
+            .for_update()
+            .skip_locked()
+            .load(pg)?,
+        other => query.select(Row::as_select()).load(other)?,
+    })
+}
+
+/// Deletes a prescription row and everything that refers to it (its items, notifications and
+/// holders); the audit log is left as it is (its chain must stay verifiable).
+pub fn purge(conn: &mut DbConnection, prescription_uuid: &str) -> Result<(), AppError> {
+    diesel::delete(
+        prescription_holders::table
+            .filter(prescription_holders::prescription_uuid.eq(prescription_uuid)),
+    )
+    .execute(conn)?;
+    diesel::delete(
+        dispense_notifications::table
+            .filter(dispense_notifications::prescription_uuid.eq(prescription_uuid)),
+    )
+    .execute(conn)?;
+    diesel::delete(items::table.filter(items::prescription_uuid.eq(prescription_uuid)))
+        .execute(conn)?;
+    diesel::delete(claims::table.filter(claims::prescription_uuid.eq(prescription_uuid)))
+        .execute(conn)?;
+    diesel::delete(prescriptions::table.filter(prescriptions::uuid.eq(prescription_uuid)))
+        .execute(conn)?;
+    Ok(())
 }
 
 /// A prescription's items, in line order.
@@ -144,17 +297,28 @@ pub fn update_if_version(
     Ok(true)
 }
 
-/// Up to `limit` prescriptions nominated to `org` and waiting, oldest first. On PostgreSQL the
-/// batch is locked up front; rows another instance is releasing are skipped, not waited for.
+/// Up to `limit` prescriptions nominated to `org` and waiting (To Be Dispensed, or a waiting
+/// issue whose `ready_at` has come), oldest first. On PostgreSQL the batch is locked up front;
+/// rows another instance is releasing are skipped, not waited for.
 pub fn lock_nominated(
     conn: &mut DbConnection,
     org: &str,
     at: NaiveDateTime,
     limit: usize,
 ) -> Result<Vec<Row>, AppError> {
+    let waiting = [
+        Code(Status::AwaitingReleaseReady),
+        Code(Status::FutureDated),
+    ];
     let query = prescriptions::table
         .filter(prescriptions::nominated_pharmacy.eq(org))
-        .filter(prescriptions::status.eq(Code(Status::ToBeDispensed)))
+        .filter(
+            prescriptions::status
+                .eq(Code(Status::ToBeDispensed))
+                .or(prescriptions::status
+                    .eq_any(waiting)
+                    .and(prescriptions::ready_at.le(at))),
+        )
         .filter(prescriptions::expires_at.gt(at))
         .order(prescriptions::created_at.asc())
         .limit(i64::try_from(limit).unwrap_or(i64::MAX));

@@ -33,6 +33,11 @@ diesel::table! {
         token -> Text,
         version -> BigInt,
         updated_at -> Timestamp,
+        prescription_id -> Text,
+        days_supply -> Nullable<Integer>,
+        start_date -> Nullable<Date>,
+        ready_at -> Nullable<Timestamp>,
+        authorisation -> Nullable<Text>,
     }
 }
 

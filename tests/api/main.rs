@@ -23,6 +23,7 @@ mod lifecycle;
 mod operations;
 mod overload;
 mod prescriber_signatures;
+mod repeats;
 mod search;
 mod signing;
 mod supplies;

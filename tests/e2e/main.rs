@@ -10,6 +10,7 @@ mod forged;
 mod handed_over;
 mod outbox;
 mod prescriber;
+mod repeat_dispensing;
 mod serial;
 mod signatures;
 mod wedge;

@@ -9,6 +9,7 @@
 mod instance;
 mod pg;
 
+mod housekeeping;
 mod multi_instance;
 mod readiness;
 mod replica;
