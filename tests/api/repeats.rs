@@ -120,7 +120,7 @@ async fn repeat_dispensing_issues_follow_one_another_by_the_eps_rule() {
         .post(
             &format!("/api/v1/prescriptions/{id}/claim"),
             &app.pharmacist(),
-            &json!({}),
+            &claim_nothing_supplied(),
         )
         .await;
     assert_eq!(status, StatusCode::OK, "{claimed}");
