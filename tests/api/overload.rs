@@ -177,7 +177,7 @@ async fn past_max_in_flight_requests_are_shed_with_503_retry_after_and_recover()
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_full_write_queue_sheds_writes_instead_of_queueing_without_bound() {
     let app = TestApp::builder()
-        .flags(["--write-queue", "2"])
+        .flags(["--write-queue", "4"])
         .spawn()
         .await;
     if app.store.backend() != Backend::Sqlite {
@@ -186,20 +186,22 @@ async fn a_full_write_queue_sheds_writes_instead_of_queueing_without_bound() {
     }
     let held = hold_store(&app).await;
     let mut answers = flood_creates(&app, 30);
-    // The writer is busy holding the store: at most two writes wait in its queue (fewer when the
-    // expiry sweep queued one meanwhile), the rest are refused at once.
-    let shed = collect(&mut answers, 28).await;
+    // The writer is busy holding the store: at most four writes wait in its queue, the rest are
+    // refused at once. Up to three of the four may be the service's own start-up writes (the
+    // expiry sweep, the idempotency pruning, the first audit checkpoint), so at least one create
+    // waits.
+    let shed = collect(&mut answers, 26).await;
     for answer in &shed {
         assert_shed(answer, "overloaded");
     }
     assert!(
         app.metric("prescrypt_shed_total{reason=\"write-queue\"}")
             .await
-            >= 28.0
+            >= 26.0
     );
     held.release().await;
     let mut created = 0;
-    for answer in collect(&mut answers, 2).await {
+    for answer in collect(&mut answers, 4).await {
         if answer.status == StatusCode::CREATED {
             assert!(in_store(&app, answer.body["id"].as_str().unwrap()).is_some());
             created += 1;
