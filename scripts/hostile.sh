@@ -25,8 +25,11 @@ target_dir="$(cargo metadata --format-version 1 --no-deps | python3 -c 'import j
 
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
+# Copies, so that another build in the same target directory cannot swap them mid-run.
+mkdir "$work/bin"
+cp "$target_dir/release/prescrypt" "$target_dir/release/rx-barcode" "$work/bin/"
 
-HOSTILE_BIN="$target_dir/release" HOSTILE_WORK="$work" SLOW_SECONDS="${SLOW_SECONDS:-33}" \
+HOSTILE_BIN="$work/bin" HOSTILE_WORK="$work" SLOW_SECONDS="${SLOW_SECONDS:-33}" \
     python3 - <<'PYTHON'
 import os, socket, struct, subprocess, sys, threading, time, urllib.request, urllib.error, zlib, json
 
@@ -56,7 +59,7 @@ def run_measured(argv, timeout):
     else:
         outcome = f"exit {os.WEXITSTATUS(status)}"
     tail = err.decode(errors="replace").strip().splitlines()[-1:] or [""]
-    return seconds, usage.ru_maxrss, outcome, tail[0][:110]
+    return seconds, usage.ru_maxrss, outcome, tail[0]
 
 
 def png(width, height):
@@ -85,7 +88,7 @@ def png_bombs():
         try:
             tail = json.loads(tail).get("error") or f"{len(json.loads(tail)['codes'])} codes"
         except ValueError:
-            pass
+            tail = tail[:110]
         print(f"| {width}×{height} | {os.path.getsize(path)} B | {seconds:.2f} s | {mib(peak)} | {outcome}: {tail} |")
 
 
