@@ -86,6 +86,15 @@ pub struct ServeConfig {
     /// How long a request waits for a database connection before answering 503, e.g. `5s`.
     #[arg(long, env = "PRESCRYPT_DB_TIMEOUT", default_value = "5s", value_parser = parse_interval)]
     pub db_timeout: Duration,
+    /// Serve `/metrics` (Prometheus) on this address, a listener of its own, e.g.
+    /// `127.0.0.1:9464`; port 0 picks a free port (printed on stdout). Without it there is no
+    /// `/metrics`: the API listener never serves it.
+    #[arg(long, env = "PRESCRYPT_METRICS_LISTEN")]
+    pub metrics_listen: Option<String>,
+    /// Most token renders (`token.pdf|png|svg`) at once; the others wait for a turn (within
+    /// `--request-timeout`). Each render of a 2400 dpi PNG holds about 55 MB.
+    #[arg(long, env = "PRESCRYPT_MAX_RENDERS", default_value_t = 2, value_parser = clap::value_parser!(u16).range(1..))]
+    pub max_renders: u16,
     #[command(flatten)]
     pub guard: GuardArgs,
     #[command(flatten)]
@@ -118,13 +127,22 @@ impl ServeConfig {
 #[derive(Debug, Clone, clap::Args)]
 pub struct GuardArgs {
     /// Most requests handled at once; past it a request is answered 503 + Retry-After at once
-    /// (`/healthz`, `/readyz` and `/metrics` are exempt).
+    /// (`/healthz` and `/readyz` are exempt).
     #[arg(long, env = "PRESCRYPT_MAX_IN_FLIGHT", default_value_t = 256)]
     pub max_in_flight: usize,
     /// Most writes waiting for the SQLite writer thread; past it a write is answered 503.
     #[arg(long, env = "PRESCRYPT_WRITE_QUEUE", default_value_t = 1024)]
     pub write_queue: usize,
-    /// Longest a request may take (body included) before it is answered 503 `timeout`.
+    /// The share of `--max-in-flight` one organisation may hold, from 0 (exclusive) to 1, e.g.
+    /// `0.25` (at least one request); past it that organisation's requests get 503 while others
+    /// still get through. Requests without a valid bearer token share one such allowance.
+    #[arg(long, env = "PRESCRYPT_MAX_IN_FLIGHT_SHARE", default_value = "0.25", value_parser = parse_share)]
+    pub max_in_flight_share: f64,
+    /// How long a client has to send the request body once its head is read (else 408
+    /// `body-timeout`). A body is read before the request takes one of `--max-in-flight`.
+    #[arg(long, env = "PRESCRYPT_BODY_TIMEOUT", default_value = "5s", value_parser = parse_interval)]
+    pub body_timeout: Duration,
+    /// Longest a request may take once its body is read before it is answered 503 `timeout`.
     #[arg(long, env = "PRESCRYPT_REQUEST_TIMEOUT", default_value = "30s", value_parser = parse_interval)]
     pub request_timeout: Duration,
     /// How long a client has to send the request head once connected (else 408).
@@ -139,12 +157,14 @@ pub struct GuardArgs {
     /// Most connections waiting to be accepted (listen backlog).
     #[arg(long, env = "PRESCRYPT_BACKLOG", default_value_t = 1024)]
     pub backlog: u32,
-    /// Failed lookups (unknown or invalid prescription ID or token) one organisation may make per
-    /// `--throttle-window` before its lookups get 429; 0 turns the per-organisation limit off.
+    /// Failed lookups (unknown or invalid prescription ID or token, refusals) one organisation
+    /// may make per `--throttle-window` before its lookups get 429; 0 turns this limit off.
+    /// Authenticated callers are counted by organisation only, never by address.
     #[arg(long, env = "PRESCRYPT_THROTTLE_ORG_FAILURES", default_value_t = 30)]
     pub throttle_org_failures: u32,
-    /// The same per client address; 0 turns it off. Behind a reverse proxy every client has the
-    /// proxy's address unless `--trust-forwarded-for` is set.
+    /// Lookups without a valid bearer token (401) one client address may make per window;
+    /// 0 turns it off. Behind a reverse proxy every client has the proxy's address unless
+    /// `--trust-forwarded-for` is set.
     #[arg(long, env = "PRESCRYPT_THROTTLE_ADDR_FAILURES", default_value_t = 100)]
     pub throttle_addr_failures: u32,
     /// The window of the failure limits, e.g. `60s`.
@@ -154,6 +174,26 @@ pub struct GuardArgs {
     /// overwrites them; otherwise clients choose their own address).
     #[arg(long, env = "PRESCRYPT_TRUST_FORWARDED_FOR")]
     pub trust_forwarded_for: bool,
+}
+
+fn parse_share(text: &str) -> Result<f64, String> {
+    text.parse::<f64>()
+        .ok()
+        .filter(|share| *share > 0.0 && *share <= 1.0)
+        .ok_or_else(|| format!("a share above 0 and at most 1: {text}"))
+}
+
+impl GuardArgs {
+    /// The most requests one organisation may have in flight at once.
+    pub fn max_in_flight_per_org(&self) -> usize {
+        #[allow(
+            clippy::cast_possible_truncation,
+            clippy::cast_sign_loss,
+            clippy::cast_precision_loss
+        )]
+        let share = (self.max_in_flight as f64 * self.max_in_flight_share).floor() as usize;
+        share.clamp(1, self.max_in_flight.max(1))
+    }
 }
 
 /// Where checkpoints are written.

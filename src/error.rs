@@ -64,6 +64,8 @@ pub enum AppError {
         "the request took longer than {seconds} s; it may or may not have taken effect, retry with the same Idempotency-Key"
     )]
     Timeout { seconds: u64 },
+    #[error("the request body did not arrive within {seconds} s")]
+    BodyTimeout { seconds: u64 },
     #[error("too many failed lookups; retry after {retry_after} s")]
     TooManyRequests { retry_after: u64 },
     #[error("internal error")]
@@ -127,6 +129,7 @@ impl AppError {
             Self::Unavailable(_) => "unavailable",
             Self::Overloaded => "overloaded",
             Self::Timeout { .. } => "timeout",
+            Self::BodyTimeout { .. } => "body-timeout",
             Self::TooManyRequests { .. } => "too-many-requests",
             Self::Internal(_) => "internal",
         }
@@ -151,7 +154,7 @@ impl AppError {
             Self::IdempotencyKeyRequired => "Idempotency-Key required",
             Self::IdempotencyKeyReused => "Idempotency-Key reused",
             Self::Unavailable(_) | Self::Overloaded => "Service unavailable",
-            Self::Timeout { .. } => "Request timeout",
+            Self::Timeout { .. } | Self::BodyTimeout { .. } => "Request timeout",
             Self::TooManyRequests { .. } => "Too many requests",
             Self::Internal(_) => "Internal error",
         }
@@ -220,6 +223,7 @@ impl ResponseError for AppError {
                 StatusCode::SERVICE_UNAVAILABLE
             }
             Self::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
+            Self::BodyTimeout { .. } => StatusCode::REQUEST_TIMEOUT,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }

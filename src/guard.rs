@@ -1,14 +1,20 @@
 //! The service's guards against overload and abuse, as actix middleware: the first two around
 //! the whole app (`startup`), the throttle and the refusal audit around routes (`api::routes`):
 //!
-//! - [`shed`]: at most `--max-in-flight` requests are handled at once; the rest are answered at
-//!   once with 503 `overloaded` + `Retry-After` instead of queueing (health, readiness and metrics
-//!   are exempt). The SQLite writer queue is bounded too (`--write-queue`, see `store`).
-//! - [`time_limit`]: a request that takes longer than `--request-timeout` gets 503 `timeout`.
-//! - [`throttle`]: failed lookups by prescription ID or token (404, invalid ID, invalid token) are
-//!   counted per organisation and per client address with a GCRA limiter (`governor`); past
-//!   the limit, every lookup of that key gets 429 `too-many-requests` + `Retry-After`, is counted
-//!   in `prescrypt_throttled_total{scope}` and audited once per onset per key per window.
+//! - [`read_body`]: the body is read whole (at most the body limit) within `--body-timeout`
+//!   (else 408 `body-timeout`) before the request takes a slot, so slow senders hold none.
+//! - [`shed`]: at most `--max-in-flight` requests are handled at once, and one organisation
+//!   holds at most its `--max-in-flight-share` of them; the rest are answered at once with 503
+//!   `overloaded` + `Retry-After` instead of queueing (health and readiness are exempt). The
+//!   SQLite writer queue is bounded too (`--write-queue`, see `store`).
+//! - [`time_limit`]: a request that takes longer than `--request-timeout` once its body is read
+//!   gets 503 `timeout`.
+//! - [`throttle`]: failed lookups by prescription ID or token (404, invalid ID, invalid token,
+//!   403, 409) are counted per organisation of an authenticated caller, and per client address
+//!   for callers without a valid bearer token (401), with a GCRA limiter (`governor`); past the
+//!   limit, every lookup of that key gets 429 `too-many-requests` + `Retry-After`, is counted in
+//!   `prescrypt_throttled_total{scope}` and audited (authenticated callers) once per onset per
+//!   key per window.
 //! - [`audit_refusals`]: refused accesses by a known caller are audited too.
 //! - [`security_headers`] and [`QuietRootSpan`] (request spans without request data).
 //!
@@ -34,6 +40,8 @@ use tokio::sync::Semaphore;
 use tracing::Span;
 use tracing_actix_web::{RequestId, RootSpanBuilder};
 
+use prescrypt_contract::limits::BODY_LIMIT;
+
 use crate::auth::Principal;
 use crate::clock::Clock;
 use crate::config::GuardArgs;
@@ -44,6 +52,11 @@ use crate::store::Store;
 #[derive(Debug)]
 pub struct Guard {
     in_flight: Arc<Semaphore>,
+    /// Requests in flight per organisation (`""`: callers without a valid bearer token); an
+    /// entry is removed when its count returns to zero.
+    in_flight_by_org: Arc<Mutex<HashMap<String, usize>>>,
+    max_in_flight_per_org: usize,
+    body_timeout: Duration,
     request_timeout: Duration,
     throttle: Throttle,
 }
@@ -52,15 +65,19 @@ impl Guard {
     /// The guards' state, as the `App` data the middleware reads.
     pub fn new(args: &GuardArgs, store: Store, clock: Clock) -> web::Data<Self> {
         // Registered at zero so dashboards see the series before the first event.
-        for reason in ["in-flight", "write-queue"] {
+        for reason in ["in-flight", "org-share", "write-queue"] {
             metrics::counter!("prescrypt_shed_total", "reason" => reason).increment(0);
         }
         for scope in [Scope::Org, Scope::Addr] {
             metrics::counter!("prescrypt_throttled_total", "scope" => scope.as_str()).increment(0);
         }
         metrics::counter!("prescrypt_request_timeouts_total").increment(0);
+        metrics::counter!("prescrypt_body_timeouts_total").increment(0);
         web::Data::new(Self {
             in_flight: Arc::new(Semaphore::new(args.max_in_flight.max(1))),
+            in_flight_by_org: Arc::new(Mutex::new(HashMap::new())),
+            max_in_flight_per_org: args.max_in_flight_per_org(),
+            body_timeout: args.body_timeout,
             request_timeout: args.request_timeout,
             throttle: Throttle::new(args, store, clock),
         })
@@ -74,10 +91,60 @@ fn refuse<B>(req: ServiceRequest, error: AppError) -> ServiceResponse<EitherBody
 }
 
 pub fn exempt_from_shedding(path: &str) -> bool {
-    matches!(path, "/healthz" | "/readyz" | "/metrics")
+    matches!(path, "/healthz" | "/readyz")
 }
 
-/// Sheds load past `--max-in-flight` with 503 `overloaded` + `Retry-After: 1`.
+/// One request's place among those in flight: a slot of `--max-in-flight` and one of its
+/// organisation's share, both given back when it is dropped.
+struct InFlight {
+    _slot: tokio::sync::OwnedSemaphorePermit,
+    by_org: Arc<Mutex<HashMap<String, usize>>>,
+    org: String,
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        let mut by_org = self
+            .by_org
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(count) = by_org.get_mut(&self.org) {
+            *count -= 1;
+            if *count == 0 {
+                by_org.remove(&self.org);
+            }
+        }
+    }
+}
+
+impl Guard {
+    /// A slot for a request of `org`, unless every slot is taken or `org` holds its share.
+    fn admit(&self, org: String) -> Result<InFlight, &'static str> {
+        let mut by_org = self
+            .in_flight_by_org
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let slot = self
+            .in_flight
+            .clone()
+            .try_acquire_owned()
+            .map_err(|_| "in-flight")?;
+        let count = by_org.get(&org).copied().unwrap_or(0);
+        if count >= self.max_in_flight_per_org {
+            return Err("org-share");
+        }
+        by_org.insert(org.clone(), count + 1);
+        Ok(InFlight {
+            _slot: slot,
+            by_org: self.in_flight_by_org.clone(),
+            org,
+        })
+    }
+}
+
+/// Sheds load with 503 `overloaded` + `Retry-After: 1` past `--max-in-flight`, or past the
+/// caller's organisation's share of it (`--max-in-flight-share`). Runs after [`read_body`], so
+/// a slow body holds no slot.
 pub async fn shed<B: MessageBody>(
     guard: web::Data<Guard>,
     req: ServiceRequest,
@@ -86,14 +153,60 @@ pub async fn shed<B: MessageBody>(
     if exempt_from_shedding(req.path()) {
         return Ok(next.call(req).await?.map_into_left_body());
     }
-    let Ok(_permit) = guard.in_flight.clone().try_acquire_owned() else {
-        metrics::counter!("prescrypt_shed_total", "reason" => "in-flight").increment(1);
-        return Ok(refuse(req, AppError::Overloaded));
+    // The bearer token is verified once per request: the result is kept for the handler.
+    let org = crate::auth::authenticate(req.request())
+        .map(|who| who.org)
+        .unwrap_or_default();
+    let _in_flight = match guard.admit(org) {
+        Ok(in_flight) => in_flight,
+        Err(reason) => {
+            metrics::counter!("prescrypt_shed_total", "reason" => reason).increment(1);
+            return Ok(refuse(req, AppError::Overloaded));
+        }
     };
     Ok(next.call(req).await?.map_into_left_body())
 }
 
-/// Answers 503 `timeout` when a request (reading its body included) takes too long. The work
+/// Reads the whole request body (at most the body limit) within `--body-timeout`, before the
+/// request takes a slot in [`shed`]: a client that sends its body slowly costs a connection
+/// and at most the body limit of memory, never a slot. Too slow: 408 `body-timeout` (the
+/// connection is closed, the rest of the body unread); too large: 413 `payload-too-large`.
+pub async fn read_body<B: MessageBody>(
+    guard: web::Data<Guard>,
+    mut req: ServiceRequest,
+    next: Next<B>,
+) -> GuardResponse<B> {
+    let declared = req
+        .headers()
+        .get(actix_web::http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok());
+    if declared.is_some_and(|length| length > BODY_LIMIT) {
+        return Ok(refuse(req, AppError::PayloadTooLarge { limit: BODY_LIMIT }));
+    }
+    let stream = actix_web::body::BodyStream::new(req.take_payload());
+    let read = tokio::time::timeout(
+        guard.body_timeout,
+        actix_web::body::to_bytes_limited(stream, BODY_LIMIT),
+    )
+    .await;
+    let body = match read {
+        Ok(Ok(Ok(body))) => body,
+        Ok(Ok(Err(error))) => return Err(actix_web::error::ErrorBadRequest(error)),
+        Ok(Err(_too_large)) => {
+            return Ok(refuse(req, AppError::PayloadTooLarge { limit: BODY_LIMIT }));
+        }
+        Err(_elapsed) => {
+            metrics::counter!("prescrypt_body_timeouts_total").increment(1);
+            let seconds = guard.body_timeout.as_secs().max(1);
+            return Ok(refuse(req, AppError::BodyTimeout { seconds }));
+        }
+    };
+    req.set_payload(actix_web::dev::Payload::from(body));
+    Ok(next.call(req).await?.map_into_left_body())
+}
+
+/// Answers 503 `timeout` when a request takes too long once its body is read. The work
 /// may still complete (a queued write commits), which the problem detail says.
 ///
 /// The answer is an `Err` rendered by actix (a middleware cannot keep the request to build a
@@ -187,15 +300,18 @@ impl Throttle {
         self.org.is_some() || self.addr.is_some()
     }
 
-    fn keys(&self, org: &str, addr: Option<IpAddr>) -> Vec<(Scope, String)> {
-        let mut keys = Vec::with_capacity(2);
-        if self.org.is_some() {
-            keys.push((Scope::Org, org.to_owned()));
+    /// The key a caller's failures count against: its organisation when it is authenticated
+    /// (so organisations sharing an address, behind one NAT or gateway, never lock each other
+    /// out), its address when it is not (it names no organisation).
+    fn key(&self, who: Option<&Principal>, addr: Option<IpAddr>) -> Option<(Scope, String)> {
+        match who {
+            Some(who) => self.org.as_ref().map(|_| (Scope::Org, who.org.clone())),
+            None => self
+                .addr
+                .as_ref()
+                .and(addr)
+                .map(|addr| (Scope::Addr, addr.to_string())),
         }
-        if let (Some(_), Some(addr)) = (&self.addr, addr) {
-            keys.push((Scope::Addr, addr.to_string()));
-        }
-        keys
     }
 
     fn limiter(&self, scope: Scope) -> Option<&DefaultKeyedRateLimiter<String>> {
@@ -340,6 +456,11 @@ fn is_failed_lookup<B>(response: &ServiceResponse<B>) -> bool {
     )
 }
 
+/// Whether a lookup by a caller without a valid bearer token failed: it was refused 401.
+fn is_unauthenticated<B>(response: &ServiceResponse<B>) -> bool {
+    response.status() == StatusCode::UNAUTHORIZED
+}
+
 /// The brute-force throttle (see the module docs), wrapped around the lookup routes only (the
 /// route table in `api::routes` marks them). Inside it, [`audit_refusals`] has already audited
 /// the failure that crosses the limit when it is answered 429 here.
@@ -352,31 +473,39 @@ pub async fn throttle<B: MessageBody>(
     if !throttle.enabled() {
         return Ok(next.call(req).await?.map_into_left_body());
     }
-    // Unauthenticated requests fail in the handler and are not lookups of anything.
-    let Ok(who) = crate::auth::authenticate(req.request()) else {
+    let who = crate::auth::authenticate(req.request()).ok();
+    let Some(key) = throttle.key(who.as_ref(), throttle.client_addr(&req)) else {
         return Ok(next.call(req).await?.map_into_left_body());
     };
-    let keys = throttle.keys(&who.org, throttle.client_addr(&req));
+    let keys = [key];
     if let Some((scope, retry_after)) = throttle.blocked(&keys) {
         metrics::counter!("prescrypt_throttled_total", "scope" => scope.as_str()).increment(1);
         return Ok(refuse(req, AppError::TooManyRequests { retry_after }));
     }
     let response = next.call(req).await?;
-    if !is_failed_lookup(&response) {
+    let failed = match who {
+        Some(_) => is_failed_lookup(&response),
+        None => is_unauthenticated(&response),
+    };
+    if !failed {
         return Ok(response.map_into_left_body());
     }
-    let Some((scope, key, retry_after, audit)) = throttle.fail(&keys) else {
+    let Some((scope, key, retry_after, onset)) = throttle.fail(&keys) else {
         return Ok(response.map_into_left_body());
     };
     metrics::counter!("prescrypt_throttled_total", "scope" => scope.as_str()).increment(1);
-    if audit {
+    if onset {
         tracing::warn!(
             scope = scope.as_str(),
-            org = %who.org,
+            org = who.as_ref().map_or("", |who| who.org.as_str()),
             retry_after,
             "failed lookups over the limit; throttling"
         );
-        throttle.audit_onset(who, scope, key).await;
+        // A caller without a valid token names nobody: its onset is logged and counted, not
+        // audited.
+        if let Some(who) = who {
+            throttle.audit_onset(who, scope, key).await;
+        }
     }
     let request = response.request().clone();
     let refused = AppError::TooManyRequests { retry_after };

@@ -227,6 +227,9 @@ fn serve(config: &ServeConfig) -> anyhow::Result<()> {
         let app = startup::Application::build(config)?;
         let mut stdout = std::io::stdout().lock();
         writeln!(stdout, "listening on {}", app.address())?;
+        if let Some(metrics) = app.metrics_address() {
+            writeln!(stdout, "metrics on {metrics}")?;
+        }
         stdout.flush()?;
         drop(stdout);
         tracing::info!(address = app.address(), "serving");

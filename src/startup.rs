@@ -25,6 +25,8 @@ pub struct Application {
     port: u16,
     address: String,
     server: Server,
+    /// `--metrics-listen`: the metrics listener and its `http://host:port`.
+    metrics: Option<(Server, String)>,
     state: Arc<AppState>,
     sweep_interval: std::time::Duration,
     housekeeping: prescriptions::Housekeeping,
@@ -77,6 +79,7 @@ impl Application {
             },
             prepared_ttl: chrono::Duration::from_std(config.prepared_ttl)?,
             clock: Clock::default(),
+            renders: Arc::new(tokio::sync::Semaphore::new(usize::from(config.max_renders))),
             dev: config.dev,
             claim_window: chrono::Duration::from_std(config.claim_window)?,
         });
@@ -84,12 +87,14 @@ impl Application {
         let guard = Guard::new(&config.guard, state.store.clone(), state.clock.clone());
         let mut server = HttpServer::new(move || {
             // The last `wrap` is the outermost: headers on every response, then the span, then
-            // shedding before anything else is spent on a request. The throttle and the refusal
-            // audit wrap the routes themselves (`api::routes`).
+            // the body (read before the request takes a slot), then shedding before anything
+            // else is spent on a request. The throttle and the refusal audit wrap the routes
+            // themselves (`api::routes`).
             App::new()
                 .app_data(guard.clone())
                 .wrap(from_fn(guard::time_limit))
                 .wrap(from_fn(guard::shed))
+                .wrap(from_fn(guard::read_body))
                 .wrap(TracingLogger::<QuietRootSpan>::new())
                 .wrap(from_fn(guard::security_headers))
                 .configure(crate::console::configure)
@@ -109,10 +114,15 @@ impl Application {
             .addrs()
             .first()
             .ok_or_else(|| anyhow::anyhow!("{} names no address", config.bind))?;
+        let metrics = match &config.metrics_listen {
+            Some(listen) => Some(metrics_server(listen, state.clone())?),
+            None => None,
+        };
         Ok(Self {
             port: local.port(),
             address: format!("http://{local}"),
             server: server.run(),
+            metrics,
             state,
             sweep_interval: config.sweep_interval,
             housekeeping: prescriptions::Housekeeping {
@@ -135,6 +145,11 @@ impl Application {
     /// `http://host:port`.
     pub fn address(&self) -> &str {
         &self.address
+    }
+
+    /// `http://host:port` of the metrics listener (`--metrics-listen`), if there is one.
+    pub fn metrics_address(&self) -> Option<&str> {
+        self.metrics.as_ref().map(|(_, address)| address.as_str())
     }
 
     /// Stops the server (its workers, and with them the store's connections) when told to;
@@ -173,11 +188,19 @@ impl Application {
         let refresh = self.issuer_keys.map(|(source, issuer, interval)| {
             tokio::spawn(source.refresh_periodically(self.state.auth.clone(), issuer, interval))
         });
+        let metrics = self.metrics.map(|(server, _)| {
+            let handle = server.handle();
+            (handle, tokio::spawn(server))
+        });
         let result = self.server.await;
         sweep.abort();
         checkpoints.abort();
         if let Some(refresh) = refresh {
             refresh.abort();
+        }
+        if let Some((handle, served)) = metrics {
+            handle.stop(true).await;
+            let _stopped = served.await;
         }
         result
     }
@@ -214,6 +237,24 @@ pub async fn run_housekeeping(store: &Store, clock: &Clock, policy: prescription
         metrics::counter!("prescrypt_housekeeping_runs_total", "job" => name, "outcome" => result)
             .increment(1);
     }
+}
+
+/// The metrics listener: `GET /metrics` only, one worker, apart from the API's slots and
+/// connections (a scrape is never shed, and API clients never reach it).
+fn metrics_server(listen: &str, state: Arc<AppState>) -> anyhow::Result<(Server, String)> {
+    let server = HttpServer::new(move || {
+        App::new()
+            .wrap(from_fn(guard::security_headers))
+            .configure(api::routes::configure_metrics(state.clone()))
+    })
+    .workers(1)
+    .max_connections(64)
+    .bind(listen)?;
+    let local = *server
+        .addrs()
+        .first()
+        .ok_or_else(|| anyhow::anyhow!("{listen} names no address"))?;
+    Ok((server.run(), format!("http://{local}")))
 }
 
 /// Signs a checkpoint every `interval` (the first at once) until the task is aborted.

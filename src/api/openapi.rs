@@ -210,7 +210,7 @@ pub fn document(endpoints: &[Endpoint]) -> utoipa::openapi::OpenApi {
 }
 
 /// Adds the guards' answers to the OpenAPI document: 503 (`overloaded`, `timeout`,
-/// `unavailable`) on every route but `/healthz` and `/metrics`, 429 on the lookup routes, both
+/// `unavailable`) on every route but `/healthz`, 429 on the lookup routes, both
 /// with `Retry-After`.
 fn document_guard_responses(doc: &mut utoipa::openapi::OpenApi, endpoints: &[Endpoint]) {
     use utoipa::openapi::schema::{ObjectBuilder, Type};

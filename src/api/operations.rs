@@ -1,4 +1,4 @@
-//! Operations: the signing keys, liveness, readiness, metrics.
+//! Operations: the signing keys, liveness, readiness, metrics (on the metrics listener).
 
 use actix_web::HttpResponse;
 use prescrypt_contract::Problem;
@@ -30,7 +30,8 @@ pub async fn readyz(state: State) -> Result<HttpResponse, AppError> {
     Ok(HttpResponse::Ok().content_type("text/plain").body("ready"))
 }
 
-#[utoipa::path(get, path = routes::METRICS, responses((status = 200, description = "Prometheus text format")), tag = "operations")]
+/// `GET /metrics` (Prometheus text format), served only on the metrics listener
+/// (`serve --metrics-listen`), so it is not in the API's OpenAPI document.
 pub async fn metrics_endpoint(state: State) -> Result<HttpResponse, AppError> {
     let counts = state.store.read(ops::count_by_status).await?;
     for (status, count) in counts {

@@ -151,6 +151,15 @@ pub async fn token_document(
     let dpi =
         Dpi::new(query.dpi.unwrap_or(600)).map_err(|e| AppError::field("dpi", e.to_string()))?;
     let id = ops::parse_id(&id)?;
+    // A render takes tens of MB at high resolutions: wait for a turn (bounded by
+    // `--request-timeout`) before anything is written, so a print that never happens is not
+    // audited as one.
+    let _turn = state
+        .renders
+        .clone()
+        .acquire_owned()
+        .await
+        .map_err(|e| AppError::Internal(e.to_string()))?;
     let clock = state.clock.clone();
     let sheet = state
         .store

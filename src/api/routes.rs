@@ -55,7 +55,6 @@ pub fn endpoints() -> Vec<Endpoint> {
         E::documented::<__path_jwks, _, _>(jwks),
         E::documented::<__path_healthz, _, _>(healthz),
         E::documented::<__path_readyz, _, _>(readyz),
-        E::documented::<__path_metrics_endpoint, _, _>(metrics_endpoint),
     ]
 }
 
@@ -154,6 +153,18 @@ fn mount(cfg: &mut web::ServiceConfig, endpoints: &[Endpoint]) {
             }
         }
         cfg.service(resource);
+    }
+}
+
+/// The metrics listener's one route (`serve --metrics-listen`): `GET /metrics`, never on the
+/// API listener.
+pub fn configure_metrics(state: Arc<AppState>) -> impl FnOnce(&mut web::ServiceConfig) {
+    move |cfg: &mut web::ServiceConfig| {
+        cfg.app_data(web::Data::new(state))
+            .route(routes::METRICS, web::get().to(operations::metrics_endpoint))
+            .default_service(web::to(|| async {
+                Err::<HttpResponse, _>(AppError::NotFound)
+            }));
     }
 }
 

@@ -24,6 +24,8 @@ pub struct AppState {
     pub prepared_ttl: chrono::Duration,
     /// THE clock: every time the service records or decides by is read from it.
     pub clock: Clock,
+    /// Turns to render a printable token (`--max-renders`): renders past it wait.
+    pub renders: Arc<tokio::sync::Semaphore>,
     /// `serve --dev`: the development endpoints (`/api/v1/dev/...`) are mounted.
     pub dev: bool,
     /// How long after a claim it may be amended (`--claim-window`).

@@ -223,8 +223,9 @@ const MATRIX: &[Row] = &[
           cells: [Blind(200), Blind(200), Blind(200), Blind(200), Blind(200), Blind(200), Blind(200), Blind(200), Blind(200), Blind(200)] },
     Row { call: "GET /readyz", body: None, given: HeldByHolder,
           cells: [Blind(200), Blind(200), Blind(200), Blind(200), Blind(200), Blind(200), Blind(200), Blind(200), Blind(200), Blind(200)] },
+    // Not on the API listener for anybody: only on the metrics listener (`--metrics-listen`).
     Row { call: "GET /metrics", body: None, given: HeldByHolder,
-          cells: [Blind(200), Blind(200), Blind(200), Blind(200), Blind(200), Blind(200), Blind(200), Blind(200), Blind(200), Blind(200)] },
+          cells: [Deny(404), Deny(404), Deny(404), Deny(404), Deny(404), Deny(404), Deny(404), Deny(404), Deny(404), Deny(404)] },
     // Prescriber keys: each prescriber enrols their own ({x}: a fresh public key) and revokes
     // their own ({kid}: a key prescriber A enrolled); the key set is for every signed-in role.
     Row { call: "POST /api/v1/prescriber-keys", body: Some(r#"{"jwk":{"kty":"OKP","crv":"Ed25519","x":"{x}"}}"#), given: NoPrescription,
@@ -567,7 +568,7 @@ fn problem_code(call: &str, status: u16) -> &'static str {
     match status {
         401 => "unauthenticated",
         403 => "forbidden",
-        404 if call.contains("/prescriber-keys/") => "not-found",
+        404 if call.contains("/prescriber-keys/") || call == "GET /metrics" => "not-found",
         404 => "prescription-not-found",
         409 => "held-by-another-dispenser",
         422 if call.ends_with("/prepare") => "unknown-prescriber-key",

@@ -282,3 +282,37 @@ async fn made_up_methods_do_not_grow_the_metric_labels() {
     assert!(!text.contains("BREW"), "{text}");
     assert!(text.contains("method=\"other\""), "{text}");
 }
+
+/// Issue 21 item 2: `/metrics` answered anyone on the API listener, without a token (and
+/// SECURITY.md's nginx example published it). It is served only on the metrics listener
+/// (`serve --metrics-listen`), which serves nothing else.
+#[tokio::test]
+async fn metrics_are_served_only_on_their_own_listener() {
+    let app = spawn_app().await;
+    for bearer in [None, Some(app.admin())] {
+        let mut request = app.client.get(app.url("/metrics"));
+        if let Some(bearer) = &bearer {
+            request = request.bearer_auth(bearer);
+        }
+        let response = request.send().await.unwrap();
+        assert_eq!(response.status(), StatusCode::NOT_FOUND);
+        let text = response.text().await.unwrap();
+        assert!(!text.contains("prescrypt_"), "{text}");
+    }
+    let metrics = app.metrics_address.clone().unwrap();
+    assert_ne!(metrics, app.address);
+    assert!(
+        app.metrics_text()
+            .await
+            .contains("prescrypt_http_requests_total")
+    );
+    for path in ["/api/v1/openapi.json", "/healthz", "/api/v1/prescriptions"] {
+        let response = app
+            .client
+            .get(format!("{metrics}{path}"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::NOT_FOUND, "{path}");
+    }
+}

@@ -30,8 +30,8 @@ pub(crate) const DEV_FLAG: &str = "--dev";
 
 /// Builds a [`TestApp`]: a temp dir, a fresh database (see [`crate::fresh_database_url`]), keys
 /// in the temp dir, and the defaults of `prescrypt serve` except for what tests need:
-/// port 0, two workers, `--dev`, and the brute-force throttle off (tests make many failed
-/// lookups).
+/// port 0, two workers, `--dev`, the metrics listener on another port 0, and the brute-force
+/// throttle off (tests make many failed lookups).
 #[derive(Debug)]
 pub struct TestAppBuilder {
     dir: TempDir,
@@ -89,6 +89,8 @@ impl TestAppBuilder {
             "0",
             "--throttle-addr-failures",
             "0",
+            "--metrics-listen",
+            "127.0.0.1:0",
             "--database-url",
             database_url.as_str(),
             "--keys-dir",
@@ -125,6 +127,7 @@ impl TestAppBuilder {
         let app = Application::build(&config)
             .unwrap_or_else(|e| panic!("the app builds from {config:?}: {e:#}"));
         let address = app.address().to_owned();
+        let metrics_address = app.metrics_address().map(str::to_owned);
         let store = app.store();
         let server = app.handle();
         tokio::spawn(app.run_until_stopped());
@@ -135,7 +138,8 @@ impl TestAppBuilder {
                     .pool_max_idle_per_host(64)
                     .build()
                     .expect("HTTP client"),
-            ),
+            )
+            .with_metrics(metrics_address),
             database_url: config.store.database_url,
             keys_dir: self.keys_dir,
             store,

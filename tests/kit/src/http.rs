@@ -8,6 +8,8 @@ use serde_json::Value;
 pub struct Endpoint {
     pub address: String,
     pub client: reqwest::Client,
+    /// The metrics listener's base address (`serve --metrics-listen`), if it has one.
+    pub metrics_address: Option<String>,
 }
 
 /// An answer: status, body (JSON, or the text as a JSON string) and whether the service said
@@ -24,7 +26,15 @@ impl Endpoint {
         Self {
             address: address.into(),
             client,
+            metrics_address: None,
         }
+    }
+
+    /// The same endpoint, whose `/metrics` is served at `address` (`serve --metrics-listen`).
+    #[must_use]
+    pub fn with_metrics(mut self, address: Option<String>) -> Self {
+        self.metrics_address = address;
+        self
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -98,11 +108,15 @@ impl Endpoint {
         response.json().await.expect("the OpenAPI document is JSON")
     }
 
-    /// The Prometheus text of `/metrics`.
+    /// The Prometheus text of `/metrics` on the metrics listener.
     pub async fn metrics_text(&self) -> String {
+        let address = self
+            .metrics_address
+            .as_deref()
+            .expect("a service started with --metrics-listen");
         let response = self
             .client
-            .get(self.url("/metrics"))
+            .get(format!("{address}/metrics"))
             .send()
             .await
             .expect("GET /metrics");

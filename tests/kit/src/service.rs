@@ -123,6 +123,7 @@ impl ServiceBuilder {
             flags: self.flags,
             env: self.env,
             url: String::new(),
+            metrics_url: None,
             child: None,
             stdout: Arc::default(),
             reader: None,
@@ -149,6 +150,8 @@ pub struct Service {
     _temp: Option<TempDir>,
     /// `http://127.0.0.1:PORT`, as the service printed it.
     pub url: String,
+    /// `http://127.0.0.1:PORT` of its metrics listener (the kit starts one on port 0).
+    pub metrics_url: Option<String>,
     /// How often it was started.
     pub starts: u32,
     bin: PathBuf,
@@ -202,6 +205,7 @@ impl Service {
                 .args(&self.global_flags)
                 .args(["serve", "--workers", "2", "--bind"])
                 .arg(format!("127.0.0.1:{}", self.port))
+                .args(["--metrics-listen", "127.0.0.1:0"])
                 .arg("--database-url")
                 .arg(&self.database_url)
                 .arg("--keys-dir")
@@ -228,6 +232,10 @@ impl Service {
                         assert_eq!(url, format!("http://127.0.0.1:{}", self.port));
                     }
                     self.url = url;
+                    self.metrics_url = first.recv_timeout(START_TIMEOUT).ok().and_then(|line| {
+                        line.strip_prefix("metrics on ")
+                            .map(|u| u.trim().to_owned())
+                    });
                     self.child = Some(child);
                     self.starts += 1;
                     return;
@@ -258,6 +266,11 @@ impl Service {
     pub fn restart(&mut self) {
         self.kill();
         self.launch();
+    }
+
+    /// The process id of the running service.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
     }
 
     pub fn database_url(&self) -> &str {
@@ -291,7 +304,7 @@ impl Service {
 
     /// Its HTTP endpoint, with a client that opens a fresh connection per request.
     pub fn endpoint(&self) -> Endpoint {
-        Endpoint::new(self.url.clone(), self.client.clone())
+        Endpoint::new(self.url.clone(), self.client.clone()).with_metrics(self.metrics_url.clone())
     }
 
     /// A bearer token from its development issuer.
