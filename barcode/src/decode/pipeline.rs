@@ -210,6 +210,8 @@ const SWEEP_DEGREES: [f32; 5] = [15.0, 30.0, 45.0, 60.0, 75.0];
 /// Candidate regions are found on a contrast map at most this many cells on its long side.
 const REGION_MAP_SIZE: u32 = 200;
 const MAX_REGIONS: usize = 6;
+/// The smallest block side (pixels) on which a contrast map can call an image evenly textured.
+const MIN_TEXTURE_BLOCK: u32 = 4;
 /// The rotation sweep over a whole image works on a copy of at most this many pixels.
 const SWEEP_MAX_PIXELS: u64 = 2_000_000;
 /// The largest canvas the pipeline works on. Larger images are box-averaged down to it first
@@ -278,6 +280,7 @@ impl Decoder {
             found: Vec::new(),
             crops: None,
             large_crops: Vec::new(),
+            uniform: false,
             levels: None,
             stripes: None,
             linear_evidence: None,
@@ -316,6 +319,8 @@ struct Run<'a> {
     /// Per crop: whether its region covers more than half of the working image (the
     /// whole-image attempts already saw what it holds).
     large_crops: Vec<bool>,
+    /// Whether the image is evenly textured, nothing standing out (set with the crops).
+    uniform: bool,
     /// Scale pyramid levels, computed on first use.
     levels: Option<Vec<GrayImage>>,
     /// Striped regions (1-D code candidates) with their stripe angle, found on first use;
@@ -506,14 +511,15 @@ impl Run<'_> {
     }
 
     /// The cheap test before the 2-D escalations: a printed or shown symbol makes a region of
-    /// contrast well above its surroundings (a crop) or stripes. An image with neither (sensor
-    /// noise, a blank or evenly textured surface) has nothing a decoder can find; it still gets
-    /// the first look at the whole image, which also covers a symbol filling the frame.
+    /// contrast well above its surroundings (a crop), stripes, or — filling the frame — flat
+    /// modules between sharp edges. An evenly textured image (sensor noise, a blank page) with
+    /// no crop and no stripes has nothing a decoder can find; it still gets the first look at
+    /// the whole image.
     fn has_structure(&mut self) -> bool {
         let crops = self.crops();
         let any_crop = !crops.is_empty();
         self.crops = Some(crops);
-        any_crop || self.stripes().is_none_or(|regions| !regions.is_empty())
+        any_crop || !self.uniform || self.stripes().is_none_or(|regions| !regions.is_empty())
     }
 
     /// The scale pyramid, each level made once per run (reductions by the triangle filter's
@@ -546,7 +552,8 @@ impl Run<'_> {
             return crops;
         }
         let image = self.image;
-        let regions = candidate_regions(image, self.deadline);
+        let (regions, uniform) = candidate_regions(image, self.deadline);
+        self.uniform = uniform;
         self.large_crops = regions
             .iter()
             .map(|&(_, _, w, h)| u64::from(w) * u64::from(h) * 2 > pixels(image))
@@ -907,13 +914,16 @@ fn rotate(image: &GrayImage, degrees: f32) -> GrayImage {
 /// for the quiet zone. Found on a block map: each block's contrast (max − min), thresholded
 /// against the typical (paper) block, dilated, split into connected components that fill at
 /// least half of their bounding box.
-fn candidate_regions(image: &GrayImage, deadline: Instant) -> Vec<(u32, u32, u32, u32)> {
+/// Also says whether the image is evenly textured: its typical block has at least half the
+/// contrast of its most contrasted block (sensor noise, a blank page), so nothing stands out;
+/// never for an image too small for blocks of [`MIN_TEXTURE_BLOCK`] pixels.
+fn candidate_regions(image: &GrayImage, deadline: Instant) -> (Vec<(u32, u32, u32, u32)>, bool) {
     let half = image;
     let long = half.width().max(half.height());
     let block = long.div_ceil(REGION_MAP_SIZE).max(1);
     let (w, h) = (half.width().div_ceil(block), half.height().div_ceil(block));
     if w < 4 || h < 4 {
-        return Vec::new();
+        return (Vec::new(), false);
     }
     let mut contrast = vec![0u8; (w * h) as usize];
     let mut lows = vec![255u8; w as usize];
@@ -921,7 +931,7 @@ fn candidate_regions(image: &GrayImage, deadline: Instant) -> Vec<(u32, u32, u32
     let width = half.width() as usize;
     for by in 0..h {
         if Instant::now() >= deadline {
-            return Vec::new();
+            return (Vec::new(), false);
         }
         lows.fill(255);
         highs.fill(0);
@@ -945,6 +955,10 @@ fn candidate_regions(image: &GrayImage, deadline: Instant) -> Vec<(u32, u32, u32
     let mut sorted = contrast.clone();
     sorted.sort_unstable();
     let typical = u32::from(sorted[sorted.len() / 2]);
+    let high = u32::from(sorted[sorted.len() - 1]);
+    // Blocks of a few pixels say nothing about texture (a 1-pixel block has no contrast): small
+    // images are never called uniform.
+    let uniform = block >= MIN_TEXTURE_BLOCK && typical * 2 >= high;
     let threshold = (typical * 5 / 2).clamp(20, 200) as u8;
     let mask = GrayImage::from_fn(w, h, |x, y| {
         Luma([if contrast[(y * w + x) as usize] >= threshold {
@@ -983,7 +997,7 @@ fn candidate_regions(image: &GrayImage, deadline: Instant) -> Vec<(u32, u32, u32
     regions.truncate(MAX_REGIONS);
     // Map back to pixels: one map cell is `block` pixels.
     let cell = block as f32;
-    regions
+    let regions = regions
         .into_iter()
         .map(|(x, y, bw, bh)| {
             let margin = (bw.max(bh) as f32 / 8.0 + 1.0).max(1.5);
@@ -998,7 +1012,8 @@ fn candidate_regions(image: &GrayImage, deadline: Instant) -> Vec<(u32, u32, u32
                 y1.saturating_sub(y0).max(1),
             )
         })
-        .collect()
+        .collect();
+    (regions, uniform)
 }
 
 /// A striped region `(x, y, width, height)` and its stripes' gradient direction in degrees.
@@ -1267,7 +1282,9 @@ mod tests {
                 }
             }
         }
-        let regions = candidate_regions(&image, Instant::now() + Duration::from_secs(60));
+        let (regions, uniform) =
+            candidate_regions(&image, Instant::now() + Duration::from_secs(60));
+        assert!(!uniform);
         let (x, y, w, h) = regions[0];
         assert!(
             x <= 100 && y <= 200 && x + w >= 250 && y + h >= 300,
