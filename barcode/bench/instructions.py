@@ -111,6 +111,9 @@ def main():
         o = [ours[f] / 1e6 for f in picked]
         z = [theirs[f] / 1e6 for f in picked]
         om, zm = percentile(o, 50), percentile(z, 50)
+        if args.ours_only:
+            print(f"| {name} | {len(picked)} | {om:.0f} | – | – | {percentile(o, 95):.0f} | – |")
+            continue
         print(f"| {name} | {len(picked)} | {om:.0f} | {zm:.0f} | {om / max(zm, 1e-9):.2f} × "
               f"| {percentile(o, 95):.0f} | {percentile(z, 95):.0f} |")
 
