@@ -6,8 +6,10 @@ mod common;
 
 use std::process::Command;
 
-use prescrypt_barcode::decode::{CodeFormat, DecodeOptions, Decoder, Payload, Want};
+use prescrypt_barcode::decode::{CodeFormat, DecodeOptions, Decoder, Payload, Stage, Want};
 use prescrypt_barcode::render::{self, Dpi};
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
 use serde_json::Value;
 
 fn label() -> image::GrayImage {
@@ -96,4 +98,52 @@ fn the_cli_takes_want_and_refuses_unknown_values() {
         String::from_utf8_lossy(&refused.stderr).contains("expected token, id, any or all"),
         "{refused:?}"
     );
+}
+
+/// The steps that look at the whole image once; every other step is an escalation that the
+/// cheap structure test may rule out.
+fn first_look(stage: Stage) -> bool {
+    matches!(stage, Stage::Whole | Stage::WholeGlobal | Stage::Striped)
+}
+
+/// A Data Matrix whose text claims to be a token but is malformed is refused; being
+/// error-corrected, it is what is printed, so the 2-D search ends there instead of running every
+/// 2-D escalation to find the same symbol again (issue 19: negatives ran every step). With no
+/// stripes anywhere, the Code 128 escalations are ruled out too.
+#[test]
+fn a_refused_2d_symbol_ends_the_2d_search() {
+    let text = common::token().text().as_str().to_owned();
+    let malformed = format!("RX{}", text[2..].to_lowercase());
+    let symbol = render::datamatrix_modules_of_text(&malformed)
+        .unwrap()
+        .to_image(6);
+    let (codes, steps) = decoder(Want::Any).decode_luma_traced(&symbol);
+    assert_eq!(codes, vec![], "{steps:?}");
+    let matrix_steps: Vec<_> = steps
+        .iter()
+        .filter(|step| step.format != CodeFormat::Code128)
+        .map(|step| (step.stage, step.format))
+        .collect();
+    assert_eq!(
+        matrix_steps,
+        vec![(Stage::WholeGlobal, CodeFormat::DataMatrix)],
+        "{steps:?}"
+    );
+    for step in &steps {
+        assert!(first_look(step.stage) || step.skipped, "{steps:?}");
+    }
+}
+
+/// An image with nothing a decoder could find (sensor noise: no region of contrast above its
+/// surroundings, no stripes) gets the first look at the whole image and nothing more.
+#[test]
+fn an_image_without_structure_skips_every_escalation() {
+    let mut rng = StdRng::seed_from_u64(21);
+    let noise = image::GrayImage::from_fn(800, 600, |_, _| image::Luma([rng.r#gen::<u8>()]));
+    let (codes, steps) = decoder(Want::Any).decode_luma_traced(&noise);
+    assert_eq!(codes, vec![]);
+    assert!(steps.iter().any(|step| step.skipped), "{steps:?}");
+    for step in &steps {
+        assert!(first_look(step.stage) || step.skipped, "{steps:?}");
+    }
 }

@@ -170,7 +170,11 @@ fn decode(
                 let steps: Vec<String> = steps
                     .iter()
                     .map(|s| {
-                        let found = if s.found { " found" } else { "" };
+                        let found = match (s.found, s.skipped) {
+                            (true, _) => " found",
+                            (false, true) => " skipped (no structure)",
+                            (false, false) => "",
+                        };
                         format!("{} {} {:.1} ms{found}", s.stage.name(), s.format, s.ms)
                     })
                     .collect();

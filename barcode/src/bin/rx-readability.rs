@@ -2,9 +2,10 @@
 //!
 //! Generates a seeded corpus from our own rendered tokens, one set per degradation class, writes
 //! it to a directory, decodes every file with our pipeline and with zxing-cpp (Python package
-//! `zxing-cpp`, run once over the same files in the same run), and prints a Markdown table of
-//! decode counts, misreads and times per class, plus a module-size sweep for phone photos, and
-//! where our pipeline spends its time per step (stage × code group).
+//! `zxing-cpp`, one long-lived process; the two decoders take turns image by image, so both see
+//! the same machine load), and prints Markdown tables of decode counts, misreads and times per
+//! class (wall-clock and the decoding thread's CPU time), plus a module-size sweep for phone
+//! photos, and where our pipeline spends its time per step (stage × code group).
 //!
 //! Classes with both codes of a token ask the decoder for both (`Want::All`); classes with one
 //! code per image and the negatives ask for the first of ours (`Want::Any`). Tokens "printed by
@@ -65,6 +66,10 @@ struct Args {
     /// libdmtx's writer, for tokens printed by another encoder (Debian: `dmtx-utils`).
     #[arg(long, default_value = "dmtxwrite")]
     dmtxwrite: String,
+    /// Also write one tab-separated line per image (class, file, codes expected, ours found /
+    /// misreads / ms, zxing-cpp found / misreads / ms, our steps) to this file.
+    #[arg(long)]
+    per_image: Option<PathBuf>,
 }
 
 /// One corpus image and what it should decode to.
@@ -83,7 +88,11 @@ struct Sample {
 struct Outcome {
     found: usize,
     misreads: usize,
+    /// Wall-clock time of the decode call.
     ms: f64,
+    /// CPU time of the decoding thread during the call: unlike wall-clock time it does not
+    /// grow while other processes hold the cores (both decoders are single-threaded).
+    cpu_ms: f64,
     steps: Vec<StepTrace>,
 }
 
@@ -92,6 +101,7 @@ struct ZxingLine {
     file: String,
     texts: Vec<String>,
     ms: f64,
+    cpu_ms: f64,
 }
 
 const ZXING_SCRIPT: &str = r#"
@@ -99,16 +109,18 @@ import json, sys, time
 import zxingcpp
 from PIL import Image
 formats = [zxingcpp.BarcodeFormat.Code128, zxingcpp.BarcodeFormat.DataMatrix, zxingcpp.BarcodeFormat.QRCode]
-for path in open(sys.argv[1]).read().split("\n"):
+for path in sys.stdin:
+    path = path.rstrip("\n")
     if not path:
         continue
     image = Image.open(path)
     image.load()
     image = image.convert("L")
-    start = time.perf_counter()
+    start, start_cpu = time.perf_counter(), time.thread_time()
     results = zxingcpp.read_barcodes(image, formats=formats)
     ms = (time.perf_counter() - start) * 1000.0
-    print(json.dumps({"file": path, "texts": [r.text for r in results if r.valid], "ms": ms}), flush=True)
+    cpu_ms = (time.thread_time() - start_cpu) * 1000.0
+    print(json.dumps({"file": path, "texts": [r.text for r in results if r.valid], "ms": ms, "cpu_ms": cpu_ms}), flush=True)
 "#;
 
 fn main() -> Result<(), String> {
@@ -139,37 +151,93 @@ fn main() -> Result<(), String> {
     if args.step_order {
         return step_order(&args, &samples);
     }
-    let ours: Vec<Outcome> = samples
-        .iter()
-        .map(|sample| {
-            let decoder = Decoder::new(DecodeOptions {
-                time_budget: Duration::from_millis(args.budget_ms),
-                want: sample.want,
-                ..DecodeOptions::default()
-            });
-            let image = image::open(&sample.file).map_err(|e| e.to_string())?;
-            let luma = to_luma_on_white(&image);
-            let start = Instant::now();
-            let (codes, steps) = decoder.decode_luma_traced(&luma);
-            let ms = start.elapsed().as_secs_f64() * 1000.0;
-            let texts: Vec<String> = codes.into_iter().map(|c| c.text).collect();
-            let mut outcome = score(sample, &texts, ms);
-            outcome.steps = steps;
-            Ok(outcome)
-        })
-        .collect::<Result<_, String>>()?;
-    let zxing = if args.python.is_empty() {
+    // The two decoders take turns image by image, so both see the same machine load.
+    let mut zxing = if args.python.is_empty() {
         None
     } else {
-        Some(run_zxing(&args.python, &dir, &samples)?)
+        Some(Zxing::start(&args.python, &dir)?)
     };
+    let mut ours = Vec::new();
+    let mut theirs = Vec::new();
+    for sample in &samples {
+        ours.push(decode_ours(&args, sample)?);
+        if let Some(zxing) = zxing.as_mut() {
+            theirs.push(zxing.decode(sample)?);
+        }
+    }
+    let zxing = zxing.map(|_| theirs);
     report(&samples, &ours, zxing.as_deref());
+    if let Some(zxing) = zxing.as_deref() {
+        cpu_report(&samples, &ours, zxing);
+    }
     profile(&samples, &ours);
+    if let Some(path) = &args.per_image {
+        write_per_image(path, &samples, &ours, zxing.as_deref())?;
+    }
     eprintln!("total {:.1} s", started.elapsed().as_secs_f64());
     Ok(())
 }
 
-fn score(sample: &Sample, texts: &[String], ms: f64) -> Outcome {
+fn write_per_image(
+    path: &Path,
+    samples: &[Sample],
+    ours: &[Outcome],
+    zxing: Option<&[Outcome]>,
+) -> Result<(), String> {
+    let mut lines = vec![
+        "class\tfile\texpected\tours_found\tours_misreads\tours_ms\tzxing_found\tzxing_misreads\tzxing_ms\tsteps\tours_cpu_ms\tzxing_cpu_ms".to_owned(),
+    ];
+    for (i, (sample, outcome)) in samples.iter().zip(ours).enumerate() {
+        let (z_found, z_bad, z_ms, z_cpu) = match zxing {
+            Some(z) => (
+                z[i].found.to_string(),
+                z[i].misreads.to_string(),
+                format!("{:.2}", z[i].ms),
+                format!("{:.2}", z[i].cpu_ms),
+            ),
+            None => (String::new(), String::new(), String::new(), String::new()),
+        };
+        let steps: Vec<String> = outcome
+            .steps
+            .iter()
+            .map(|s| {
+                format!(
+                    "{}/{}:{:.1}{}",
+                    s.stage.name(),
+                    s.format.name(),
+                    s.ms,
+                    match (s.found, s.skipped) {
+                        (true, _) => "+",
+                        (false, true) => "-",
+                        (false, false) => "",
+                    }
+                )
+            })
+            .collect();
+        lines.push(format!(
+            "{}\t{}\t{}\t{}\t{}\t{:.2}\t{z_found}\t{z_bad}\t{z_ms}\t{}\t{:.2}\t{z_cpu}",
+            sample.class,
+            sample.file.display(),
+            sample.expected.len(),
+            outcome.found,
+            outcome.misreads,
+            outcome.ms,
+            steps.join(" "),
+            outcome.cpu_ms,
+        ));
+    }
+    std::fs::write(path, lines.join("\n") + "\n").map_err(|e| e.to_string())
+}
+
+/// CPU time of the calling thread so far (`CLOCK_THREAD_CPUTIME_ID`, what Python's
+/// `time.thread_time` reads for zxing-cpp); 0 where that clock is not available.
+fn thread_cpu_ms() -> f64 {
+    nix::time::clock_gettime(nix::time::ClockId::CLOCK_THREAD_CPUTIME_ID).map_or(0.0, |time| {
+        time.tv_sec() as f64 * 1000.0 + time.tv_nsec() as f64 / 1e6
+    })
+}
+
+fn score(sample: &Sample, texts: &[String], ms: f64, cpu_ms: f64) -> Outcome {
     let found = sample
         .expected
         .iter()
@@ -183,45 +251,81 @@ fn score(sample: &Sample, texts: &[String], ms: f64) -> Outcome {
         found,
         misreads,
         ms,
+        cpu_ms,
         steps: Vec::new(),
     }
 }
 
-fn run_zxing(python: &str, dir: &Path, samples: &[Sample]) -> Result<Vec<Outcome>, String> {
-    let script = dir.join("zxing_read.py");
-    std::fs::write(&script, ZXING_SCRIPT).map_err(|e| e.to_string())?;
-    let manifest = dir.join("manifest.txt");
-    let list: Vec<String> = samples
-        .iter()
-        .map(|s| s.file.to_string_lossy().into_owned())
-        .collect();
-    std::fs::write(&manifest, list.join("\n")).map_err(|e| e.to_string())?;
-    let output = Command::new(python)
-        .arg(&script)
-        .arg(&manifest)
-        .output()
-        .map_err(|e| format!("cannot run {python}: {e}"))?;
-    if !output.status.success() {
-        return Err(format!(
-            "zxing-cpp run failed (pip install zxing-cpp==3.1.1 pillow): {}",
-            String::from_utf8_lossy(&output.stderr)
-        ));
-    }
-    let by_file: BTreeMap<String, ZxingLine> = String::from_utf8_lossy(&output.stdout)
-        .lines()
-        .filter_map(|line| serde_json::from_str::<ZxingLine>(line).ok())
-        .map(|line| (line.file.clone(), line))
-        .collect();
-    samples
-        .iter()
-        .map(|sample| {
-            let line = by_file
-                .get(sample.file.to_string_lossy().as_ref())
-                .ok_or_else(|| format!("zxing-cpp skipped {}", sample.file.display()))?;
-            let _ = &line.file;
-            Ok(score(sample, &line.texts, line.ms))
+fn decode_ours(args: &Args, sample: &Sample) -> Result<Outcome, String> {
+    let decoder = Decoder::new(DecodeOptions {
+        time_budget: Duration::from_millis(args.budget_ms),
+        want: sample.want,
+        ..DecodeOptions::default()
+    });
+    let image = image::open(&sample.file).map_err(|e| e.to_string())?;
+    let luma = to_luma_on_white(&image);
+    let (start, start_cpu) = (Instant::now(), thread_cpu_ms());
+    let (codes, steps) = decoder.decode_luma_traced(&luma);
+    let ms = start.elapsed().as_secs_f64() * 1000.0;
+    let cpu_ms = thread_cpu_ms() - start_cpu;
+    let texts: Vec<String> = codes.into_iter().map(|c| c.text).collect();
+    let mut outcome = score(sample, &texts, ms, cpu_ms);
+    outcome.steps = steps;
+    Ok(outcome)
+}
+
+/// zxing-cpp through its Python binding, one file path per line in, one JSON line out.
+struct Zxing {
+    child: std::process::Child,
+    input: std::process::ChildStdin,
+    output: std::io::BufReader<std::process::ChildStdout>,
+}
+
+impl Zxing {
+    fn start(python: &str, dir: &Path) -> Result<Self, String> {
+        let script = dir.join("zxing_read.py");
+        std::fs::write(&script, ZXING_SCRIPT).map_err(|e| e.to_string())?;
+        let mut child = Command::new(python)
+            .arg(&script)
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .map_err(|e| format!("cannot run {python}: {e}"))?;
+        let input = child.stdin.take().ok_or("no stdin")?;
+        let output = std::io::BufReader::new(child.stdout.take().ok_or("no stdout")?);
+        Ok(Self {
+            child,
+            input,
+            output,
         })
-        .collect()
+    }
+
+    fn decode(&mut self, sample: &Sample) -> Result<Outcome, String> {
+        use std::io::BufRead as _;
+        writeln!(self.input, "{}", sample.file.display()).map_err(|e| e.to_string())?;
+        self.input.flush().map_err(|e| e.to_string())?;
+        let mut line = String::new();
+        self.output
+            .read_line(&mut line)
+            .map_err(|e| e.to_string())?;
+        let line: ZxingLine = serde_json::from_str(&line).map_err(|_| {
+            format!(
+                "zxing-cpp gave no answer for {} (pip install zxing-cpp==3.1.1 pillow)",
+                sample.file.display()
+            )
+        })?;
+        if Path::new(&line.file) != sample.file {
+            return Err(format!("zxing-cpp answered for {}", line.file));
+        }
+        Ok(score(sample, &line.texts, line.ms, line.cpu_ms))
+    }
+}
+
+impl Drop for Zxing {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
 }
 
 fn key(seed: u64) -> SigningKey {
@@ -837,11 +941,66 @@ fn report(samples: &[Sample], ours: &[Outcome], zxing: Option<&[Outcome]>) {
     );
 }
 
+/// Thread CPU time per image, ours against zxing-cpp, per class and overall (outside the sweep):
+/// the comparison that holds when other processes compete for the cores.
+fn cpu_report(samples: &[Sample], ours: &[Outcome], zxing: &[Outcome]) {
+    let stdout = std::io::stdout();
+    let mut out = stdout.lock();
+    let _ = writeln!(out);
+    let _ = writeln!(
+        out,
+        "| class (CPU time) | ours median ms | zxing-cpp median ms | median ratio | ours p95 ms | zxing-cpp p95 ms | p95 ratio |"
+    );
+    let _ = writeln!(out, "|---|---|---|---|---|---|---|");
+    let mut classes: Vec<&str> = Vec::new();
+    for sample in samples {
+        if !classes.contains(&sample.class) && !sample.class.starts_with("sweep-") {
+            classes.push(sample.class);
+        }
+    }
+    let mut groups: Vec<(&str, Vec<usize>)> = classes
+        .iter()
+        .map(|class| {
+            let picked = (0..samples.len())
+                .filter(|&i| samples[i].class == *class)
+                .collect();
+            (*class, picked)
+        })
+        .collect();
+    groups.push((
+        "**all classes (no sweep)**",
+        (0..samples.len())
+            .filter(|&i| !samples[i].class.starts_with("sweep-"))
+            .collect(),
+    ));
+    for (name, picked) in groups {
+        let cpu = |outcomes: &[Outcome]| -> (f64, f64) {
+            let mut ms: Vec<f64> = picked.iter().map(|&i| outcomes[i].cpu_ms).collect();
+            (median(&mut ms), percentile(&mut ms, 95))
+        };
+        let ((om, op), (zm, zp)) = (cpu(ours), cpu(zxing));
+        let _ = writeln!(
+            out,
+            "| {name} | {om:.1} | {zm:.1} | {:.2} × | {op:.1} | {zp:.1} | {:.2} × |",
+            om / zm.max(1e-9),
+            op / zp.max(1e-9),
+        );
+    }
+}
+
 /// Where our pipeline spends its time: per step (stage × group), over the images outside the
-/// sweep, how often it ran, its total and mean time, how many codes it found first, and codes
-/// per second of its time (the order itself comes from `--step-order`).
+/// sweep, how often it ran and how often the cheap structure test ruled it out, its total and
+/// mean time, how many codes it found first, and codes per second of its time (the order
+/// itself comes from `--step-order`).
 fn profile(samples: &[Sample], ours: &[Outcome]) {
-    let mut by_step: BTreeMap<(Stage, CodeFormat), (usize, f64, usize)> = BTreeMap::new();
+    #[derive(Default)]
+    struct Tally {
+        runs: usize,
+        skipped: usize,
+        ms: f64,
+        found: usize,
+    }
+    let mut by_step: BTreeMap<(Stage, CodeFormat), Tally> = BTreeMap::new();
     let mut total_ms = 0.0;
     for (sample, outcome) in samples.iter().zip(ours) {
         if sample.class.starts_with("sweep-") {
@@ -849,10 +1008,14 @@ fn profile(samples: &[Sample], ours: &[Outcome]) {
         }
         total_ms += outcome.ms;
         for step in &outcome.steps {
-            let entry = by_step.entry((step.stage, step.format)).or_default();
-            entry.0 += 1;
-            entry.1 += step.ms;
-            entry.2 += usize::from(step.found);
+            let tally = by_step.entry((step.stage, step.format)).or_default();
+            if step.skipped {
+                tally.skipped += 1;
+            } else {
+                tally.runs += 1;
+            }
+            tally.ms += step.ms;
+            tally.found += usize::from(step.found);
         }
     }
     let stdout = std::io::stdout();
@@ -860,18 +1023,22 @@ fn profile(samples: &[Sample], ours: &[Outcome]) {
     let _ = writeln!(out);
     let _ = writeln!(
         out,
-        "| step | format | runs | total ms | share of decode time | mean ms | codes found | codes per second |"
+        "| step | format | runs | skipped (no structure) | total ms | share of decode time | mean ms per run | codes found | codes per second |"
     );
-    let _ = writeln!(out, "|---|---|---|---|---|---|---|---|");
-    for ((stage, format), (runs, ms, found)) in by_step {
+    let _ = writeln!(out, "|---|---|---|---|---|---|---|---|---|");
+    for ((stage, format), tally) in by_step {
         let _ = writeln!(
             out,
-            "| {} | {} | {runs} | {ms:.0} | {:.1} % | {:.1} | {found} | {:.2} |",
+            "| {} | {} | {} | {} | {:.0} | {:.1} % | {:.1} | {} | {:.2} |",
             stage.name(),
             format.name(),
-            100.0 * ms / total_ms.max(1e-9),
-            ms / runs.max(1) as f64,
-            found as f64 * 1000.0 / ms.max(1e-9),
+            tally.runs,
+            tally.skipped,
+            tally.ms,
+            100.0 * tally.ms / total_ms.max(1e-9),
+            tally.ms / tally.runs.max(1) as f64,
+            tally.found,
+            tally.found as f64 * 1000.0 / tally.ms.max(1e-9),
         );
     }
 }

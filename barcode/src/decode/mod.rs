@@ -8,7 +8,10 @@
 //! code next to another can hide), and a rotation sweep for the 1-D code.
 //!
 //! The pipeline stops as soon as it has what the caller asked for ([`Want`]): a token that parses
-//! is enough for the pharmacy counter.
+//! is enough for the pharmacy counter. An escalation runs only when a cheap structure test says
+//! there is something for it to find (stripes for the Code 128, a high-contrast region for the
+//! 2-D codes), and a 2-D symbol read but refused (a malformed token) ends the 2-D search, so an
+//! image with nothing of ours in it is given up quickly.
 //!
 //! Bounds: images above the pixel limit, of extreme proportions or needing more decoded memory
 //! than the limit allows are errors, checked on the header before any pixel is decoded. Inside
