@@ -6,6 +6,7 @@
 
 use std::collections::HashMap;
 use std::path::Path;
+use std::sync::{Mutex, PoisonError};
 
 use jsonwebtoken::jwk::JwkSet;
 use jsonwebtoken::{Algorithm, DecodingKey, Header, Validation};
@@ -86,7 +87,20 @@ struct TrustedKey {
 pub struct Authenticator {
     keys: HashMap<String, TrustedKey>,
     max_lifetime_seconds: i64,
+    /// Tokens already verified, by their exact text: a client sends the same token with every
+    /// request, so its signature is checked once and only its expiry on every later use.
+    verified: Mutex<HashMap<String, Verified>>,
 }
+
+/// A verified token's caller and the last second (`exp` + leeway) it may be used.
+struct Verified {
+    principal: Principal,
+    usable_until: i64,
+}
+
+/// Most verified tokens remembered; when full the memory starts again (bounded, never stale:
+/// an expired token is verified afresh and refused).
+const VERIFIED_TOKENS: usize = 4096;
 
 /// Seconds of clock difference allowed between the issuer and the service.
 const LEEWAY_SECONDS: i64 = 30;
@@ -107,6 +121,7 @@ impl Authenticator {
         Self {
             keys: HashMap::new(),
             max_lifetime_seconds: DEFAULT_MAX_TOKEN_LIFETIME.num_seconds(),
+            verified: Mutex::new(HashMap::new()),
         }
     }
 
@@ -151,8 +166,36 @@ impl Authenticator {
         self.trust_jwks(&jwks, issuer)
     }
 
-    /// Checks a bearer token and returns the caller.
+    /// Checks a bearer token and returns the caller. A token verified before is only checked
+    /// for expiry (the same text was signed by the same trusted key with the same claims).
     pub fn authenticate(&self, token: &str) -> Result<Principal, AppError> {
+        let now = chrono::Utc::now().timestamp();
+        if let Some(known) = self
+            .verified
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(token)
+            .filter(|known| now <= known.usable_until)
+        {
+            return Ok(known.principal.clone());
+        }
+        let (principal, exp) = self.verify(token)?;
+        let mut verified = self.verified.lock().unwrap_or_else(PoisonError::into_inner);
+        if verified.len() >= VERIFIED_TOKENS {
+            verified.clear();
+        }
+        verified.insert(
+            token.to_owned(),
+            Verified {
+                principal: principal.clone(),
+                usable_until: exp.saturating_add(LEEWAY_SECONDS),
+            },
+        );
+        Ok(principal)
+    }
+
+    /// Verifies a token's signature and claims: the caller and the token's `exp`.
+    fn verify(&self, token: &str) -> Result<(Principal, i64), AppError> {
         let unauthenticated = |why: &str| AppError::Unauthenticated(why.to_owned());
         let header =
             jsonwebtoken::decode_header(token).map_err(|_| unauthenticated("malformed token"))?;
@@ -213,11 +256,14 @@ impl Authenticator {
                 "sub must be 1 to 64 printable ASCII characters without spaces",
             ));
         }
-        Ok(Principal {
-            sub: claims.sub,
-            role: claims.role,
-            org,
-        })
+        Ok((
+            Principal {
+                sub: claims.sub,
+                role: claims.role,
+                org,
+            },
+            claims.exp,
+        ))
     }
 }
 
