@@ -40,7 +40,7 @@ else
     prescrypt="${CARGO_TARGET_DIR:-$repo/target}/release/prescrypt"
 fi
 
-work="$(mktemp -d -t prescrypt-bench-http.XXXXXX)"
+work="$(mktemp -d -t bench-http-XXXXXXXX)"
 server_pid=""
 cleanup() {
     if [ -n "$server_pid" ]; then kill "$server_pid" 2>/dev/null || true; wait "$server_pid" 2>/dev/null || true; fi
