@@ -9,7 +9,8 @@
 #
 #   scripts/bench-http.sh                       # 10 s per run
 #   DURATION=20 CONNECTIONS="16 64" WORKERS=2 scripts/bench-http.sh
-#   DATABASE_URL=postgres://… scripts/bench-http.sh   # PostgreSQL instead (its tables are reused)
+#   DATABASE_URL=postgres://… scripts/bench-http.sh   # PostgreSQL instead (one database for all runs;
+#                                                     # a throwaway cluster: scripts/pg-cluster.sh)
 #
 # Environment: DURATION (s, default 10), WARMUP (s, default 2), CONNECTIONS (default "16 64"),
 # WORKERS (the server's HTTP workers; default: its own, one per core), WRK_THREADS (default 2),
@@ -124,7 +125,7 @@ for load in $RUNS; do
             writer = (wa - wb) / tk * 1e6 / (n > 0 ? n : 1)
             busy = (wa - wb) / tk / d * 100
             ratio = (ceiling > 0) ? sprintf("%.1f %%", rps / ceiling * 100) : "—"
-            wcol = (load == "healthz") ? "—" : sprintf("%.0f (busy %.0f %%)", writer, busy)
+            wcol = (load == "healthz" || wa == 0) ? "—" : sprintf("%.0f (busy %.0f %%)", writer, busy)
             printf "| %s | %d | %.0f | %.0f | %.1f / %.1f | %s | %.0f | %s | %d |\n",
                 load, c, rps, ops, p50, p99, ratio, server_us, wcol, failed
         }'
@@ -132,4 +133,9 @@ for load in $RUNS; do
 done
 echo
 echo "uptime: $(uptime)"
-echo "wrk $(wrk -v 2>&1 | head -1 | awk '{print $2}'), $WRK_THREADS threads, ${DURATION} s per run after ${WARMUP} s warm-up; server: prescrypt serve --dev${WORKERS:+ --workers $WORKERS}, ${DATABASE_URL:+$DATABASE_URL}${DATABASE_URL:-a fresh SQLite file per run}; $(nproc) CPUs"
+if [ -n "${DATABASE_URL:-}" ]; then
+    database="$DATABASE_URL (its own processes' CPU is not in the server column)"
+else
+    database="a fresh SQLite file per run"
+fi
+echo "wrk $(wrk -v 2>&1 | head -1 | awk '{print $2}'), $WRK_THREADS threads, ${DURATION} s per run after ${WARMUP} s warm-up; server: prescrypt serve --dev${WORKERS:+ --workers $WORKERS}, $database; $(nproc) CPUs"
