@@ -34,14 +34,16 @@ if ! command -v wrk >/dev/null; then
     else sudo apt-get install -y wrk >&2 || { sudo apt-get update >&2 && sudo apt-get install -y wrk >&2; }; fi
 fi
 
+work="$(mktemp -d -t bench-http-XXXXXXXX)"
 if [ -n "${PRESCRYPT_BIN:-}" ]; then
     prescrypt="$PRESCRYPT_BIN"
 else
     (cd "$repo" && cargo build --release -p prescrypt --bin prescrypt >&2)
-    prescrypt="${CARGO_TARGET_DIR:-$repo/target}/release/prescrypt"
+    # A copy: a target directory shared with other checkouts may get another build meanwhile.
+    cp "${CARGO_TARGET_DIR:-$repo/target}/release/prescrypt" "$work/prescrypt"
+    prescrypt="$work/prescrypt"
 fi
 
-work="$(mktemp -d -t bench-http-XXXXXXXX)"
 server_pid=""
 cleanup() {
     if [ -n "$server_pid" ]; then kill "$server_pid" 2>/dev/null || true; wait "$server_pid" 2>/dev/null || true; fi
