@@ -7,7 +7,7 @@
 //! HS256-with-a-public-key confusion are rejected.
 
 use std::collections::HashMap;
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex, PoisonError, RwLock};
 
 use jsonwebtoken::jwk::JwkSet;
 use jsonwebtoken::{Algorithm, DecodingKey, Header, Validation};
@@ -95,7 +95,20 @@ pub struct Authenticator {
     /// The development issuer's key (`serve --dev` only), never replaced by a refresh.
     dev_key: Option<(String, Arc<TrustedKey>)>,
     max_lifetime_seconds: i64,
+    /// Tokens already verified, by their exact text: a client sends the same token with every
+    /// request, so its signature is checked once and only its expiry on every later use.
+    verified: Mutex<HashMap<String, Verified>>,
 }
+
+/// A verified token's caller and the last second (`exp` + leeway) it may be used.
+struct Verified {
+    principal: Principal,
+    usable_until: i64,
+}
+
+/// Most verified tokens remembered; when full the memory starts again (bounded, never stale:
+/// an expired token is verified afresh and refused).
+const VERIFIED_TOKENS: usize = 4096;
 
 /// Seconds of clock difference allowed between the issuer and the service.
 const LEEWAY_SECONDS: i64 = 30;
@@ -118,6 +131,7 @@ impl Authenticator {
             issuer_keys: RwLock::new(Arc::new(HashMap::new())),
             dev_key: None,
             max_lifetime_seconds: DEFAULT_MAX_TOKEN_LIFETIME.num_seconds(),
+            verified: Mutex::new(HashMap::new()),
         }
     }
 
@@ -175,7 +189,13 @@ impl Authenticator {
         *self
             .issuer_keys
             .write()
-            .unwrap_or_else(std::sync::PoisonError::into_inner) = Arc::new(keys);
+            .unwrap_or_else(PoisonError::into_inner) = Arc::new(keys);
+        // A token verified under a key the provider no longer publishes must stop working now,
+        // not when it expires: the remembered verifications go with the old keys.
+        self.verified
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clear();
         Ok(count)
     }
 
@@ -189,12 +209,40 @@ impl Authenticator {
     fn current_issuer_keys(&self) -> Arc<HashMap<String, TrustedKey>> {
         self.issuer_keys
             .read()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .unwrap_or_else(PoisonError::into_inner)
             .clone()
     }
 
-    /// Checks a bearer token and returns the caller.
+    /// Checks a bearer token and returns the caller. A token verified before is only checked
+    /// for expiry (the same text was signed by the same trusted key with the same claims).
     pub fn authenticate(&self, token: &str) -> Result<Principal, AppError> {
+        let now = chrono::Utc::now().timestamp();
+        if let Some(known) = self
+            .verified
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(token)
+            .filter(|known| now <= known.usable_until)
+        {
+            return Ok(known.principal.clone());
+        }
+        let (principal, exp) = self.verify(token)?;
+        let mut verified = self.verified.lock().unwrap_or_else(PoisonError::into_inner);
+        if verified.len() >= VERIFIED_TOKENS {
+            verified.clear();
+        }
+        verified.insert(
+            token.to_owned(),
+            Verified {
+                principal: principal.clone(),
+                usable_until: exp.saturating_add(LEEWAY_SECONDS),
+            },
+        );
+        Ok(principal)
+    }
+
+    /// Verifies a token's signature and claims: the caller and the token's `exp`.
+    fn verify(&self, token: &str) -> Result<(Principal, i64), AppError> {
         let unauthenticated = |why: &str| AppError::Unauthenticated(why.to_owned());
         let header =
             jsonwebtoken::decode_header(token).map_err(|_| unauthenticated("malformed token"))?;
@@ -258,11 +306,14 @@ impl Authenticator {
                 "sub must be 1 to 64 printable ASCII characters without spaces",
             ));
         }
-        Ok(Principal {
-            sub: claims.sub,
-            role: claims.role,
-            org,
-        })
+        Ok((
+            Principal {
+                sub: claims.sub,
+                role: claims.role,
+                org,
+            },
+            claims.exp,
+        ))
     }
 }
 

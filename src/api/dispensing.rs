@@ -35,6 +35,10 @@ pub async fn release(
     let body = body.into_inner();
     let inner = state.clone();
     let request = body.clone();
+    // The token's signature is verified here, on the HTTP workers, not in the single writer;
+    // a refusal is decided in the write transaction as before (after an `Idempotency-Key`
+    // replay, for one).
+    let target = ops::release_target(&state.keys, &who, &body).ok();
     mutate(
         &state,
         &req,
@@ -42,7 +46,10 @@ pub async fn release(
         false,
         &body,
         StatusCode::OK,
-        move |conn, who, at| ops::release(conn, &inner.keys, who, &request, at),
+        move |conn, who, at| match target {
+            Some(target) => ops::release_checked(conn, who, target, at),
+            None => ops::release(conn, &inner.keys, who, &request, at),
+        },
     )
     .await
 }

@@ -38,6 +38,12 @@ pub fn idempotency_key(
     }
 }
 
+/// A response body: serialised in the transaction (kept for `Idempotency-Key` replay) or not yet.
+enum Answer<T> {
+    Serialized(String),
+    Value(T),
+}
+
 /// Runs a state-changing operation in one write transaction, with `Idempotency-Key` replay:
 /// the same key and request give back the stored response; a different request is refused.
 pub async fn mutate<T, F>(
@@ -50,7 +56,7 @@ pub async fn mutate<T, F>(
     op: F,
 ) -> Result<HttpResponse, AppError>
 where
-    T: Serialize,
+    T: Serialize + Send + 'static,
     F: FnOnce(&mut DbConnection, &Principal, NaiveDateTime) -> Result<T, AppError> + Send + 'static,
 {
     mutate_answering(state, req, who, required, request, move |conn, who, at| {
@@ -70,7 +76,7 @@ pub async fn mutate_answering<T, F>(
     op: F,
 ) -> Result<HttpResponse, AppError>
 where
-    T: Serialize,
+    T: Serialize + Send + 'static,
     F: FnOnce(&mut DbConnection, &Principal, NaiveDateTime) -> Result<(StatusCode, T), AppError>
         + Send
         + 'static,
@@ -91,7 +97,7 @@ pub async fn mutate_with_key<T, F>(
     op: F,
 ) -> Result<HttpResponse, AppError>
 where
-    T: Serialize,
+    T: Serialize + Send + 'static,
     F: FnOnce(&mut DbConnection, &Principal, NaiveDateTime) -> Result<(StatusCode, T), AppError>
         + Send
         + 'static,
@@ -144,16 +150,26 @@ where
                     &json!({"route": route, "id": id, "status": status}),
                     at,
                 )?;
-                return Ok((status, body, true));
+                return Ok((status, Answer::Serialized(body), true));
             }
             let (success, value) = op(conn, &who, at)?;
-            let body = serde_json::to_string(&value)?;
-            if let Some(key) = &key {
-                idempotency::record(conn, &who.org, key, success.as_u16(), &body)?;
-            }
+            // The answer is serialised inside the transaction only when it is kept for replay;
+            // otherwise after the commit, outside the single writer.
+            let body = match &key {
+                Some(key) => {
+                    let body = serde_json::to_string(&value)?;
+                    idempotency::record(conn, &who.org, key, success.as_u16(), &body)?;
+                    Answer::Serialized(body)
+                }
+                None => Answer::Value(value),
+            };
             Ok((success.as_u16(), body, false))
         })
         .await?;
+    let body = match body {
+        Answer::Serialized(body) => body,
+        Answer::Value(value) => serde_json::to_string(&value)?,
+    };
     let mut response = HttpResponse::build(StatusCode::from_u16(status).unwrap_or(StatusCode::OK));
     response.content_type("application/json");
     if replayed {

@@ -63,35 +63,72 @@ pub async fn create(
 ) -> Result<HttpResponse, AppError> {
     let body = body.into_inner();
     let inner = state.clone();
-    match &body {
+    // The single writer only inserts: see [`Ready`].
+    let ready = match &body {
         CreateRequest::Signed(signed) => {
-            let signed = signed.clone();
-            mutate(
-                &state,
-                &req,
-                who,
-                false,
-                &body,
-                StatusCode::CREATED,
-                move |conn, who, at| ops::create_signed(conn, &inner.keys, who, &signed, at),
-            )
-            .await
+            let (caller, checking, at) = (who.clone(), signed.clone(), state.clock.now());
+            match state
+                .store
+                .read(move |conn| ops::check_signed(conn, &inner.keys, &caller, &checking, at))
+                .await
+            {
+                Ok(check) => Ready::Signed(signed.clone(), check),
+                Err(_) => Ready::RefusedSigned(signed.clone()),
+            }
         }
         CreateRequest::Unsigned(new) => {
             let valid = ops::validate_new(new, state.clock.today())?;
-            let unsigned = state.unsigned;
-            mutate(
-                &state,
-                &req,
-                who,
-                false,
-                &body,
-                StatusCode::CREATED,
-                move |conn, who, at| ops::create(conn, &inner.keys, who, &valid, unsigned, at),
-            )
-            .await
+            if ops::may_create_unsigned(&who, state.unsigned).is_ok() && valid.is_first_issue() {
+                let sequence_value = state.store.reserve_sequence(&who.org).await?;
+                Ready::Unsigned(ops::issue_unsigned(
+                    &state.keys,
+                    &who,
+                    &valid,
+                    sequence_value,
+                    (1, None),
+                    state.unsigned,
+                    state.clock.now(),
+                )?)
+            } else {
+                Ready::RefusedUnsigned(valid)
+            }
         }
-    }
+    };
+    let inner = state.clone();
+    mutate(
+        &state,
+        &req,
+        who,
+        false,
+        &body,
+        StatusCode::CREATED,
+        move |conn, who, at| match ready {
+            Ready::Unsigned(issued) => {
+                ops::store_issued(conn, who, &issued, at)?;
+                Ok(issued.view())
+            }
+            Ready::Signed(_, ops::SignedCheck::AlreadyIssued(view)) => Ok(view),
+            Ready::Signed(signed, ops::SignedCheck::Issue(issued)) => {
+                ops::store_signed(conn, who, &signed, &issued, at)
+            }
+            Ready::RefusedUnsigned(valid) => {
+                ops::create(conn, &inner.keys, who, &valid, inner.unsigned, at)
+            }
+            Ready::RefusedSigned(signed) => ops::create_signed(conn, &inner.keys, who, &signed, at),
+        },
+    )
+    .await
+}
+
+/// A create made ready before its write transaction: signed (and the prescriber's signature
+/// verified) on the HTTP workers. What was refused there, or needs the database to be built (the
+/// next issue of a repeat authorisation), runs whole in the transaction, so the refusal is
+/// decided exactly as before (after an `Idempotency-Key` replay, for one).
+enum Ready {
+    Unsigned(ops::Issued),
+    Signed(SignedCreate, ops::SignedCheck),
+    RefusedUnsigned(ops::ValidNew),
+    RefusedSigned(SignedCreate),
 }
 
 /// Cancel (or mark pending cancellation when with a dispenser).

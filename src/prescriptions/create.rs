@@ -23,7 +23,7 @@ use crate::store::DbConnection;
 use crate::store::codes::Code;
 use crate::store::prescriptions::{self as rows, ItemRow, Lock, Row};
 use crate::store::quantity::Thousandths;
-use crate::store::signatures::{self, PreparedRow};
+use crate::store::signatures::{self, KeyRow, PreparedRow};
 use crate::store::supplies::Supplies;
 
 /// A create request, checked; everything is validated before anything is written.
@@ -279,25 +279,35 @@ pub fn validate_new(body: &NewPrescription, today: NaiveDate) -> Result<ValidNew
 
 /// Next value of the organisation's ID sequence (20 bits, wrapping), in the caller's transaction.
 fn next_sequence(conn: &mut DbConnection, org: &str) -> Result<u32, AppError> {
-    let value = rows::next_sequence(conn, org)?;
-    Ok(u32::try_from((value - 1) & i64::from(prescrypt_barcode::id::MAX_SEQUENCE)).unwrap_or(0))
+    Ok(sequence_number(rows::next_sequence(conn, org)?))
 }
 
-/// The clinical content of a new prescription of the caller's: ID, UUIDs and times assigned.
+/// The ID's sequence number for the `value`-th prescription of an organisation (values start at
+/// 1, numbers at 0; 20 bits, wrapping).
+pub fn sequence_number(value: i64) -> u32 {
+    u32::try_from((value - 1) & i64::from(prescrypt_barcode::id::MAX_SEQUENCE)).unwrap_or(0)
+}
+
+/// A new UUID (version 7) for a row created at `at`: time-ordered, so a prescription's and its
+/// items' rows and index entries land at the end of their B-trees — one page written per group
+/// commit instead of one random page per row (74 random bits; nothing relies on UUIDs being
+/// unguessable, every access is authorised).
+fn ordered_uuid(at: NaiveDateTime) -> String {
+    let millis = u64::try_from(at.and_utc().timestamp_millis()).unwrap_or(0);
+    uuid::Builder::from_unix_timestamp_millis(millis, &rand::random::<[u8; 10]>())
+        .into_uuid()
+        .to_string()
+}
+
+/// The clinical content of a new prescription of the caller's: ID (from `sequence`), UUIDs and
+/// times assigned.
 fn new_content(
-    conn: &mut DbConnection,
     who: &Principal,
     new: &ValidNew,
+    sequence: u32,
+    (issue_number, authorisation): (i32, Option<String>),
     at: NaiveDateTime,
 ) -> Result<SignedPrescription, AppError> {
-    let (issue_number, authorisation) = match new.authorisation {
-        Some(authorisation) => (
-            next_authorised_issue(conn, who, new, &authorisation)?,
-            Some(authorisation.to_string()),
-        ),
-        None => (1, None),
-    };
-    let sequence = next_sequence(conn, &who.org)?;
     let id = PrescriptionId::new(rand::random::<u32>() & 0xFF_FFFF, &who.org, sequence)
         .map_err(|e| AppError::Internal(format!("building an ID: {e}")))?;
     // A repeat authorisation's first issue authorises itself.
@@ -316,7 +326,7 @@ fn new_content(
     };
     Ok(SignedPrescription {
         id: id.to_string(),
-        uuid: uuid::Uuid::new_v4().to_string(),
+        uuid: ordered_uuid(at),
         prescriber: Prescriber {
             id: who.sub.clone(),
             org: who.org.clone(),
@@ -328,7 +338,7 @@ fn new_content(
             .zip(1..)
             .map(|(item, line)| SignedItem {
                 line,
-                uuid: uuid::Uuid::new_v4().to_string(),
+                uuid: ordered_uuid(at),
                 code: item.code.clone(),
                 display: item.display.clone(),
                 quantity: item.quantity,
@@ -403,6 +413,30 @@ fn next_authorised_issue(
     Ok(next)
 }
 
+/// The issue number and authorisation a new prescription gets: 1 and none, unless it is the
+/// next issue of a repeat authorisation (read in the caller's transaction).
+fn issue_of(
+    conn: &mut DbConnection,
+    who: &Principal,
+    new: &ValidNew,
+) -> Result<(i32, Option<String>), AppError> {
+    match new.authorisation {
+        Some(authorisation) => Ok((
+            next_authorised_issue(conn, who, new, &authorisation)?,
+            Some(authorisation.to_string()),
+        )),
+        None => Ok((1, None)),
+    }
+}
+
+impl ValidNew {
+    /// Whether this is a first issue (no repeat authorisation to read from the database), so it
+    /// can be signed before the write transaction.
+    pub fn is_first_issue(&self) -> bool {
+        self.authorisation.is_none()
+    }
+}
+
 const BIRTH_DATE_FORMAT: &str = "%Y-%m-%d";
 
 fn stored_time(text: &str) -> Result<NaiveDateTime, AppError> {
@@ -411,17 +445,38 @@ fn stored_time(text: &str) -> Result<NaiveDateTime, AppError> {
         .map_err(|e| AppError::Internal(format!("a signed time {text:?}: {e}")))
 }
 
-/// Stores a prescription exactly as its content says, with the service's JWS (`jws`) and, when
-/// the prescriber signed, their JWS; issues its token and audits the creation.
-fn store(
-    conn: &mut DbConnection,
+/// A prescription ready to be stored: content signed, token issued, rows built. Everything a
+/// create needs that does not read the database happens before the write transaction, so the
+/// single writer ([`crate::store`]) only inserts it ([`store_issued`]).
+pub struct Issued {
+    id: String,
+    prescription: Loaded,
+}
+
+impl std::fmt::Debug for Issued {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Issued")
+            .field("id", &self.id)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Issued {
+    /// The prescription as it is answered once stored.
+    pub fn view(&self) -> PrescriptionView {
+        self.prescription.view()
+    }
+}
+
+/// Builds the rows of a prescription exactly as its content says, with the service's JWS (`jws`)
+/// and, when the prescriber signed, their JWS; issues its token (signed here).
+fn issue(
     keys: &KeyRing,
-    who: &Principal,
     content: &SignedPrescription,
     jws: String,
     prescriber_jws: Option<String>,
     at: NaiveDateTime,
-) -> Result<PrescriptionView, AppError> {
+) -> Result<Issued, AppError> {
     let id = PrescriptionId::parse(&content.id)
         .map_err(|e| AppError::Internal(format!("a signed ID {}: {e}", content.id)))?;
     let treatment_type = TreatmentType::parse(&content.treatment_type).ok_or_else(|| {
@@ -430,7 +485,7 @@ fn store(
             content.treatment_type
         ))
     })?;
-    let item_rows: Vec<ItemRow> = content
+    let items: Vec<ItemRow> = content
         .items
         .iter()
         .map(|item| ItemRow {
@@ -461,20 +516,6 @@ fn store(
         .map(PrescriptionId::parse)
         .transpose()
         .map_err(|e| AppError::Internal(format!("a signed authorisation: {e}")))?;
-    if let Some(authorisation) = authorisation.filter(|_| content.issue_number > 1) {
-        // Two issues prepared from one authorisation before either was issued: the second to be
-        // issued is refused (it must be prepared again for the next issue number).
-        let issued = rows::count_authorised(conn, authorisation.compact())?;
-        if issued + 1 != i64::from(content.issue_number) {
-            return Err(AppError::Conflict {
-                code: "authorisation-issue-taken",
-                detail: format!(
-                    "issue {} of authorisation {authorisation} was issued meanwhile; prepare again",
-                    content.issue_number
-                ),
-            });
-        }
-    }
     let created_at = stored_time(&content.created_at)?;
     let status = repeat::initial_status(1, start_date, at.date());
     let row = Row {
@@ -514,25 +555,59 @@ fn store(
             .flatten(),
         authorisation: authorisation.map(|id| id.compact().to_owned()),
     };
-    rows::insert(conn, &row, &item_rows)?;
+    Ok(Issued {
+        id: content.id.clone(),
+        prescription: Loaded { row, items },
+    })
+}
+
+/// Stores an issued prescription and audits its creation (in the caller's write transaction):
+/// a repeat-dispensing prescription with every later issue as a future instance (9000) under the
+/// same ID and signature, each with its own row and item UUIDs; a repeat authorisation's issue
+/// only if no other issue took its number meanwhile.
+pub fn store_issued(
+    conn: &mut DbConnection,
+    who: &Principal,
+    issued: &Issued,
+    at: NaiveDateTime,
+) -> Result<(), AppError> {
+    let Loaded { row, items } = &issued.prescription;
+    if let Some(authorisation) = row
+        .authorisation
+        .as_deref()
+        .filter(|_| row.issue_number > 1)
+    {
+        // Two issues prepared from one authorisation before either was issued: the second to be
+        // issued is refused (it must be prepared again for the next issue number).
+        let issued_before = rows::count_authorised(conn, authorisation)?;
+        if issued_before + 1 != i64::from(row.issue_number) {
+            return Err(AppError::Conflict {
+                code: "authorisation-issue-taken",
+                detail: format!(
+                    "issue {} of authorisation {} was issued meanwhile; prepare again",
+                    row.issue_number,
+                    super::hyphenated(authorisation)
+                ),
+            });
+        }
+    }
+    rows::insert(conn, row, items)?;
     let mut entries = vec![audit::Pending {
         who: who.clone(),
         action: "created",
-        prescription_uuid: content.uuid.clone(),
+        prescription_uuid: row.uuid.clone(),
         detail: json!({
-            "id": content.id,
+            "id": issued.id,
             "prescriber_signed": row.prescriber_jws.is_some(),
-            "status": status.code(),
-            "issue_number": content.issue_number,
-            "issue_count": content.issue_count,
+            "status": row.status.0.code(),
+            "issue_number": row.issue_number,
+            "issue_count": row.issue_count,
         }),
     }];
-    // Repeat dispensing: every later issue is stored now, as a future instance (9000) under the
-    // same ID and signature, with its own row and item UUIDs.
-    if treatment_type == TreatmentType::RepeatDispensing {
-        for issue_number in 2..=content.issue_count {
-            let uuid = issue_uuid(&content.uuid, issue_number);
-            let issue_items: Vec<ItemRow> = item_rows
+    if row.treatment_type.0 == TreatmentType::RepeatDispensing {
+        for issue_number in 2..=row.issue_count {
+            let uuid = issue_uuid(&row.uuid, issue_number);
+            let issue_items: Vec<ItemRow> = items
                 .iter()
                 .map(|item| ItemRow {
                     uuid: issue_uuid(&item.uuid, issue_number),
@@ -542,8 +617,12 @@ fn store(
                 .collect();
             let issue = Row {
                 uuid,
-                short_id: rows::issue_key(id.compact(), issue_number),
-                status: Code(repeat::initial_status(issue_number, start_date, at.date())),
+                short_id: rows::issue_key(&row.prescription_id, issue_number),
+                status: Code(repeat::initial_status(
+                    issue_number,
+                    row.start_date,
+                    at.date(),
+                )),
                 issue_number,
                 ready_at: None,
                 ..row.clone()
@@ -554,20 +633,15 @@ fn store(
                 action: "created",
                 prescription_uuid: issue.uuid.clone(),
                 detail: json!({
-                    "id": content.id,
+                    "id": issued.id,
                     "status": issue.status.0.code(),
                     "issue_number": issue_number,
-                    "issue_count": content.issue_count,
+                    "issue_count": row.issue_count,
                 }),
             });
         }
     }
-    audit::append_each(conn, entries, at)?;
-    Ok(Loaded {
-        row,
-        items: item_rows,
-    }
-    .view())
+    audit::append_each(conn, entries, at)
 }
 
 /// Whether a one-step create (no prescriber signature) is allowed: only on a `--dev` service.
@@ -577,16 +651,9 @@ pub enum Unsigned {
     Refused,
 }
 
-/// One-step create: the service alone signs the content. Only a `--dev` service does this; in
-/// production a prescription carries its prescriber's signature ([`prepare`], [`create_signed`]).
-pub fn create(
-    conn: &mut DbConnection,
-    keys: &KeyRing,
-    who: &Principal,
-    new: &ValidNew,
-    unsigned: Unsigned,
-    at: NaiveDateTime,
-) -> Result<PrescriptionView, AppError> {
+/// Whether `who` may issue a prescription without a prescriber signature: a prescriber, on a
+/// `--dev` service. Checked before an ID is reserved for it.
+pub fn may_create_unsigned(who: &Principal, unsigned: Unsigned) -> Result<(), AppError> {
     who.require(Role::Prescriber, "create prescriptions")?;
     if unsigned == Unsigned::Refused {
         return Err(AppError::Unprocessable {
@@ -598,9 +665,44 @@ pub fn create(
                 .to_owned(),
         });
     }
-    let content = new_content(conn, who, new, at)?;
+    Ok(())
+}
+
+/// One-step create without the database: the service alone signs the content of the
+/// `sequence`-th prescription of the caller's organisation (reserved beforehand, see
+/// [`crate::store::Store::reserve_sequence`]). Only a `--dev` service does this; in production a
+/// prescription carries its prescriber's signature ([`prepare`], [`create_signed`]).
+pub fn issue_unsigned(
+    keys: &KeyRing,
+    who: &Principal,
+    new: &ValidNew,
+    sequence_value: i64,
+    this_issue: (i32, Option<String>),
+    unsigned: Unsigned,
+    at: NaiveDateTime,
+) -> Result<Issued, AppError> {
+    may_create_unsigned(who, unsigned)?;
+    let content = new_content(who, new, sequence_number(sequence_value), this_issue, at)?;
     let jws = signing::sign_jws(&content, keys.active())?;
-    store(conn, keys, who, &content, jws, None, at)
+    issue(keys, &content, jws, None, at)
+}
+
+/// One-step create in one transaction (sequence, signatures and insert): [`issue_unsigned`] +
+/// [`store_issued`]. The server reserves the sequence and signs before its write transaction.
+pub fn create(
+    conn: &mut DbConnection,
+    keys: &KeyRing,
+    who: &Principal,
+    new: &ValidNew,
+    unsigned: Unsigned,
+    at: NaiveDateTime,
+) -> Result<PrescriptionView, AppError> {
+    may_create_unsigned(who, unsigned)?;
+    let this_issue = issue_of(conn, who, new)?;
+    let sequence_value = rows::next_sequence(conn, &who.org)?;
+    let issued = issue_unsigned(keys, who, new, sequence_value, this_issue, unsigned, at)?;
+    store_issued(conn, who, &issued, at)?;
+    Ok(issued.view())
 }
 
 /// `POST /api/v1/prescriptions/prepare`: assigns the ID and UUIDs and answers the signing input
@@ -615,7 +717,8 @@ pub fn prepare(
 ) -> Result<Prepared, AppError> {
     who.require(Role::Prescriber, "prepare prescriptions")?;
     let key = usable_key(conn, who, kid, at, "kid")?;
-    let content = new_content(conn, who, new, at)?;
+    let this_issue = issue_of(conn, who, new)?;
+    let content = new_content(who, new, next_sequence(conn, &who.org)?, this_issue, at)?;
     let signing_input = signing::prescriber_signing_input(&key.kid, &content)?;
     let row = PreparedRow {
         prepared_id: uuid::Uuid::new_v4().to_string(),
@@ -645,19 +748,23 @@ pub fn prepare(
     })
 }
 
-/// `POST /api/v1/prescriptions` with `{prepared_id, signature}`: checks the prescriber's
-/// signature over the prepared signing input, countersigns and issues. Sending the same
-/// signature again answers the prescription it issued; any other use of a used prepared ID is
-/// refused, so a prepared ID never issues other content.
-pub fn create_signed(
+/// What a signed create found before its write transaction ([`check_signed`]).
+#[derive(Debug)]
+pub enum SignedCheck {
+    /// Verified, countersigned and issued; [`store_signed`] stores it if the prepared ID is
+    /// still unused when the write transaction runs.
+    Issue(Issued),
+    /// This very signature issued the prescription before: answered as it is.
+    AlreadyIssued(PrescriptionView),
+}
+
+/// The caller's prepared prescription `prepared_id`, or a 422 naming the field.
+fn callers_prepared(
     conn: &mut DbConnection,
-    keys: &KeyRing,
     who: &Principal,
-    signed: &SignedCreate,
-    at: NaiveDateTime,
-) -> Result<PrescriptionView, AppError> {
-    who.require(Role::Prescriber, "create prescriptions")?;
-    let prepared = signatures::find_prepared(conn, &signed.prepared_id)?
+    prepared_id: &str,
+) -> Result<PreparedRow, AppError> {
+    signatures::find_prepared(conn, prepared_id)?
         .filter(|p| p.sub == who.sub && p.org == who.org)
         .ok_or_else(|| {
             AppError::refused(
@@ -665,25 +772,41 @@ pub fn create_signed(
                 "prepared_id",
                 "no prepared prescription of yours has this prepared_id",
             )
-        })?;
-    let content: SignedPrescription = signing::payload_of(&prepared.signing_input)?;
-    if prepared.prescription_uuid.is_some() {
-        if prepared.signature.as_deref() == Some(signed.signature.as_str()) {
-            let id = PrescriptionId::parse(&content.id)
-                .map_err(|e| AppError::Internal(format!("a signed ID: {e}")))?;
-            return match super::load(conn, &id, Lock::None)? {
-                Some(loaded) => Ok(loaded.view()),
-                None => Err(AppError::Internal(
-                    "an issued prescription is missing".into(),
-                )),
-            };
-        }
-        return Err(AppError::Conflict {
-            code: "prepared-already-used",
-            detail: "this prepared prescription was already signed and issued; prepare again"
-                .to_owned(),
-        });
+        })
+}
+
+/// A prepared prescription that issued already: the same signature again answers what it issued
+/// (a retry); any other is refused, so a prepared ID never issues other content.
+fn already_used(
+    conn: &mut DbConnection,
+    prepared: &PreparedRow,
+    content: &SignedPrescription,
+    signature: &str,
+) -> Result<PrescriptionView, AppError> {
+    if prepared.signature.as_deref() == Some(signature) {
+        let id = PrescriptionId::parse(&content.id)
+            .map_err(|e| AppError::Internal(format!("a signed ID: {e}")))?;
+        return match super::load(conn, &id, Lock::None)? {
+            Some(loaded) => Ok(loaded.view()),
+            None => Err(AppError::Internal(
+                "an issued prescription is missing".into(),
+            )),
+        };
     }
+    Err(AppError::Conflict {
+        code: "prepared-already-used",
+        detail: "this prepared prescription was already signed and issued; prepare again"
+            .to_owned(),
+    })
+}
+
+/// Checks that the prepared prescription can still be issued at `at` with its prescriber key.
+fn usable_prepared(
+    conn: &mut DbConnection,
+    who: &Principal,
+    prepared: &PreparedRow,
+    at: NaiveDateTime,
+) -> Result<KeyRow, AppError> {
     if prepared.expires_at <= at {
         return Err(AppError::refused(
             "prepared-expired",
@@ -691,7 +814,27 @@ pub fn create_signed(
             "the prepared prescription expired before it was signed; prepare again",
         ));
     }
-    let key = usable_key(conn, who, &prepared.kid, at, "prepared_id")?;
+    usable_key(conn, who, &prepared.kid, at, "prepared_id")
+}
+
+/// The part of a signed create that changes nothing, run before the write transaction (on a read
+/// connection, off the single writer): finds the caller's prepared prescription, checks the
+/// prescriber's signature over the prepared signing input, countersigns and issues the token.
+pub fn check_signed(
+    conn: &mut DbConnection,
+    keys: &KeyRing,
+    who: &Principal,
+    signed: &SignedCreate,
+    at: NaiveDateTime,
+) -> Result<SignedCheck, AppError> {
+    who.require(Role::Prescriber, "create prescriptions")?;
+    let prepared = callers_prepared(conn, who, &signed.prepared_id)?;
+    let content: SignedPrescription = signing::payload_of(&prepared.signing_input)?;
+    if prepared.prescription_uuid.is_some() {
+        return already_used(conn, &prepared, &content, &signed.signature)
+            .map(SignedCheck::AlreadyIssued);
+    }
+    let key = usable_prepared(conn, who, &prepared, at)?;
     let signature = data_encoding::BASE64URL_NOPAD
         .decode(signed.signature.as_bytes())
         .ok()
@@ -727,13 +870,45 @@ pub fn create_signed(
         accepted_at: signing::signed_time(at),
     };
     let jws = signing::countersign(&countersignature, keys.active())?;
-    if !signatures::mark_used(
-        conn,
-        &prepared.prepared_id,
-        &signed.signature,
-        &content.uuid,
-    )? {
+    issue(keys, &content, jws, Some(prescriber_jws), at).map(SignedCheck::Issue)
+}
+
+/// The write of a signed create checked by [`check_signed`]: in the write transaction the
+/// prepared prescription must still be the caller's, unused and unexpired and its key still
+/// usable (not revoked meanwhile); then it is marked used and the prescription stored.
+pub fn store_signed(
+    conn: &mut DbConnection,
+    who: &Principal,
+    signed: &SignedCreate,
+    issued: &Issued,
+    at: NaiveDateTime,
+) -> Result<PrescriptionView, AppError> {
+    let prepared = callers_prepared(conn, who, &signed.prepared_id)?;
+    if prepared.prescription_uuid.is_some() {
+        let content: SignedPrescription = signing::payload_of(&prepared.signing_input)?;
+        return already_used(conn, &prepared, &content, &signed.signature);
+    }
+    usable_prepared(conn, who, &prepared, at)?;
+    let uuid = &issued.prescription.row.uuid;
+    if !signatures::mark_used(conn, &prepared.prepared_id, &signed.signature, uuid)? {
         return Err(AppError::ConcurrentUpdate);
     }
-    store(conn, keys, who, &content, jws, Some(prescriber_jws), at)
+    store_issued(conn, who, issued, at)?;
+    Ok(issued.view())
+}
+
+/// `POST /api/v1/prescriptions` with `{prepared_id, signature}` in one transaction:
+/// [`check_signed`] then [`store_signed`]. Sending the same signature again answers the
+/// prescription it issued; any other use of a used prepared ID is refused.
+pub fn create_signed(
+    conn: &mut DbConnection,
+    keys: &KeyRing,
+    who: &Principal,
+    signed: &SignedCreate,
+    at: NaiveDateTime,
+) -> Result<PrescriptionView, AppError> {
+    match check_signed(conn, keys, who, signed, at)? {
+        SignedCheck::AlreadyIssued(view) => Ok(view),
+        SignedCheck::Issue(issued) => store_signed(conn, who, signed, &issued, at),
+    }
 }

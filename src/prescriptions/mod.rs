@@ -25,13 +25,16 @@ mod token;
 
 pub use cancel::cancel;
 pub use claim::claim;
-pub use create::{Unsigned, ValidItem, ValidNew, create, create_signed, prepare, validate_new};
+pub use create::{
+    Issued, SignedCheck, Unsigned, ValidItem, ValidNew, check_signed, create, create_signed,
+    issue_unsigned, may_create_unsigned, prepare, store_issued, store_signed, validate_new,
+};
 pub use dispense::{dispense, held_item_lines, withdraw};
 pub use expiry::{Housekeeping, HousekeepingJob, HousekeepingReport, housekeeping, sweep_expired};
 pub use prescriber_keys::{Enrolled, enrol, key_set, revoke};
 pub use read::{events, full_view, get, history, peek, record_read};
 pub use receipt::receipt;
-pub use release::{release, release_nominated};
+pub use release::{ReleaseTarget, release, release_checked, release_nominated, release_target};
 pub use return_::return_to_spine;
 pub use search::{SearchQuery, ValidSearch, search, validate as validate_search};
 pub use token::token_sheet;

@@ -103,15 +103,33 @@ fn release_loaded(
     Ok(())
 }
 
-pub fn release(
-    conn: &mut DbConnection,
+/// The prescription a release names, with the scanned token's signature already checked: the
+/// part of a release that needs no database, done before the write transaction ([`release_target`]).
+#[derive(Debug, Clone, Copy)]
+pub struct ReleaseTarget {
+    id: PrescriptionId,
+    via: Via,
+}
+
+/// Checks the caller's role and what the scanned text names (verifying a token's signature).
+pub fn release_target(
     keys: &KeyRing,
     who: &Principal,
     body: &ReleaseRequest,
-    at: NaiveDateTime,
-) -> Result<PrescriptionView, AppError> {
+) -> Result<ReleaseTarget, AppError> {
     who.require(Role::Pharmacist, "release prescriptions")?;
     let (id, via) = read_scanned(keys, &body.token)?;
+    Ok(ReleaseTarget { id, via })
+}
+
+/// Releases the prescription `target` names to the caller (in the write transaction).
+pub fn release_checked(
+    conn: &mut DbConnection,
+    who: &Principal,
+    target: ReleaseTarget,
+    at: NaiveDateTime,
+) -> Result<PrescriptionView, AppError> {
+    let ReleaseTarget { id, via } = target;
     let mut loaded = load_live(conn, &id, at)?.ok_or(AppError::PrescriptionNotFound)?;
     if via == Via::Id
         && loaded.row.nominated_pharmacy.as_deref() != Some(who.org.as_str())
@@ -121,6 +139,18 @@ pub fn release(
     }
     release_loaded(conn, who, &mut loaded, via.audit_name(), at)?;
     Ok(loaded.view())
+}
+
+/// [`release_target`] then [`release_checked`], in one transaction.
+pub fn release(
+    conn: &mut DbConnection,
+    keys: &KeyRing,
+    who: &Principal,
+    body: &ReleaseRequest,
+    at: NaiveDateTime,
+) -> Result<PrescriptionView, AppError> {
+    let target = release_target(keys, who, body)?;
+    release_checked(conn, who, target, at)
 }
 
 pub fn release_nominated(

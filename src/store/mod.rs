@@ -12,6 +12,7 @@ pub mod codes;
 pub mod prescriptions;
 pub mod quantity;
 pub mod schema;
+pub mod sequences;
 pub mod signatures;
 pub mod supplies;
 
@@ -241,6 +242,9 @@ pub struct Store {
     pool: DbPool,
     replica: Option<DbPool>,
     writer: Option<mpsc::SyncSender<Job>>,
+    sequences: std::sync::Arc<sequences::SequenceBlocks>,
+    /// Held by every clone: the checkpointer stops once the last one is dropped.
+    _open: std::sync::Arc<()>,
 }
 
 impl std::fmt::Debug for Store {
@@ -295,8 +299,26 @@ impl Store {
             }
             None => None,
         };
+        let open = std::sync::Arc::new(());
         let writer = match backend {
             Backend::Sqlite => {
+                // The writer never checkpoints the WAL itself (copying pages into the database
+                // file and its fsync stay out of the serial section): a checkpointer thread does.
+                // Its savepoints' sub-journals stay in memory (they only serve rolling back one
+                // job inside the group; the WAL is what makes a commit durable), and a larger
+                // page cache keeps the B-trees' hot pages from being read back from the OS.
+                first
+                    .batch_execute(
+                        "PRAGMA wal_autocheckpoint = 0; PRAGMA temp_store = MEMORY; \
+                         PRAGMA cache_size = -65536;",
+                    )
+                    .map_err(|e| AppError::Unavailable(e.to_string()))?;
+                let checkpointer = connect(url)?;
+                let store_open = std::sync::Arc::downgrade(&open);
+                std::thread::Builder::new()
+                    .name("prescrypt-checkpoint".into())
+                    .spawn(move || checkpoint_loop(checkpointer, &store_open))
+                    .map_err(|e| AppError::Internal(e.to_string()))?;
                 let (sender, receiver) = mpsc::sync_channel::<Job>(options.write_queue.max(1));
                 std::thread::Builder::new()
                     .name("prescrypt-writer".into())
@@ -311,6 +333,8 @@ impl Store {
             pool,
             replica,
             writer,
+            sequences: std::sync::Arc::default(),
+            _open: open,
         })
     }
 
@@ -533,6 +557,20 @@ fn run_in_savepoint<T>(
         conn.transaction(|conn| f(conn))
     }))
     .unwrap_or_else(|_| Err(AppError::Internal("a write job panicked".into())))
+}
+
+/// How often the checkpointer copies the committed WAL into the database file.
+const CHECKPOINT_EVERY: Duration = Duration::from_millis(200);
+
+/// Checkpoints the WAL (PASSIVE: never blocks the writer or readers; durability does not depend
+/// on it, the WAL is already on disk) while the store is open.
+fn checkpoint_loop(mut conn: DbConnection, store_open: &std::sync::Weak<()>) {
+    while store_open.strong_count() > 0 {
+        std::thread::sleep(CHECKPOINT_EVERY);
+        if let Err(error) = conn.batch_execute("PRAGMA wal_checkpoint(PASSIVE);") {
+            tracing::warn!(%error, "WAL checkpoint failed; retrying");
+        }
+    }
 }
 
 fn group_commit_loop(mut conn: DbConnection, queue: &mpsc::Receiver<Job>) {

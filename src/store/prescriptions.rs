@@ -14,8 +14,11 @@ use super::supplies::Supplies;
 use crate::domain::{CancelReason, ItemStatus, NotDispensedReason, Status, TreatmentType};
 use crate::error::AppError;
 
+/// `primary_key(uuid)` keeps the key out of the `UPDATE … SET` ([`update_if_version`]): SQLite
+/// checks the foreign keys of every table referring to a key that is SET (even to itself), and
+/// `prescription_holders` has no index leading with it, so each update scanned that table.
 #[derive(Debug, Clone, Queryable, Selectable, Insertable, AsChangeset)]
-#[diesel(table_name = prescriptions, treat_none_as_null = true)]
+#[diesel(table_name = prescriptions, primary_key(uuid), treat_none_as_null = true)]
 pub struct Row {
     pub uuid: String,
     pub short_id: String,
@@ -447,16 +450,22 @@ pub fn search(conn: &mut DbConnection, search: &Search) -> Result<Vec<Row>, AppE
 
 /// The organisation's next sequence value (from 1), in the caller's transaction.
 pub fn next_sequence(conn: &mut DbConnection, org: &str) -> Result<i64, AppError> {
+    reserve_sequence(conn, org, 1)
+}
+
+/// Takes the next `count` values of the organisation's ID sequence (values start at 1) and
+/// returns the last of them: the caller owns `last - count + 1 ..= last`.
+pub fn reserve_sequence(conn: &mut DbConnection, org: &str, count: i64) -> Result<i64, AppError> {
     // One upsert, so two instances creating an organisation's first prescription at once
     // cannot both insert its row.
     let upsert = diesel::insert_into(org_sequences::table)
         .values((
             org_sequences::org.eq(org),
-            org_sequences::next_value.eq(1_i64),
+            org_sequences::next_value.eq(count),
         ))
         .on_conflict(org_sequences::org)
         .do_update()
-        .set(org_sequences::next_value.eq(org_sequences::next_value + 1));
+        .set(org_sequences::next_value.eq(org_sequences::next_value + count));
     match conn {
         DbConnection::Postgresql(pg) => upsert.execute(pg)?,
         DbConnection::Sqlite(sqlite) => upsert.execute(sqlite)?,
