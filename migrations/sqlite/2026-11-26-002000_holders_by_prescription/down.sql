@@ -1,0 +1,1 @@
+DROP INDEX prescription_holders_by_prescription;
