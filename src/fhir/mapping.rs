@@ -494,9 +494,18 @@ pub fn prescription_bundle(view: &PrescriptionView) -> Value {
                 "url": codes::EXT_PERFORMER_SITE_TYPE,
                 "valueCoding": {"system": codes::PERFORMER_SITE_TYPE, "code": if view.nominated_pharmacy.is_some() { "P1" } else { "0004" }},
             }],
-            "validityPeriod": {"start": date_time(view.created_at), "end": date_time(view.expires_at)},
+            // A future-dated prescription is valid from its start date.
+            "validityPeriod": {
+                "start": view.start_date.clone().unwrap_or_else(|| date_time(view.created_at)),
+                "end": date_time(view.expires_at),
+            },
             "quantity": {"value": number(item.quantity), "unit": item.unit},
         });
+        if let Some(days) = view.days_supply {
+            dispense_request["expectedSupplyDuration"] = json!({
+                "value": days, "unit": "day", "system": "http://unitsofmeasure.org", "code": "d",
+            });
+        }
         if view.treatment_type.code != "0001" {
             dispense_request["numberOfRepeatsAllowed"] = json!(view.issue_count - 1);
         }

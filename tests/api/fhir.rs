@@ -901,3 +901,33 @@ fn the_validator_refuses_what_is_not_fhir_r4() {
     );
     validate(&[order_fixture()]);
 }
+
+/// A repeat-dispensing prescription made through `/api/v1` shows its issue and interval in the
+/// Bundle FHIR releases: `numberOfRepeatsAllowed`, `expectedSupplyDuration` in days.
+#[tokio::test]
+async fn a_repeat_dispensing_issue_is_released_with_its_interval() {
+    let app = spawn_app().await;
+    let fhir = Fhir::new(&app);
+    let mut body = nominated_prescription(PHARMACY);
+    body["treatment_type"] = json!("0003");
+    body["issue_count"] = json!(3);
+    body["days_supply"] = json!(56);
+    let created = app.create(&body).await;
+    let (status, answer) = fhir
+        .post(
+            "/Task/$release",
+            &app.pharmacist(),
+            &release_parameters(PHARMACY, None),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    let bundles = released_bundles(&answer);
+    assert_eq!(bundles.len(), 1, "{answer}");
+    let request = entries_of(&bundles[0], "MedicationRequest")[0];
+    assert_eq!(request["groupIdentifier"]["value"], created["id"]);
+    let dispense_request = &request["dispenseRequest"];
+    assert_eq!(dispense_request["numberOfRepeatsAllowed"], 2, "{request}");
+    assert_eq!(dispense_request["expectedSupplyDuration"]["value"], 56);
+    assert_eq!(dispense_request["expectedSupplyDuration"]["code"], "d");
+    fhir.validate();
+}
