@@ -86,6 +86,23 @@ pub struct ItemRow {
     pub supplies: Supplies,
 }
 
+/// Loads the rows of a batch query, on PostgreSQL locked up front with rows another instance is
+/// working on skipped (`FOR UPDATE SKIP LOCKED`), so concurrent instances take disjoint batches;
+/// SQLite has one writer, its reads inside a write are exclusive already. (A macro: the query's
+/// type differs per call and diesel's locking clauses exist only for PostgreSQL.)
+macro_rules! load_skipping_locked {
+    ($conn:expr, $query:expr) => {
+        match $conn {
+            DbConnection::Postgresql(pg) => $query
+                .select(Row::as_select())
+                .for_update()
+                .skip_locked()
+                .load(pg)?,
+            other => $query.select(Row::as_select()).load(other)?,
+        }
+    };
+}
+
 /// Whether a load locks the prescription until the transaction ends.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Lock {
@@ -202,14 +219,7 @@ pub fn lock_ready(
         .filter(prescriptions::status.eq_any(waiting))
         .filter(prescriptions::ready_at.le(at))
         .limit(limit);
-    Ok(match conn {
-        DbConnection::Postgresql(pg) => query
-            .select(Row::as_select())
-            .for_update()
-            .skip_locked()
-            .load(pg)?,
-        other => query.select(Row::as_select()).load(other)?,
-    })
+    Ok(load_skipping_locked!(conn, query))
 }
 
 /// Up to `limit` prescriptions in one of `statuses` last changed at or before `before`; locked
@@ -225,14 +235,7 @@ pub fn lock_settled(
         .filter(prescriptions::status.eq_any(codes))
         .filter(prescriptions::updated_at.le(before))
         .limit(limit);
-    Ok(match conn {
-        DbConnection::Postgresql(pg) => query
-            .select(Row::as_select())
-            .for_update()
-            .skip_locked()
-            .load(pg)?,
-        other => query.select(Row::as_select()).load(other)?,
-    })
+    Ok(load_skipping_locked!(conn, query))
 }
 
 /// Deletes a prescription row and everything that refers to it (its items, notifications and
@@ -325,14 +328,7 @@ pub fn lock_nominated(
         .filter(prescriptions::expires_at.gt(at))
         .order(prescriptions::created_at.asc())
         .limit(i64::try_from(limit).unwrap_or(i64::MAX));
-    Ok(match conn {
-        DbConnection::Postgresql(pg) => query
-            .select(Row::as_select())
-            .for_update()
-            .skip_locked()
-            .load(pg)?,
-        other => query.select(Row::as_select()).load(other)?,
-    })
+    Ok(load_skipping_locked!(conn, query))
 }
 
 /// Up to `limit` prescriptions in one of `statuses` whose time is up; locked as in
@@ -348,14 +344,7 @@ pub fn lock_due(
         .filter(prescriptions::expires_at.le(at))
         .filter(prescriptions::status.eq_any(codes))
         .limit(limit);
-    Ok(match conn {
-        DbConnection::Postgresql(pg) => query
-            .select(Row::as_select())
-            .for_update()
-            .skip_locked()
-            .load(pg)?,
-        other => query.select(Row::as_select()).load(other)?,
-    })
+    Ok(load_skipping_locked!(conn, query))
 }
 
 /// Records that `org` holds (has released) the prescription; once per organisation.
