@@ -199,7 +199,9 @@ impl Application {
             refresh.abort();
         }
         if let Some((handle, served)) = metrics {
-            handle.stop(true).await;
+            // Nothing on the metrics listener is worth waiting for: a graceful stop would wait
+            // for the scrapers' idle keep-alive connections.
+            handle.stop(false).await;
             let _stopped = served.await;
         }
         result

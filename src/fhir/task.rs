@@ -127,8 +127,16 @@ pub async fn search(
         )
     })?;
     let value = text.rsplit('|').next().unwrap_or(text);
-    let id = ops::parse_id(value)
-        .map_err(|_| AppError::field("focus:identifier", "a short-form prescription ID"))?;
+    let id = ops::parse_id(value).map_err(|_| {
+        AppError::field(
+            "focus:identifier",
+            if value.contains(' ') {
+                "a short-form prescription ID (a check character `+` must be sent as %2B)"
+            } else {
+                "a short-form prescription ID"
+            },
+        )
+    })?;
     let clock = state.clock.clone();
     let found = state
         .store

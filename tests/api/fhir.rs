@@ -117,6 +117,15 @@ impl<'a> Fhir<'a> {
     }
 }
 
+/// The tracker's query for `identifier`, form-encoded as a client must: a short-form ID's check
+/// character may be `+`, which unencoded means a space.
+fn tracker_query(identifier: &str) -> String {
+    let mut url = reqwest::Url::parse("http://tracker/Task").unwrap();
+    url.query_pairs_mut()
+        .append_pair("focus:identifier", identifier);
+    format!("/Task?{}", url.query().unwrap())
+}
+
 fn entries_of<'v>(bundle: &'v Value, resource_type: &str) -> Vec<&'v Value> {
     bundle["entry"]
         .as_array()
@@ -406,7 +415,7 @@ async fn a_prescription_created_through_api_v1_is_released_dispensed_tracked_and
     // The tracker.
     let (status, found) = fhir
         .get(
-            &format!("/Task?focus:identifier={SHORT_FORM_ID}|{id}"),
+            &tracker_query(&format!("{SHORT_FORM_ID}|{id}")),
             Some(&app.pharmacist()),
         )
         .await;
@@ -623,7 +632,31 @@ async fn bad_messages_are_refused_with_an_operation_outcome_naming_the_element()
         .await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert_eq!(expression(&outcome), "focus:identifier");
+    // A check character `+` sent unencoded arrives as a space: the answer says how to send it.
+    let plus = id_with_plus_check_character();
+    let (status, outcome) = fhir
+        .get(&format!("/Task?focus:identifier={plus}"), Some(&prescriber))
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{outcome}");
+    assert_eq!(expression(&outcome), "focus:identifier");
+    assert!(outcome.to_string().contains("%2B"), "{outcome}");
+    let (status, found) = fhir.get(&tracker_query(&plus), Some(&prescriber)).await;
+    assert_eq!(status, StatusCode::OK, "{found}");
+    assert_eq!(found["total"], 0, "{found}");
     fhir.validate();
+}
+
+/// A well-formed short-form ID (of no prescription) whose check character is `+`.
+fn id_with_plus_check_character() -> String {
+    use prescrypt_barcode::id::{DATA_LEN, check_character};
+    (0..0xFFFFF)
+        .map(|n| format!("A84F1CA83008{n:05X}"))
+        .find_map(|data| {
+            let bytes: [u8; DATA_LEN] = data.as_bytes().try_into().ok()?;
+            (check_character(&bytes) == b'+')
+                .then(|| format!("{}-{}-{}+", &data[..6], &data[6..12], &data[12..]))
+        })
+        .expect("one in 37 IDs has the check character +")
 }
 
 #[tokio::test]
@@ -655,9 +688,7 @@ async fn fhir_callers_have_the_same_roles_and_organisations_as_api_v1() {
 
     // Another pharmacy: the tracker finds nothing, its notification finds no prescription.
     let other = app.other_pharmacist();
-    let (status, found) = fhir
-        .get(&format!("/Task?focus:identifier={id}"), Some(&other))
-        .await;
+    let (status, found) = fhir.get(&tracker_query(&id), Some(&other)).await;
     assert_eq!(status, StatusCode::OK, "{found}");
     assert_eq!(found["total"], 0, "{found}");
     let (status, outcome) = fhir

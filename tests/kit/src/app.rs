@@ -1,4 +1,4 @@
-//! The service in-process, on port 0 of loopback, in the calling test's tokio runtime.
+//! The service in-process, on port 0 of loopback, on a thread and tokio runtime of its own.
 
 use std::ffi::OsString;
 use std::ops::Deref;
@@ -121,33 +121,82 @@ impl TestAppBuilder {
             .config
     }
 
-    /// Builds the app and runs it on the current tokio runtime.
+    /// Builds the app and runs it on a thread and runtime of its own, so that dropping the
+    /// [`TestApp`] can stop it and wait until its workers (and their database connections) are
+    /// gone, whatever happens to the test's runtime.
     pub async fn spawn(mut self) -> TestApp {
         let config = self.config();
-        let app = Application::build(&config)
-            .unwrap_or_else(|e| panic!("the app builds from {config:?}: {e:#}"));
-        let address = app.address().to_owned();
-        let metrics_address = app.metrics_address().map(str::to_owned);
-        let store = app.store();
-        let server = app.handle();
-        tokio::spawn(app.run_until_stopped());
+        let database_url = config.store.database_url.clone();
+        let (started_tx, started_rx) = tokio::sync::oneshot::channel();
+        let thread = std::thread::Builder::new()
+            .name("prescrypt-test-app".into())
+            .spawn(move || serve_on_own_runtime(config, started_tx))
+            .expect("a thread for the app");
+        let started = match started_rx.await {
+            Ok(Ok(started)) => started,
+            Ok(Err(error)) => panic!("{error}"),
+            Err(_) => panic!(
+                "the app's thread ended before it started: {:?}",
+                thread.join()
+            ),
+        };
         TestApp {
             endpoint: Endpoint::new(
-                address,
+                started.address,
                 reqwest::Client::builder()
                     .pool_max_idle_per_host(64)
                     .build()
                     .expect("HTTP client"),
             )
-            .with_metrics(metrics_address),
-            database_url: config.store.database_url,
+            .with_metrics(started.metrics_address),
+            database_url,
             keys_dir: self.keys_dir,
-            store,
-            server,
+            store: started.store,
+            server: started.server,
+            thread: Some(thread),
             dir: self.dir,
         }
     }
 }
+
+/// What the app's thread hands back once the app listens.
+struct Started {
+    address: String,
+    metrics_address: Option<String>,
+    store: Store,
+    server: actix_web::dev::ServerHandle,
+}
+
+fn serve_on_own_runtime(
+    config: ServeConfig,
+    started: tokio::sync::oneshot::Sender<Result<Started, String>>,
+) {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("a runtime for the app");
+    runtime.block_on(async move {
+        let app = match Application::build(&config) {
+            Ok(app) => app,
+            Err(e) => {
+                let _ = started.send(Err(format!("the app builds from {config:?}: {e:#}")));
+                return;
+            }
+        };
+        let handed = Started {
+            address: app.address().to_owned(),
+            metrics_address: app.metrics_address().map(str::to_owned),
+            store: app.store(),
+            server: app.handle(),
+        };
+        if started.send(Ok(handed)).is_ok() {
+            let _stopped = app.run_until_stopped().await;
+        }
+    });
+}
+
+/// How long dropping a [`TestApp`] waits for its server to stop before giving up on it.
+const STOP_WAIT: std::time::Duration = std::time::Duration::from_secs(30);
 
 /// The service running in-process, with its store at hand and HTTP helpers (it dereferences to
 /// its [`Endpoint`]).
@@ -160,15 +209,28 @@ pub struct TestApp {
     pub database_url: String,
     keys_dir: PathBuf,
     server: actix_web::dev::ServerHandle,
+    thread: Option<std::thread::JoinHandle<()>>,
 }
 
 impl Drop for TestApp {
-    /// The server's workers run on threads of their own that outlive the test's runtime: stop
-    /// them, or every finished test keeps its database connections open (PostgreSQL runs out of
-    /// connection slots over a suite).
+    /// Stops the server and waits for its thread: a finished test must not keep its database
+    /// connections open (on PostgreSQL a suite would run out of connection slots).
     fn drop(&mut self) {
-        // The stop command is sent when `stop` is called; its future only reports completion.
-        drop(self.server.stop(false));
+        let stopping = self.server.stop(false);
+        let Some(thread) = self.thread.take() else {
+            return;
+        };
+        let (done_tx, done_rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            // Completion is reported by the app's own runtime; this thread only waits for it.
+            let _ = done_tx.send(thread.join());
+        });
+        drop(stopping);
+        if let Ok(Err(panic)) = done_rx.recv_timeout(STOP_WAIT)
+            && !std::thread::panicking()
+        {
+            std::panic::resume_unwind(panic);
+        }
     }
 }
 
