@@ -115,6 +115,20 @@ fn create_private(path: &str) -> Result<(), AppError> {
     }
 }
 
+#[derive(diesel::QueryableByName)]
+struct CompileOption {
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    compile_options: String,
+}
+
+/// Whether this SQLite keeps one plan per statement whatever is bound to it (compiled with
+/// `SQLITE_ENABLE_QPSG`, see `.cargo/config.toml`). Without it every statement with a bound
+/// `LIMIT ?` is recompiled at each use, which costs the single writer dearly.
+pub fn sqlite_plans_are_stable(sqlite: &mut diesel::SqliteConnection) -> Result<bool, AppError> {
+    let options: Vec<CompileOption> = diesel::sql_query("PRAGMA compile_options").load(sqlite)?;
+    Ok(options.iter().any(|o| o.compile_options == "ENABLE_QPSG"))
+}
+
 /// Runs the pending migrations of the connection's backend (and, once, switches SQLite to WAL).
 pub fn migrate(connection: &mut DbConnection) -> Result<usize, AppError> {
     let applied = match connection {
@@ -313,6 +327,14 @@ impl Store {
                          PRAGMA cache_size = -65536;",
                     )
                     .map_err(|e| AppError::Unavailable(e.to_string()))?;
+                if let DbConnection::Sqlite(sqlite) = &mut first
+                    && !sqlite_plans_are_stable(sqlite)?
+                {
+                    tracing::warn!(
+                        "SQLite was built without SQLITE_ENABLE_QPSG (.cargo/config.toml): \
+                         statements with a bound LIMIT are recompiled at every use"
+                    );
+                }
                 let checkpointer = connect(url)?;
                 let store_open = std::sync::Arc::downgrade(&open);
                 std::thread::Builder::new()
@@ -636,6 +658,20 @@ mod tests {
                 org_sequences::next_value.eq(1_i64),
             ))
             .execute(conn)?)
+    }
+
+    #[test]
+    fn the_bundled_sqlite_keeps_one_plan_per_statement() {
+        let dir = tempfile::tempdir().unwrap();
+        let DbConnection::Sqlite(mut sqlite) =
+            connect(&dir.path().join("t.db").display().to_string()).unwrap()
+        else {
+            unreachable!("a path is SQLite")
+        };
+        assert!(
+            sqlite_plans_are_stable(&mut sqlite).unwrap(),
+            "libsqlite3-sys built without LIBSQLITE3_FLAGS=-DSQLITE_ENABLE_QPSG (.cargo/config.toml)"
+        );
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
