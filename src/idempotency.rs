@@ -43,9 +43,11 @@ pub enum Earlier {
     Replay { status: u16, body: String },
 }
 
-/// Claims the key for this request inside the caller's transaction. The `(org, key)` primary
-/// key does the work across processes: a concurrent request with the same key waits on the
-/// unique index until this transaction ends, then finds the committed response and replays it.
+/// Claims the key for this request inside the caller's transaction. On PostgreSQL the
+/// `(org, key)` primary key does the work across processes: a placeholder row is inserted, a
+/// concurrent request with the same key waits on the unique index until this transaction ends,
+/// then finds the committed response and replays it. On SQLite a write transaction excludes
+/// every other writer, so looking the key up is enough and [`record`] inserts the row whole.
 /// `Earlier::None` means this transaction owns the key and must [`record`] its response.
 pub fn claim(
     conn: &mut DbConnection,
@@ -54,6 +56,9 @@ pub fn claim(
     request_hash: &str,
     now: chrono::NaiveDateTime,
 ) -> Result<Earlier, AppError> {
+    if let DbConnection::Sqlite(_) = conn {
+        return lookup(conn, org, key, request_hash);
+    }
     let placeholder = (
         idempotency_keys::org.eq(org),
         idempotency_keys::key.eq(key.as_str()),
@@ -111,14 +116,30 @@ pub fn lookup(
     }
 }
 
-/// Stores the response of the request that [`claim`]ed the key.
+/// Stores the response of the request that [`claim`]ed the key (on SQLite: the whole row, in
+/// one insert; an UPDATE would be parsed again every time, diesel never caches them).
 pub fn record(
     conn: &mut DbConnection,
     org: &str,
     key: &IdempotencyKey,
+    request_hash: &str,
+    now: chrono::NaiveDateTime,
     status: u16,
     body: &str,
 ) -> Result<(), AppError> {
+    if let DbConnection::Sqlite(_) = conn {
+        diesel::insert_into(idempotency_keys::table)
+            .values((
+                idempotency_keys::org.eq(org),
+                idempotency_keys::key.eq(key.as_str()),
+                idempotency_keys::request_hash.eq(request_hash),
+                idempotency_keys::response_status.eq(i32::from(status)),
+                idempotency_keys::response_body.eq(body),
+                idempotency_keys::created_at.eq(now),
+            ))
+            .execute(conn)?;
+        return Ok(());
+    }
     let updated = diesel::update(
         idempotency_keys::table
             .filter(idempotency_keys::org.eq(org))

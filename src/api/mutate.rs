@@ -155,13 +155,21 @@ where
             let (success, value) = op(conn, &who, at)?;
             // The answer is serialised inside the transaction only when it is kept for replay;
             // otherwise after the commit, outside the single writer.
-            let body = match &key {
-                Some(key) => {
+            let body = match (&key, &fingerprint) {
+                (Some(key), Some(fingerprint)) => {
                     let body = serde_json::to_string(&value)?;
-                    idempotency::record(conn, &who.org, key, success.as_u16(), &body)?;
+                    idempotency::record(
+                        conn,
+                        &who.org,
+                        key,
+                        fingerprint,
+                        at,
+                        success.as_u16(),
+                        &body,
+                    )?;
                     Answer::Serialized(body)
                 }
-                None => Answer::Value(value),
+                _ => Answer::Value(value),
             };
             Ok((success.as_u16(), body, false))
         })
