@@ -85,6 +85,8 @@ start_server() {
 }
 stop_server() {
     kill "$server_pid"; wait "$server_pid" 2>/dev/null || true; server_pid=""
+    # A run writes up to a few GB of WAL: free it before the next run fills the disk.
+    if [ -z "${DATABASE_URL:-}" ]; then rm -f "$work/run$run_no.db" "$work/run$run_no.db-wal" "$work/run$run_no.db-shm"; fi
 }
 
 ticks="$(getconf CLK_TCK)"
