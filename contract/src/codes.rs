@@ -232,3 +232,29 @@ code_table! {
         NoCharge = "0015", "Patient does not need to pay the prescription charge";
     }
 }
+
+impl ChargeExemption {
+    /// How many prescription charges a claim with this exemption may say were paid when
+    /// `supplied` items were supplied: 0001 (the patient paid) one to one per supplied item, and
+    /// none at all with nothing supplied; every other exemption names no charges. The centre
+    /// refuses a claim outside it and the counter does not offer one.
+    pub fn charges_paid_allowed(self, supplied: usize) -> core::ops::RangeInclusive<usize> {
+        match self {
+            Self::PaidCharges => 1..=supplied,
+            _ => 0..=0,
+        }
+    }
+}
+
+#[cfg(test)]
+mod charge_tests {
+    use super::ChargeExemption;
+
+    #[test]
+    fn only_paid_charges_name_charges_and_never_more_than_were_supplied() {
+        let paid = ChargeExemption::PaidCharges;
+        assert_eq!(paid.charges_paid_allowed(2), 1..=2);
+        assert!(paid.charges_paid_allowed(0).is_empty());
+        assert_eq!(ChargeExemption::Under16.charges_paid_allowed(3), 0..=0);
+    }
+}

@@ -571,6 +571,25 @@ fn overlay_key(
                 Overlay::Claim {
                     exemption,
                     evidence_seen,
+                } if ChargeExemption::ALL[exemption]
+                    .charges_paid_allowed(supplied_items(screen))
+                    .is_empty() =>
+                {
+                    screen.say(
+                        Level::Bad,
+                        format!(
+                            "Nothing of {id} was supplied, so no charge was paid: \
+                             choose the exemption that applies."
+                        ),
+                    );
+                    return Some(Overlay::Claim {
+                        exemption,
+                        evidence_seen,
+                    });
+                }
+                Overlay::Claim {
+                    exemption,
+                    evidence_seen,
                 } => {
                     let body = claim_body(screen, ChargeExemption::ALL[exemption], evidence_seen);
                     screen.say(Level::Info, format!("Claiming {id}…"));
@@ -582,6 +601,15 @@ fn overlay_key(
         }
         (open, _) => Some(open),
     }
+}
+
+fn supplied_items(screen: &Screen) -> usize {
+    screen
+        .prescription
+        .iter()
+        .flat_map(|p| p.items.iter())
+        .filter(|item| !item.dispensed_quantity.is_zero())
+        .count()
 }
 
 /// The claim for what is shown: every supplied item with its endorsement; with exemption 0001
@@ -1272,6 +1300,64 @@ mod tests {
             "{shown}"
         );
         assert!(shown.contains("key kid\\u{202e}"), "{shown}");
+    }
+
+    #[test]
+    fn a_paid_claim_with_nothing_supplied_is_not_sent() {
+        let mut screen = Screen {
+            online: Some(true),
+            outbox: Counts::default(),
+            prescription: None,
+            prescriber_signature: None,
+            marks: Vec::new(),
+            packs: Vec::new(),
+            substitutes: Vec::new(),
+            endorsements: Vec::new(),
+            overlay: None,
+            selected: 0,
+            input: String::new(),
+            messages: Vec::new(),
+            source: "keyboard wedge".to_owned(),
+        };
+        let mut view = render::hostile_view();
+        view.id = "D7AC09-A99968-4BA59C".to_owned();
+        screen.show(Verified {
+            prescription: view,
+            signed_by: "k".to_owned(),
+            prescriber_signature: None,
+        });
+        let index = |wanted: ChargeExemption| {
+            ChargeExemption::ALL
+                .iter()
+                .position(|e| *e == wanted)
+                .unwrap()
+        };
+        let (jobs, queued) = mpsc::channel();
+        let enter = KeyEvent::from(KeyCode::Enter);
+        // Nothing supplied: "the patient paid" stays open with the reason, nothing is queued.
+        let paid = Overlay::Claim {
+            exemption: index(ChargeExemption::PaidCharges),
+            evidence_seen: false,
+        };
+        let still = overlay_key(enter, paid, &mut screen, &jobs);
+        assert!(matches!(still, Some(Overlay::Claim { .. })), "{still:?}");
+        assert!(queued.try_recv().is_err(), "a refused claim was queued");
+        let (level, said) = screen.messages.last().unwrap();
+        assert!(matches!(level, Level::Bad), "{said}");
+        assert!(said.contains("no charge was paid"), "{said}");
+        // An exemption is claimed as it is.
+        let under16 = Overlay::Claim {
+            exemption: index(ChargeExemption::Under16),
+            evidence_seen: true,
+        };
+        assert!(overlay_key(enter, under16, &mut screen, &jobs).is_none());
+        match queued.try_recv() {
+            Ok(Job::Claim(_, body)) => {
+                assert_eq!(body["exemption"], "0002", "{body}");
+                assert!(body.get("charges_paid").is_none(), "{body}");
+            }
+            _ => panic!("the claim was not queued"),
+        }
     }
 
     #[test]

@@ -125,7 +125,9 @@ fn validate(
             ));
         }
         (ChargeExemption::PaidCharges, Some(paid))
-            if paid == 0 || paid as usize > supplied.len() =>
+            if !exemption
+                .charges_paid_allowed(supplied.len())
+                .contains(&(paid as usize)) =>
         {
             return Err(AppError::field(
                 "charges_paid",
