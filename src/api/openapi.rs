@@ -42,7 +42,7 @@ impl Modify for BearerAuth {
 
 /// The errors an operation can answer with follow from what it has, so they are documented
 /// from that rather than repeated on every handler: a bearer token (401, 403), a JSON body
-/// (400, 413, 415), a prescription ID in the path (400, 404), a write through `mutate`
+/// (400, 408, 413, 415), a prescription ID in the path (400, 404), a write through `mutate`
 /// (an optional `Idempotency-Key`: 400 when malformed, 422 when reused; 409 on a conflict).
 fn document_problem_responses(openapi: &mut utoipa::openapi::OpenApi) {
     for (path, item) in &mut openapi.paths.paths {
@@ -81,6 +81,10 @@ fn document_problems(operation: &mut Operation, has_id: bool, write: bool) {
         );
     }
     if has_body {
+        add(
+            "408",
+            "the body did not arrive within --body-timeout (body-timeout)",
+        );
         add("413", "the body is larger than 64 KiB");
         add("415", "the body is not application/json");
     }
