@@ -29,6 +29,8 @@ enum LineRef {
 
 /// One claimed line item, as the message says.
 struct Detail {
+    /// Where it is in the message (`Claim.item[0].detail[n]`), for the errors about it.
+    path: String,
     line_item: LineRef,
     endorsements: Vec<Endorsement>,
     paid: bool,
@@ -145,6 +147,7 @@ pub async fn claim(
             };
             if supplied {
                 details.push(Detail {
+                    path: detail.path.clone(),
                     line_item,
                     endorsements,
                     paid,
@@ -172,20 +175,28 @@ pub async fn claim(
     let response = mutate_with_key(&state, &req, who, key, &value, move |conn, who, at| {
         let lines = ops::held_item_lines(conn, who, &id, at)?;
         let mut claimed = Vec::with_capacity(details.len());
+        let mut paths = Vec::with_capacity(details.len());
         for detail in details {
             let line = match detail.line_item {
-                LineRef::Line(line) => line,
+                LineRef::Line(line) if lines.iter().any(|(_, held)| *held == line) => line,
+                LineRef::Line(line) => {
+                    return Err(AppError::field(
+                        format!("{}.sequence", detail.path),
+                        format!("no line item {line} on this prescription"),
+                    ));
+                }
                 LineRef::Uuid(uuid) => lines
                     .iter()
                     .find(|(item, _)| *item == uuid)
                     .map(|(_, line)| *line)
                     .ok_or_else(|| {
                         AppError::field(
-                            "Claim.item.detail.extension",
+                            format!("{}.extension", detail.path),
                             format!("no line item {uuid} on this prescription"),
                         )
                     })?,
             };
+            paths.push(detail.path);
             claimed.push(ClaimLine {
                 line,
                 endorsements: detail.endorsements,
@@ -197,7 +208,8 @@ pub async fn claim(
             evidence_seen,
             items: claimed,
         };
-        let view = ops::claim(conn, who, &id, &request, window, at)?;
+        let view = ops::claim(conn, who, &id, &request, window, at)
+            .map_err(|error| at_detail(error, &paths))?;
         Ok((
             StatusCode::OK,
             outcome::information(format!("prescription {} claimed", view.id)),
@@ -205,4 +217,48 @@ pub async fn claim(
     })
     .await?;
     Ok(as_fhir(response))
+}
+
+/// A refusal of claimed line `items[k]` (the JSON API's name) named by where that line is in the
+/// FHIR message, `Claim.item[0].detail[n]`.
+fn at_detail(error: AppError, paths: &[String]) -> AppError {
+    let rename = |field: String| -> String {
+        let Some(rest) = field.strip_prefix("items[") else {
+            return field;
+        };
+        let Some((index, member)) = rest.split_once(']') else {
+            return field;
+        };
+        match index.parse::<usize>().ok().and_then(|k| paths.get(k)) {
+            Some(path) => match member.trim_start_matches('.') {
+                "line" => format!("{path}.sequence"),
+                endorsements if endorsements.starts_with("endorsements") => {
+                    format!("{path}.programCode")
+                }
+                _ => path.clone(),
+            },
+            None => field,
+        }
+    };
+    match error {
+        AppError::Invalid {
+            code,
+            field,
+            detail,
+        } => AppError::Invalid {
+            code,
+            field: rename(field),
+            detail,
+        },
+        AppError::Unprocessable {
+            code,
+            field: Some(field),
+            detail,
+        } => AppError::Unprocessable {
+            code,
+            field: Some(rename(field)),
+            detail,
+        },
+        other => other,
+    }
 }

@@ -468,6 +468,17 @@ async fn a_prescription_created_through_api_v1_is_released_dispensed_tracked_and
         {"coding": [{"system": "https://fhir.nhs.uk/CodeSystem/medicationdispense-endorsement", "code": "NDEC", "display": "No Dispenser Endorsement Code"}]},
         {"coding": [{"system": "https://fhir.nhs.uk/CodeSystem/DM-prescription-charge", "code": "paid-once", "display": "Paid Once"}]}
     ]);
+    // A line the prescription does not have, and a line claimed twice (once by its number, once
+    // by its reference), are named by the element of the message that says so.
+    claim["item"][0]["detail"][0]["sequence"] = json!(9);
+    let (status, refused) = fhir.post("/Claim", &app.pharmacist(), &claim).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{refused}");
+    assert_eq!(expression(&refused), "Claim.item[0].detail[0].sequence");
+    claim["item"][0]["detail"][0]["sequence"] = json!(2);
+    let (status, refused) = fhir.post("/Claim", &app.pharmacist(), &claim).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{refused}");
+    assert_eq!(expression(&refused), "Claim.item[0].detail[1].sequence");
+    claim["item"][0]["detail"][0]["sequence"] = json!(1);
     let (status, outcome) = fhir.post("/Claim", &app.pharmacist(), &claim).await;
     assert_eq!(status, StatusCode::OK, "{outcome}");
     assert_information(&outcome);
