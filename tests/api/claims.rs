@@ -7,26 +7,6 @@ use serde_json::{Value, json};
 
 use crate::helpers::*;
 
-/// A released prescription with both items supplied (status 0006); returns its ID.
-async fn dispensed(app: &TestApp) -> String {
-    let created = app.create_default().await;
-    let id = created["id"].as_str().unwrap().to_owned();
-    let (status, body) = app
-        .release(&app.pharmacist(), created["token"].as_str().unwrap())
-        .await;
-    assert_eq!(status, StatusCode::OK, "{body}");
-    let (status, body) = app
-        .dispense(
-            &app.pharmacist(),
-            &id,
-            "all",
-            &json!({"items": [{"line": 1, "outcome": "complete"}, {"line": 2, "outcome": "complete"}]}),
-        )
-        .await;
-    assert_eq!(status, StatusCode::OK, "{body}");
-    id
-}
-
 async fn claim(app: &TestApp, id: &str, body: &Value) -> (StatusCode, Value) {
     app.post(
         &format!("/api/v1/prescriptions/{id}/claim"),
@@ -47,7 +27,7 @@ fn paid_with_endorsements() -> Value {
 #[tokio::test]
 async fn a_claim_records_charges_and_endorsements_and_is_shown() {
     let app = spawn_app().await;
-    let id = dispensed(&app).await;
+    let id = app.dispensed_default().await;
     let (status, claimed) = claim(&app, &id, &paid_with_endorsements()).await;
     assert_eq!(status, StatusCode::OK, "{claimed}");
     assert_eq!(status_of(&claimed), "0008");
@@ -73,7 +53,7 @@ async fn a_claim_records_charges_and_endorsements_and_is_shown() {
 #[tokio::test]
 async fn a_claim_against_the_code_lists_is_refused_naming_the_field_and_changes_nothing() {
     let app = spawn_app().await;
-    let id = dispensed(&app).await;
+    let id = app.dispensed_default().await;
     let with = |change: &dyn Fn(&mut Value)| {
         let mut body = paid_with_endorsements();
         change(&mut body);
@@ -185,7 +165,7 @@ async fn a_claim_is_amended_within_the_claim_window_and_not_after() {
         .flags(["--claim-window", "1d"])
         .spawn()
         .await;
-    let id = dispensed(&app).await;
+    let id = app.dispensed_default().await;
     let (status, first) = claim(&app, &id, &claim_both_supplied()).await;
     assert_eq!(status, StatusCode::OK, "{first}");
 

@@ -10,15 +10,6 @@ use crate::helpers::*;
 /// GS1's own example GTIN (valid check digit).
 const GTIN: &str = "09501101530003";
 
-async fn released(app: &TestApp) -> String {
-    let created = app.create_default().await;
-    let (status, body) = app
-        .release(&app.pharmacist(), created["token"].as_str().unwrap())
-        .await;
-    assert_eq!(status, StatusCode::OK, "{body}");
-    created["id"].as_str().unwrap().to_owned()
-}
-
 fn future_date(days: i64) -> String {
     (chrono::Utc::now().date_naive() + chrono::Duration::days(days)).to_string()
 }
@@ -30,7 +21,7 @@ fn item(prescription: &Value, line: usize) -> &Value {
 #[tokio::test]
 async fn the_product_pack_and_quantity_of_every_supply_are_recorded() {
     let app = spawn_app().await;
-    let id = released(&app).await;
+    let id = app.released_default().await;
     let expiry = future_date(400);
     let (status, body) = app
         .dispense(
@@ -104,7 +95,7 @@ async fn the_product_pack_and_quantity_of_every_supply_are_recorded() {
 #[tokio::test]
 async fn an_owed_item_keeps_the_prescription_open_until_it_is_supplied() {
     let app = spawn_app().await;
-    let id = released(&app).await;
+    let id = app.released_default().await;
     let (status, body) = app
         .dispense(
             &app.pharmacist(),
@@ -138,7 +129,7 @@ async fn an_owed_item_keeps_the_prescription_open_until_it_is_supplied() {
 #[tokio::test]
 async fn withdrawing_a_notification_withdraws_its_supplies() {
     let app = spawn_app().await;
-    let id = released(&app).await;
+    let id = app.released_default().await;
     let (status, body) = app
         .dispense(
             &app.pharmacist(),
@@ -164,7 +155,7 @@ async fn withdrawing_a_notification_withdraws_its_supplies() {
 #[tokio::test]
 async fn a_bad_product_record_is_refused_naming_the_field_and_changes_nothing() {
     let app = spawn_app().await;
-    let id = released(&app).await;
+    let id = app.released_default().await;
     let line = |supplied: Value| json!({"items": [{"line": 1, "outcome": "complete", "supplied": supplied}]});
     for (key, body, field) in [
         (
@@ -218,7 +209,7 @@ async fn a_bad_product_record_is_refused_naming_the_field_and_changes_nothing() 
 #[tokio::test]
 async fn the_signed_receipt_says_what_was_handed_over_and_claimed() {
     let app = spawn_app().await;
-    let id = released(&app).await;
+    let id = app.released_default().await;
     let receipt_path = format!("/api/v1/prescriptions/{id}/receipt");
     let (status, problem) = app.get(&receipt_path, &app.pharmacist()).await;
     assert_eq!(

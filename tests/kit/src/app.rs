@@ -303,6 +303,30 @@ impl TestApp {
             .await
     }
 
+    /// A prescription of the default body, created and released to the kit's pharmacy; its ID.
+    pub async fn released_default(&self) -> String {
+        let created = self.create_default().await;
+        let token = created["token"].as_str().expect("token");
+        let (status, body) = self.release(&self.pharmacist(), token).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        created["id"].as_str().expect("id").to_owned()
+    }
+
+    /// [`released_default`](Self::released_default), then both items supplied whole (0006).
+    pub async fn dispensed_default(&self) -> String {
+        let id = self.released_default().await;
+        let (status, body) = self
+            .dispense(
+                &self.pharmacist(),
+                &id,
+                "all",
+                &json!({"items": [{"line": 1, "outcome": "complete"}, {"line": 2, "outcome": "complete"}]}),
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        id
+    }
+
     /// An administrator (organisation `XA0001`).
     pub fn admin(&self) -> String {
         self.token(Role::Admin, "XA0001", "A0000001")
