@@ -223,6 +223,25 @@ struct Screen {
 }
 
 impl Screen {
+    /// Nothing shown yet; `online` is `None` until the first heartbeat.
+    fn new(source: String, online: Option<bool>) -> Self {
+        Self {
+            online,
+            outbox: Counts::default(),
+            prescription: None,
+            prescriber_signature: None,
+            marks: Vec::new(),
+            packs: Vec::new(),
+            substitutes: Vec::new(),
+            endorsements: Vec::new(),
+            overlay: None,
+            selected: 0,
+            input: String::new(),
+            messages: Vec::new(),
+            source,
+        }
+    }
+
     fn say(&mut self, level: Level, text: String) {
         let text = match safe(&text) {
             std::borrow::Cow::Borrowed(_) => text,
@@ -286,28 +305,15 @@ pub fn run(session: Session) -> Result<()> {
         }
     };
     let mut terminal = ratatui::try_init().map_err(|e| Error::io("terminal", e))?;
-    let mut screen = Screen {
-        online: None,
-        outbox: Counts::default(),
-        prescription: None,
-        prescriber_signature: None,
-        marks: Vec::new(),
-        packs: Vec::new(),
-        substitutes: Vec::new(),
-        endorsements: Vec::new(),
-        overlay: None,
-        selected: 0,
-        input: String::new(),
-        messages: cleartext_warning(&server)
-            .map(|warning| (Level::Warn, safe(&warning).into_owned()))
-            .into_iter()
-            .chain([(
-                Level::Info,
-                format!("Ready: waiting for scans ({source_label})."),
-            )])
-            .collect(),
-        source: source_label,
-    };
+    let mut screen = Screen::new(source_label.clone(), None);
+    screen.messages = cleartext_warning(&server)
+        .map(|warning| (Level::Warn, safe(&warning).into_owned()))
+        .into_iter()
+        .chain([(
+            Level::Info,
+            format!("Ready: waiting for scans ({source_label})."),
+        )])
+        .collect();
     let outcome = ui_loop(&mut terminal, &mut screen, &jobs, &update_rx);
     ratatui::restore();
     let _ = jobs.send(Job::Quit);
@@ -1255,21 +1261,7 @@ mod tests {
 
     #[test]
     fn the_counter_screen_shows_outside_text_inert() {
-        let mut screen = Screen {
-            online: Some(true),
-            outbox: Counts::default(),
-            prescription: None,
-            prescriber_signature: None,
-            marks: Vec::new(),
-            packs: Vec::new(),
-            substitutes: Vec::new(),
-            endorsements: Vec::new(),
-            overlay: None,
-            selected: 0,
-            input: String::new(),
-            messages: Vec::new(),
-            source: "keyboard wedge".to_owned(),
-        };
+        let mut screen = Screen::new("keyboard wedge".to_owned(), Some(true));
         let hostile = render::hostile_view();
         screen.show(Verified {
             prescriber_signature: Some(PrescriberSignature {
@@ -1304,21 +1296,7 @@ mod tests {
 
     #[test]
     fn a_paid_claim_with_nothing_supplied_is_not_sent() {
-        let mut screen = Screen {
-            online: Some(true),
-            outbox: Counts::default(),
-            prescription: None,
-            prescriber_signature: None,
-            marks: Vec::new(),
-            packs: Vec::new(),
-            substitutes: Vec::new(),
-            endorsements: Vec::new(),
-            overlay: None,
-            selected: 0,
-            input: String::new(),
-            messages: Vec::new(),
-            source: "keyboard wedge".to_owned(),
-        };
+        let mut screen = Screen::new("keyboard wedge".to_owned(), Some(true));
         let mut view = render::hostile_view();
         view.id = "D7AC09-A99968-4BA59C".to_owned();
         screen.show(Verified {
@@ -1362,21 +1340,7 @@ mod tests {
 
     #[test]
     fn a_prescription_without_prescriber_signature_says_so_on_screen() {
-        let mut screen = Screen {
-            online: Some(true),
-            outbox: Counts::default(),
-            prescription: None,
-            prescriber_signature: None,
-            marks: Vec::new(),
-            packs: Vec::new(),
-            substitutes: Vec::new(),
-            endorsements: Vec::new(),
-            overlay: None,
-            selected: 0,
-            input: String::new(),
-            messages: Vec::new(),
-            source: "keyboard wedge".to_owned(),
-        };
+        let mut screen = Screen::new("keyboard wedge".to_owned(), Some(true));
         screen.show(Verified {
             prescription: render::hostile_view(),
             signed_by: "k".to_owned(),
