@@ -105,18 +105,11 @@ pub async fn cancel(
         if status.str()? != "cancelled" {
             return Err(status.invalid("cancelled (the only update Prescrypt takes)"));
         }
-        let group = request
-            .identifier("groupIdentifier", codes::SHORT_FORM_ID)?
-            .ok_or_else(|| {
-                AppError::invalid(
-                    "missing-field",
-                    format!("{}.groupIdentifier", request.path),
-                    format!(
-                        "the prescription's short-form ID (system {})",
-                        codes::SHORT_FORM_ID
-                    ),
-                )
-            })?;
+        let group = request.req_identifier(
+            "groupIdentifier",
+            codes::SHORT_FORM_ID,
+            "the prescription's short-form ID",
+        )?;
         let id = ops::parse_id(group.str()?).map_err(|e| match e {
             AppError::Invalid { code, detail, .. } => AppError::Invalid {
                 code,

@@ -61,27 +61,12 @@ fn line_of(
     prescription: &mut Option<(String, String)>,
 ) -> Result<Option<Line>, AppError> {
     let request = authorising(dispense)?;
-    let item = request
-        .identifier("identifier", codes::LINE_ITEM)?
-        .ok_or_else(|| {
-            AppError::invalid(
-                "missing-field",
-                format!("{}.identifier", request.path),
-                format!("the line item's UUID (system {})", codes::LINE_ITEM),
-            )
-        })?;
-    let group = request
-        .identifier("groupIdentifier", codes::SHORT_FORM_ID)?
-        .ok_or_else(|| {
-            AppError::invalid(
-                "missing-field",
-                format!("{}.groupIdentifier", request.path),
-                format!(
-                    "the prescription's short-form ID (system {})",
-                    codes::SHORT_FORM_ID
-                ),
-            )
-        })?;
+    let item = request.req_identifier("identifier", codes::LINE_ITEM, "the line item's UUID")?;
+    let group = request.req_identifier(
+        "groupIdentifier",
+        codes::SHORT_FORM_ID,
+        "the prescription's short-form ID",
+    )?;
     match prescription {
         Some((id, _)) if id != group.str()? => {
             return Err(

@@ -115,15 +115,8 @@ fn patient_of(
         return Err(reference.invalid("a reference to the Patient"));
     }
     let patient = &entry.resource;
-    let nhs_number = patient
-        .identifier("identifier", codes::NHS_NUMBER)?
-        .ok_or_else(|| {
-            AppError::invalid(
-                "missing-field",
-                format!("{}.identifier", patient.path),
-                format!("an identifier of system {}", codes::NHS_NUMBER),
-            )
-        })?;
+    let nhs_number =
+        patient.req_identifier("identifier", codes::NHS_NUMBER, "the patient's NHS number")?;
     locations.insert("patient.nhs_number".into(), nhs_number.path.clone());
     let names = patient.list("name")?;
     let name = names.first().ok_or_else(|| {

@@ -125,6 +125,23 @@ impl<'a> Node<'a> {
         Ok(None)
     }
 
+    /// [`identifier`](Self::identifier), required: a missing one is a 400 naming
+    /// `<path>.<key>` and saying what was wanted (`what`) and of which system.
+    pub fn req_identifier(
+        &self,
+        key: &str,
+        system: &str,
+        what: &str,
+    ) -> Result<Node<'a>, AppError> {
+        self.identifier(key, system)?.ok_or_else(|| {
+            AppError::invalid(
+                "missing-field",
+                format!("{}.{key}", self.path),
+                format!("{what} (system {system})"),
+            )
+        })
+    }
+
     /// The extension with `url` among this element's `extension`.
     pub fn extension(&self, url: &str) -> Result<Option<Node<'a>>, AppError> {
         for extension in self.list("extension")? {

@@ -55,18 +55,11 @@ pub async fn create(
             ));
         }
     };
-    let group = task
-        .identifier("groupIdentifier", codes::SHORT_FORM_ID)?
-        .ok_or_else(|| {
-            AppError::invalid(
-                "missing-field",
-                "Task.groupIdentifier",
-                format!(
-                    "the prescription's short-form ID (system {})",
-                    codes::SHORT_FORM_ID
-                ),
-            )
-        })?;
+    let group = task.req_identifier(
+        "groupIdentifier",
+        codes::SHORT_FORM_ID,
+        "the prescription's short-form ID",
+    )?;
     let id =
         ops::parse_id(group.str()?).map_err(|_| group.invalid("a short-form prescription ID"))?;
     let task_id = match task.identifier("identifier", codes::MESSAGE_ID)? {
