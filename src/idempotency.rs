@@ -7,8 +7,8 @@ use prescrypt_contract::limits::{IDEMPOTENCY_KEY_HEADER, IDEMPOTENCY_KEY_MAX_LEN
 use subtle::ConstantTimeEq;
 
 use crate::error::AppError;
-use crate::store::DbConnection;
 use crate::store::schema::idempotency_keys;
+use crate::store::{DbConnection, on_backend, update_where};
 
 /// A validated `Idempotency-Key` header value: 1 to 128 visible ASCII characters.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -70,10 +70,7 @@ pub fn claim(
     let insert = diesel::insert_into(idempotency_keys::table)
         .values(placeholder)
         .on_conflict_do_nothing();
-    let inserted = match conn {
-        DbConnection::Postgresql(pg) => insert.execute(pg)?,
-        DbConnection::Sqlite(sqlite) => insert.execute(sqlite)?,
-    };
+    let inserted = on_backend!(conn, |c| insert.execute(c)?);
     if inserted == 1 {
         return Ok(Earlier::None);
     }
@@ -91,16 +88,15 @@ pub fn lookup(
     key: &IdempotencyKey,
     request_hash: &str,
 ) -> Result<Earlier, AppError> {
-    let found: Option<(String, i32, String)> = idempotency_keys::table
+    let query = idempotency_keys::table
         .filter(idempotency_keys::org.eq(org))
         .filter(idempotency_keys::key.eq(key.as_str()))
         .select((
             idempotency_keys::request_hash,
             idempotency_keys::response_status,
             idempotency_keys::response_body,
-        ))
-        .first(conn)
-        .optional()?;
+        ));
+    let found: Option<(String, i32, String)> = on_backend!(conn, |c| query.first(c).optional()?);
     match found {
         None => Ok(Earlier::None),
         Some((hash, status, body)) => {
@@ -127,7 +123,7 @@ pub fn record(
     status: u16,
     body: &str,
 ) -> Result<(), AppError> {
-    if let DbConnection::Sqlite(_) = conn {
+    if let DbConnection::Sqlite(sqlite) = conn {
         diesel::insert_into(idempotency_keys::table)
             .values((
                 idempotency_keys::org.eq(org),
@@ -137,19 +133,20 @@ pub fn record(
                 idempotency_keys::response_body.eq(body),
                 idempotency_keys::created_at.eq(now),
             ))
-            .execute(conn)?;
+            .execute(sqlite)?;
         return Ok(());
     }
-    let updated = diesel::update(
-        idempotency_keys::table
-            .filter(idempotency_keys::org.eq(org))
-            .filter(idempotency_keys::key.eq(key.as_str())),
-    )
-    .set((
-        idempotency_keys::response_status.eq(i32::from(status)),
-        idempotency_keys::response_body.eq(body),
-    ))
-    .execute(conn)?;
+    let update = update_where(
+        &idempotency_keys::table,
+        idempotency_keys::org
+            .eq(org)
+            .and(idempotency_keys::key.eq(key.as_str())),
+        (
+            idempotency_keys::response_status.eq(i32::from(status)),
+            idempotency_keys::response_body.eq(body),
+        ),
+    );
+    let updated = on_backend!(conn, |c| update.execute(c)?);
     if updated == 1 {
         Ok(())
     } else {
@@ -162,8 +159,7 @@ pub fn record(
 /// Forgets the keys (and the responses kept for replay, which carry patient data) claimed before
 /// `before`; how many.
 pub fn prune(conn: &mut DbConnection, before: chrono::NaiveDateTime) -> Result<usize, AppError> {
-    Ok(
-        diesel::delete(idempotency_keys::table.filter(idempotency_keys::created_at.lt(before)))
-            .execute(conn)?,
-    )
+    let delete =
+        diesel::delete(idempotency_keys::table.filter(idempotency_keys::created_at.lt(before)));
+    Ok(on_backend!(conn, |c| delete.execute(c)?))
 }

@@ -16,15 +16,15 @@ use sha2::{Digest, Sha256};
 
 use crate::auth::Principal;
 use crate::error::AppError;
-use crate::store::DbConnection;
 use crate::store::schema::{audit_head, audit_log};
+use crate::store::{DbConnection, on_backend, update_where};
 
 pub mod checkpoint;
 
 pub use checkpoint::Checkpoint;
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
-#[diesel(table_name = audit_log)]
+#[diesel(table_name = audit_log, treat_none_as_default_value = false)]
 pub struct AuditEntry {
     pub chain: i32,
     pub seq: i64,
@@ -139,24 +139,23 @@ pub fn append(
         hash: String::new(),
     };
     entry.hash = entry.compute_hash()?;
-    let moved = diesel::update(
-        audit_head::table
-            .filter(audit_head::id.eq(chain))
-            .filter(audit_head::seq.eq(head.0)),
-    )
-    .set((
-        audit_head::seq.eq(entry.seq),
-        audit_head::hash.eq(&entry.hash),
-    ))
-    .execute(conn)?;
-    if moved != 1 {
-        return Err(AppError::Unavailable(
-            "audit chain head moved concurrently".into(),
-        ));
-    }
-    diesel::insert_into(audit_log::table)
-        .values(&entry)
-        .execute(conn)?;
+    let move_head = update_where(
+        &audit_head::table,
+        audit_head::id.eq(chain).and(audit_head::seq.eq(head.0)),
+        (
+            audit_head::seq.eq(entry.seq),
+            audit_head::hash.eq(&entry.hash),
+        ),
+    );
+    let insert = diesel::insert_into(audit_log::table).values(&entry);
+    on_backend!(conn, |c| {
+        if move_head.execute(c)? != 1 {
+            return Err(AppError::Unavailable(
+                "audit chain head moved concurrently".into(),
+            ));
+        }
+        insert.execute(c)?;
+    });
     Ok(())
 }
 
@@ -174,12 +173,13 @@ fn read_head(conn: &mut DbConnection, chain: i32) -> Result<(i64, String), AppEr
 
 /// The entries about one prescription, oldest first (they are all on one chain).
 pub fn for_prescription(conn: &mut DbConnection, uuid: &str) -> Result<Vec<AuditEntry>, AppError> {
-    Ok(audit_log::table
+    let query = audit_log::table
         .filter(audit_log::chain.eq(chain_of(Some(uuid), "")))
         .filter(audit_log::prescription_uuid.eq(uuid))
-        .order(audit_log::seq.asc())
+        .order(audit_log::seq.asc());
+    Ok(on_backend!(conn, |c| query
         .select(AuditEntry::as_select())
-        .load(conn)?)
+        .load(c)?))
 }
 
 /// The result of walking the chains.

@@ -4,19 +4,21 @@
 use chrono::{NaiveDate, NaiveDateTime};
 use diesel::prelude::*;
 
-use super::DbConnection;
 use super::codes::Code;
 use super::quantity::Thousandths;
 use super::schema::{
     claims, dispense_notifications, items, org_sequences, prescription_holders, prescriptions,
 };
 use super::supplies::Supplies;
+use super::{DbConnection, on_backend, update_where};
 use crate::domain::{CancelReason, ItemStatus, NotDispensedReason, Status, TreatmentType};
 use crate::error::AppError;
 
 /// After the insert only the [`Progress`] columns change (see [`update_if_version`]).
+/// (`treat_none_as_default_value = false`: an absent value is bound as NULL, so the insert's SQL
+/// is always the same and diesel keeps it prepared.)
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
-#[diesel(table_name = prescriptions)]
+#[diesel(table_name = prescriptions, treat_none_as_default_value = false)]
 pub struct Row {
     pub uuid: String,
     pub short_id: String,
@@ -57,8 +59,9 @@ pub struct Row {
 
 /// The columns of a prescription that change after it is issued: what [`update_if_version`]
 /// writes. diesel prepares every UPDATE afresh (it never caches them), so a statement naming only
-/// these costs the single writer far less to parse and bind than one naming every column
-/// (signed JWS and token included). The signed content never changes.
+/// these costs the single writer far less to bind than one naming every column (signed JWS and
+/// token included), and its SQL is always the same, so it is kept prepared ([`update_where`]). The
+/// signed content never changes.
 #[derive(Debug, AsChangeset)]
 #[diesel(table_name = prescriptions, treat_none_as_null = true)]
 struct Progress<'a> {
@@ -98,7 +101,7 @@ pub fn issue_key(compact_id: &str, issue_number: i32) -> String {
 }
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
-#[diesel(table_name = items)]
+#[diesel(table_name = items, treat_none_as_default_value = false)]
 pub struct ItemRow {
     pub uuid: String,
     pub prescription_uuid: String,
@@ -128,7 +131,7 @@ macro_rules! load_skipping_locked {
                 .for_update()
                 .skip_locked()
                 .load(pg)?,
-            other => $query.select(Row::as_select()).load(other)?,
+            DbConnection::Sqlite(sqlite) => $query.select(Row::as_select()).load(sqlite)?,
         }
     };
 }
@@ -145,14 +148,14 @@ pub enum Lock {
 }
 
 pub fn insert(conn: &mut DbConnection, row: &Row, item_rows: &[ItemRow]) -> Result<(), AppError> {
-    diesel::insert_into(prescriptions::table)
-        .values(row)
-        .execute(conn)?;
-    for item in item_rows {
-        diesel::insert_into(items::table)
-            .values(item)
-            .execute(conn)?;
-    }
+    on_backend!(conn, |c| {
+        diesel::insert_into(prescriptions::table)
+            .values(row)
+            .execute(c)?;
+        for item in item_rows {
+            diesel::insert_into(items::table).values(item).execute(c)?;
+        }
+    });
     Ok(())
 }
 
@@ -173,7 +176,8 @@ pub fn find_by_short_id(
             .for_update()
             .first(pg)
             .optional()?,
-        other => query.select(Row::as_select()).first(other).optional()?,
+        DbConnection::Postgresql(pg) => query.select(Row::as_select()).first(pg).optional()?,
+        DbConnection::Sqlite(sqlite) => query.select(Row::as_select()).first(sqlite).optional()?,
     })
 }
 
@@ -192,7 +196,8 @@ pub fn find_issue(
             .for_update()
             .first(pg)
             .optional()?,
-        other => query.select(Row::as_select()).first(other).optional()?,
+        DbConnection::Postgresql(pg) => query.select(Row::as_select()).first(pg).optional()?,
+        DbConnection::Sqlite(sqlite) => query.select(Row::as_select()).first(sqlite).optional()?,
     })
 }
 
@@ -213,25 +218,27 @@ pub fn find_held_issue(
             .for_update()
             .first(pg)
             .optional()?,
-        other => query.select(Row::as_select()).first(other).optional()?,
+        DbConnection::Postgresql(pg) => query.select(Row::as_select()).first(pg).optional()?,
+        DbConnection::Sqlite(sqlite) => query.select(Row::as_select()).first(sqlite).optional()?,
     })
 }
 
 /// Every issue of the prescription `short_id` (compact), issue 1 first.
 pub fn issues_of(conn: &mut DbConnection, short_id: &str) -> Result<Vec<Row>, AppError> {
-    Ok(prescriptions::table
+    let query = prescriptions::table
         .filter(prescriptions::prescription_id.eq(short_id))
-        .order(prescriptions::issue_number.asc())
+        .order(prescriptions::issue_number.asc());
+    Ok(on_backend!(conn, |c| query
         .select(Row::as_select())
-        .load(conn)?)
+        .load(c)?))
 }
 
 /// How many prescriptions name `authorisation` (compact) as their repeat authorisation.
 pub fn count_authorised(conn: &mut DbConnection, authorisation: &str) -> Result<i64, AppError> {
-    Ok(prescriptions::table
+    let query = prescriptions::table
         .filter(prescriptions::authorisation.eq(authorisation))
-        .count()
-        .get_result(conn)?)
+        .count();
+    Ok(on_backend!(conn, |c| query.get_result(c)?))
 }
 
 /// Up to `limit` waiting issues (0000, 9001) whose `ready_at` has come; locked as in
@@ -271,22 +278,24 @@ pub fn lock_settled(
 /// Deletes a prescription row and everything that refers to it (its items, notifications and
 /// holders); the audit log is left as it is (its chain must stay verifiable).
 pub fn purge(conn: &mut DbConnection, prescription_uuid: &str) -> Result<(), AppError> {
-    diesel::delete(
-        prescription_holders::table
-            .filter(prescription_holders::prescription_uuid.eq(prescription_uuid)),
-    )
-    .execute(conn)?;
-    diesel::delete(
-        dispense_notifications::table
-            .filter(dispense_notifications::prescription_uuid.eq(prescription_uuid)),
-    )
-    .execute(conn)?;
-    diesel::delete(items::table.filter(items::prescription_uuid.eq(prescription_uuid)))
-        .execute(conn)?;
-    diesel::delete(claims::table.filter(claims::prescription_uuid.eq(prescription_uuid)))
-        .execute(conn)?;
-    diesel::delete(prescriptions::table.filter(prescriptions::uuid.eq(prescription_uuid)))
-        .execute(conn)?;
+    on_backend!(conn, |c| {
+        diesel::delete(
+            prescription_holders::table
+                .filter(prescription_holders::prescription_uuid.eq(prescription_uuid)),
+        )
+        .execute(c)?;
+        diesel::delete(
+            dispense_notifications::table
+                .filter(dispense_notifications::prescription_uuid.eq(prescription_uuid)),
+        )
+        .execute(c)?;
+        diesel::delete(items::table.filter(items::prescription_uuid.eq(prescription_uuid)))
+            .execute(c)?;
+        diesel::delete(claims::table.filter(claims::prescription_uuid.eq(prescription_uuid)))
+            .execute(c)?;
+        diesel::delete(prescriptions::table.filter(prescriptions::uuid.eq(prescription_uuid)))
+            .execute(c)?;
+    });
     Ok(())
 }
 
@@ -295,11 +304,12 @@ pub fn items_of(
     conn: &mut DbConnection,
     prescription_uuid: &str,
 ) -> Result<Vec<ItemRow>, AppError> {
-    Ok(items::table
+    let query = items::table
         .filter(items::prescription_uuid.eq(prescription_uuid))
-        .order(items::line.asc())
+        .order(items::line.asc());
+    Ok(on_backend!(conn, |c| query
         .select(ItemRow::as_select())
-        .load(conn)?)
+        .load(c)?))
 }
 
 /// Writes the row and its items' progress only if the row is still at `expected_version`;
@@ -310,26 +320,32 @@ pub fn update_if_version(
     item_rows: &[ItemRow],
     expected_version: i64,
 ) -> Result<bool, AppError> {
-    let changed = diesel::update(
-        prescriptions::table
-            .filter(prescriptions::uuid.eq(&row.uuid))
-            .filter(prescriptions::version.eq(expected_version)),
-    )
-    .set(Progress::of(row))
-    .execute(conn)?;
-    if changed != 1 {
-        return Ok(false);
-    }
-    for item in item_rows {
-        diesel::update(items::table.filter(items::uuid.eq(&item.uuid)))
-            .set((
-                items::status.eq(item.status),
-                items::dispensed_quantity_milli.eq(item.dispensed_quantity),
-                items::not_dispensed_reason.eq(item.not_dispensed_reason),
-                items::supplies.eq(&item.supplies),
-            ))
-            .execute(conn)?;
-    }
+    on_backend!(conn, |c| {
+        let changed = update_where(
+            &prescriptions::table,
+            prescriptions::uuid
+                .eq(&row.uuid)
+                .and(prescriptions::version.eq(expected_version)),
+            Progress::of(row),
+        )
+        .execute(c)?;
+        if changed != 1 {
+            return Ok(false);
+        }
+        for item in item_rows {
+            update_where(
+                &items::table,
+                items::uuid.eq(&item.uuid),
+                (
+                    items::status.eq(item.status),
+                    items::dispensed_quantity_milli.eq(item.dispensed_quantity),
+                    items::not_dispensed_reason.eq(item.not_dispensed_reason),
+                    items::supplies.eq(&item.supplies),
+                ),
+            )
+            .execute(c)?;
+        }
+    });
     Ok(true)
 }
 
@@ -393,10 +409,7 @@ pub fn record_holder(
             prescription_holders::prescription_uuid,
         ))
         .do_nothing();
-    match conn {
-        DbConnection::Postgresql(pg) => insert.execute(pg)?,
-        DbConnection::Sqlite(sqlite) => insert.execute(sqlite)?,
-    };
+    on_backend!(conn, |c| insert.execute(c)?);
     Ok(())
 }
 
@@ -485,23 +498,22 @@ pub fn reserve_sequence(conn: &mut DbConnection, org: &str, count: i64) -> Resul
         .on_conflict(org_sequences::org)
         .do_update()
         .set(org_sequences::next_value.eq(org_sequences::next_value + count));
-    match conn {
-        DbConnection::Postgresql(pg) => upsert.execute(pg)?,
-        DbConnection::Sqlite(sqlite) => upsert.execute(sqlite)?,
-    };
-    Ok(org_sequences::table
+    let last = org_sequences::table
         .filter(org_sequences::org.eq(org))
-        .select(org_sequences::next_value)
-        .first(conn)?)
+        .select(org_sequences::next_value);
+    Ok(on_backend!(conn, |c| {
+        upsert.execute(c)?;
+        last.first(c)?
+    }))
 }
 
 /// Prescription counts by status.
 pub fn count_by_status(conn: &mut DbConnection) -> Result<Vec<(Status, i64)>, AppError> {
     use diesel::dsl::count_star;
-    let counts: Vec<(Code<Status>, i64)> = prescriptions::table
+    let query = prescriptions::table
         .group_by(prescriptions::status)
-        .select((prescriptions::status, count_star()))
-        .load(conn)?;
+        .select((prescriptions::status, count_star()));
+    let counts: Vec<(Code<Status>, i64)> = on_backend!(conn, |c| query.load(c)?);
     Ok(counts
         .into_iter()
         .map(|(status, count)| (status.0, count))
@@ -529,9 +541,8 @@ pub fn insert_notification(
     conn: &mut DbConnection,
     notification: &Notification,
 ) -> Result<(), AppError> {
-    diesel::insert_into(dispense_notifications::table)
-        .values(notification)
-        .execute(conn)?;
+    let insert = diesel::insert_into(dispense_notifications::table).values(notification);
+    on_backend!(conn, |c| insert.execute(c)?);
     Ok(())
 }
 
@@ -540,7 +551,7 @@ pub fn latest_notification(
     conn: &mut DbConnection,
     prescription_uuid: &str,
 ) -> Result<Option<(String, Code<Status>, String)>, AppError> {
-    Ok(dispense_notifications::table
+    let query = dispense_notifications::table
         .filter(dispense_notifications::prescription_uuid.eq(prescription_uuid))
         .filter(dispense_notifications::withdrawn.eq(false))
         .order(dispense_notifications::created_at.desc())
@@ -548,16 +559,16 @@ pub fn latest_notification(
             dispense_notifications::uuid,
             dispense_notifications::prior_status,
             dispense_notifications::prior_items,
-        ))
-        .first(conn)
-        .optional()?)
+        ));
+    Ok(on_backend!(conn, |c| query.first(c).optional()?))
 }
 
 pub fn mark_withdrawn(conn: &mut DbConnection, notification_uuid: &str) -> Result<(), AppError> {
-    diesel::update(
-        dispense_notifications::table.filter(dispense_notifications::uuid.eq(notification_uuid)),
-    )
-    .set(dispense_notifications::withdrawn.eq(true))
-    .execute(conn)?;
+    let update = update_where(
+        &dispense_notifications::table,
+        dispense_notifications::uuid.eq(notification_uuid),
+        dispense_notifications::withdrawn.eq(true),
+    );
+    on_backend!(conn, |c| update.execute(c)?);
     Ok(())
 }
