@@ -119,6 +119,7 @@ impl ServeConfig {
             pool_size: self.db_pool_size,
             checkout_timeout: self.db_timeout,
             write_queue: self.guard.write_queue,
+            ..crate::store::StoreOptions::new(&self.store.database_url)
         }
     }
 }

@@ -19,12 +19,12 @@ use crate::domain::{ItemStatus, Status, TreatmentType, birth_date, repeat, text,
 use crate::error::AppError;
 use crate::keys::KeyRing;
 use crate::signing;
-use crate::store::DbConnection;
 use crate::store::codes::Code;
 use crate::store::prescriptions::{self as rows, ItemRow, Lock, Row};
 use crate::store::quantity::Thousandths;
 use crate::store::signatures::{self, KeyRow, PreparedRow};
 use crate::store::supplies::Supplies;
+use crate::store::{DbConnection, ordered_uuid};
 
 /// A create request, checked; everything is validated before anything is written.
 pub struct ValidNew {
@@ -286,17 +286,6 @@ fn next_sequence(conn: &mut DbConnection, org: &str) -> Result<u32, AppError> {
 /// 1, numbers at 0; 20 bits, wrapping).
 pub fn sequence_number(value: i64) -> u32 {
     u32::try_from((value - 1) & i64::from(prescrypt_barcode::id::MAX_SEQUENCE)).unwrap_or(0)
-}
-
-/// A new UUID (version 7) for a row created at `at`: time-ordered, so a prescription's and its
-/// items' rows and index entries land at the end of their B-trees — one page written per group
-/// commit instead of one random page per row (74 random bits; nothing relies on UUIDs being
-/// unguessable, every access is authorised).
-fn ordered_uuid(at: NaiveDateTime) -> String {
-    let millis = u64::try_from(at.and_utc().timestamp_millis()).unwrap_or(0);
-    uuid::Builder::from_unix_timestamp_millis(millis, &rand::random::<[u8; 10]>())
-        .into_uuid()
-        .to_string()
 }
 
 /// The clinical content of a new prescription of the caller's: ID (from `sequence`), UUIDs and

@@ -280,7 +280,7 @@ pub fn dispense(
     rows::insert_notification(
         conn,
         &Notification {
-            uuid: uuid::Uuid::new_v4().to_string(),
+            uuid: crate::store::ordered_uuid(at),
             prescription_uuid: loaded.row.uuid.clone(),
             org: who.org.clone(),
             actor: who.sub.clone(),

@@ -48,6 +48,17 @@ impl std::fmt::Debug for DbConnection {
     }
 }
 
+/// A new UUID (version 7) for a row created at `at`: time-ordered, so rows and index entries
+/// keyed by it land at the end of their B-trees — one page written per group commit instead of
+/// one random page per row (74 random bits; nothing relies on UUIDs being unguessable, every
+/// access is authorised).
+pub fn ordered_uuid(at: chrono::NaiveDateTime) -> String {
+    let millis = u64::try_from(at.and_utc().timestamp_millis()).unwrap_or(0);
+    uuid::Builder::from_unix_timestamp_millis(millis, &rand::random::<[u8; 10]>())
+        .into_uuid()
+        .to_string()
+}
+
 /// Runs `$body` with `$c` bound to `$conn`'s concrete connection: every query of the store is
 /// written once in diesel's DSL and compiled for each backend.
 ///
@@ -312,6 +323,9 @@ pub struct StoreOptions {
     /// Most write jobs waiting for the SQLite writer; when full, a write fails at once with
     /// [`AppError::Overloaded`] (503) instead of queueing without bound.
     pub write_queue: usize,
+    /// SQLite: a WAL of this many frames (pages) is started again from its beginning; a WAL
+    /// file left longer than twice this is cut back (see [`checkpoint_loop`]).
+    pub wal_restart_frames: u32,
 }
 
 impl StoreOptions {
@@ -322,6 +336,7 @@ impl StoreOptions {
             pool_size: 16,
             checkout_timeout: Duration::from_secs(5),
             write_queue: 4096,
+            wal_restart_frames: DEFAULT_WAL_RESTART_FRAMES,
         }
     }
 }
@@ -334,8 +349,6 @@ pub struct Store {
     replica: Option<DbPool>,
     writer: Option<mpsc::SyncSender<Job>>,
     sequences: std::sync::Arc<sequences::SequenceBlocks>,
-    /// Held by every clone: the checkpointer stops once the last one is dropped.
-    _open: std::sync::Arc<()>,
 }
 
 impl std::fmt::Debug for Store {
@@ -390,19 +403,22 @@ impl Store {
             }
             None => None,
         };
-        let open = std::sync::Arc::new(());
         let writer = match backend {
             Backend::Sqlite => {
                 // The writer never checkpoints the WAL itself (copying pages into the database
                 // file and its fsync stay out of the serial section): a checkpointer thread does.
                 // Its savepoints' sub-journals stay in memory (they only serve rolling back one
-                // job inside the group; the WAL is what makes a commit durable), and a larger
-                // page cache keeps the B-trees' hot pages from being read back from the OS.
+                // job inside the group; the WAL is what makes a commit durable). Its page cache
+                // is 8 MiB: the recent pages every write touches, without the cost SQLite pays
+                // at each commit for a large one (at 64 MiB, 8 % of the writer's CPU went to
+                // scanning the cache's hash table, docs/benchmarks-service.md). A WAL left
+                // longer than the limit after a restart is cut back to it.
                 first
-                    .batch_execute(
+                    .batch_execute(&format!(
                         "PRAGMA wal_autocheckpoint = 0; PRAGMA temp_store = MEMORY; \
-                         PRAGMA cache_size = -65536;",
-                    )
+                         PRAGMA cache_size = -8192; PRAGMA journal_size_limit = {};",
+                        u64::from(options.wal_restart_frames) * 4096 * 2
+                    ))
                     .map_err(|e| AppError::Unavailable(e.to_string()))?;
                 if let DbConnection::Sqlite(sqlite) = &mut first
                     && !sqlite_plans_are_stable(sqlite)?
@@ -413,15 +429,15 @@ impl Store {
                     );
                 }
                 let checkpointer = connect(url)?;
-                let store_open = std::sync::Arc::downgrade(&open);
+                let (wal_writer, wal_checkpointer) = wal_signals(options.wal_restart_frames);
                 std::thread::Builder::new()
                     .name("prescrypt-checkpoint".into())
-                    .spawn(move || checkpoint_loop(checkpointer, &store_open))
+                    .spawn(move || checkpoint_loop(checkpointer, &wal_checkpointer))
                     .map_err(|e| AppError::Internal(e.to_string()))?;
                 let (sender, receiver) = mpsc::sync_channel::<Job>(options.write_queue.max(1));
                 std::thread::Builder::new()
                     .name("prescrypt-writer".into())
-                    .spawn(move || group_commit_loop(first, &receiver))
+                    .spawn(move || group_commit_loop(first, &receiver, &wal_writer))
                     .map_err(|e| AppError::Internal(e.to_string()))?;
                 Some(sender)
             }
@@ -433,7 +449,6 @@ impl Store {
             replica,
             writer,
             sequences: std::sync::Arc::default(),
-            _open: open,
         })
     }
 
@@ -658,21 +673,117 @@ fn run_in_savepoint<T>(
     .unwrap_or_else(|_| Err(AppError::Internal("a write job panicked".into())))
 }
 
-/// How often the checkpointer copies the committed WAL into the database file.
-const CHECKPOINT_EVERY: Duration = Duration::from_millis(200);
+/// How often the checkpointer copies the committed WAL into the database file. Often, so each
+/// copy and its fsync of the database file are small: they share the disk with the writer's
+/// fsync of the WAL, and a long one showed up in the writer's slowest commits (with 200 ms, its
+/// p99 was 25-28 ms on lifecycles; with 50 ms, 23 ms; docs/benchmarks-service.md).
+const CHECKPOINT_EVERY: Duration = Duration::from_millis(50);
+
+/// A WAL this long (in frames, 4 KiB pages each: 64 MiB) is started again from its beginning.
+const DEFAULT_WAL_RESTART_FRAMES: u32 = 16_384;
+
+/// The row of `PRAGMA wal_checkpoint`.
+#[derive(diesel::QueryableByName)]
+struct CheckpointResult {
+    #[diesel(sql_type = diesel::sql_types::Integer)]
+    busy: i32,
+    /// Frames in the WAL.
+    #[diesel(sql_type = diesel::sql_types::Integer)]
+    log: i32,
+    /// Frames of the WAL now in the database file.
+    #[diesel(sql_type = diesel::sql_types::Integer)]
+    checkpointed: i32,
+}
+
+/// The writer's side of what the writer and the checkpointer tell each other.
+struct WriterSignals {
+    /// One token after each commit (dropped when one is already waiting).
+    committed: mpsc::SyncSender<()>,
+    restart_due: std::sync::Arc<std::sync::atomic::AtomicBool>,
+}
+
+/// The checkpointer's side; it stops when the writer has stopped.
+struct CheckpointerSignals {
+    committed: mpsc::Receiver<()>,
+    /// Set when the WAL is long: the writer checkpoints the rest between two groups.
+    restart_due: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    /// How long is long.
+    restart_frames: u32,
+}
+
+fn wal_signals(restart_frames: u32) -> (WriterSignals, CheckpointerSignals) {
+    let (committed, commits) = mpsc::sync_channel(1);
+    let restart_due = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    (
+        WriterSignals {
+            committed,
+            restart_due: std::sync::Arc::clone(&restart_due),
+        },
+        CheckpointerSignals {
+            committed: commits,
+            restart_due,
+            restart_frames,
+        },
+    )
+}
+
+fn checkpoint_passive(sqlite: &mut diesel::SqliteConnection) -> QueryResult<CheckpointResult> {
+    diesel::sql_query("PRAGMA wal_checkpoint(PASSIVE)").get_result(sqlite)
+}
 
 /// Checkpoints the WAL (PASSIVE: never blocks the writer or readers; durability does not depend
-/// on it, the WAL is already on disk) while the store is open.
-fn checkpoint_loop(mut conn: DbConnection, store_open: &std::sync::Weak<()>) {
-    while store_open.strong_count() > 0 {
+/// on it, the WAL is already on disk) until the writer stops. Each checkpoint starts right
+/// after a commit, so its copying overlaps the writer running the next group rather than that
+/// group's fsync.
+///
+/// SQLite starts the WAL again from its beginning only when a write transaction begins while
+/// every frame is already in the database file, which never happens while the writer commits
+/// group after group: the WAL would grow without end (gigabytes in a minute of load), and each
+/// fsync of a growing file also commits its new size. So once the WAL is long, the checkpointer
+/// asks the writer to checkpoint what was committed since its own pass between two groups (a
+/// few groups' pages), and the writer's next transaction restarts the WAL.
+fn checkpoint_loop(mut conn: DbConnection, signals: &CheckpointerSignals) {
+    let DbConnection::Sqlite(sqlite) = &mut conn else {
+        return;
+    };
+    loop {
         std::thread::sleep(CHECKPOINT_EVERY);
-        if let Err(error) = conn.batch_execute("PRAGMA wal_checkpoint(PASSIVE);") {
-            tracing::warn!(%error, "WAL checkpoint failed; retrying");
+        match signals.committed.recv_timeout(Duration::from_secs(1)) {
+            Ok(()) | Err(mpsc::RecvTimeoutError::Timeout) => {}
+            Err(mpsc::RecvTimeoutError::Disconnected) => return,
+        }
+        match checkpoint_passive(sqlite) {
+            Ok(done) if i64::from(done.log) >= i64::from(signals.restart_frames) => {
+                signals
+                    .restart_due
+                    .store(true, std::sync::atomic::Ordering::Relaxed);
+            }
+            Ok(_) => {}
+            Err(error) => tracing::warn!(%error, "WAL checkpoint failed; retrying"),
         }
     }
 }
 
-fn group_commit_loop(mut conn: DbConnection, queue: &mpsc::Receiver<Job>) {
+/// Between two groups, when the checkpointer asks for it: checkpoints the rest of the WAL so that
+/// the next transaction starts it again (see [`checkpoint_loop`]).
+fn restart_wal(conn: &mut DbConnection) {
+    let DbConnection::Sqlite(sqlite) = conn else {
+        return;
+    };
+    match checkpoint_passive(sqlite) {
+        Ok(done) => {
+            let outcome = if done.busy == 0 && done.checkpointed == done.log {
+                "checkpointed"
+            } else {
+                "readers-behind"
+            };
+            metrics::counter!("prescrypt_wal_restarts_total", "outcome" => outcome).increment(1);
+        }
+        Err(error) => tracing::warn!(%error, "WAL checkpoint before a restart failed"),
+    }
+}
+
+fn group_commit_loop(mut conn: DbConnection, queue: &mpsc::Receiver<Job>, wal: &WriterSignals) {
     let mut finishers: Vec<Finisher> = Vec::with_capacity(MAX_GROUP);
     while let Ok(first) = queue.recv() {
         let began = begin_immediate(&mut conn);
@@ -698,6 +809,13 @@ fn group_commit_loop(mut conn: DbConnection, queue: &mpsc::Receiver<Job>) {
         metrics::histogram!("prescrypt_group_commit_size").record(finishers.len() as f64);
         for finish in finishers.drain(..) {
             finish(committed);
+        }
+        let _dropped_if_one_is_waiting = wal.committed.try_send(());
+        if wal
+            .restart_due
+            .swap(false, std::sync::atomic::Ordering::Relaxed)
+        {
+            restart_wal(&mut conn);
         }
     }
 }
@@ -798,6 +916,52 @@ mod tests {
         assert_eq!(count("UPDATE `audit_head`"), 1, "{cached:?}");
         assert_eq!(count("INSERT INTO `audit_log`"), 1, "{cached:?}");
         assert_eq!(count("UPDATE `org_sequences`"), 0, "{cached:?}");
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_wal_starts_again_instead_of_growing_under_steady_writes() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.db").display().to_string();
+        let store = Store::open_with(&StoreOptions {
+            wal_restart_frames: 64,
+            ..StoreOptions::new(&path)
+        })
+        .unwrap();
+        store
+            .write(|conn| Ok(conn.batch_execute("CREATE TABLE filler (body TEXT NOT NULL)")?))
+            .await
+            .unwrap();
+        let wal = std::path::PathBuf::from(format!("{path}-wal"));
+        let mut longest = 0;
+        // 1,500 commits of three pages or more each: 22 MB of WAL if it were never restarted.
+        for _ in 0..1500 {
+            store
+                .write(|conn| {
+                    Ok(diesel::sql_query("INSERT INTO filler (body) VALUES (?)")
+                        .bind::<diesel::sql_types::Text, _>("x".repeat(6000))
+                        .execute(conn)?)
+                })
+                .await
+                .unwrap();
+            longest = longest.max(std::fs::metadata(&wal).unwrap().len());
+        }
+        // Restarted once 64 frames are checkpointed, so only what the writer commits between the
+        // checkpointer's passes (50 ms) piles up: about 3 MB here, whatever the count.
+        assert!(longest < 6_000_000, "the WAL grew to {longest} bytes");
+        let rows: i64 = store
+            .read(|conn| {
+                #[derive(diesel::QueryableByName)]
+                struct Count {
+                    #[diesel(sql_type = diesel::sql_types::BigInt)]
+                    n: i64,
+                }
+                let count: Count =
+                    diesel::sql_query("SELECT count(*) AS n FROM filler").get_result(conn)?;
+                Ok(count.n)
+            })
+            .await
+            .unwrap();
+        assert_eq!(rows, 1500);
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
