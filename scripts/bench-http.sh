@@ -9,8 +9,9 @@
 #
 #   scripts/bench-http.sh                       # 10 s per run
 #   DURATION=20 CONNECTIONS="16 64" WORKERS=2 scripts/bench-http.sh
-#   DATABASE_URL=postgres://… scripts/bench-http.sh   # PostgreSQL instead (one database for all runs;
-#                                                     # a throwaway cluster: scripts/pg-cluster.sh)
+#   DATABASE_URL=postgres://… scripts/bench-http.sh   # PostgreSQL instead: a fresh database per run,
+#                                                     # created and dropped with psql on that server
+#                                                     # (a throwaway cluster: scripts/pg-cluster.sh)
 #
 # Environment: DURATION (s, default 10), WARMUP (s, default 2), CONNECTIONS (default "16 64"),
 # WORKERS (the server's HTTP workers; default: its own, one per core), WRK_THREADS (default 2),
@@ -28,6 +29,10 @@ WRK_THREADS="${WRK_THREADS:-2}"
 PRACTICES="${PRACTICES:-16}"
 RUNS="${RUNS:-healthz creates lifecycles}"
 
+if [ -n "${DATABASE_URL:-}" ] && ! command -v psql >/dev/null; then
+    echo "DATABASE_URL is set but psql is missing: it creates each run's database (apt-get install postgresql-client)" >&2
+    exit 1
+fi
 if ! command -v wrk >/dev/null; then
     echo "wrk is missing: installing it (Debian package wrk)" >&2
     if [ "$(id -u)" = 0 ]; then apt-get install -y wrk >&2 || { apt-get update >&2 && apt-get install -y wrk >&2; }
@@ -70,7 +75,11 @@ export BENCH_BODY='{"patient": {"nhs_number": "9434765919", "name": "Jane Smith"
 run_no=0
 start_server() {
     run_no=$((run_no + 1))
-    local url="${DATABASE_URL:-$work/run$run_no.db}"
+    local url="$work/run$run_no.db"
+    if [ -n "${DATABASE_URL:-}" ]; then
+        PGOPTIONS="-c client_min_messages=warning" psql "$DATABASE_URL" -qc "DROP DATABASE IF EXISTS prescrypt_bench_$run_no" -c "CREATE DATABASE prescrypt_bench_$run_no" >/dev/null
+        url="${DATABASE_URL%/*}/prescrypt_bench_$run_no"
+    fi
     local args=(serve --dev --bind 127.0.0.1:0 --database-url "$url" --keys-dir "$keys")
     if [ -n "${WORKERS:-}" ]; then args+=(--workers "$WORKERS"); fi
     "$prescrypt" "${args[@]}" >"$work/server$run_no.out" 2>"$work/server$run_no.log" &
@@ -86,7 +95,11 @@ start_server() {
 stop_server() {
     kill "$server_pid"; wait "$server_pid" 2>/dev/null || true; server_pid=""
     # A run writes up to a few GB of WAL: free it before the next run fills the disk.
-    if [ -z "${DATABASE_URL:-}" ]; then rm -f "$work/run$run_no.db" "$work/run$run_no.db-wal" "$work/run$run_no.db-shm"; fi
+    if [ -n "${DATABASE_URL:-}" ]; then
+        PGOPTIONS="-c client_min_messages=warning" psql "$DATABASE_URL" -qc "DROP DATABASE IF EXISTS prescrypt_bench_$run_no" >/dev/null
+    else
+        rm -f "$work/run$run_no.db" "$work/run$run_no.db-wal" "$work/run$run_no.db-shm"
+    fi
 }
 
 ticks="$(getconf CLK_TCK)"
@@ -138,7 +151,7 @@ done
 echo
 echo "uptime: $(uptime)"
 if [ -n "${DATABASE_URL:-}" ]; then
-    database="$DATABASE_URL (its own processes' CPU is not in the server column)"
+    database="a fresh PostgreSQL database per run on $DATABASE_URL (its own processes' CPU is not in the server column)"
 else
     database="a fresh SQLite file per run"
 fi

@@ -166,6 +166,7 @@ pub fn connect(url: &str) -> Result<DbConnection, AppError> {
                  SET idle_in_transaction_session_timeout = '30s';",
             )
             .map_err(|e| AppError::Unavailable(e.to_string()))?;
+            pg.set_instrumentation(Health::default());
             DbConnection::Postgresql(pg)
         }
         Backend::Sqlite => {
@@ -291,13 +292,65 @@ impl diesel::r2d2::ManageConnection for Manager {
         })
     }
 
+    /// A PostgreSQL connection that answered within [`ANSWERED_RECENTLY`] is taken as it is;
+    /// one idle for longer answers `SELECT 1` first (after an outage, idle connections are
+    /// stale). Under load that saves a round trip per request: 3 of 35 statements a lifecycle.
     fn is_valid(&self, conn: &mut DbConnection) -> Result<(), Self::Error> {
-        conn.batch_execute("SELECT 1")
-            .map_err(diesel::r2d2::Error::QueryError)
+        match conn {
+            DbConnection::Sqlite(_) => Ok(()),
+            DbConnection::Postgresql(pg) => {
+                if Health::of(pg).is_some_and(|health| health.answered_within(ANSWERED_RECENTLY)) {
+                    return Ok(());
+                }
+                pg.batch_execute("SELECT 1")
+                    .map_err(diesel::r2d2::Error::QueryError)
+            }
+        }
     }
 
-    fn has_broken(&self, _conn: &mut DbConnection) -> bool {
-        false
+    /// A PostgreSQL connection that lost its server is dropped when it returns to the pool.
+    fn has_broken(&self, conn: &mut DbConnection) -> bool {
+        match conn {
+            DbConnection::Sqlite(_) => false,
+            DbConnection::Postgresql(pg) => Health::of(pg).is_some_and(|health| health.lost),
+        }
+    }
+}
+
+/// How recently a pooled PostgreSQL connection must have answered to skip the check on checkout.
+const ANSWERED_RECENTLY: Duration = Duration::from_secs(1);
+
+/// What a PostgreSQL connection's own statements tell of its health, recorded through diesel's
+/// per-connection instrumentation: when it last answered, and whether it lost its server.
+#[derive(Debug, Default)]
+struct Health {
+    last_answer: Option<std::time::Instant>,
+    lost: bool,
+}
+
+impl Health {
+    fn of(pg: &mut diesel::PgConnection) -> Option<&Health> {
+        pg.instrumentation().downcast_ref::<Health>()
+    }
+
+    fn answered_within(&self, window: Duration) -> bool {
+        !self.lost && self.last_answer.is_some_and(|at| at.elapsed() < window)
+    }
+}
+
+impl diesel::connection::Instrumentation for Health {
+    fn on_connection_event(&mut self, event: diesel::connection::InstrumentationEvent<'_>) {
+        use diesel::result::{DatabaseErrorKind, Error};
+        if let diesel::connection::InstrumentationEvent::FinishQuery { error, .. } = event {
+            match error {
+                None => self.last_answer = Some(std::time::Instant::now()),
+                Some(Error::DatabaseError(
+                    DatabaseErrorKind::ClosedConnection | DatabaseErrorKind::UnableToSendCommand,
+                    _,
+                )) => self.lost = true,
+                Some(_) => {}
+            }
+        }
     }
 }
 
