@@ -6,6 +6,11 @@
 //! `synchronous=FULL` and only then answers every job. A 2xx therefore means "on disk", and one
 //! fsync is shared by every request that arrived meanwhile. On PostgreSQL a write is a pooled
 //! transaction; correctness never depends on the single writer (updates check status/version).
+//!
+//! A checkpointer thread copies the WAL into the database file between the writer's groups and
+//! has the writer restart the WAL once it is long (`checkpoint_loop`). Queries are written once
+//! in diesel's DSL and run on the concrete connection (`on_backend!`); `UPDATE`s that must stay
+//! prepared go through [`update_where`].
 
 pub mod claims;
 pub mod codes;
@@ -292,7 +297,7 @@ impl diesel::r2d2::ManageConnection for Manager {
         })
     }
 
-    /// A PostgreSQL connection that answered within [`ANSWERED_RECENTLY`] is taken as it is;
+    /// A PostgreSQL connection that answered within `ANSWERED_RECENTLY` is taken as it is;
     /// one idle for longer answers `SELECT 1` first (after an outage, idle connections are
     /// stale). Under load that saves a round trip per request: 3 of 35 statements a lifecycle.
     fn is_valid(&self, conn: &mut DbConnection) -> Result<(), Self::Error> {
@@ -377,7 +382,7 @@ pub struct StoreOptions {
     /// [`AppError::Overloaded`] (503) instead of queueing without bound.
     pub write_queue: usize,
     /// SQLite: a WAL of this many frames (pages) is started again from its beginning; a WAL
-    /// file left longer than twice this is cut back (see [`checkpoint_loop`]).
+    /// file left longer than twice this is cut back (see `checkpoint_loop`).
     pub wal_restart_frames: u32,
 }
 
