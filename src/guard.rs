@@ -589,7 +589,7 @@ fn add_security_headers(headers: &mut HeaderMap) {
     }
 }
 
-/// Adds [`SECURITY_HEADERS`] (unless a handler set its own) to every response, including the
+/// Adds `SECURITY_HEADERS` (unless a handler set its own) to every response, including the
 /// errors a middleware answers with (they leave the app as `Err` and are rendered by actix).
 pub async fn security_headers<B: MessageBody>(
     req: ServiceRequest,

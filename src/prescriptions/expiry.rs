@@ -57,7 +57,7 @@ pub(super) fn expire_if_due(
 const KEEP_PREPARED: chrono::Duration = chrono::Duration::hours(24);
 
 /// Expires every prescription whose time is up (the periodic sweep) and forgets prepared
-/// prescriptions past [`KEEP_PREPARED`]; returns how many prescriptions expired.
+/// prescriptions past `KEEP_PREPARED`; returns how many prescriptions expired.
 pub fn sweep_expired(
     conn: &mut DbConnection,
     at: NaiveDateTime,

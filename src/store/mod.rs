@@ -8,7 +8,7 @@
 //! transaction; correctness never depends on the single writer (updates check status/version).
 //!
 //! A checkpointer thread copies the WAL into the database file between the writer's groups and
-//! has the writer restart the WAL once it is long (`checkpoint_loop`). Queries are written once
+//! has the writer restart the WAL once it is long (`writer`). Queries are written once
 //! in diesel's DSL and run on the concrete connection (`on_backend!`); `UPDATE`s that must stay
 //! prepared go through [`update_where`].
 
@@ -16,15 +16,23 @@ pub mod claims;
 pub mod codes;
 pub mod prescriptions;
 pub mod quantity;
+mod query;
 pub mod schema;
 pub mod sequences;
 pub mod signatures;
 pub mod supplies;
+mod writer;
+
+pub(crate) use query::on_backend;
+pub use query::{Update, ordered_uuid, update_where};
+use writer::{
+    DEFAULT_WAL_RESTART_FRAMES, checkpoint_loop, group_commit_loop, run_in_savepoint, wal_signals,
+};
 
 use std::sync::mpsc;
 use std::time::Duration;
 
-use diesel::connection::{AnsiTransactionManager, SimpleConnection, TransactionManager};
+use diesel::connection::{SimpleConnection, TransactionManager};
 use diesel::prelude::*;
 use diesel::r2d2::{Pool, PooledConnection};
 use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
@@ -33,9 +41,6 @@ use crate::error::AppError;
 
 pub const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/sqlite");
 pub const POSTGRES_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/postgres");
-
-/// Largest number of write jobs committed together.
-const MAX_GROUP: usize = 256;
 
 /// One connection type for both backends.
 #[derive(diesel::MultiConnection)]
@@ -52,94 +57,6 @@ impl std::fmt::Debug for DbConnection {
         })
     }
 }
-
-/// A new UUID (version 7) for a row created at `at`: time-ordered, so rows and index entries
-/// keyed by it land at the end of their B-trees — one page written per group commit instead of
-/// one random page per row (74 random bits; nothing relies on UUIDs being unguessable, every
-/// access is authorised).
-pub fn ordered_uuid(at: chrono::NaiveDateTime) -> String {
-    let millis = u64::try_from(at.and_utc().timestamp_millis()).unwrap_or(0);
-    uuid::Builder::from_unix_timestamp_millis(millis, &rand::random::<[u8; 10]>())
-        .into_uuid()
-        .to_string()
-}
-
-/// Runs `$body` with `$c` bound to `$conn`'s concrete connection: every query of the store is
-/// written once in diesel's DSL and compiled for each backend.
-///
-/// Why not through the `MultiConnection` itself: it renders each query through its
-/// `MultiBackend` first, which on the single writer cost more than SQLite's own work (a
-/// prescription insert spent 58 % of its samples walking the query's AST; creates went from
-/// 183 to 132 µs of writer CPU when run on the concrete connection, docs/benchmarks-service.md).
-macro_rules! on_backend {
-    ($conn:expr, |$c:ident| $body:expr) => {
-        match $conn {
-            $crate::store::DbConnection::Sqlite($c) => $body,
-            $crate::store::DbConnection::Postgresql($c) => $body,
-        }
-    };
-}
-pub(crate) use on_backend;
-
-/// `UPDATE table SET changes WHERE filter`, kept in the connection's prepared-statement cache.
-///
-/// diesel never caches its own `UPDATE` statements (their SQL *may* vary with the values), so
-/// each one was parsed and planned again at every execution: by SQLite on the single writer, by
-/// PostgreSQL on every request. This is the same statement built from the same diesel parts,
-/// all of which may be cached; its cache key is its SQL text. Use it only with changesets whose
-/// SQL does not depend on the values (tuples of `eq`, `treat_none_as_null` structs), or the
-/// cache grows by a statement per variant.
-pub fn update_where<T, F, V>(
-    table: &T,
-    filter: F,
-    changes: V,
-) -> Update<T::FromClause, F, V::Changeset>
-where
-    T: diesel::Table,
-    V: AsChangeset<Target = T>,
-{
-    Update {
-        table: table.from_clause(),
-        filter,
-        changes: changes.as_changeset(),
-    }
-}
-
-/// See [`update_where`].
-#[derive(Debug, Clone, Copy)]
-pub struct Update<T, F, C> {
-    table: T,
-    filter: F,
-    changes: C,
-}
-
-impl<T, F, C, DB> diesel::query_builder::QueryFragment<DB> for Update<T, F, C>
-where
-    DB: diesel::backend::Backend,
-    T: diesel::query_builder::QueryFragment<DB>,
-    F: diesel::query_builder::QueryFragment<DB>,
-    C: diesel::query_builder::QueryFragment<DB>,
-{
-    fn walk_ast<'b>(
-        &'b self,
-        mut out: diesel::query_builder::AstPass<'_, 'b, DB>,
-    ) -> QueryResult<()> {
-        out.push_sql("UPDATE ");
-        self.table.walk_ast(out.reborrow())?;
-        out.push_sql(" SET ");
-        self.changes.walk_ast(out.reborrow())?;
-        out.push_sql(" WHERE ");
-        self.filter.walk_ast(out.reborrow())
-    }
-}
-
-impl<T, F, C> diesel::query_builder::QueryId for Update<T, F, C> {
-    type QueryId = ();
-    // Keyed by its SQL text and bind types, not its type.
-    const HAS_STATIC_QUERY_ID: bool = false;
-}
-
-impl<T, F, C, Conn> RunQueryDsl<Conn> for Update<T, F, C> {}
 
 /// Which database a URL names.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -382,7 +299,7 @@ pub struct StoreOptions {
     /// [`AppError::Overloaded`] (503) instead of queueing without bound.
     pub write_queue: usize,
     /// SQLite: a WAL of this many frames (pages) is started again from its beginning; a WAL
-    /// file left longer than twice this is cut back (see `checkpoint_loop`).
+    /// file left longer than twice this is cut back (see `writer::checkpoint_loop`).
     pub wal_restart_frames: u32,
 }
 
@@ -718,185 +635,6 @@ fn wal_position(conn: &mut DbConnection) -> Result<i64, AppError> {
     )
     .get_result(pg)?;
     Ok(position.lsn)
-}
-
-/// Runs one job inside a savepoint; a panic is turned into an error so the writer survives.
-fn run_in_savepoint<T>(
-    conn: &mut DbConnection,
-    f: impl FnOnce(&mut DbConnection) -> Result<T, AppError>,
-) -> Result<T, AppError> {
-    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        conn.transaction(|conn| f(conn))
-    }))
-    .unwrap_or_else(|_| Err(AppError::Internal("a write job panicked".into())))
-}
-
-/// How often the checkpointer copies the committed WAL into the database file. Often, so each
-/// copy and its fsync of the database file are small: they share the disk with the writer's
-/// fsync of the WAL, and a long one showed up in the writer's slowest commits (with 200 ms, its
-/// p99 was 25-28 ms on lifecycles; with 50 ms, 23 ms; docs/benchmarks-service.md).
-const CHECKPOINT_EVERY: Duration = Duration::from_millis(50);
-
-/// A WAL this long (in frames, 4 KiB pages each: 64 MiB) is started again from its beginning.
-const DEFAULT_WAL_RESTART_FRAMES: u32 = 16_384;
-
-/// The row of `PRAGMA wal_checkpoint`.
-#[derive(diesel::QueryableByName)]
-struct CheckpointResult {
-    #[diesel(sql_type = diesel::sql_types::Integer)]
-    busy: i32,
-    /// Frames in the WAL.
-    #[diesel(sql_type = diesel::sql_types::Integer)]
-    log: i32,
-    /// Frames of the WAL now in the database file.
-    #[diesel(sql_type = diesel::sql_types::Integer)]
-    checkpointed: i32,
-}
-
-/// The writer's side of what the writer and the checkpointer tell each other.
-struct WriterSignals {
-    /// One token after each commit (dropped when one is already waiting).
-    committed: mpsc::SyncSender<()>,
-    restart_due: std::sync::Arc<std::sync::atomic::AtomicBool>,
-}
-
-/// The checkpointer's side; it stops when the writer has stopped.
-struct CheckpointerSignals {
-    committed: mpsc::Receiver<()>,
-    /// Set when the WAL is long: the writer checkpoints the rest between two groups.
-    restart_due: std::sync::Arc<std::sync::atomic::AtomicBool>,
-    /// How long is long.
-    restart_frames: u32,
-}
-
-fn wal_signals(restart_frames: u32) -> (WriterSignals, CheckpointerSignals) {
-    let (committed, commits) = mpsc::sync_channel(1);
-    let restart_due = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-    (
-        WriterSignals {
-            committed,
-            restart_due: std::sync::Arc::clone(&restart_due),
-        },
-        CheckpointerSignals {
-            committed: commits,
-            restart_due,
-            restart_frames,
-        },
-    )
-}
-
-fn checkpoint_passive(sqlite: &mut diesel::SqliteConnection) -> QueryResult<CheckpointResult> {
-    diesel::sql_query("PRAGMA wal_checkpoint(PASSIVE)").get_result(sqlite)
-}
-
-/// Checkpoints the WAL (PASSIVE: never blocks the writer or readers; durability does not depend
-/// on it, the WAL is already on disk) until the writer stops. Each checkpoint starts right
-/// after a commit, so its copying overlaps the writer running the next group rather than that
-/// group's fsync.
-///
-/// SQLite starts the WAL again from its beginning only when a write transaction begins while
-/// every frame is already in the database file, which never happens while the writer commits
-/// group after group: the WAL would grow without end (gigabytes in a minute of load), and each
-/// fsync of a growing file also commits its new size. So once the WAL is long, the checkpointer
-/// asks the writer to checkpoint what was committed since its own pass between two groups (a
-/// few groups' pages), and the writer's next transaction restarts the WAL.
-fn checkpoint_loop(mut conn: DbConnection, signals: &CheckpointerSignals) {
-    let DbConnection::Sqlite(sqlite) = &mut conn else {
-        return;
-    };
-    loop {
-        std::thread::sleep(CHECKPOINT_EVERY);
-        match signals.committed.recv_timeout(Duration::from_secs(1)) {
-            Ok(()) | Err(mpsc::RecvTimeoutError::Timeout) => {}
-            Err(mpsc::RecvTimeoutError::Disconnected) => return,
-        }
-        match checkpoint_passive(sqlite) {
-            Ok(done) if i64::from(done.log) >= i64::from(signals.restart_frames) => {
-                signals
-                    .restart_due
-                    .store(true, std::sync::atomic::Ordering::Relaxed);
-            }
-            Ok(_) => {}
-            Err(error) => tracing::warn!(%error, "WAL checkpoint failed; retrying"),
-        }
-    }
-}
-
-/// Between two groups, when the checkpointer asks for it: checkpoints the rest of the WAL so that
-/// the next transaction starts it again (see [`checkpoint_loop`]).
-fn restart_wal(conn: &mut DbConnection) {
-    let DbConnection::Sqlite(sqlite) = conn else {
-        return;
-    };
-    match checkpoint_passive(sqlite) {
-        Ok(done) => {
-            let outcome = if done.busy == 0 && done.checkpointed == done.log {
-                "checkpointed"
-            } else {
-                "readers-behind"
-            };
-            metrics::counter!("prescrypt_wal_restarts_total", "outcome" => outcome).increment(1);
-        }
-        Err(error) => tracing::warn!(%error, "WAL checkpoint before a restart failed"),
-    }
-}
-
-fn group_commit_loop(mut conn: DbConnection, queue: &mpsc::Receiver<Job>, wal: &WriterSignals) {
-    let mut finishers: Vec<Finisher> = Vec::with_capacity(MAX_GROUP);
-    while let Ok(first) = queue.recv() {
-        let began = begin_immediate(&mut conn);
-        if let Err(error) = &began {
-            tracing::error!(%error, "could not begin the group transaction");
-        }
-        // Outside a transaction a job would autocommit: when BEGIN failed, nothing runs.
-        let run = |job: Job, conn: &mut DbConnection| {
-            if began.is_ok() {
-                job(Some(conn))
-            } else {
-                job(None)
-            }
-        };
-        finishers.push(run(first, &mut conn));
-        while finishers.len() < MAX_GROUP {
-            match queue.try_recv() {
-                Ok(job) => finishers.push(run(job, &mut conn)),
-                Err(_) => break,
-            }
-        }
-        let committed = began.is_ok() && commit(&mut conn);
-        metrics::histogram!("prescrypt_group_commit_size").record(finishers.len() as f64);
-        for finish in finishers.drain(..) {
-            finish(committed);
-        }
-        let _dropped_if_one_is_waiting = wal.committed.try_send(());
-        if wal
-            .restart_due
-            .swap(false, std::sync::atomic::Ordering::Relaxed)
-        {
-            restart_wal(&mut conn);
-        }
-    }
-}
-
-fn begin_immediate(conn: &mut DbConnection) -> QueryResult<()> {
-    match conn {
-        DbConnection::Sqlite(sqlite) => {
-            AnsiTransactionManager::begin_transaction_sql(sqlite, "BEGIN IMMEDIATE")
-        }
-        DbConnection::Postgresql(pg) => AnsiTransactionManager::begin_transaction(pg),
-    }
-}
-
-fn commit(conn: &mut DbConnection) -> bool {
-    match <DbConnection as Connection>::TransactionManager::commit_transaction(conn) {
-        Ok(()) => true,
-        Err(error) => {
-            tracing::error!(%error, "group commit failed; rolling back");
-            let _already_reported =
-                <DbConnection as Connection>::TransactionManager::rollback_transaction(conn);
-            false
-        }
-    }
 }
 
 #[cfg(test)]

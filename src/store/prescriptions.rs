@@ -14,7 +14,7 @@ use super::{DbConnection, on_backend, update_where};
 use crate::domain::{CancelReason, ItemStatus, NotDispensedReason, Status, TreatmentType};
 use crate::error::AppError;
 
-/// After the insert only the [`Progress`] columns change (see [`update_if_version`]).
+/// After the insert only the `Progress` columns change (see [`update_if_version`]).
 /// (`treat_none_as_default_value = false`: an absent value is bound as NULL, so the insert's SQL
 /// is always the same and diesel keeps it prepared.)
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
