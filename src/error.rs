@@ -94,6 +94,33 @@ impl AppError {
         }
     }
 
+    /// The same error with the field it names (a 400's, or a 422's if it names one) renamed:
+    /// how another representation (FHIR) names the field the shared validation refused.
+    #[must_use]
+    pub fn rename_field(self, rename: impl FnOnce(String) -> String) -> Self {
+        match self {
+            Self::Invalid {
+                code,
+                field,
+                detail,
+            } => Self::Invalid {
+                code,
+                field: rename(field),
+                detail,
+            },
+            Self::Unprocessable {
+                code,
+                field: Some(field),
+                detail,
+            } => Self::Unprocessable {
+                code,
+                field: Some(rename(field)),
+                detail,
+            },
+            other => other,
+        }
+    }
+
     pub fn field(field: impl Into<String>, detail: impl Into<String>) -> Self {
         Self::invalid("invalid-field", field, detail)
     }

@@ -222,15 +222,9 @@ pub async fn claim(
 /// A refusal of claimed line `items[k]` (the JSON API's name) named by where that line is in the
 /// FHIR message, `Claim.item[0].detail[n]`.
 fn at_detail(error: AppError, paths: &[String]) -> AppError {
-    let rename = |field: String| -> String {
-        let Some(rest) = field.strip_prefix("items[") else {
-            return field;
-        };
-        let Some((index, member)) = rest.split_once(']') else {
-            return field;
-        };
-        match index.parse::<usize>().ok().and_then(|k| paths.get(k)) {
-            Some(path) => match member.trim_start_matches('.') {
+    error.rename_field(|field| {
+        match super::json_item(&field).and_then(|(k, rest)| Some((paths.get(k)?, rest))) {
+            Some((path, member)) => match member.trim_start_matches('.') {
                 "line" => format!("{path}.sequence"),
                 endorsements if endorsements.starts_with("endorsements") => {
                     format!("{path}.programCode")
@@ -239,26 +233,5 @@ fn at_detail(error: AppError, paths: &[String]) -> AppError {
             },
             None => field,
         }
-    };
-    match error {
-        AppError::Invalid {
-            code,
-            field,
-            detail,
-        } => AppError::Invalid {
-            code,
-            field: rename(field),
-            detail,
-        },
-        AppError::Unprocessable {
-            code,
-            field: Some(field),
-            detail,
-        } => AppError::Unprocessable {
-            code,
-            field: Some(rename(field)),
-            detail,
-        },
-        other => other,
-    }
+    })
 }

@@ -117,14 +117,10 @@ fn line_of(
 
 /// `items[2].quantity` of the service's refusal → the FHIRPath of that MedicationDispense.
 fn relocate(error: AppError, lines: &[Line]) -> AppError {
-    let locate = |field: String| -> String {
-        let index = field
-            .strip_prefix("items[")
-            .and_then(|rest| rest.split(']').next())
-            .and_then(|n| n.parse::<usize>().ok());
-        match index.and_then(|i| lines.get(i)) {
-            Some(line) => {
-                let member = match field.rsplit('.').next() {
+    error.rename_field(|field| {
+        match super::json_item(&field).and_then(|(i, rest)| Some((lines.get(i)?, rest))) {
+            Some((line, rest)) => {
+                let member = match rest.rsplit('.').next() {
                     Some("quantity") => ".quantity.value",
                     Some("reason") => ".statusReasonCodeableConcept",
                     _ => "",
@@ -134,28 +130,7 @@ fn relocate(error: AppError, lines: &[Line]) -> AppError {
             None if field == "items" => "Bundle.entry".to_owned(),
             None => field,
         }
-    };
-    match error {
-        AppError::Invalid {
-            code,
-            field,
-            detail,
-        } => AppError::Invalid {
-            code,
-            field: locate(field),
-            detail,
-        },
-        AppError::Unprocessable {
-            code,
-            field,
-            detail,
-        } => AppError::Unprocessable {
-            code,
-            field: field.map(locate),
-            detail,
-        },
-        other => other,
-    }
+    })
 }
 
 pub async fn dispense(

@@ -61,27 +61,7 @@ impl Order<'_> {
                 .cloned()
                 .or_else(|| self.locations.get("items").cloned())
         };
-        match error {
-            AppError::Invalid {
-                code,
-                field,
-                detail,
-            } => AppError::Invalid {
-                code,
-                field: locate(&field).unwrap_or(field),
-                detail,
-            },
-            AppError::Unprocessable {
-                code,
-                field: Some(field),
-                detail,
-            } => AppError::Unprocessable {
-                code,
-                field: Some(locate(&field).unwrap_or(field)),
-                detail,
-            },
-            other => other,
-        }
+        error.rename_field(|field| locate(&field).unwrap_or(field))
     }
 }
 

@@ -44,6 +44,14 @@ pub use routes::{PREFIX, endpoints};
 pub const FHIR_JSON: &str = "application/fhir+json";
 
 /// A FHIR resource as the response.
+/// A field of the JSON API's item list, `items[k]` followed by the rest (`.quantity`, `:`, or
+/// nothing): `k` and the rest. FHIR handlers name such a field by where that item is in their
+/// message.
+pub fn json_item(field: &str) -> Option<(usize, &str)> {
+    let (index, rest) = field.strip_prefix("items[")?.split_once(']')?;
+    Some((index.parse().ok()?, rest))
+}
+
 pub fn respond(status: StatusCode, resource: &serde_json::Value) -> HttpResponse {
     HttpResponse::build(status)
         .content_type(FHIR_JSON)

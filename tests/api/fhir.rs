@@ -371,6 +371,30 @@ async fn a_prescription_created_through_api_v1_is_released_dispensed_tracked_and
     );
     assert_eq!(api_status(&app, &id).await, "0002");
 
+    // More than was prescribed: refused, named by the MedicationDispense's own element.
+    let too_much = dispense_notification(
+        "9a4c4f5e-5e0f-4c5e-8d53-1f0b0a0c0d00",
+        vec![
+            medication_dispense(released, 0, "0001", &json!({})),
+            medication_dispense(
+                released,
+                1,
+                "0003",
+                &json!({"quantity": {"value": 999, "unit": "capsule"}}),
+            ),
+        ],
+    );
+    let (status, outcome) = fhir
+        .post("/$process-message", &app.pharmacist(), &too_much)
+        .await;
+    assert!(status.is_client_error(), "{status}: {outcome}");
+    assert_eq!(
+        expression(&outcome),
+        "Bundle.entry[2].resource.quantity.value",
+        "{outcome}"
+    );
+    assert_eq!(api_status(&app, &id).await, "0002", "nothing applied");
+
     // Line 1 dispensed in full, line 2 in part; then the rest of line 2.
     let first = dispense_notification(
         "9a4c4f5e-5e0f-4c5e-8d53-1f0b0a0c0d01",
