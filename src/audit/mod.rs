@@ -139,14 +139,6 @@ pub fn append(
         hash: String::new(),
     };
     entry.hash = entry.compute_hash()?;
-    let move_head = update_where(
-        &audit_head::table,
-        audit_head::id.eq(chain).and(audit_head::seq.eq(head.0)),
-        (
-            audit_head::seq.eq(entry.seq),
-            audit_head::hash.eq(&entry.hash),
-        ),
-    );
     let moved = match conn {
         // One round trip instead of two: PostgreSQL pays for each (a lifecycle is 32 statements).
         DbConnection::Postgresql(pg) => {
@@ -158,7 +150,16 @@ pub fn append(
                 == 1
         }
         DbConnection::Sqlite(sqlite) => {
-            move_head.execute(sqlite)? == 1
+            update_where(
+                &audit_head::table,
+                audit_head::id.eq(chain).and(audit_head::seq.eq(head.0)),
+                (
+                    audit_head::seq.eq(entry.seq),
+                    audit_head::hash.eq(&entry.hash),
+                ),
+            )
+            .execute(sqlite)?
+                == 1
                 && diesel::insert_into(audit_log::table)
                     .values(&entry)
                     .execute(sqlite)?
